@@ -1,0 +1,624 @@
+#include "topgg/connection.hpp"
+
+#include <openssl/crypto.h>
+
+#include <charconv>
+#include <exception>
+
+#include "ack_state.hpp"
+#include "json.hpp"
+
+namespace topgg {
+
+namespace {
+
+std::string_view trim_ows(std::string_view v) noexcept {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t'))
+    v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
+    v.remove_suffix(1);
+  return v;
+}
+
+// Compares `given` with `key` in time that depends on key.size() only: the
+// loop always runs over the key's length and CRYPTO_memcmp sees equal-length
+// buffers, so neither the content nor the length of a guess shows in timing.
+bool key_matches(std::string_view given, std::string_view key) {
+  thread_local std::string scratch;
+  scratch.resize(key.size());
+  static const char zero = 0;
+  const char* src = given.empty() ? &zero : given.data();
+  const std::size_t n = given.empty() ? 1 : given.size();
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    const std::size_t in_range = static_cast<std::size_t>(0) - static_cast<std::size_t>(i < n);
+    scratch[i] = src[i & in_range];
+  }
+  const int diff = CRYPTO_memcmp(scratch.data(), key.data(), key.size());
+  return (diff == 0) & (given.size() == key.size());
+}
+
+bool closes_connection(Error e) noexcept {
+  switch (e) {
+  case Error::malformed_http:
+  case Error::bad_host:
+  case Error::payload_too_large:
+  case Error::headers_too_large:
+  case Error::request_timeout:
+  case Error::expectation_failed:
+  case Error::version_not_supported: return true;
+  default: return false;
+  }
+}
+
+bool safe_header_text(std::string_view s) noexcept {
+  for (char c : s)
+    if (c == '\r' || c == '\n' || c == '\0')
+      return false;
+  return true;
+}
+
+void append_number(std::string& to, std::size_t v) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  to.append(buf, r.ptr);
+}
+
+} // namespace
+
+// llhttp's C callbacks, forwarding into the Connection stored in parser->data.
+struct ParserCallbacks {
+  static Connection& self(llhttp_t* p) { return *static_cast<Connection*>(p->data); }
+
+  static bool count_head(Connection& c, std::size_t n) {
+    c.head_bytes_ += n;
+    if (c.head_bytes_ <= c.router_.limits().max_header_bytes)
+      return true;
+    c.abort_ = Error::headers_too_large;
+    return false;
+  }
+
+  static int on_message_begin(llhttp_t* p) {
+    Connection& c = self(p);
+    c.head_.clear();
+    c.headers_.clear();
+    c.target_len_ = 0;
+    c.head_bytes_ = 0;
+    c.field_open_ = false;
+    c.in_value_ = false;
+    c.body_.clear();
+    c.route_ = nullptr;
+    c.reject_ = Error::ok;
+    c.discarded_ = 0;
+    c.phase_ = Connection::Phase::head;
+    c.phase_since_ = c.now_.mono;
+    return 0;
+  }
+
+  static int on_url(llhttp_t* p, const char* at, std::size_t n) {
+    Connection& c = self(p);
+    if (!count_head(c, n))
+      return -1;
+    c.head_.append(at, n);
+    c.target_len_ += static_cast<std::uint32_t>(n);
+    return 0;
+  }
+
+  static int on_header_field(llhttp_t* p, const char* at, std::size_t n) {
+    Connection& c = self(p);
+    if (!count_head(c, n))
+      return -1;
+    if (!c.field_open_) {
+      if (c.headers_.size() >= c.router_.limits().max_header_count) {
+        c.abort_ = Error::headers_too_large;
+        return -1;
+      }
+      c.headers_.push_back({static_cast<std::uint32_t>(c.head_.size()), 0, 0, 0});
+      c.field_open_ = true;
+    }
+    c.head_.append(at, n);
+    c.headers_.back().name_len += static_cast<std::uint32_t>(n);
+    return 0;
+  }
+
+  static int on_header_field_complete(llhttp_t* p) {
+    self(p).field_open_ = false;
+    return 0;
+  }
+
+  static int on_header_value(llhttp_t* p, const char* at, std::size_t n) {
+    Connection& c = self(p);
+    if (!count_head(c, n))
+      return -1;
+    if (!c.in_value_) {
+      c.in_value_ = true;
+      c.headers_.back().value_off = static_cast<std::uint32_t>(c.head_.size());
+    }
+    c.head_.append(at, n);
+    c.headers_.back().value_len += static_cast<std::uint32_t>(n);
+    return 0;
+  }
+
+  static int on_header_value_complete(llhttp_t* p) {
+    self(p).in_value_ = false;
+    return 0;
+  }
+
+  static int on_headers_complete(llhttp_t* p) {
+    Connection& c = self(p);
+    c.phase_ = Connection::Phase::body;
+    c.phase_since_ = c.now_.mono;
+    return c.check_head() ? 0 : -1;
+  }
+
+  static int on_body(llhttp_t* p, const char* at, std::size_t n) {
+    Connection& c = self(p);
+    const std::size_t limit = c.router_.limits().max_body_bytes;
+    if (c.reject_ != Error::ok) {
+      c.discarded_ += n; // refused already: count, do not keep
+      if (c.discarded_ <= limit)
+        return 0;
+    } else if (c.body_.size() + n <= limit) {
+      c.body_.append(at, n);
+      return 0;
+    }
+    c.abort_ = Error::payload_too_large;
+    return -1;
+  }
+
+  static int on_message_complete(llhttp_t* p) {
+    Connection& c = self(p);
+    c.keep_alive_ = llhttp_should_keep_alive(p) != 0 && !llhttp_get_upgrade(p);
+    // One request at a time: the connection answers it before parsing on.
+    return HPE_PAUSED;
+  }
+
+  static llhttp_settings_t make() {
+    llhttp_settings_t s;
+    llhttp_settings_init(&s);
+    s.on_message_begin = on_message_begin;
+    s.on_url = on_url;
+    s.on_header_field = on_header_field;
+    s.on_header_field_complete = on_header_field_complete;
+    s.on_header_value = on_header_value;
+    s.on_header_value_complete = on_header_value_complete;
+    s.on_headers_complete = on_headers_complete;
+    s.on_body = on_body;
+    s.on_message_complete = on_message_complete;
+    return s;
+  }
+};
+
+namespace {
+const llhttp_settings_t parser_settings = ParserCallbacks::make();
+}
+
+Connection::Connection(Router& router, Now now)
+    : router_(router), now_(now), phase_since_(now.mono), wake_(std::make_shared<detail::WakeCell>()) {
+  router_.warn_once();
+  llhttp_init(&parser_, HTTP_REQUEST, &parser_settings);
+  parser_.data = this;
+}
+
+Connection::~Connection() {
+  wake_->set(nullptr); // late Acks find nobody to wake
+  for (Slot& s : slots_)
+    if (s.ack)
+      s.ack->expire();
+}
+
+void Connection::set_waker(std::function<void()> wake) { wake_->set(std::move(wake)); }
+
+std::string_view Connection::header_name(const HeaderSpan& h) const noexcept {
+  return {head_.data() + h.name_off, h.name_len};
+}
+std::string_view Connection::header_value(const HeaderSpan& h) const noexcept {
+  return trim_ows({head_.data() + h.value_off, h.value_len});
+}
+
+std::optional<std::string_view> Connection::find_header(std::string_view name, int* count) const noexcept {
+  std::optional<std::string_view> first;
+  int n = 0;
+  for (const HeaderSpan& h : headers_) {
+    if (!iequals(header_name(h), name))
+      continue;
+    if (!first)
+      first = header_value(h);
+    ++n;
+  }
+  if (count)
+    *count = n;
+  return first;
+}
+
+std::string_view Connection::path() const noexcept {
+  std::string_view target(head_.data(), target_len_);
+  return target.substr(0, target.find_first_of("?#"));
+}
+
+bool Connection::check_head() {
+  http10_ = llhttp_get_http_minor(&parser_) == 0;
+  if (llhttp_get_http_major(&parser_) != 1) {
+    abort_ = Error::version_not_supported;
+    return false;
+  }
+  int hosts = 0;
+  find_header("host", &hosts);
+  if (hosts > 1 || (!http10_ && hosts != 1)) {
+    abort_ = Error::bad_host;
+    return false;
+  }
+  bool expect_continue = false;
+  if (auto expect = find_header("expect")) {
+    if (!iequals(*expect, "100-continue")) {
+      abort_ = Error::expectation_failed;
+      return false;
+    }
+    expect_continue = true;
+  }
+  if ((parser_.flags & F_CONTENT_LENGTH) && parser_.content_length > router_.limits().max_body_bytes) {
+    abort_ = Error::payload_too_large;
+    return false;
+  }
+
+  bool path_known = false;
+  const char* method = llhttp_method_name(static_cast<llhttp_method_t>(llhttp_get_method(&parser_)));
+  route_ = router_.find(path(), method, path_known);
+  if (!route_) {
+    reject_ = path_known ? Error::method_not_allowed : Error::not_found;
+  } else if (route_->kind != RouteKind::custom && !route_->auth_key.empty()) {
+    int count = 0;
+    auto auth = find_header("authorization", &count);
+    if (count != 1 || !key_matches(*auth, route_->auth_key))
+      reject_ = Error::unauthorized;
+  }
+  if (reject_ != Error::ok && expect_continue) {
+    // The client waits for our word before sending the body: refuse now
+    // and close rather than read a body we do not want.
+    abort_ = reject_;
+    return false;
+  }
+  if (expect_continue && slots_.empty())
+    out_.append("HTTP/1.1 100 Continue\r\n\r\n");
+  return true;
+}
+
+void Connection::receive(std::string_view bytes, Now now) {
+  now_ = now;
+  if (closing_ || bytes.empty())
+    return;
+  if (held_off_ < held_.size()) {
+    held_.append(bytes);
+    return;
+  }
+  const std::size_t used = process(bytes);
+  if (used < bytes.size() && !closing_) {
+    held_.assign(bytes.substr(used));
+    held_off_ = 0;
+  }
+}
+
+std::size_t Connection::process(std::string_view data) {
+  std::size_t used = 0;
+  while (used < data.size() && !closing_ && !blocked()) {
+    const char* start = data.data() + used;
+    const llhttp_errno_t err = llhttp_execute(&parser_, start, data.size() - used);
+    if (err == HPE_OK)
+      return data.size();
+    if (err == HPE_PAUSED) {
+      used += static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - start);
+      llhttp_resume(&parser_);
+      complete_request();
+      continue;
+    }
+    // A refused or unparseable request: answer and close, reading nothing more.
+    if (abort_ != Error::ok) {
+      fail(abort_, describe(abort_), true);
+    } else if (err == HPE_PAUSED_H2_UPGRADE) {
+      fail(Error::version_not_supported, describe(Error::version_not_supported), true);
+    } else {
+      fail(Error::malformed_http, llhttp_get_error_reason(&parser_), true);
+    }
+    return data.size();
+  }
+  return used;
+}
+
+void Connection::complete_request() {
+  ++requests_;
+  phase_ = Phase::idle;
+  phase_since_ = now_.mono;
+  const bool close = !keep_alive_ || requests_ >= router_.limits().max_requests_per_connection;
+  if (reject_ != Error::ok) {
+    fail(reject_, describe(reject_), close);
+    return;
+  }
+  switch (route_->kind) {
+  case RouteKind::custom:
+    deliver_custom(*route_, close);
+    return;
+  case RouteKind::bot_vote: {
+    detail::reserve_padding(body_);
+    const DecodeStatus st = detail::decode_padded(body_, bot_vote_);
+    if (!st)
+      return fail(st.error, st.detail, close);
+    return deliver(bot_vote_, router_.bot_vote_, close);
+  }
+  case RouteKind::server_vote: {
+    detail::reserve_padding(body_);
+    const DecodeStatus st = detail::decode_padded(body_, server_vote_);
+    if (!st)
+      return fail(st.error, st.detail, close);
+    return deliver(server_vote_, router_.server_vote_, close);
+  }
+  }
+}
+
+template <class Event> void Connection::deliver(const Event& ev, const VoteHandlers<Event>& h, bool close) {
+  if (!h) {
+    answer(200, "OK", nullptr, close);
+    return;
+  }
+  if (h.plain && !router_.executor_) {
+    try {
+      h.plain(ev);
+    } catch (const std::exception& e) {
+      return fail(Error::handler_failed, e.what(), close);
+    } catch (...) {
+      return fail(Error::handler_failed, "handler threw a non-std exception", close);
+    }
+    answer(200, "OK", nullptr, close);
+    return;
+  }
+  // Asynchronous: the answer waits in a slot for the Ack (or its deadline).
+  auto ack = std::make_shared<detail::AckState>();
+  ack->wake = wake_;
+  Slot slot;
+  slot.ack = ack;
+  slot.deadline = now_.mono + router_.limits().ack_timeout;
+  slot.close_after = close;
+  slot.path.assign(path());
+  slots_.push_back(std::move(slot));
+  if (close)
+    closing_ = true;
+  auto run = [ack](const Event& e, const VoteHandlers<Event>& hs) {
+    try {
+      if (hs.plain) {
+        hs.plain(e);
+        ack->complete(detail::AckState::ok);
+      } else {
+        hs.with_ack(e, Ack(ack));
+      }
+    } catch (const std::exception& ex) {
+      ack->complete(detail::AckState::failed, std::nullopt, ex.what());
+    } catch (...) {
+      ack->complete(detail::AckState::failed, std::nullopt, "handler threw a non-std exception");
+    }
+  };
+  if (router_.executor_)
+    router_.executor_([run, e = ev, hs = h]() { run(e, hs); });
+  else
+    run(ev, h);
+  flush_slots();
+}
+
+void Connection::deliver_custom(const Router::Route& route, bool close) {
+  header_views_.clear();
+  for (const HeaderSpan& h : headers_)
+    header_views_.push_back({header_name(h), header_value(h)});
+  Request req;
+  req.method = llhttp_method_name(static_cast<llhttp_method_t>(llhttp_get_method(&parser_)));
+  req.target = std::string_view(head_.data(), target_len_);
+  req.path = path();
+  req.headers = header_views_;
+  req.body = body_;
+  Response res;
+  try {
+    res = route.handler(req);
+  } catch (const std::exception& e) {
+    return fail(Error::handler_failed, e.what(), close);
+  } catch (...) {
+    return fail(Error::handler_failed, "handler threw a non-std exception", close);
+  }
+  answer(res.status, res.body, &res, close);
+}
+
+void Connection::fail(Error e, std::string_view detail, bool close) {
+  const int status = http_status(e);
+  router_.reject(Rejection{e, status, path(), detail});
+  close = close || closes_connection(e);
+  if (e == Error::method_not_allowed) {
+    Response allow;
+    std::string methods;
+    for (const Router::Route& r : router_.routes())
+      if (r.path == path() && methods.find(r.method) == std::string::npos)
+        methods += (methods.empty() ? "" : ", ") + r.method;
+    allow.headers.emplace_back("Allow", methods);
+    answer(status, detail, &allow, close);
+    return;
+  }
+  answer(status, detail, nullptr, close);
+}
+
+void Connection::answer(int status, std::string_view body, const Response* extra, bool close) {
+  if (close)
+    closing_ = true;
+  if (slots_.empty()) {
+    serialise(out_, status, body, extra, close);
+    return;
+  }
+  Slot slot;
+  serialise(slot.bytes, status, body, extra, close);
+  slots_.push_back(std::move(slot));
+}
+
+void Connection::serialise(std::string& to, int status, std::string_view body, const Response* extra,
+                           bool close) const {
+  to.append("HTTP/1.1 ");
+  append_number(to, static_cast<std::size_t>(status));
+  to.push_back(' ');
+  to.append(reason_phrase(status));
+  to.append("\r\n");
+  bool typed = false;
+  if (extra) {
+    for (const auto& [name, value] : extra->headers) {
+      if (iequals(name, "content-length") || iequals(name, "connection") || iequals(name, "transfer-encoding") ||
+          name.empty() || !safe_header_text(name) || !safe_header_text(value))
+        continue; // ours to set; CR/LF would split the response
+      typed = typed || iequals(name, "content-type");
+      to.append(name).append(": ").append(value).append("\r\n");
+    }
+  }
+  const bool bodyless = status == 204 || status == 304 || status < 200;
+  if (!bodyless) {
+    if (!typed && !body.empty())
+      to.append("Content-Type: text/plain; charset=utf-8\r\n");
+    to.append("Content-Length: ");
+    append_number(to, body.size());
+    to.append("\r\n");
+  }
+  if (close)
+    to.append("Connection: close\r\n");
+  else if (http10_)
+    to.append("Connection: keep-alive\r\n");
+  to.append("\r\n");
+  if (!bodyless)
+    to.append(body);
+}
+
+void Connection::flush_slots() {
+  while (!slots_.empty()) {
+    Slot& s = slots_.front();
+    if (s.ack) {
+      const int r = s.ack->result();
+      if (r == detail::AckState::pending || r == detail::AckState::claiming)
+        break;
+      Error e = Error::ok;
+      if (r == detail::AckState::retry)
+        e = Error::handler_retry;
+      else if (r == detail::AckState::failed)
+        e = Error::handler_failed;
+      else if (r == detail::AckState::expired)
+        e = Error::ack_timeout;
+      if (e == Error::ok) {
+        if (s.ack->reply)
+          serialise(out_, s.ack->reply->status, s.ack->reply->body, &*s.ack->reply, s.close_after);
+        else
+          serialise(out_, s.success_status, s.success_status == 204 ? "" : "OK", nullptr, s.close_after);
+      } else {
+        const std::string_view why = s.ack->reason.empty() ? describe(e) : std::string_view(s.ack->reason);
+        router_.reject(Rejection{e, http_status(e), s.path, why});
+        serialise(out_, http_status(e), why, nullptr, s.close_after);
+      }
+    } else {
+      out_.append(s.bytes);
+    }
+    slots_.pop_front();
+  }
+}
+
+bool Connection::blocked() const noexcept {
+  return slots_.size() >= router_.limits().max_pipelined || output().size() >= router_.limits().max_output_bytes;
+}
+
+bool Connection::want_read() const noexcept { return !closing_ && !blocked() && held_off_ >= held_.size(); }
+
+void Connection::consume(std::size_t n) noexcept {
+  out_sent_ += n;
+  if (out_sent_ >= out_.size()) {
+    out_.clear();
+    out_sent_ = 0;
+  }
+}
+
+void Connection::resume(Now now) {
+  now_ = now;
+  flush_slots();
+  if (held_off_ < held_.size() && !closing_) {
+    held_off_ += process(std::string_view(held_).substr(held_off_));
+  }
+  if (held_off_ >= held_.size()) {
+    held_.clear();
+    held_off_ = 0;
+    if (peer_eof_)
+      closing_ = true;
+  }
+}
+
+void Connection::receive_eof(Now now) {
+  now_ = now;
+  peer_eof_ = true;
+  if (held_off_ >= held_.size())
+    closing_ = true; // a request cut off mid-way has nobody left to answer
+}
+
+void Connection::shutdown(Now now) {
+  now_ = now;
+  closing_ = true;
+  held_.clear();
+  held_off_ = 0;
+}
+
+std::optional<Clock::time_point> Connection::deadline() const noexcept {
+  std::optional<Clock::time_point> d;
+  auto take = [&d](Clock::time_point t) {
+    if (!d || t < *d)
+      d = t;
+  };
+  for (const Slot& s : slots_)
+    if (s.ack)
+      take(s.deadline);
+  const Settings& lim = router_.limits();
+  if (closing_) {
+    if (slots_.empty() && !output().empty())
+      take(phase_since_ + lim.body_timeout); // peer not reading our last answer
+    return d;
+  }
+  switch (phase_) {
+  case Phase::fresh:
+  case Phase::head: take(phase_since_ + lim.header_timeout); break;
+  case Phase::body: take(phase_since_ + lim.body_timeout); break;
+  case Phase::idle:
+    if (slots_.empty())
+      take(phase_since_ + lim.idle_timeout);
+    break;
+  }
+  return d;
+}
+
+void Connection::on_timer(Now now) {
+  now_ = now;
+  for (Slot& s : slots_)
+    if (s.ack && now.mono >= s.deadline)
+      s.ack->expire();
+  flush_slots();
+  const Settings& lim = router_.limits();
+  if (closing_) {
+    if (slots_.empty() && !output().empty() && now.mono >= phase_since_ + lim.body_timeout) {
+      out_.clear(); // give up on a peer that does not read
+      out_sent_ = 0;
+    }
+    return;
+  }
+  switch (phase_) {
+  case Phase::fresh:
+    if (now.mono >= phase_since_ + lim.header_timeout)
+      closing_ = true; // connected, sent nothing: close quietly
+    break;
+  case Phase::idle:
+    if (slots_.empty() && now.mono >= phase_since_ + lim.idle_timeout)
+      closing_ = true;
+    break;
+  case Phase::head:
+    if (now.mono >= phase_since_ + lim.header_timeout)
+      fail(Error::request_timeout, describe(Error::request_timeout), true);
+    break;
+  case Phase::body:
+    if (now.mono >= phase_since_ + lim.body_timeout)
+      fail(Error::request_timeout, describe(Error::request_timeout), true);
+    break;
+  }
+  if (closing_)
+    phase_since_ = now.mono;
+}
+
+} // namespace topgg

@@ -1,0 +1,35 @@
+#include "topgg/http.hpp"
+
+#include "ack_state.hpp"
+#include "topgg/router.hpp"
+
+namespace topgg {
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size())
+    return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    unsigned char x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+    if (x >= 'A' && x <= 'Z') x = static_cast<unsigned char>(x + 32);
+    if (y >= 'A' && y <= 'Z') y = static_cast<unsigned char>(y + 32);
+    if (x != y)
+      return false;
+  }
+  return true;
+}
+
+std::optional<std::string_view> Request::header(std::string_view name) const noexcept {
+  for (const Header& h : headers)
+    if (iequals(h.name, name))
+      return h.value;
+  return std::nullopt;
+}
+
+bool Ack::ok() const { return state_ && state_->complete(detail::AckState::ok); }
+bool Ack::ok(Response reply) const { return state_ && state_->complete(detail::AckState::ok, std::move(reply)); }
+bool Ack::retry(std::string_view reason) const {
+  return state_ && state_->complete(detail::AckState::retry, std::nullopt, reason);
+}
+bool Ack::done() const noexcept { return !state_ || state_->result() != detail::AckState::pending; }
+
+} // namespace topgg

@@ -1,0 +1,212 @@
+// Routes, handlers, limits: the configuration every Connection of a server
+// shares. Configure it before the first Connection exists; it is read-only
+// while connections use it.
+#pragma once
+
+#include "topgg/export.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "topgg/error.hpp"
+#include "topgg/http.hpp"
+#include "topgg/votes.hpp"
+
+namespace topgg {
+
+/// Limits and timeouts. Every one has a default; exceeding a size limit is
+/// answered 413/431 and closes the connection.
+struct Settings {
+  std::size_t max_header_bytes = 16 * 1024;  ///< request line + header fields
+  std::size_t max_header_count = 100;
+  std::size_t max_body_bytes = 64 * 1024;
+  std::uint32_t max_requests_per_connection = 1000;
+  std::size_t max_pipelined = 16;            ///< answers outstanding before reading stops
+  std::size_t max_output_bytes = 256 * 1024; ///< unsent bytes before reading stops
+  std::chrono::milliseconds header_timeout{10'000}; ///< first byte → end of headers
+  std::chrono::milliseconds body_timeout{10'000};   ///< end of headers → end of body
+  std::chrono::milliseconds idle_timeout{60'000};   ///< keep-alive wait for the next request
+  std::chrono::milliseconds ack_timeout{4'000};     ///< handler's acknowledgement (Top.gg waits 5 s)
+  std::size_t max_connections = 1024;        ///< enforced by the adapters
+};
+
+/// A request refused or failed, as told to the error hook. Views are valid
+/// during the hook call only.
+struct Rejection {
+  Error error;
+  int status;             ///< what was answered (0 if nothing could be)
+  std::string_view path;  ///< request path, when known
+  std::string_view detail;
+};
+
+namespace detail {
+struct WakeCell;
+struct AckState;
+} // namespace detail
+
+/// Completes a delivery later, from any thread. Copies share one outcome:
+/// the first completion wins, later ones are ignored. Safe to complete after
+/// the connection is gone (nothing happens). Never completed → 503 after
+/// Settings::ack_timeout.
+class TOPGG_API Ack {
+public:
+  Ack() = default;
+  explicit Ack(std::shared_ptr<detail::AckState> s) noexcept : state_(std::move(s)) {}
+  /// Handled: 200 (legacy) or 204 (v1).
+  bool ok() const;
+  /// Handled, answering with `reply` (e.g. integration.create's JSON body).
+  bool ok(Response reply) const;
+  /// Not handled now; 503 so Top.gg delivers again. `reason` goes to the error hook.
+  bool retry(std::string_view reason = {}) const;
+  /// True once completed (by anyone) or expired.
+  bool done() const noexcept;
+
+private:
+  std::shared_ptr<detail::AckState> state_;
+};
+
+template <class Event> using Handler = std::function<void(const Event&)>;
+template <class Event> using AckHandler = std::function<void(const Event&, Ack)>;
+using RouteHandler = std::function<Response(const Request&)>;
+/// Runs a job on the thread of the user's choice (posts it to a queue).
+using Executor = std::function<void(std::function<void()>)>;
+
+enum class RouteKind : unsigned char { bot_vote, server_vote, custom };
+
+template <class Event> struct VoteHandlers {
+  Handler<Event> plain;
+  AckHandler<Event> with_ack;
+  explicit operator bool() const noexcept { return plain || with_ack; }
+};
+
+class Router;
+
+/// The chainable configuration API, shared by Router and the adapters'
+/// WebhookManager (each returns itself, so calls chain into run()).
+template <class Self> class RouterApi {
+public:
+  /// Bot votes (legacy "dbl") at `route`, checked against `auth_key`. An
+  /// empty key accepts every request (the seed's behaviour; warned once).
+  Self& dbl_webhook(std::string route = "/dbl", std::string auth_key = "");
+  /// Server votes (legacy "dsl") at `route`.
+  Self& dsl_webhook(std::string route = "/dsl", std::string auth_key = "");
+  /// Any method ("" = any) and path, answered by `handler` on the loop thread.
+  Self& route(std::string method, std::string path, RouteHandler handler);
+
+  /// Return → 200; throw → 500 (Top.gg retries).
+  Self& on_bot_vote(Handler<BotVote> h);
+  /// Complete the Ack (now or later, any thread): ok → 200, retry → 503.
+  Self& on_bot_vote(AckHandler<BotVote> h);
+  Self& on_server_vote(Handler<ServerVote> h);
+  Self& on_server_vote(AckHandler<ServerVote> h);
+
+  /// Told of every rejected or failed request. Called on the loop thread.
+  Self& on_error(std::function<void(const Rejection&)> hook);
+  /// Configuration warnings (e.g. an empty auth key). Default: stderr.
+  Self& on_warning(std::function<void(std::string_view)> hook);
+  /// Vote handlers run through `ex` instead of on the loop thread; the
+  /// delivery is answered when the handler returns (or its Ack completes).
+  Self& executor(Executor ex);
+  Self& settings(const Settings& s);
+
+private:
+  Router& r() { return static_cast<Self*>(this)->router(); }
+};
+
+class TOPGG_API Router : public RouterApi<Router> {
+public:
+  Router() = default;
+  Router(const Router&) = delete;
+  Router& operator=(const Router&) = delete;
+
+  Router& router() noexcept { return *this; }
+  const Settings& limits() const noexcept { return settings_; }
+
+  struct Route {
+    RouteKind kind;
+    std::string method; ///< "" matches any method
+    std::string path;
+    std::string auth_key;
+    RouteHandler handler;
+  };
+  const std::vector<Route>& routes() const noexcept { return routes_; }
+
+  /// Emits the configuration warnings once (empty keys, routes without a
+  /// handler). Connections call it; adapters call it when they start.
+  void warn_once();
+
+  // Used by Connection.
+  void reject(const Rejection& r) const;
+  void warn(std::string_view message) const;
+  const Route* find(std::string_view path, std::string_view method, bool& path_known) const noexcept;
+
+private:
+  template <class> friend class RouterApi;
+  friend class Connection;
+  void add_route(RouteKind kind, std::string method, std::string path, std::string key, RouteHandler h);
+
+  std::vector<Route> routes_;
+  VoteHandlers<BotVote> bot_vote_;
+  VoteHandlers<ServerVote> server_vote_;
+  std::function<void(const Rejection&)> on_error_;
+  std::function<void(std::string_view)> on_warning_;
+  Executor executor_;
+  Settings settings_;
+  std::atomic<bool> warned_{false};
+};
+
+// ---- RouterApi, defined here so each Self gets it without a .cpp -----------
+
+template <class S> S& RouterApi<S>::dbl_webhook(std::string route, std::string auth_key) {
+  r().add_route(RouteKind::bot_vote, "POST", std::move(route), std::move(auth_key), {});
+  return static_cast<S&>(*this);
+}
+template <class S> S& RouterApi<S>::dsl_webhook(std::string route, std::string auth_key) {
+  r().add_route(RouteKind::server_vote, "POST", std::move(route), std::move(auth_key), {});
+  return static_cast<S&>(*this);
+}
+template <class S> S& RouterApi<S>::route(std::string method, std::string path, RouteHandler h) {
+  r().add_route(RouteKind::custom, std::move(method), std::move(path), {}, std::move(h));
+  return static_cast<S&>(*this);
+}
+template <class S> S& RouterApi<S>::on_bot_vote(Handler<BotVote> h) {
+  r().bot_vote_ = {std::move(h), {}};
+  return static_cast<S&>(*this);
+}
+template <class S> S& RouterApi<S>::on_bot_vote(AckHandler<BotVote> h) {
+  r().bot_vote_ = {{}, std::move(h)};
+  return static_cast<S&>(*this);
+}
+template <class S> S& RouterApi<S>::on_server_vote(Handler<ServerVote> h) {
+  r().server_vote_ = {std::move(h), {}};
+  return static_cast<S&>(*this);
+}
+template <class S> S& RouterApi<S>::on_server_vote(AckHandler<ServerVote> h) {
+  r().server_vote_ = {{}, std::move(h)};
+  return static_cast<S&>(*this);
+}
+template <class S> S& RouterApi<S>::on_error(std::function<void(const Rejection&)> hook) {
+  r().on_error_ = std::move(hook);
+  return static_cast<S&>(*this);
+}
+template <class S> S& RouterApi<S>::on_warning(std::function<void(std::string_view)> hook) {
+  r().on_warning_ = std::move(hook);
+  return static_cast<S&>(*this);
+}
+template <class S> S& RouterApi<S>::executor(Executor ex) {
+  r().executor_ = std::move(ex);
+  return static_cast<S&>(*this);
+}
+template <class S> S& RouterApi<S>::settings(const Settings& s) {
+  r().settings_ = s;
+  return static_cast<S&>(*this);
+}
+
+} // namespace topgg

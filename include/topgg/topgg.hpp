@@ -1,0 +1,11 @@
+// Umbrella header: the sans-I/O core of topgg-webhook.
+#pragma once
+
+#include "topgg/connection.hpp"
+#include "topgg/error.hpp"
+#include "topgg/http.hpp"
+#include "topgg/query.hpp"
+#include "topgg/router.hpp"
+#include "topgg/snowflake.hpp"
+#include "topgg/version.hpp"
+#include "topgg/votes.hpp"

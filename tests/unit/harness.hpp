@@ -1,0 +1,161 @@
+// Byte-in/byte-out harness for core tests: drives a Connection with no
+// sockets and records what comes out, so one input can be replayed whole,
+// one byte at a time and split at every offset, and the results compared.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "topgg/topgg.hpp"
+
+namespace th {
+
+inline topgg::Now at(int ms) {
+  topgg::Now n;
+  n.mono = topgg::Clock::time_point{} + std::chrono::milliseconds(ms);
+  n.wall = std::chrono::system_clock::time_point{} + std::chrono::seconds(1'700'000'000) + std::chrono::milliseconds(ms);
+  return n;
+}
+
+/// What one replay produced: the bytes written, the events seen by the
+/// handlers and the error hook, and whether the connection ended.
+struct Trace {
+  std::string output;
+  std::vector<std::string> events;
+  bool finished = false;
+  bool operator==(const Trace&) const = default;
+};
+
+inline std::string describe_vote(const topgg::BotVote& v) {
+  std::string s = "bot " + v.bot.to_string() + " user " + v.user.to_string() + " " +
+                  std::string(topgg::to_string(v.type)) + (v.is_weekend ? " weekend" : "");
+  for (const auto& p : v.query)
+    s += " [" + p.key + "=" + p.value + "]";
+  return s;
+}
+
+inline std::string describe_vote(const topgg::ServerVote& v) {
+  std::string s = "guild " + v.guild.to_string() + " user " + v.user.to_string() + " " +
+                  std::string(topgg::to_string(v.type));
+  for (const auto& p : v.query)
+    s += " [" + p.key + "=" + p.value + "]";
+  return s;
+}
+
+/// A router with both vote routes, a custom GET /health route and hooks that
+/// record into `events`.
+struct Fixture {
+  topgg::Router router;
+  std::vector<std::string> events;
+
+  explicit Fixture(std::string dbl_key = "secret-key", std::string dsl_key = "other-key") {
+    router.dbl_webhook("/dbl", std::move(dbl_key))
+        .dsl_webhook("/dsl", std::move(dsl_key))
+        .route("GET", "/health",
+               [](const topgg::Request& r) {
+                 topgg::Response res;
+                 res.body = "up " + std::string(r.target);
+                 return res;
+               })
+        .on_bot_vote([this](const topgg::BotVote& v) { events.push_back(describe_vote(v)); })
+        .on_server_vote([this](const topgg::ServerVote& v) { events.push_back(describe_vote(v)); })
+        .on_error([this](const topgg::Rejection& r) {
+          events.push_back("rejected " + std::to_string(r.status) + " " + std::string(topgg::describe(r.error)));
+        })
+        .on_warning([this](std::string_view w) { events.push_back("warning " + std::string(w)); });
+  }
+
+  /// Feeds `chunks` in order, draining output after each, then EOF if asked.
+  Trace run(const std::vector<std::string_view>& chunks, bool eof = false) {
+    events.clear();
+    Trace t;
+    {
+      topgg::Connection c(router, at(0));
+      events.clear(); // warnings from the first connection are not per-request events
+      for (auto chunk : chunks) {
+        c.receive(chunk, at(1));
+        auto out = c.output();
+        t.output.append(out);
+        c.consume(out.size());
+        c.resume(at(1));
+        out = c.output();
+        t.output.append(out);
+        c.consume(out.size());
+      }
+      if (eof)
+        c.receive_eof(at(2));
+      t.finished = c.finished();
+    }
+    t.events = events;
+    return t;
+  }
+
+  Trace whole(std::string_view in, bool eof = false) { return run({in}, eof); }
+};
+
+/// Replays `in` whole, one byte at a time and split at every offset into two
+/// pieces; every replay must equal the whole one. Returns the whole replay.
+inline Trace replay_all(Fixture& f, std::string_view in) {
+  const Trace ref = f.whole(in);
+  std::vector<std::string_view> bytes;
+  for (std::size_t i = 0; i < in.size(); ++i)
+    bytes.push_back(in.substr(i, 1));
+  const Trace one = f.run(bytes);
+  CHECK(one == ref);
+  for (std::size_t cut = 1; cut < in.size(); ++cut) {
+    const Trace split = f.run({in.substr(0, cut), in.substr(cut)});
+    if (!(split == ref)) {
+      FAIL_CHECK("split at " << cut << " differs: " << split.output);
+      break;
+    }
+  }
+  return ref;
+}
+
+inline std::string post(std::string_view path, std::string_view auth, std::string_view body,
+                        std::string_view extra = "") {
+  std::string r = "POST " + std::string(path) + " HTTP/1.1\r\nHost: localhost\r\n";
+  if (!auth.empty())
+    r += "Authorization: " + std::string(auth) + "\r\n";
+  r += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  r += extra;
+  r += "\r\n";
+  r += body;
+  return r;
+}
+
+inline const std::string bot_body =
+    R"({"bot":"264811613708746752","user":"160105994217586689","type":"upvote","isWeekend":false,"query":"?ref=home"})";
+inline const std::string server_body =
+    R"({"guild":"5678","user":"160105994217586689","type":"test","query":{"a":"1"}})";
+
+/// Status line of the n-th response in `out` ("HTTP/1.1 200 OK"), or "".
+inline std::string status_line(std::string_view out, int n = 0) {
+  std::size_t pos = 0;
+  for (int i = 0; i <= n; ++i) {
+    pos = out.find("HTTP/1.1 ", pos);
+    if (pos == std::string_view::npos)
+      return "";
+    if (out.substr(pos, 12) == "HTTP/1.1 100") { // skip interim answers
+      pos += 9;
+      --i;
+      continue;
+    }
+    if (i < n)
+      pos += 9;
+  }
+  return std::string(out.substr(pos, out.find("\r\n", pos) - pos));
+}
+
+inline int count_responses(std::string_view out) {
+  int n = 0;
+  for (std::size_t pos = out.find("HTTP/1.1 "); pos != std::string_view::npos; pos = out.find("HTTP/1.1 ", pos + 1))
+    if (out.substr(pos, 12) != "HTTP/1.1 100")
+      ++n;
+  return n;
+}
+
+} // namespace th

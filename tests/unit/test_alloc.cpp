@@ -1,1 +1,68 @@
+// Counts heap allocations on the steady-state request path: after a warm-up,
+// requests on a reused connection must not allocate at all.
 #include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+#include "harness.hpp"
+
+namespace {
+std::atomic<bool> counting{false};
+std::atomic<long> allocations{0};
+} // namespace
+
+void* operator new(std::size_t n) {
+  if (counting.load(std::memory_order_relaxed))
+    allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n ? n : 1))
+    return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+namespace {
+long allocations_per_request(topgg::Router& router, const std::string& request, int n, int per_write = 1) {
+  topgg::Connection c(router, th::at(0));
+  auto once = [&c, &request] {
+    c.receive(request, th::at(1));
+    c.consume(c.output().size());
+  };
+  for (int i = 0; i < 10; ++i)
+    once(); // warm-up: buffers, the JSON parser, the query's storage grow here
+  allocations = 0;
+  counting = true;
+  for (int i = 0; i < n; ++i)
+    once();
+  counting = false;
+  CHECK(c.requests_seen() == static_cast<std::uint64_t>((n + 10) * per_write));
+  return allocations.load();
+}
+} // namespace
+
+TEST_CASE("zero heap allocations per request on a reused connection") {
+  topgg::Router r;
+  unsigned long long sum = 0;
+  topgg::Settings s;
+  s.max_requests_per_connection = 1'000'000;
+  r.settings(s)
+      .dbl_webhook("/dbl", "secret-key")
+      .dsl_webhook("/dsl", "other-key")
+      .on_bot_vote([&sum](const topgg::BotVote& v) { sum += v.user.value() + v.query.size(); })
+      .on_server_vote([&sum](const topgg::ServerVote& v) { sum += v.guild.value(); })
+      .on_warning([](std::string_view) {});
+  const int n = 1000;
+  const long bot = allocations_per_request(r, th::post("/dbl", "secret-key", th::bot_body), n);
+  const long server = allocations_per_request(r, th::post("/dsl", "other-key", th::server_body), n);
+  const long refused = allocations_per_request(r, th::post("/dbl", "wrong", th::bot_body), n);
+  const long pipelined =
+      allocations_per_request(r, th::post("/dbl", "secret-key", th::bot_body) + th::post("/dsl", "other-key", th::server_body), n, 2);
+  MESSAGE("allocations over ", n, " requests: bot ", bot, ", server ", server, ", refused ", refused, ", pipelined ", pipelined);
+  CHECK(bot == 0);
+  CHECK(server == 0);
+  CHECK(refused == 0);
+  CHECK(pipelined == 0);
+  CHECK(sum > 0);
+}

@@ -1,6 +1,23 @@
+// Byte-in/byte-out tests of Connection: every request is replayed whole, one
+// byte at a time and split at every offset (replay_all), and must give the
+// same output and events each way.
+#include <thread>
+
 #include "harness.hpp"
 
 using namespace th;
+using topgg::Connection;
+
+namespace {
+std::string header_of(std::string_view out, std::string_view name) {
+  const std::string key = "\r\n" + std::string(name) + ": ";
+  const auto pos = out.find(key);
+  if (pos == std::string_view::npos)
+    return "";
+  const auto start = pos + key.size();
+  return std::string(out.substr(start, out.find("\r\n", start) - start));
+}
+} // namespace
 
 TEST_CASE("bot vote with the right key is delivered and answered 200") {
   Fixture f;
@@ -9,4 +26,518 @@ TEST_CASE("bot vote with the right key is delivered and answered 200") {
   REQUIRE(t.events.size() == 1);
   CHECK(t.events[0] == "bot 264811613708746752 user 160105994217586689 upvote [ref=home]");
   CHECK_FALSE(t.finished);
+  CHECK(t.output.find("Connection: close") == std::string::npos);
+}
+
+TEST_CASE("server vote with a query object is delivered") {
+  Fixture f;
+  Trace t = replay_all(f, post("/dsl", "other-key", server_body));
+  CHECK(status_line(t.output) == "HTTP/1.1 200 OK");
+  REQUIRE(t.events.size() == 1);
+  CHECK(t.events[0] == "guild 5678 user 160105994217586689 test [a=1]");
+}
+
+TEST_CASE("Authorization: wrong, missing, repeated, prefix, longer and other route's key are 401") {
+  Fixture f;
+  const std::string cases[] = {
+      post("/dbl", "secret-kez", bot_body),
+      post("/dbl", "", bot_body),
+      post("/dbl", "secret-ke", bot_body),
+      post("/dbl", "secret-key2", bot_body),
+      post("/dbl", "Bearer secret-key", bot_body),
+      post("/dbl", "other-key", bot_body),
+      post("/dbl", "secret-key", bot_body, "Authorization: secret-key\r\n"),
+      post("/dsl", "secret-key", server_body),
+  };
+  for (const std::string& req : cases) {
+    CAPTURE(req);
+    Trace t = replay_all(f, req);
+    CHECK(status_line(t.output) == "HTTP/1.1 401 Unauthorized");
+    REQUIRE(t.events.size() == 1);
+    CHECK(t.events[0] == "rejected 401 Authorization header missing or wrong");
+    CHECK_FALSE(t.finished); // body discarded, connection kept
+  }
+}
+
+TEST_CASE("a refused request's body is skipped and the next request on the connection is served") {
+  Fixture f;
+  Trace t = replay_all(f, post("/dbl", "nope", bot_body) + post("/dbl", "secret-key", bot_body));
+  CHECK(count_responses(t.output) == 2);
+  CHECK(status_line(t.output, 0) == "HTTP/1.1 401 Unauthorized");
+  CHECK(status_line(t.output, 1) == "HTTP/1.1 200 OK");
+  REQUIRE(t.events.size() == 2);
+  CHECK(t.events[1].starts_with("bot 264811613708746752"));
+}
+
+TEST_CASE("Authorization value is compared after trimming optional whitespace") {
+  Fixture f;
+  Trace t = replay_all(f, post("/dbl", " secret-key\t", bot_body));
+  CHECK(status_line(t.output) == "HTTP/1.1 200 OK");
+}
+
+TEST_CASE("unknown path is 404, wrong method is 405 with Allow, query string ignored for routing") {
+  Fixture f;
+  Trace t = replay_all(f, post("/nope", "secret-key", bot_body));
+  CHECK(status_line(t.output) == "HTTP/1.1 404 Not Found");
+  CHECK(t.events == std::vector<std::string>{"rejected 404 no route for this path"});
+
+  t = replay_all(f, "GET /dbl HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(status_line(t.output) == "HTTP/1.1 405 Method Not Allowed");
+  CHECK(header_of(t.output, "Allow") == "POST");
+
+  t = replay_all(f, post("/dbl?from=topgg#frag", "secret-key", bot_body));
+  CHECK(status_line(t.output) == "HTTP/1.1 200 OK");
+  CHECK(t.events.size() == 1);
+}
+
+TEST_CASE("invalid bodies are 400 with no event and a reason") {
+  Fixture f;
+  const std::pair<std::string, std::string> cases[] = {
+      {"not json", "rejected 400 body is not valid JSON"},
+      {"", "rejected 400 body is not valid JSON"},
+      {R"({"bot":"1","user":"2","type":"upvote"} x)", "rejected 400 body is not valid JSON"},
+      {R"({"bot":"1","user":"2","type":"upvote","x":[1,,2]})", "rejected 400 body is not valid JSON"},
+      {R"(["bot"])", "rejected 400 body is not a valid delivery"},
+      {R"({"user":"2","type":"upvote"})", "rejected 400 body is not a valid delivery"},
+      {R"({"bot":"1","type":"upvote"})", "rejected 400 body is not a valid delivery"},
+      {R"({"bot":"1","user":"2"})", "rejected 400 body is not a valid delivery"},
+      {R"({"bot":"1a","user":"2","type":"upvote"})", "rejected 400 body is not a valid delivery"},
+      {R"({"bot":"-1","user":"2","type":"upvote"})", "rejected 400 body is not a valid delivery"},
+      {R"({"bot":"18446744073709551616","user":"2","type":"upvote"})", "rejected 400 body is not a valid delivery"},
+      {R"({"bot":1,"user":"2","type":"upvote"})", "rejected 400 body is not a valid delivery"},
+      {R"({"bot":"1","user":"2","type":"downvote"})", "rejected 400 body is not a valid delivery"},
+      {R"({"bot":"1","user":"2","type":"upvote","isWeekend":"yes"})", "rejected 400 body is not a valid delivery"},
+      {R"({"bot":"1","user":"2","user":"3","type":"upvote"})", "rejected 400 body is not a valid delivery"},
+  };
+  for (const auto& [body, event] : cases) {
+    CAPTURE(body);
+    Trace t = replay_all(f, post("/dbl", "secret-key", body));
+    CHECK(status_line(t.output) == "HTTP/1.1 400 Bad Request");
+    CHECK(t.events == std::vector<std::string>{event});
+    CHECK_FALSE(t.finished);
+  }
+}
+
+TEST_CASE("400 body says why") {
+  Fixture f;
+  Trace t = f.whole(post("/dbl", "secret-key", R"({"bot":"1","type":"upvote"})"));
+  CHECK(t.output.ends_with("missing field user"));
+}
+
+TEST_CASE("unknown fields are ignored, absent isWeekend is false, query never fails the vote") {
+  Fixture f;
+  Trace t = replay_all(f, post("/dbl", "secret-key",
+                               R"({"bot":"1","user":"2","type":"test","extra":{"deep":[1,2,{"a":null}]},"query":5})"));
+  CHECK(status_line(t.output) == "HTTP/1.1 200 OK");
+  CHECK(t.events == std::vector<std::string>{"bot 1 user 2 test"});
+  t = replay_all(f, post("/dbl", "secret-key", R"({"bot":"1","user":"2","type":"upvote","isWeekend":true,"query":"%zz&a"})"));
+  CHECK(t.events == std::vector<std::string>{"bot 1 user 2 upvote weekend [%zz=] [a=]"});
+}
+
+TEST_CASE("pipelined requests are answered in order, events in order") {
+  Fixture f;
+  const std::string in = post("/dbl", "secret-key", bot_body) + post("/dsl", "other-key", server_body) +
+                         "GET /health?x=1 HTTP/1.1\r\nHost: a\r\n\r\n" + post("/dbl", "secret-key", "{}");
+  Trace t = replay_all(f, in);
+  REQUIRE(count_responses(t.output) == 4);
+  CHECK(status_line(t.output, 0) == "HTTP/1.1 200 OK");
+  CHECK(status_line(t.output, 1) == "HTTP/1.1 200 OK");
+  CHECK(status_line(t.output, 2) == "HTTP/1.1 200 OK");
+  CHECK(status_line(t.output, 3) == "HTTP/1.1 400 Bad Request");
+  CHECK(t.output.find("up /health?x=1") != std::string::npos);
+  REQUIRE(t.events.size() == 3);
+  CHECK(t.events[0].starts_with("bot "));
+  CHECK(t.events[1].starts_with("guild "));
+  CHECK(t.events[2].starts_with("rejected 400"));
+}
+
+TEST_CASE("Connection: close and HTTP/1.0") {
+  Fixture f;
+  Trace t = replay_all(f, post("/dbl", "secret-key", bot_body, "Connection: close\r\n"));
+  CHECK(header_of(t.output, "Connection") == "close");
+  CHECK(t.finished);
+
+  std::string req10 = "POST /dbl HTTP/1.0\r\nAuthorization: secret-key\r\nContent-Length: " +
+                      std::to_string(bot_body.size()) + "\r\n\r\n" + bot_body;
+  t = replay_all(f, req10);
+  CHECK(status_line(t.output) == "HTTP/1.1 200 OK");
+  CHECK(header_of(t.output, "Connection") == "close");
+  CHECK(t.finished);
+
+  std::string req10ka = "POST /dbl HTTP/1.0\r\nConnection: keep-alive\r\nAuthorization: secret-key\r\nContent-Length: " +
+                        std::to_string(bot_body.size()) + "\r\n\r\n" + bot_body;
+  t = replay_all(f, req10ka + req10ka);
+  CHECK(count_responses(t.output) == 2);
+  CHECK(header_of(t.output, "Connection") == "keep-alive");
+  CHECK_FALSE(t.finished);
+}
+
+TEST_CASE("bytes after Connection: close are not processed") {
+  Fixture f;
+  Trace t = replay_all(f, post("/dbl", "secret-key", bot_body, "Connection: close\r\n") +
+                              post("/dbl", "secret-key", bot_body));
+  CHECK(count_responses(t.output) == 1);
+  CHECK(t.events.size() == 1);
+}
+
+TEST_CASE("chunked body") {
+  Fixture f;
+  std::string in = "POST /dbl HTTP/1.1\r\nHost: x\r\nAuthorization: secret-key\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const std::string& b = bot_body;
+  auto hex = [](std::size_t n) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%zx", n);
+    return std::string(buf);
+  };
+  in += hex(10) + "\r\n" + b.substr(0, 10) + "\r\n" + hex(b.size() - 10) + "\r\n" + b.substr(10) + "\r\n0\r\n\r\n";
+  Trace t = replay_all(f, in);
+  CHECK(status_line(t.output) == "HTTP/1.1 200 OK");
+  CHECK(t.events.size() == 1);
+}
+
+TEST_CASE("Expect: 100-continue") {
+  Fixture f;
+  Trace t = replay_all(f, post("/dbl", "secret-key", bot_body, "Expect: 100-continue\r\n"));
+  CHECK(t.output.starts_with("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK"));
+  CHECK(t.events.size() == 1);
+
+  // Refused before the body: no 100, final answer, connection closed.
+  t = replay_all(f, post("/dbl", "bad", bot_body, "Expect: 100-continue\r\n"));
+  CHECK(t.output.starts_with("HTTP/1.1 401 Unauthorized"));
+  CHECK(t.finished);
+
+  t = replay_all(f, post("/dbl", "secret-key", bot_body, "Expect: something-else\r\n"));
+  CHECK(status_line(t.output) == "HTTP/1.1 417 Expectation Failed");
+  CHECK(t.finished);
+}
+
+TEST_CASE("Host: missing or repeated in HTTP/1.1 is 400 and closes") {
+  Fixture f;
+  Trace t = replay_all(f, "POST /dbl HTTP/1.1\r\nAuthorization: secret-key\r\nContent-Length: 2\r\n\r\n{}");
+  CHECK(status_line(t.output) == "HTTP/1.1 400 Bad Request");
+  CHECK(t.finished);
+  t = replay_all(f, post("/dbl", "secret-key", bot_body, "Host: other\r\n"));
+  CHECK(status_line(t.output) == "HTTP/1.1 400 Bad Request");
+  CHECK(t.finished);
+  CHECK(t.events == std::vector<std::string>{"rejected 400 HTTP/1.1 request needs exactly one Host header"});
+}
+
+TEST_CASE("unparseable HTTP is 400, connection closed, nothing after it processed") {
+  Fixture f;
+  const std::string bad[] = {
+      "POST /dbl HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+      "POST /dbl HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+      "POST /dbl HTTP/1.1\r\nHost: x\r\nContent-Length: +2\r\n\r\n{}",
+      "POST /dbl HTTP/1.1\r\nHost : x\r\n\r\n",
+      "POST /dbl HTTP/1.1\nHost: x\n\n",
+      "GARBAGE\r\n\r\n",
+      "POST /dbl HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+  };
+  for (const std::string& req : bad) {
+    CAPTURE(req);
+    Trace t = replay_all(f, req + post("/dbl", "secret-key", bot_body));
+    CHECK(status_line(t.output) == "HTTP/1.1 400 Bad Request");
+    CHECK(count_responses(t.output) == 1);
+    CHECK(header_of(t.output, "Connection") == "close");
+    CHECK(t.finished);
+    REQUIRE(t.events.size() == 1);
+    CHECK(t.events[0].starts_with("rejected 400"));
+  }
+}
+
+TEST_CASE("HTTP/2 preface is refused and closed") {
+  Fixture f;
+  Trace t = f.whole("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+  CHECK(t.output.starts_with("HTTP/1.1 "));
+  CHECK(t.finished);
+}
+
+TEST_CASE("limits: header bytes, header count, body bytes (length and chunked), requests per connection") {
+  topgg::Settings s;
+  s.max_header_bytes = 300;
+  s.max_header_count = 5;
+  s.max_body_bytes = 150;
+  s.max_requests_per_connection = 2;
+  Fixture f;
+  f.router.settings(s);
+
+  Trace t = replay_all(f, post("/dbl", "secret-key", bot_body, "X-Pad: " + std::string(300, 'a') + "\r\n"));
+  CHECK(status_line(t.output) == "HTTP/1.1 431 Request Header Fields Too Large");
+  CHECK(t.finished);
+
+  t = replay_all(f, post("/dbl", "secret-key", bot_body, "A: 1\r\nB: 1\r\nC: 1\r\n"));
+  CHECK(status_line(t.output) == "HTTP/1.1 431 Request Header Fields Too Large");
+  CHECK(t.finished);
+
+  t = replay_all(f, post("/dbl", "secret-key", std::string(151, ' ')));
+  CHECK(status_line(t.output) == "HTTP/1.1 413 Content Too Large");
+  CHECK(t.finished);
+  CHECK(t.events == std::vector<std::string>{"rejected 413 request body over the limit"});
+
+  // A refused request's discarded body counts against the limit too.
+  t = replay_all(f, "POST /dbl HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n97\r\n" + std::string(151, ' ') +
+                        "\r\n0\r\n\r\n");
+  CHECK(status_line(t.output) == "HTTP/1.1 413 Content Too Large");
+  CHECK(t.finished);
+
+  t = replay_all(f, post("/dbl", "secret-key", bot_body) + post("/dbl", "secret-key", bot_body) +
+                        post("/dbl", "secret-key", bot_body));
+  CHECK(count_responses(t.output) == 2);
+  CHECK(t.output.find("Connection: close") > t.output.find("HTTP/1.1 200", 10));
+  CHECK(t.finished);
+}
+
+TEST_CASE("a handler that throws gives 500 and the connection carries on") {
+  Fixture f;
+  int calls = 0;
+  f.router.on_bot_vote([&calls](const topgg::BotVote&) {
+    if (++calls == 1)
+      throw std::runtime_error("database down");
+  });
+  Trace t = f.whole(post("/dbl", "secret-key", bot_body) + post("/dbl", "secret-key", bot_body));
+  CHECK(status_line(t.output, 0) == "HTTP/1.1 500 Internal Server Error");
+  CHECK(status_line(t.output, 1) == "HTTP/1.1 200 OK");
+  CHECK(t.events == std::vector<std::string>{"rejected 500 handler failed"});
+  CHECK(t.output.find("database down") != std::string::npos);
+}
+
+TEST_CASE("custom routes: request fields, headers, any-method routes, a throwing handler") {
+  Fixture f;
+  std::string seen;
+  f.router.route("", "/echo", [&seen](const topgg::Request& r) {
+    seen = std::string(r.method) + " " + std::string(r.path) + " " + std::string(r.header("x-thing").value_or("-")) +
+           " " + std::string(r.body);
+    topgg::Response res;
+    res.status = 201;
+    res.headers.emplace_back("Content-Type", "application/json");
+    res.headers.emplace_back("X-Evil", "a\r\nSet-Cookie: x");
+    res.body = R"({"ok":true})";
+    return res;
+  });
+  f.router.route("GET", "/boom", [](const topgg::Request&) -> topgg::Response { throw std::logic_error("no"); });
+  Trace t = replay_all(f, "PUT /echo?q HTTP/1.1\r\nHost: x\r\nX-Thing:  v \r\nContent-Length: 3\r\n\r\nabc");
+  CHECK(seen == "PUT /echo v abc");
+  CHECK(status_line(t.output) == "HTTP/1.1 201 Created");
+  CHECK(header_of(t.output, "Content-Type") == "application/json");
+  CHECK(t.output.find("Set-Cookie") == std::string::npos);
+  CHECK(t.output.ends_with(R"({"ok":true})"));
+  t = f.whole("GET /boom HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(status_line(t.output) == "HTTP/1.1 500 Internal Server Error");
+}
+
+TEST_CASE("empty auth key accepts every request and warns once") {
+  topgg::Router r;
+  std::vector<std::string> warnings;
+  int votes = 0;
+  r.dbl_webhook().on_bot_vote([&votes](const topgg::BotVote&) { ++votes; }).on_warning([&](std::string_view w) {
+    warnings.emplace_back(w);
+  });
+  for (int i = 0; i < 3; ++i) {
+    Connection c(r, at(0));
+    c.receive(post("/dbl", i == 0 ? "" : "anything", bot_body), at(1));
+    CHECK(status_line(c.output()) == "HTTP/1.1 200 OK");
+  }
+  CHECK(votes == 3);
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0].find("/dbl has no auth key") != std::string::npos);
+}
+
+TEST_CASE("timeouts: header 408, body 408, idle quiet close, fresh quiet close") {
+  Fixture f;
+  topgg::Settings s;
+  s.header_timeout = std::chrono::milliseconds(100);
+  s.body_timeout = std::chrono::milliseconds(200);
+  s.idle_timeout = std::chrono::milliseconds(300);
+  f.router.settings(s);
+
+  { // headers trickle in too slowly
+    Connection c(f.router, at(0));
+    c.receive("POST /dbl HTTP/1.1\r\nHo", at(10));
+    REQUIRE(c.deadline());
+    CHECK(*c.deadline() == at(110).mono);
+    c.on_timer(at(109));
+    CHECK(c.output().empty());
+    c.receive("st: x\r\n", at(105)); // more bytes do not extend the header timeout
+    c.on_timer(at(110));
+    CHECK(status_line(c.output()) == "HTTP/1.1 408 Request Timeout");
+    CHECK(c.finished());
+  }
+  { // body too slow
+    Connection c(f.router, at(0));
+    c.receive("POST /dbl HTTP/1.1\r\nHost: x\r\nAuthorization: secret-key\r\nContent-Length: 10\r\n\r\n{", at(10));
+    CHECK(*c.deadline() == at(210).mono);
+    c.on_timer(at(210));
+    CHECK(status_line(c.output()) == "HTTP/1.1 408 Request Timeout");
+    CHECK(c.finished());
+  }
+  { // idle keep-alive connection closes quietly
+    Connection c(f.router, at(0));
+    c.receive(post("/dbl", "secret-key", bot_body), at(10));
+    c.consume(c.output().size());
+    CHECK(*c.deadline() == at(310).mono);
+    c.on_timer(at(309));
+    CHECK_FALSE(c.finished());
+    c.on_timer(at(310));
+    CHECK(c.finished());
+    CHECK(c.output().empty());
+  }
+  { // connected and silent: quiet close at the header timeout
+    Connection c(f.router, at(0));
+    CHECK(*c.deadline() == at(100).mono);
+    c.on_timer(at(100));
+    CHECK(c.finished());
+    CHECK(c.output().empty());
+  }
+}
+
+TEST_CASE("EOF: mid-request closes without answer; after a full request the answer is still given") {
+  Fixture f;
+  {
+    Connection c(f.router, at(0));
+    c.receive(post("/dbl", "secret-key", bot_body).substr(0, 40), at(1));
+    c.receive_eof(at(2));
+    CHECK(c.finished());
+    CHECK(c.output().empty());
+  }
+  {
+    Connection c(f.router, at(0));
+    c.receive(post("/dbl", "secret-key", bot_body), at(1));
+    c.receive_eof(at(2));
+    CHECK(c.finished());
+    CHECK(status_line(c.output()) == "HTTP/1.1 200 OK");
+  }
+}
+
+TEST_CASE("asynchronous acknowledgement: later, retry, twice, never, after the connection is gone") {
+  topgg::Router r;
+  std::vector<topgg::Ack> acks;
+  int wakes = 0;
+  topgg::Settings s;
+  s.ack_timeout = std::chrono::milliseconds(500);
+  s.max_pipelined = 2;
+  r.dbl_webhook("/dbl", "k").settings(s).on_bot_vote([&acks](const topgg::BotVote&, topgg::Ack a) {
+    acks.push_back(std::move(a));
+  });
+  auto req = post("/dbl", "k", bot_body);
+
+  SUBCASE("ok later, from another thread; second completion ignored") {
+    Connection c(r, at(0));
+    c.set_waker([&wakes] { ++wakes; });
+    c.receive(req, at(1));
+    CHECK(c.output().empty());
+    REQUIRE(acks.size() == 1);
+    std::thread([a = acks[0]] { CHECK(a.ok()); }).join();
+    CHECK(wakes == 1);
+    CHECK_FALSE(acks[0].retry());
+    c.resume(at(2));
+    CHECK(status_line(c.output()) == "HTTP/1.1 200 OK");
+    CHECK(count_responses(c.output()) == 1);
+  }
+  SUBCASE("retry is 503") {
+    Connection c(r, at(0));
+    c.receive(req, at(1));
+    acks.at(0).retry("queue full");
+    c.resume(at(2));
+    CHECK(status_line(c.output()) == "HTTP/1.1 503 Service Unavailable");
+    CHECK(c.output().ends_with("queue full"));
+  }
+  SUBCASE("never completed: 503 at the deadline, later completion ignored") {
+    Connection c(r, at(0));
+    c.receive(req, at(1));
+    CHECK(*c.deadline() == at(501).mono);
+    c.on_timer(at(501));
+    CHECK(status_line(c.output()) == "HTTP/1.1 503 Service Unavailable");
+    CHECK(acks.at(0).done());
+    CHECK_FALSE(acks.at(0).ok());
+  }
+  SUBCASE("pipelined requests wait behind a pending ack, in order; reading stops at max_pipelined") {
+    Connection c(r, at(0));
+    c.receive(req + req + req, at(1));
+    CHECK(acks.size() == 2);
+    CHECK_FALSE(c.want_read());
+    CHECK(c.output().empty());
+    acks[1].ok();
+    c.resume(at(2));
+    CHECK(c.output().empty()); // first still pending: nothing may overtake it
+    acks[0].ok();
+    c.resume(at(3));
+    CHECK(count_responses(c.output()) == 2);
+    REQUIRE(acks.size() == 3); // held third request parsed once room was made
+    acks[2].retry();
+    c.resume(at(4));
+    CHECK(count_responses(c.output()) == 3);
+    CHECK(status_line(c.output(), 2) == "HTTP/1.1 503 Service Unavailable");
+    CHECK(c.want_read());
+  }
+  SUBCASE("completed after the connection is destroyed: nothing happens") {
+    {
+      Connection c(r, at(0));
+      c.set_waker([&wakes] { ++wakes; });
+      c.receive(req, at(1));
+    }
+    CHECK_FALSE(acks.at(0).ok()); // expired with the connection
+    CHECK(wakes == 0);
+  }
+}
+
+TEST_CASE("executor: votes run on another thread, answered when the handler returns") {
+  topgg::Router r;
+  std::vector<std::function<void()>> jobs;
+  std::thread::id ran_on;
+  r.dbl_webhook("/dbl", "k")
+      .executor([&jobs](std::function<void()> job) { jobs.push_back(std::move(job)); })
+      .on_bot_vote([&ran_on](const topgg::BotVote& v) {
+        ran_on = std::this_thread::get_id();
+        if (v.user.value() == 7)
+          throw std::runtime_error("bad user");
+      });
+  Connection c(r, at(0));
+  c.receive(post("/dbl", "k", bot_body) + post("/dbl", "k", R"({"bot":"1","user":"7","type":"upvote"})"), at(1));
+  CHECK(c.output().empty());
+  REQUIRE(jobs.size() == 2);
+  std::thread([&jobs] {
+    for (auto& j : jobs)
+      j();
+  }).join();
+  CHECK(ran_on != std::this_thread::get_id());
+  c.resume(at(2));
+  CHECK(status_line(c.output(), 0) == "HTTP/1.1 200 OK");
+  CHECK(status_line(c.output(), 1) == "HTTP/1.1 500 Internal Server Error");
+}
+
+TEST_CASE("shutdown answers what was received, then finishes") {
+  topgg::Router r;
+  topgg::Ack pending;
+  r.dbl_webhook("/dbl", "k").on_bot_vote([&pending](const topgg::BotVote&, topgg::Ack a) { pending = a; });
+  Connection c(r, at(0));
+  c.receive(post("/dbl", "k", bot_body), at(1));
+  c.shutdown(at(2));
+  CHECK_FALSE(c.want_read());
+  CHECK_FALSE(c.finished());
+  pending.ok();
+  c.resume(at(3));
+  CHECK(status_line(c.output()) == "HTTP/1.1 200 OK");
+  CHECK(c.finished());
+}
+
+TEST_CASE("back-pressure: output over the bound stops reading until consumed") {
+  Fixture f;
+  topgg::Settings s;
+  s.max_output_bytes = 100;
+  f.router.settings(s);
+  Connection c(f.router, at(0));
+  const std::string one = post("/dbl", "secret-key", bot_body);
+  c.receive(one + one + one, at(1));
+  CHECK_FALSE(c.want_read());
+  const std::size_t first = c.output().size();
+  CHECK(first >= 100);
+  c.consume(c.output().size());
+  c.resume(at(2));
+  CHECK(count_responses(c.output()) >= 1);
+  c.consume(c.output().size());
+  c.resume(at(3));
+  c.consume(c.output().size());
+  c.resume(at(4));
+  CHECK(c.want_read());
+  CHECK(c.requests_seen() == 3);
 }

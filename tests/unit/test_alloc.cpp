@@ -13,15 +13,31 @@ std::atomic<bool> counting{false};
 std::atomic<long> allocations{0};
 } // namespace
 
-void* operator new(std::size_t n) {
+// Every replaceable form is replaced so that new/delete pairs always meet
+// the same allocator (sanitizers check the pairing).
+namespace {
+void* counted_alloc(std::size_t n) noexcept {
   if (counting.load(std::memory_order_relaxed))
     allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1))
+  return std::malloc(n ? n : 1);
+}
+void* counted_or_throw(std::size_t n) {
+  if (void* p = counted_alloc(n))
     return p;
   throw std::bad_alloc();
 }
+} // namespace
+
+void* operator new(std::size_t n) { return counted_or_throw(n); }
+void* operator new[](std::size_t n) { return counted_or_throw(n); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
 void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 
 namespace {
 long allocations_per_request(topgg::Router& router, const std::string& request, int n, int per_write = 1) {

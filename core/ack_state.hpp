@@ -35,6 +35,16 @@ struct AckState {
   std::string reason;            // why: retry reason or exception text
   std::shared_ptr<WakeCell> wake;
 
+  AckState() = default;
+  AckState(const AckState&) = delete;
+  AckState& operator=(const AckState&) = delete;
+  /// Every Ack dropped without completing: nobody can answer any more, so
+  /// the delivery expires now instead of at its deadline.
+  ~AckState() {
+    if (expire() && wake)
+      wake->fire();
+  }
+
   /// First caller wins; returns false for later calls.
   bool complete(int result, std::optional<Response> r = std::nullopt, std::string_view why = {}) {
     int expected = pending;

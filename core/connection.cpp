@@ -6,6 +6,7 @@
 #include <exception>
 
 #include "ack_state.hpp"
+#include "dispatch.hpp"
 #include "json.hpp"
 
 namespace topgg {
@@ -18,23 +19,6 @@ std::string_view trim_ows(std::string_view v) noexcept {
   while (!v.empty() && (v.back() == ' ' || v.back() == '\t'))
     v.remove_suffix(1);
   return v;
-}
-
-// Compares `given` with `key` in time that depends on key.size() only: the
-// loop always runs over the key's length and CRYPTO_memcmp sees equal-length
-// buffers, so neither the content nor the length of a guess shows in timing.
-bool key_matches(std::string_view given, std::string_view key) {
-  thread_local std::string scratch;
-  scratch.resize(key.size());
-  static const char zero = 0;
-  const char* src = given.empty() ? &zero : given.data();
-  const std::size_t n = given.empty() ? 1 : given.size();
-  for (std::size_t i = 0; i < key.size(); ++i) {
-    const std::size_t in_range = static_cast<std::size_t>(0) - static_cast<std::size_t>(i < n);
-    scratch[i] = src[i & in_range];
-  }
-  const int diff = CRYPTO_memcmp(scratch.data(), key.data(), key.size());
-  return (diff == 0) & (given.size() == key.size());
 }
 
 bool closes_connection(Error e) noexcept {
@@ -268,7 +252,7 @@ bool Connection::check_head() {
   } else if (route_->kind != RouteKind::custom && !route_->auth_key.empty()) {
     int count = 0;
     auto auth = find_header("authorization", &count);
-    if (count != 1 || !key_matches(*auth, route_->auth_key))
+    if (count != 1 || !detail::key_matches(*auth, route_->auth_key))
       reject_ = Error::unauthorized;
   }
   if (reject_ != Error::ok && expect_continue) {
@@ -354,50 +338,26 @@ void Connection::complete_request() {
 }
 
 template <class Event> void Connection::deliver(const Event& ev, const VoteHandlers<Event>& h, bool close) {
-  if (!h) {
-    answer(200, "OK", nullptr, close);
-    return;
+  Error now = Error::ok;
+  auto ack = detail::dispatch(ev, h, router_.executor_, [this] {
+    auto a = std::make_shared<detail::AckState>();
+    a->wake = wake_;
+    return a;
+  }, now, why_);
+  if (!ack) {
+    if (now != Error::ok)
+      return fail(now, why_, close);
+    return answer(200, "OK", nullptr, close);
   }
-  if (h.plain && !router_.executor_) {
-    try {
-      h.plain(ev);
-    } catch (const std::exception& e) {
-      return fail(Error::handler_failed, e.what(), close);
-    } catch (...) {
-      return fail(Error::handler_failed, "handler threw a non-std exception", close);
-    }
-    answer(200, "OK", nullptr, close);
-    return;
-  }
-  // Asynchronous: the answer waits in a slot for the Ack (or its deadline).
-  auto ack = std::make_shared<detail::AckState>();
-  ack->wake = wake_;
+  // The answer waits in a slot for the Ack (or its deadline), in request order.
   Slot slot;
-  slot.ack = ack;
+  slot.ack = std::move(ack);
   slot.deadline = now_.mono + router_.limits().ack_timeout;
   slot.close_after = close;
   slot.path.assign(path());
   slots_.push_back(std::move(slot));
   if (close)
     closing_ = true;
-  auto run = [ack](const Event& e, const VoteHandlers<Event>& hs) {
-    try {
-      if (hs.plain) {
-        hs.plain(e);
-        ack->complete(detail::AckState::ok);
-      } else {
-        hs.with_ack(e, Ack(ack));
-      }
-    } catch (const std::exception& ex) {
-      ack->complete(detail::AckState::failed, std::nullopt, ex.what());
-    } catch (...) {
-      ack->complete(detail::AckState::failed, std::nullopt, "handler threw a non-std exception");
-    }
-  };
-  if (router_.executor_)
-    router_.executor_([run, e = ev, hs = h]() { run(e, hs); });
-  else
-    run(ev, h);
   flush_slots();
 }
 
@@ -428,11 +388,7 @@ void Connection::fail(Error e, std::string_view detail, bool close) {
   close = close || closes_connection(e);
   if (e == Error::method_not_allowed) {
     Response allow;
-    std::string methods;
-    for (const Router::Route& r : router_.routes())
-      if (r.path == path() && methods.find(r.method) == std::string::npos)
-        methods += (methods.empty() ? "" : ", ") + r.method;
-    allow.headers.emplace_back("Allow", methods);
+    allow.headers.emplace_back("Allow", router_.allowed_methods(path()));
     answer(status, detail, &allow, close);
     return;
   }
@@ -492,22 +448,14 @@ void Connection::flush_slots() {
       const int r = s.ack->result();
       if (r == detail::AckState::pending || r == detail::AckState::claiming)
         break;
-      Error e = Error::ok;
-      if (r == detail::AckState::retry)
-        e = Error::handler_retry;
-      else if (r == detail::AckState::failed)
-        e = Error::handler_failed;
-      else if (r == detail::AckState::expired)
-        e = Error::ack_timeout;
-      if (e == Error::ok) {
-        if (s.ack->reply)
-          serialise(out_, s.ack->reply->status, s.ack->reply->body, &*s.ack->reply, s.close_after);
-        else
-          serialise(out_, s.success_status, s.success_status == 204 ? "" : "OK", nullptr, s.close_after);
+      const detail::Outcome o = detail::outcome_of(*s.ack);
+      if (o.reply) {
+        serialise(out_, o.reply->status, o.reply->body, o.reply, s.close_after);
+      } else if (o.error == Error::ok) {
+        serialise(out_, s.success_status, s.success_status == 204 ? "" : "OK", nullptr, s.close_after);
       } else {
-        const std::string_view why = s.ack->reason.empty() ? describe(e) : std::string_view(s.ack->reason);
-        router_.reject(Rejection{e, http_status(e), s.path, why});
-        serialise(out_, http_status(e), why, nullptr, s.close_after);
+        router_.reject(Rejection{o.error, http_status(o.error), s.path, o.why});
+        serialise(out_, http_status(o.error), o.why, nullptr, s.close_after);
       }
     } else {
       out_.append(s.bytes);

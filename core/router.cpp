@@ -1,9 +1,36 @@
 #include "topgg/router.hpp"
 
+#include <openssl/crypto.h>
+
 #include <cstdio>
 #include <string>
 
+#include "dispatch.hpp"
+#include "json.hpp"
+
 namespace topgg {
+
+namespace detail {
+
+// The
+// loop always runs over the key's length and CRYPTO_memcmp sees equal-length
+// buffers, so neither the content nor the length of a guess shows in timing.
+bool key_matches(std::string_view given, std::string_view key) {
+  thread_local std::string scratch;
+  scratch.resize(key.size());
+  static const char zero = 0;
+  const char* src = given.empty() ? &zero : given.data();
+  const std::size_t n = given.empty() ? 1 : given.size();
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    const std::size_t in_range = static_cast<std::size_t>(0) - static_cast<std::size_t>(i < n);
+    scratch[i] = src[i & in_range];
+  }
+  const int diff = CRYPTO_memcmp(scratch.data(), key.data(), key.size());
+  return (diff == 0) & (given.size() == key.size());
+}
+
+
+} // namespace detail
 
 void Router::add_route(RouteKind kind, std::string method, std::string path, std::string key, RouteHandler h) {
   // Reconfiguring a vote route replaces it (dbl_webhook called twice moves it).
@@ -47,6 +74,110 @@ void Router::warn_once() {
     const bool handled = r.kind == RouteKind::bot_vote ? bool(bot_vote_) : bool(server_vote_);
     if (!handled)
       warn("route " + r.path + " has no vote handler: its votes are answered 200 and dropped");
+  }
+}
+
+std::string Router::allowed_methods(std::string_view path) const {
+  std::string methods;
+  for (const Route& r : routes_)
+    if (r.path == path && methods.find(r.method) == std::string::npos)
+      methods += (methods.empty() ? "" : ", ") + r.method;
+  return methods;
+}
+
+namespace {
+Response text_response(int status, std::string_view body) {
+  Response r;
+  r.status = status;
+  r.body.assign(body);
+  return r;
+}
+} // namespace
+
+void Router::refuse(Error e, std::string_view path, std::string_view why,
+                    const std::function<void(Response)>& reply) const {
+  reject(Rejection{e, http_status(e), path, why});
+  Response r = text_response(http_status(e), why);
+  if (e == Error::method_not_allowed)
+    r.headers.emplace_back("Allow", allowed_methods(path));
+  reply(std::move(r));
+}
+
+template <class Event>
+void Router::handle_vote(const Event& ev, const VoteHandlers<Event>& h, std::string_view path,
+                         std::function<void(Response)> reply) const {
+  Error now = Error::ok;
+  std::string why;
+  auto make_ack = [this, &reply, &path] {
+    auto ack = std::make_shared<detail::AckState>();
+    auto wake = std::make_shared<detail::WakeCell>();
+    // Runs once, on the completing thread, inside AckState::complete or at
+    // expiry; the raw pointer is valid there (the ack owns this cell).
+    wake->fn = [this, a = ack.get(), reply, p = std::string(path)] {
+      const detail::Outcome o = detail::outcome_of(*a);
+      if (o.reply)
+        reply(*o.reply);
+      else if (o.error == Error::ok)
+        reply(text_response(200, "OK"));
+      else
+        refuse(o.error, p, o.why, reply);
+    };
+    ack->wake = std::move(wake);
+    return ack;
+  };
+  auto ack = detail::dispatch(ev, h, executor_, make_ack, now, why);
+  if (ack)
+    return; // answered when it completes (or when every Ack is dropped)
+  if (now != Error::ok)
+    return refuse(now, path, why, reply);
+  reply(text_response(200, "OK"));
+}
+
+void Router::handle(const Request& req, std::function<void(Response)> reply) {
+  warn_once();
+  const std::string_view path =
+      req.path.empty() ? req.target.substr(0, req.target.find_first_of("?#")) : req.path;
+  bool known = false;
+  const Route* route = find(path, req.method, known);
+  if (!route) {
+    const Error e = known ? Error::method_not_allowed : Error::not_found;
+    return refuse(e, path, describe(e), reply);
+  }
+  if (route->kind != RouteKind::custom && !route->auth_key.empty()) {
+    int count = 0;
+    std::string_view given;
+    for (const Header& hd : req.headers)
+      if (iequals(hd.name, "authorization") && count++ == 0)
+        given = hd.value;
+    if (count != 1 || !detail::key_matches(given, route->auth_key))
+      return refuse(Error::unauthorized, path, describe(Error::unauthorized), reply);
+  }
+  if (req.body.size() > settings_.max_body_bytes)
+    return refuse(Error::payload_too_large, path, describe(Error::payload_too_large), reply);
+  switch (route->kind) {
+  case RouteKind::custom: {
+    Response res;
+    try {
+      res = route->handler(req);
+    } catch (const std::exception& e) {
+      return refuse(Error::handler_failed, path, e.what(), reply);
+    } catch (...) {
+      return refuse(Error::handler_failed, path, "handler threw a non-std exception", reply);
+    }
+    return reply(std::move(res));
+  }
+  case RouteKind::bot_vote: {
+    BotVote vote;
+    if (DecodeStatus st = decode(req.body, vote); !st)
+      return refuse(st.error, path, st.detail, reply);
+    return handle_vote(vote, bot_vote_, path, std::move(reply));
+  }
+  case RouteKind::server_vote: {
+    ServerVote vote;
+    if (DecodeStatus st = decode(req.body, vote); !st)
+      return refuse(st.error, path, st.detail, reply);
+    return handle_vote(vote, server_vote_, path, std::move(reply));
+  }
   }
 }
 

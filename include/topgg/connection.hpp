@@ -132,6 +132,7 @@ private:
   BotVote bot_vote_;            // reused: decoding into them stops allocating
   ServerVote server_vote_;
   std::vector<Header> header_views_;
+  std::string why_; // a synchronous handler's failure text
 };
 
 } // namespace topgg

@@ -138,6 +138,19 @@ public:
   };
   const std::vector<Route>& routes() const noexcept { return routes_; }
 
+  /// Request-level entry, for a server that already parsed HTTP (Beast,
+  /// Drogon, …): routes, checks and decodes `req` like a Connection would,
+  /// runs the handlers, and calls `reply` exactly once with the answer. For
+  /// plain handlers that is before handle() returns; for Ack handlers (or
+  /// with an executor) it is on the thread that completes the Ack — or, if
+  /// every Ack is dropped uncompleted, 503 right then. There is no clock
+  /// here: a never-completed Ack is bounded by the caller's own deadline.
+  /// `req`'s views need to live only during this call.
+  void handle(const Request& req, std::function<void(Response)> reply);
+
+  /// Methods accepted at `path`, comma-separated ("POST").
+  std::string allowed_methods(std::string_view path) const;
+
   /// Emits the configuration warnings once (empty keys, routes without a
   /// handler). Connections call it; adapters call it when they start.
   void warn_once();
@@ -150,6 +163,11 @@ public:
 private:
   template <class> friend class RouterApi;
   friend class Connection;
+  void refuse(Error e, std::string_view path, std::string_view why,
+              const std::function<void(Response)>& reply) const;
+  template <class Event>
+  void handle_vote(const Event& ev, const VoteHandlers<Event>& h, std::string_view path,
+                   std::function<void(Response)> reply) const;
   void add_route(RouteKind kind, std::string method, std::string path, std::string key, RouteHandler h);
 
   std::vector<Route> routes_;

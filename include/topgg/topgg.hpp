@@ -7,5 +7,6 @@
 #include "topgg/query.hpp"
 #include "topgg/router.hpp"
 #include "topgg/snowflake.hpp"
+#include "topgg/v1.hpp"
 #include "topgg/version.hpp"
 #include "topgg/votes.hpp"

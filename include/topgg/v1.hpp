@@ -56,6 +56,7 @@ TOPGG_API Error parse_signature(std::string_view header_value, SignatureHeader& 
 /// True if HMAC-SHA256(key = `secret`'s bytes as given, message = "<t>." + `body`) equals any of
 /// `sig`'s MACs. Every MAC is compared with CRYPTO_memcmp, with no early exit. An empty secret
 /// never matches, so a forgotten configuration fails closed. Reads `body` only during the call.
+/// Thread-safe: each thread keeps its own libcrypto HMAC context.
 TOPGG_API bool signature_matches(const SignatureHeader& sig, std::string_view secret, std::string_view body) noexcept;
 
 /// Full check of one delivery, in this order, before any JSON is read:

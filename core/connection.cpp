@@ -249,6 +249,16 @@ bool Connection::check_head() {
   route_ = router_.find(path(), method, path_known);
   if (!route_) {
     reject_ = path_known ? Error::method_not_allowed : Error::not_found;
+  } else if (route_->kind == RouteKind::v1) {
+    // Refuse what no body can make right before reading the body; the
+    // timestamp and the MAC are checked once the body is here.
+    int count = 0;
+    auto signature = find_header("x-topgg-signature", &count);
+    thread_local v1::SignatureHeader parsed;
+    if (count == 0)
+      reject_ = Error::signature_missing;
+    else if (count > 1 || v1::parse_signature(*signature, parsed) != Error::ok)
+      reject_ = Error::signature_malformed;
   } else if (route_->kind != RouteKind::custom && !route_->auth_key.empty()) {
     int count = 0;
     auto auth = find_header("authorization", &count);
@@ -325,19 +335,48 @@ void Connection::complete_request() {
     const DecodeStatus st = detail::decode_padded(body_, bot_vote_);
     if (!st)
       return fail(st.error, st.detail, close);
-    return deliver(bot_vote_, router_.bot_vote_, close);
+    return deliver(bot_vote_, router_.bot_vote_, close, 200, {});
   }
   case RouteKind::server_vote: {
     detail::reserve_padding(body_);
     const DecodeStatus st = detail::decode_padded(body_, server_vote_);
     if (!st)
       return fail(st.error, st.detail, close);
-    return deliver(server_vote_, router_.server_vote_, close);
+    return deliver(server_vote_, router_.server_vote_, close, 200, {});
   }
+  case RouteKind::v1:
+    return deliver_v1(*route_, close);
   }
 }
 
-template <class Event> void Connection::deliver(const Event& ev, const VoteHandlers<Event>& h, bool close) {
+void Connection::deliver_v1(const Router::Route& route, bool close) {
+  Request req;
+  if (router_.resolver_)
+    req = request_view();
+  req.body = body_;
+  const Error e = router_.verify_v1(route, req, find_header("x-topgg-signature").value_or(""), now_);
+  if (e != Error::ok)
+    return fail(e, describe(e), close);
+  detail::reserve_padding(body_);
+  thread_local v1::Event ev; // reused: decoding stops allocating once warm
+  const DecodeStatus st = v1::decode_padded(body_, ev);
+  if (!st || ev.type == v1::EventType::unknown) {
+    // Signed by Top.gg but not understood: 204 so it is not retried forever.
+    router_.reject(Rejection{st ? Error::invalid_payload : st.error, 204, path(), st ? "unknown event type" : st.detail});
+    return answer(204, "", nullptr, close);
+  }
+  ev.set_trace(find_header("x-topgg-trace").value_or(""));
+  thread_local std::string key;
+  if (!Router::dedup_key(ev, key))
+    key.clear();
+  if (router_.seen(key))
+    return answer(204, "", nullptr, close); // already handled: a retry of an answered delivery
+  router_.visit(ev, [&](const auto& event, const auto& handlers) { deliver(event, handlers, close, 204, key); });
+}
+
+template <class Event>
+void Connection::deliver(const Event& ev, const VoteHandlers<Event>& h, bool close, int success,
+                         const std::string& dedup_key) {
   Error now = Error::ok;
   auto ack = detail::dispatch(ev, h, router_.executor_, [this] {
     auto a = std::make_shared<detail::AckState>();
@@ -347,13 +386,16 @@ template <class Event> void Connection::deliver(const Event& ev, const VoteHandl
   if (!ack) {
     if (now != Error::ok)
       return fail(now, why_, close);
-    return answer(200, "OK", nullptr, close);
+    router_.remember(dedup_key);
+    return answer(success, success == 204 ? "" : "OK", nullptr, close);
   }
   // The answer waits in a slot for the Ack (or its deadline), in request order.
   Slot slot;
   slot.ack = std::move(ack);
   slot.deadline = now_.mono + router_.limits().ack_timeout;
   slot.close_after = close;
+  slot.success_status = success;
+  slot.dedup_key = dedup_key;
   slot.path.assign(path());
   slots_.push_back(std::move(slot));
   if (close)
@@ -361,7 +403,7 @@ template <class Event> void Connection::deliver(const Event& ev, const VoteHandl
   flush_slots();
 }
 
-void Connection::deliver_custom(const Router::Route& route, bool close) {
+Request Connection::request_view() {
   header_views_.clear();
   for (const HeaderSpan& h : headers_)
     header_views_.push_back({header_name(h), header_value(h)});
@@ -371,6 +413,11 @@ void Connection::deliver_custom(const Router::Route& route, bool close) {
   req.path = path();
   req.headers = header_views_;
   req.body = body_;
+  return req;
+}
+
+void Connection::deliver_custom(const Router::Route& route, bool close) {
+  const Request req = request_view();
   Response res;
   try {
     res = route.handler(req);
@@ -449,6 +496,8 @@ void Connection::flush_slots() {
       if (r == detail::AckState::pending || r == detail::AckState::claiming)
         break;
       const detail::Outcome o = detail::outcome_of(*s.ack);
+      if (o.error == Error::ok)
+        router_.remember(s.dedup_key);
       if (o.reply) {
         serialise(out_, o.reply->status, o.reply->body, o.reply, s.close_after);
       } else if (o.error == Error::ok) {

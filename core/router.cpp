@@ -2,8 +2,12 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <deque>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 
 #include "dispatch.hpp"
 #include "json.hpp"
@@ -32,11 +36,77 @@ bool key_matches(std::string_view given, std::string_view key) {
 
 } // namespace detail
 
-void Router::add_route(RouteKind kind, std::string method, std::string path, std::string key, RouteHandler h) {
-  // Reconfiguring a vote route replaces it (dbl_webhook called twice moves it).
-  if (kind != RouteKind::custom)
-    std::erase_if(routes_, [kind](const Route& r) { return r.kind == kind; });
-  routes_.push_back(Route{kind, std::move(method), std::move(path), std::move(key), std::move(h)});
+/// Bounded memory of answered v1 deliveries: a set for lookup, a FIFO for
+/// eviction. Shared by every connection, touched from the loop thread and
+/// from threads completing Acks, hence the mutex.
+struct Router::Dedup {
+  std::mutex m;
+  std::unordered_set<std::string> keys;
+  std::deque<std::string> order;
+};
+
+Router::Router() : dedup_(std::make_unique<Dedup>()) {}
+Router::~Router() = default;
+
+void Router::add_route(RouteKind kind, std::string method, std::string path, std::string key, RouteHandler h,
+                       std::vector<std::string> secrets) {
+  // Reconfiguring a legacy vote route replaces it (dbl_webhook called twice
+  // moves it); v1 and custom routes are replaced per path.
+  std::erase_if(routes_, [&](const Route& r) {
+    if (kind == RouteKind::bot_vote || kind == RouteKind::server_vote)
+      return r.kind == kind;
+    return r.kind == kind && r.path == path && (kind == RouteKind::v1 || r.method == method);
+  });
+  routes_.push_back(
+      Route{kind, std::move(method), std::move(path), std::move(key), std::move(h), std::move(secrets)});
+}
+
+Error Router::verify_v1(const Route& route, const Request& req, std::string_view signature, Now now) const {
+  if (!resolver_)
+    return v1::verify(signature, route.secrets, req.body, now.wall, settings_.v1_window);
+  thread_local std::vector<std::string> secrets;
+  secrets.assign(route.secrets.begin(), route.secrets.end());
+  resolver_(req, secrets);
+  return v1::verify(signature, secrets, req.body, now.wall, settings_.v1_window);
+}
+
+bool Router::dedup_key(const v1::Event& ev, std::string& key) {
+  if (ev.type == v1::EventType::vote_create && !ev.vote_create.id.empty()) {
+    key.assign("vote:").append(ev.vote_create.id);
+    return true;
+  }
+  std::string_view trace;
+  switch (ev.type) {
+  case v1::EventType::vote_create: trace = ev.vote_create.trace; break;
+  case v1::EventType::webhook_test: trace = ev.webhook_test.trace; break;
+  case v1::EventType::integration_create: trace = ev.integration_create.trace; break;
+  case v1::EventType::integration_delete: trace = ev.integration_delete.trace; break;
+  case v1::EventType::unknown: break;
+  }
+  if (trace.empty())
+    return false;
+  key.assign("trace:").append(trace);
+  return true;
+}
+
+bool Router::seen(const std::string& key) const {
+  if (settings_.v1_dedup_capacity == 0 || key.empty())
+    return false;
+  std::lock_guard lock(dedup_->m);
+  return dedup_->keys.count(key) != 0;
+}
+
+void Router::remember(const std::string& key) const {
+  if (settings_.v1_dedup_capacity == 0 || key.empty())
+    return;
+  std::lock_guard lock(dedup_->m);
+  if (!dedup_->keys.insert(key).second)
+    return;
+  dedup_->order.push_back(key);
+  while (dedup_->order.size() > settings_.v1_dedup_capacity) {
+    dedup_->keys.erase(dedup_->order.front());
+    dedup_->order.pop_front();
+  }
 }
 
 const Router::Route* Router::find(std::string_view path, std::string_view method, bool& path_known) const noexcept {
@@ -69,6 +139,14 @@ void Router::warn_once() {
   for (const Route& r : routes_) {
     if (r.kind == RouteKind::custom)
       continue;
+    if (r.kind == RouteKind::v1) {
+      const bool no_secret = std::all_of(r.secrets.begin(), r.secrets.end(), [](auto& x) { return x.empty(); });
+      if (no_secret && !resolver_)
+        warn("v1 route " + r.path + " has no secret: every delivery to it is refused (403)");
+      if (!vote_create_)
+        warn("v1 route " + r.path + " has no vote.create handler: its votes are answered 204 and dropped");
+      continue;
+    }
     if (r.auth_key.empty())
       warn("route " + r.path + " has no auth key: every request to it is accepted");
     const bool handled = r.kind == RouteKind::bot_vote ? bool(bot_vote_) : bool(server_vote_);
@@ -92,6 +170,7 @@ Response text_response(int status, std::string_view body) {
   r.body.assign(body);
   return r;
 }
+Response success_response(int status) { return text_response(status, status == 204 ? "" : "OK"); }
 } // namespace
 
 void Router::refuse(Error e, std::string_view path, std::string_view why,
@@ -104,21 +183,23 @@ void Router::refuse(Error e, std::string_view path, std::string_view why,
 }
 
 template <class Event>
-void Router::handle_vote(const Event& ev, const VoteHandlers<Event>& h, std::string_view path,
-                         std::function<void(Response)> reply) const {
+void Router::handle_vote(const Event& ev, const VoteHandlers<Event>& h, std::string_view path, int success,
+                         const std::string& key, std::function<void(Response)> reply) const {
   Error now = Error::ok;
   std::string why;
-  auto make_ack = [this, &reply, &path] {
+  auto make_ack = [this, &reply, &path, success, &key] {
     auto ack = std::make_shared<detail::AckState>();
     auto wake = std::make_shared<detail::WakeCell>();
     // Runs once, on the completing thread, inside AckState::complete or at
     // expiry; the raw pointer is valid there (the ack owns this cell).
-    wake->fn = [this, a = ack.get(), reply, p = std::string(path)] {
+    wake->fn = [this, a = ack.get(), reply, p = std::string(path), success, k = key] {
       const detail::Outcome o = detail::outcome_of(*a);
+      if (o.error == Error::ok)
+        remember(k);
       if (o.reply)
         reply(*o.reply);
       else if (o.error == Error::ok)
-        reply(text_response(200, "OK"));
+        reply(success_response(success));
       else
         refuse(o.error, p, o.why, reply);
     };
@@ -130,10 +211,11 @@ void Router::handle_vote(const Event& ev, const VoteHandlers<Event>& h, std::str
     return; // answered when it completes (or when every Ack is dropped)
   if (now != Error::ok)
     return refuse(now, path, why, reply);
-  reply(text_response(200, "OK"));
+  remember(key);
+  reply(success_response(success));
 }
 
-void Router::handle(const Request& req, std::function<void(Response)> reply) {
+void Router::handle(const Request& req, Now now, std::function<void(Response)> reply) {
   warn_once();
   const std::string_view path =
       req.path.empty() ? req.target.substr(0, req.target.find_first_of("?#")) : req.path;
@@ -170,13 +252,41 @@ void Router::handle(const Request& req, std::function<void(Response)> reply) {
     BotVote vote;
     if (DecodeStatus st = decode(req.body, vote); !st)
       return refuse(st.error, path, st.detail, reply);
-    return handle_vote(vote, bot_vote_, path, std::move(reply));
+    return handle_vote(vote, bot_vote_, path, 200, {}, std::move(reply));
   }
   case RouteKind::server_vote: {
     ServerVote vote;
     if (DecodeStatus st = decode(req.body, vote); !st)
       return refuse(st.error, path, st.detail, reply);
-    return handle_vote(vote, server_vote_, path, std::move(reply));
+    return handle_vote(vote, server_vote_, path, 200, {}, std::move(reply));
+  }
+  case RouteKind::v1: {
+    int count = 0;
+    std::string_view signature;
+    for (const Header& hd : req.headers)
+      if (iequals(hd.name, "x-topgg-signature") && count++ == 0)
+        signature = hd.value;
+    if (count != 1) {
+      const Error e = count == 0 ? Error::signature_missing : Error::signature_malformed;
+      return refuse(e, path, describe(e), reply);
+    }
+    if (const Error e = verify_v1(*route, req, signature, now); e != Error::ok)
+      return refuse(e, path, describe(e), reply);
+    v1::Event ev;
+    const DecodeStatus st = v1::decode(req.body, ev);
+    if (!st || ev.type == v1::EventType::unknown) {
+      // Correctly signed but not understood: Top.gg must not retry it.
+      reject(Rejection{st ? Error::invalid_payload : st.error, 204, path, st ? "unknown event type" : st.detail});
+      return reply(success_response(204));
+    }
+    ev.set_trace(req.header("x-topgg-trace").value_or(""));
+    std::string key;
+    dedup_key(ev, key);
+    if (seen(key))
+      return reply(success_response(204));
+    return visit(ev, [&](const auto& event, const auto& handlers) {
+      handle_vote(event, handlers, path, 204, key, std::move(reply));
+    });
   }
   }
 }

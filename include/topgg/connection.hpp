@@ -80,6 +80,7 @@ private:
     int success_status = 200;
     bool close_after = false;
     std::string path;
+    std::string dedup_key; // v1: remembered once answered with success
   };
 
   std::size_t process(std::string_view data); // bytes used; stops when blocked or closing
@@ -94,7 +95,10 @@ private:
   std::string_view header_value(const HeaderSpan& h) const noexcept;
   std::optional<std::string_view> find_header(std::string_view name, int* count = nullptr) const noexcept;
   std::string_view path() const noexcept;
-  template <class Event> void deliver(const Event& ev, const VoteHandlers<Event>& h, bool close);
+  template <class Event>
+  void deliver(const Event& ev, const VoteHandlers<Event>& h, bool close, int success, const std::string& dedup_key);
+  void deliver_v1(const Router::Route& route, bool close);
+  Request request_view(); // views into this connection's buffers
   void deliver_custom(const Router::Route& route, bool close);
 
   Router& router_;

@@ -17,6 +17,7 @@
 
 #include "topgg/error.hpp"
 #include "topgg/http.hpp"
+#include "topgg/v1.hpp"
 #include "topgg/votes.hpp"
 
 namespace topgg {
@@ -35,6 +36,11 @@ struct Settings {
   std::chrono::milliseconds idle_timeout{60'000};   ///< keep-alive wait for the next request
   std::chrono::milliseconds ack_timeout{4'000};     ///< handler's acknowledgement (Top.gg waits 5 s)
   std::size_t max_connections = 1024;        ///< enforced by the adapters
+  std::chrono::seconds v1_window = v1::default_window; ///< |now − t| allowed for x-topgg-signature
+  /// v1 deliveries remembered after a successful answer (vote id, else
+  /// trace): a retry of one of them is answered 204 with no second event.
+  /// 0 turns de-duplication off.
+  std::size_t v1_dedup_capacity = 4096;
 };
 
 /// A request refused or failed, as told to the error hook. Views are valid
@@ -72,13 +78,18 @@ private:
   std::shared_ptr<detail::AckState> state_;
 };
 
+/// Supplies secrets for one v1 delivery beside the route's own (e.g. the
+/// `webhook_secret` of an integration, chosen by path). Runs on the loop
+/// thread before the signature is checked; the body is not yet trusted.
+using SecretResolver = std::function<void(const Request& req, std::vector<std::string>& secrets)>;
+
 template <class Event> using Handler = std::function<void(const Event&)>;
 template <class Event> using AckHandler = std::function<void(const Event&, Ack)>;
 using RouteHandler = std::function<Response(const Request&)>;
 /// Runs a job on the thread of the user's choice (posts it to a queue).
 using Executor = std::function<void(std::function<void()>)>;
 
-enum class RouteKind : unsigned char { bot_vote, server_vote, custom };
+enum class RouteKind : unsigned char { bot_vote, server_vote, v1, custom };
 
 template <class Event> struct VoteHandlers {
   Handler<Event> plain;
@@ -97,6 +108,11 @@ public:
   Self& dbl_webhook(std::string route = "/dbl", std::string auth_key = "");
   /// Server votes (legacy "dsl") at `route`.
   Self& dsl_webhook(std::string route = "/dsl", std::string auth_key = "");
+  /// Top.gg v1 (signed) deliveries at `route`, verified with `secret`
+  /// (whs_…). Several secrets: any may sign (rotation). Answered 204.
+  Self& v1_webhook(std::string route, std::string secret);
+  Self& v1_webhook(std::string route, std::vector<std::string> secrets);
+  Self& v1_secret_resolver(SecretResolver resolver);
   /// Any method ("" = any) and path, answered by `handler` on the loop thread.
   Self& route(std::string method, std::string path, RouteHandler handler);
 
@@ -106,6 +122,17 @@ public:
   Self& on_bot_vote(AckHandler<BotVote> h);
   Self& on_server_vote(Handler<ServerVote> h);
   Self& on_server_vote(AckHandler<ServerVote> h);
+
+  /// v1 events: return → 204, throw → 500; with an Ack, ok → 204 (or the
+  /// Response given to ok(), e.g. integration.create's JSON), retry → 503.
+  Self& on_vote_create(Handler<v1::VoteCreate> h);
+  Self& on_vote_create(AckHandler<v1::VoteCreate> h);
+  Self& on_webhook_test(Handler<v1::WebhookTest> h);
+  Self& on_webhook_test(AckHandler<v1::WebhookTest> h);
+  Self& on_integration_create(Handler<v1::IntegrationCreate> h);
+  Self& on_integration_create(AckHandler<v1::IntegrationCreate> h);
+  Self& on_integration_delete(Handler<v1::IntegrationDelete> h);
+  Self& on_integration_delete(AckHandler<v1::IntegrationDelete> h);
 
   /// Told of every rejected or failed request. Called on the loop thread.
   Self& on_error(std::function<void(const Rejection&)> hook);
@@ -122,7 +149,8 @@ private:
 
 class TOPGG_API Router : public RouterApi<Router> {
 public:
-  Router() = default;
+  Router();
+  ~Router();
   Router(const Router&) = delete;
   Router& operator=(const Router&) = delete;
 
@@ -135,6 +163,7 @@ public:
     std::string path;
     std::string auth_key;
     RouteHandler handler;
+    std::vector<std::string> secrets; ///< v1 routes
   };
   const std::vector<Route>& routes() const noexcept { return routes_; }
 
@@ -146,7 +175,7 @@ public:
   /// every Ack is dropped uncompleted, 503 right then. There is no clock
   /// here: a never-completed Ack is bounded by the caller's own deadline.
   /// `req`'s views need to live only during this call.
-  void handle(const Request& req, std::function<void(Response)> reply);
+  void handle(const Request& req, Now now, std::function<void(Response)> reply);
 
   /// Methods accepted at `path`, comma-separated ("POST").
   std::string allowed_methods(std::string_view path) const;
@@ -166,13 +195,31 @@ private:
   void refuse(Error e, std::string_view path, std::string_view why,
               const std::function<void(Response)>& reply) const;
   template <class Event>
-  void handle_vote(const Event& ev, const VoteHandlers<Event>& h, std::string_view path,
-                   std::function<void(Response)> reply) const;
-  void add_route(RouteKind kind, std::string method, std::string path, std::string key, RouteHandler h);
+  void handle_vote(const Event& ev, const VoteHandlers<Event>& h, std::string_view path, int success,
+                   const std::string& dedup_key, std::function<void(Response)> reply) const;
+  void add_route(RouteKind kind, std::string method, std::string path, std::string key, RouteHandler h,
+                 std::vector<std::string> secrets = {});
+  template <class Event> VoteHandlers<Event>& handlers();
+  /// Calls f(member, handlers) for the member of `ev` named by ev.type.
+  template <class F> void visit(v1::Event& ev, F&& f) const;
+  /// Checks a v1 delivery's signature against the route's and the
+  /// resolver's secrets. `req` is what the resolver sees.
+  Error verify_v1(const Route& route, const Request& req, std::string_view signature, Now now) const;
+  /// "vote:<id>" or "trace:<trace>" into `key`; false if there is neither.
+  static bool dedup_key(const v1::Event& ev, std::string& key);
+  bool seen(const std::string& key) const;
+  void remember(const std::string& key) const;
 
   std::vector<Route> routes_;
   VoteHandlers<BotVote> bot_vote_;
   VoteHandlers<ServerVote> server_vote_;
+  VoteHandlers<v1::VoteCreate> vote_create_;
+  VoteHandlers<v1::WebhookTest> webhook_test_;
+  VoteHandlers<v1::IntegrationCreate> integration_create_;
+  VoteHandlers<v1::IntegrationDelete> integration_delete_;
+  SecretResolver resolver_;
+  struct Dedup;
+  std::unique_ptr<Dedup> dedup_;
   std::function<void(const Rejection&)> on_error_;
   std::function<void(std::string_view)> on_warning_;
   Executor executor_;
@@ -195,19 +242,62 @@ template <class S> S& RouterApi<S>::route(std::string method, std::string path, 
   return static_cast<S&>(*this);
 }
 template <class S> S& RouterApi<S>::on_bot_vote(Handler<BotVote> h) {
-  r().bot_vote_ = {std::move(h), {}};
+  r().template handlers<BotVote>() = {std::move(h), {}};
   return static_cast<S&>(*this);
 }
 template <class S> S& RouterApi<S>::on_bot_vote(AckHandler<BotVote> h) {
-  r().bot_vote_ = {{}, std::move(h)};
+  r().template handlers<BotVote>() = {{}, std::move(h)};
   return static_cast<S&>(*this);
 }
 template <class S> S& RouterApi<S>::on_server_vote(Handler<ServerVote> h) {
-  r().server_vote_ = {std::move(h), {}};
+  r().template handlers<ServerVote>() = {std::move(h), {}};
   return static_cast<S&>(*this);
 }
 template <class S> S& RouterApi<S>::on_server_vote(AckHandler<ServerVote> h) {
-  r().server_vote_ = {{}, std::move(h)};
+  r().template handlers<ServerVote>() = {{}, std::move(h)};
+  return static_cast<S&>(*this);
+}
+template <class S> S& RouterApi<S>::on_vote_create(Handler<v1::VoteCreate> h) {
+  r().template handlers<v1::VoteCreate>() = {std::move(h), {}};
+  return static_cast<S&>(*this);
+}
+template <class S> S& RouterApi<S>::on_vote_create(AckHandler<v1::VoteCreate> h) {
+  r().template handlers<v1::VoteCreate>() = {{}, std::move(h)};
+  return static_cast<S&>(*this);
+}
+template <class S> S& RouterApi<S>::on_webhook_test(Handler<v1::WebhookTest> h) {
+  r().template handlers<v1::WebhookTest>() = {std::move(h), {}};
+  return static_cast<S&>(*this);
+}
+template <class S> S& RouterApi<S>::on_webhook_test(AckHandler<v1::WebhookTest> h) {
+  r().template handlers<v1::WebhookTest>() = {{}, std::move(h)};
+  return static_cast<S&>(*this);
+}
+template <class S> S& RouterApi<S>::on_integration_create(Handler<v1::IntegrationCreate> h) {
+  r().template handlers<v1::IntegrationCreate>() = {std::move(h), {}};
+  return static_cast<S&>(*this);
+}
+template <class S> S& RouterApi<S>::on_integration_create(AckHandler<v1::IntegrationCreate> h) {
+  r().template handlers<v1::IntegrationCreate>() = {{}, std::move(h)};
+  return static_cast<S&>(*this);
+}
+template <class S> S& RouterApi<S>::on_integration_delete(Handler<v1::IntegrationDelete> h) {
+  r().template handlers<v1::IntegrationDelete>() = {std::move(h), {}};
+  return static_cast<S&>(*this);
+}
+template <class S> S& RouterApi<S>::on_integration_delete(AckHandler<v1::IntegrationDelete> h) {
+  r().template handlers<v1::IntegrationDelete>() = {{}, std::move(h)};
+  return static_cast<S&>(*this);
+}
+template <class S> S& RouterApi<S>::v1_webhook(std::string route, std::string secret) {
+  return v1_webhook(std::move(route), std::vector<std::string>{std::move(secret)});
+}
+template <class S> S& RouterApi<S>::v1_webhook(std::string route, std::vector<std::string> secrets) {
+  r().add_route(RouteKind::v1, "POST", std::move(route), {}, {}, std::move(secrets));
+  return static_cast<S&>(*this);
+}
+template <class S> S& RouterApi<S>::v1_secret_resolver(SecretResolver resolver) {
+  r().resolver_ = std::move(resolver);
   return static_cast<S&>(*this);
 }
 template <class S> S& RouterApi<S>::on_error(std::function<void(const Rejection&)> hook) {
@@ -225,6 +315,27 @@ template <class S> S& RouterApi<S>::executor(Executor ex) {
 template <class S> S& RouterApi<S>::settings(const Settings& s) {
   r().settings_ = s;
   return static_cast<S&>(*this);
+}
+
+template <> inline VoteHandlers<BotVote>& Router::handlers<BotVote>() { return bot_vote_; }
+template <> inline VoteHandlers<ServerVote>& Router::handlers<ServerVote>() { return server_vote_; }
+template <> inline VoteHandlers<v1::VoteCreate>& Router::handlers<v1::VoteCreate>() { return vote_create_; }
+template <> inline VoteHandlers<v1::WebhookTest>& Router::handlers<v1::WebhookTest>() { return webhook_test_; }
+template <> inline VoteHandlers<v1::IntegrationCreate>& Router::handlers<v1::IntegrationCreate>() {
+  return integration_create_;
+}
+template <> inline VoteHandlers<v1::IntegrationDelete>& Router::handlers<v1::IntegrationDelete>() {
+  return integration_delete_;
+}
+
+template <class F> void Router::visit(v1::Event& ev, F&& f) const {
+  switch (ev.type) {
+  case v1::EventType::vote_create: return f(ev.vote_create, vote_create_);
+  case v1::EventType::webhook_test: return f(ev.webhook_test, webhook_test_);
+  case v1::EventType::integration_create: return f(ev.integration_create, integration_create_);
+  case v1::EventType::integration_delete: return f(ev.integration_delete, integration_delete_);
+  case v1::EventType::unknown: return;
+  }
 }
 
 } // namespace topgg

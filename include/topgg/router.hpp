@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -112,6 +113,11 @@ public:
   /// (whs_…). Several secrets: any may sign (rotation). Answered 204.
   Self& v1_webhook(std::string route, std::string secret);
   Self& v1_webhook(std::string route, std::vector<std::string> secrets);
+  /// {"whs_new", "whs_old"}: without this overload braces could build one
+  /// std::string from two pointers.
+  Self& v1_webhook(std::string route, std::initializer_list<std::string> secrets) {
+    return v1_webhook(std::move(route), std::vector<std::string>(secrets));
+  }
   Self& v1_secret_resolver(SecretResolver resolver);
   /// Any method ("" = any) and path, answered by `handler` on the loop thread.
   Self& route(std::string method, std::string path, RouteHandler handler);

@@ -156,6 +156,13 @@ TEST_CASE("v1: replay window edges (default 300 s)") {
   CHECK(status_line(f.whole(delivery(vote, "whs_secret", t0 + 31)).output) == "HTTP/1.1 403 Forbidden");
 }
 
+TEST_CASE("v1: secrets given in braces are a list, not one string") {
+  topgg::Router r;
+  r.v1_webhook("/v1", {"whs_old", "whs_new"});
+  REQUIRE(r.routes().size() == 1);
+  CHECK(r.routes()[0].secrets == std::vector<std::string>{"whs_old", "whs_new"});
+}
+
 TEST_CASE("v1: rotated secrets and a resolver") {
   V1Fixture f{{"whs_old", "whs_new"}, 0};
   CHECK(status_line(f.whole(delivery(vote, "whs_old")).output) == "HTTP/1.1 204 No Content");

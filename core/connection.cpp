@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <charconv>
 #include <exception>
 
@@ -521,6 +522,7 @@ bool Connection::want_read() const noexcept { return !closing_ && !blocked() && 
 
 void Connection::consume(std::size_t n) noexcept {
   out_sent_ += n;
+  sent_total_ += n;
   if (out_sent_ >= out_.size()) {
     out_.clear();
     out_sent_ = 0;
@@ -566,8 +568,8 @@ std::optional<Clock::time_point> Connection::deadline() const noexcept {
       take(s.deadline);
   const Settings& lim = router_.limits();
   if (closing_) {
-    if (slots_.empty() && !output().empty())
-      take(phase_since_ + lim.body_timeout); // peer not reading our last answer
+    if (slots_.empty() && !output().empty()) // peer not reading our last answer?
+      take(std::max(phase_since_, linger_since_) + lim.body_timeout);
     return d;
   }
   switch (phase_) {
@@ -590,9 +592,15 @@ void Connection::on_timer(Now now) {
   flush_slots();
   const Settings& lim = router_.limits();
   if (closing_) {
-    if (slots_.empty() && !output().empty() && now.mono >= phase_since_ + lim.body_timeout) {
-      out_.clear(); // give up on a peer that does not read
-      out_sent_ = 0;
+    if (slots_.empty() && !output().empty() && now.mono >= std::max(phase_since_, linger_since_) + lim.body_timeout) {
+      if (sent_total_ != linger_sent_) {
+        // The peer read some of it since we last looked: give it another period.
+        linger_sent_ = sent_total_;
+        linger_since_ = now.mono;
+      } else {
+        out_.clear(); // give up on a peer that does not read
+        out_sent_ = 0;
+      }
     }
     return;
   }

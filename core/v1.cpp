@@ -124,7 +124,9 @@ bool in_window(std::int64_t t, std::chrono::system_clock::time_point now, std::c
   const std::int64_t w = window.count() < 0 ? 0 : window.count();
   const auto now_floor = floor<seconds>(now);
   const std::int64_t now_s = now_floor.time_since_epoch().count();
-  const bool exact = now == now_floor;
+  // Not `now == now_floor`: that converts now_floor to now's finer unit,
+  // which overflows for times near the representable minimum.
+  const bool exact = now.time_since_epoch() % seconds(1) == std::chrono::system_clock::duration::zero();
   // t >= 0 and w >= 0, so t - w cannot overflow; once now_s >= t - w holds,
   // now_s - t lies in [-w, now_s] and cannot overflow either.
   if (now_s < t - w)

@@ -128,6 +128,9 @@ private:
 
   std::string out_;
   std::size_t out_sent_ = 0;
+  std::uint64_t sent_total_ = 0;   // bytes ever consumed: write progress, for the linger timeout
+  std::uint64_t linger_sent_ = 0;
+  Clock::time_point linger_since_{};
   std::deque<Slot> slots_;      // answers not yet final, in request order (+ those behind them)
   std::string held_;            // input received while blocked
   std::size_t held_off_ = 0;

@@ -541,3 +541,26 @@ TEST_CASE("back-pressure: output over the bound stops reading until consumed") {
   CHECK(c.want_read());
   CHECK(c.requests_seen() == 3);
 }
+
+TEST_CASE("a last answer is given up only when the peer stops reading it, not while it reads slowly") {
+  topgg::Router r;
+  topgg::Settings s;
+  s.body_timeout = std::chrono::milliseconds(200);
+  r.settings(s).route("GET", "/big", [](const topgg::Request&) {
+    topgg::Response res;
+    res.body.assign(100'000, 'x');
+    return res;
+  });
+  Connection c(r, at(0));
+  // The answer is produced late (handler slower than body_timeout) on a closing connection.
+  c.receive("GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", at(1000));
+  REQUIRE(c.finished());
+  c.consume(10'000); // the peer reads a little
+  c.on_timer(at(1300));
+  CHECK_FALSE(c.output().empty());
+  c.consume(10'000);
+  c.on_timer(at(1600)); // progress since the last look: another period
+  CHECK_FALSE(c.output().empty());
+  c.on_timer(at(1850)); // no progress for a whole period: given up
+  CHECK(c.output().empty());
+}

@@ -1,0 +1,157 @@
+// One JSON line per event, as `topgg-webhook listen` prints it.
+#pragma once
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <string_view>
+
+#include "topgg/topgg.hpp"
+
+namespace tool {
+
+inline void json_string(std::string& out, std::string_view s) {
+  out.push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+    case '"': out += "\\\""; break;
+    case '\\': out += "\\\\"; break;
+    case '\n': out += "\\n"; break;
+    case '\r': out += "\\r"; break;
+    case '\t': out += "\\t"; break;
+    default:
+      if (c < 0x20) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04x", c);
+        out += buf;
+      } else {
+        out.push_back(static_cast<char>(c));
+      }
+    }
+  }
+  out.push_back('"');
+}
+
+/// Writes `,"key":"value"`.
+inline void field(std::string& out, std::string_view key, std::string_view value) {
+  out.push_back(',');
+  json_string(out, key);
+  out.push_back(':');
+  json_string(out, value);
+}
+
+/// "query": the first value of each key, as strings. When a key repeats,
+/// "query_pairs" also lists every pair in order, so nothing is lost.
+inline void query_fields(std::string& out, const topgg::Query& q) {
+  out += ",\"query\":{";
+  bool first = true, repeated = false;
+  for (std::size_t i = 0; i < q.size(); ++i) {
+    bool seen_before = false;
+    for (std::size_t j = 0; j < i && !seen_before; ++j)
+      seen_before = q[j].key == q[i].key;
+    repeated = repeated || seen_before;
+    if (seen_before)
+      continue;
+    if (!first)
+      out.push_back(',');
+    first = false;
+    json_string(out, q[i].key);
+    out.push_back(':');
+    json_string(out, q[i].value);
+  }
+  out.push_back('}');
+  if (!repeated)
+    return;
+  out += ",\"query_pairs\":[";
+  for (std::size_t i = 0; i < q.size(); ++i) {
+    out += i ? ",[" : "[";
+    json_string(out, q[i].key);
+    out.push_back(',');
+    json_string(out, q[i].value);
+    out.push_back(']');
+  }
+  out.push_back(']');
+}
+
+inline std::string rfc3339(topgg::v1::Timestamp t) {
+  const auto secs = std::chrono::floor<std::chrono::seconds>(t);
+  const auto day = std::chrono::floor<std::chrono::days>(secs);
+  const std::chrono::year_month_day ymd{day};
+  const std::chrono::hh_mm_ss hms{secs - day};
+  const auto micros = (t - secs).count();
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%06lldZ", int(ymd.year()), unsigned(ymd.month()),
+                unsigned(ymd.day()), int(hms.hours().count()), int(hms.minutes().count()),
+                int(hms.seconds().count()), static_cast<long long>(micros));
+  return buf;
+}
+
+inline std::string to_json(const topgg::BotVote& v) {
+  std::string out = R"({"event":"dbl_vote")";
+  field(out, "bot", v.bot.to_string());
+  field(out, "user", v.user.to_string());
+  field(out, "type", topgg::to_string(v.type));
+  out += v.is_weekend ? R"(,"is_weekend":true)" : R"(,"is_weekend":false)";
+  query_fields(out, v.query);
+  return out + "}";
+}
+
+inline std::string to_json(const topgg::ServerVote& v) {
+  std::string out = R"({"event":"dsl_vote")";
+  field(out, "guild", v.guild.to_string());
+  field(out, "user", v.user.to_string());
+  field(out, "type", topgg::to_string(v.type));
+  query_fields(out, v.query);
+  return out + "}";
+}
+
+inline void project_user(std::string& out, const topgg::v1::Project& p, const topgg::v1::User& u) {
+  out += R"(,"project":{"id":)";
+  json_string(out, p.id);
+  field(out, "type", p.type);
+  field(out, "platform", p.platform);
+  field(out, "platform_id", p.platform_id);
+  out += R"(},"user":{"id":)";
+  json_string(out, u.id);
+  field(out, "platform_id", u.platform_id);
+  field(out, "name", u.name);
+  field(out, "avatar_url", u.avatar_url);
+  out += "}";
+}
+
+inline std::string to_json(const topgg::v1::VoteCreate& v) {
+  std::string out = R"({"event":"vote.create")";
+  field(out, "id", v.id);
+  out += ",\"weight\":" + std::to_string(v.weight);
+  field(out, "created_at", rfc3339(v.created_at));
+  field(out, "expires_at", rfc3339(v.expires_at));
+  project_user(out, v.project, v.user);
+  query_fields(out, v.query);
+  field(out, "trace", v.trace);
+  return out + "}";
+}
+
+inline std::string to_json(const topgg::v1::WebhookTest& t) {
+  std::string out = R"({"event":"webhook.test")";
+  project_user(out, t.project, t.user);
+  field(out, "trace", t.trace);
+  return out + "}";
+}
+
+inline std::string to_json(const topgg::v1::IntegrationCreate& c) {
+  std::string out = R"({"event":"integration.create")";
+  field(out, "connection_id", c.connection_id);
+  field(out, "webhook_secret", c.webhook_secret);
+  project_user(out, c.project, c.user);
+  field(out, "trace", c.trace);
+  return out + "}";
+}
+
+inline std::string to_json(const topgg::v1::IntegrationDelete& d) {
+  std::string out = R"({"event":"integration.delete")";
+  field(out, "connection_id", d.connection_id);
+  field(out, "trace", d.trace);
+  return out + "}";
+}
+
+} // namespace tool

@@ -1,0 +1,342 @@
+#!/usr/bin/env python3
+"""Integration tests of the examples and of the topgg-webhook tool.
+
+    test_examples.py CASE EXECUTABLE [LOOP]     (LOOP: uv|asio, for the tool's cases)
+
+Starts EXECUTABLE as a child process on a free port (port 0; the real one is
+read from its "listening on http://HOST:PORT" line on stderr), sends real
+deliveries over 127.0.0.1, checks the answers and what the child printed,
+then sends SIGTERM and expects a clean exit (code 0). Standard library only.
+"""
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import re
+import select
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+DBL_AUTH = "dbl-test-key"
+DSL_AUTH = "dsl-test-key"
+V1_SECRET = "whs_test-secret"
+BOT, GUILD, USER = "264811613708746752", "5678", "160105994217586689"
+ENV = dict(os.environ, TOPGG_DBL_AUTH=DBL_AUTH, TOPGG_DSL_AUTH=DSL_AUTH, TOPGG_V1_SECRET=V1_SECRET)
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+    print("ok:", what, flush=True)
+
+
+class Child:
+    """A server under test. Its pipes are read on demand (select), so a test
+    can tell what the child had written *before* an answer arrived."""
+
+    def __init__(self, argv, env=ENV):
+        self.argv = argv
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=env)
+        self.out = b""
+        self.err = b""
+        m = self.wait_for("err", r"listening on http://\S+:(\d+)\n", 10)
+        self.port = int(m.group(1))
+
+    def pump(self, timeout=0.0):
+        """Reads what is available on stdout and stderr, waiting up to `timeout`."""
+        fds = [f for f in (self.proc.stdout, self.proc.stderr) if not f.closed]
+        if not fds:
+            return False
+        ready, _, _ = select.select(fds, [], [], timeout)
+        got = False
+        for f in ready:
+            data = os.read(f.fileno(), 65536)
+            if not data:
+                f.close()  # end of file: the child closed it (or exited)
+            elif f is self.proc.stdout:
+                self.out += data
+            else:
+                self.err += data
+            got = got or bool(data)
+        return got
+
+    def wait_for(self, stream, pattern, timeout=5):
+        deadline = time.monotonic() + timeout
+        while True:
+            m = re.search(pattern, (self.out if stream == "out" else self.err).decode(errors="replace"))
+            if m:
+                return m
+            left = deadline - time.monotonic()
+            if left <= 0 or (self.proc.poll() is not None and not self.pump(0)):
+                raise AssertionError(f"{self.argv[0]}: no {pattern!r} on std{stream}; stdout={self.out!r} "
+                                     f"stderr={self.err!r} exit={self.proc.poll()}")
+            self.pump(min(left, 0.2))
+
+    def stdout_now(self):
+        while self.pump(0):
+            pass
+        return self.out.decode()
+
+    def stop(self, sig=signal.SIGTERM):
+        self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise AssertionError(f"{self.argv[0]}: still running 10 s after {sig.name}")
+        while self.pump(0):
+            pass
+        check(code == 0, f"{os.path.basename(self.argv[0])} exits 0 after {sig.name} (got {code}, stderr={self.err[-300:]!r})")
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def request(port, method, path, body=b"", headers=None, conn=None):
+    """One request; returns (status, body). Reuses `conn` (keep-alive) if given."""
+    c = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request(method, path, body=body, headers=headers or {})
+    r = c.getresponse()
+    data = r.read()
+    if conn is None:
+        c.close()
+    return r.status, data.decode()
+
+
+def bot_vote(port, auth=DBL_AUTH, user=USER, path="/dbl", conn=None, query="?ref=home"):
+    body = json.dumps({"bot": BOT, "user": user, "type": "upvote", "isWeekend": False, "query": query})
+    h = {"Content-Type": "application/json", "Authorization": auth}
+    return request(port, "POST", path, body.encode(), h, conn)
+
+
+def server_vote(port, auth=DSL_AUTH, user=USER):
+    body = json.dumps({"guild": GUILD, "user": user, "type": "test"})
+    return request(port, "POST", "/dsl", body.encode(), {"Content-Type": "application/json", "Authorization": auth})
+
+
+def v1_vote(port, vote_id, path="/topgg", secret=V1_SECRET, user=USER):
+    body = json.dumps({"type": "vote.create", "data": {
+        "id": vote_id, "weight": 2, "created_at": "2025-01-01T00:00:00.000Z",
+        "expires_at": "2025-01-01T12:00:00.000Z",
+        "project": {"id": "803190510032756736", "type": "bot", "platform": "discord", "platform_id": BOT},
+        "user": {"id": "u1", "platform_id": user, "name": "voter", "avatar_url": None}}}).encode()
+    t = str(int(time.time()))
+    mac = hmac.new(secret.encode(), t.encode() + b"." + body, hashlib.sha256).hexdigest()
+    h = {"Content-Type": "application/json", "x-topgg-signature": f"t={t},v1={mac}", "x-topgg-trace": "trace-" + vote_id}
+    return request(port, "POST", path, body, h)
+
+
+# ---- the examples -----------------------------------------------------------
+
+def minimal(exe):
+    """uv_minimal, asio_minimal, uv_byte_level: a vote is printed, a wrong key is refused."""
+    s = Child([exe, "0"])
+    try:
+        check(bot_vote(s.port)[0] == 200, "a correct bot vote is answered 200")
+        s.wait_for("out", rf"user {USER} voted for bot {BOT}")
+        check(True, "the vote is printed on stdout")
+        lines = s.stdout_now().count("\n")
+        check(bot_vote(s.port, auth="wrong")[0] == 401, "a wrong Authorization is answered 401")
+        check(bot_vote(s.port, auth="wrong")[0] == 401 and s.stdout_now().count("\n") == lines,
+              "a refused vote prints nothing")
+        check(request(s.port, "GET", "/dbl")[0] == 405, "GET on the vote route is answered 405")
+        check(request(s.port, "POST", "/nope", b"{}")[0] == 404, "an unknown path is answered 404")
+        # Keep-alive: three votes on one connection, then leave it open (idle) for the close.
+        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+        check(all(bot_vote(s.port, user=str(1000 + i), conn=conn)[0] == 200 for i in range(3)),
+              "three votes on one keep-alive connection are answered 200")
+        s.wait_for("out", r"user 1002 voted")
+        s.stop()  # with the idle keep-alive connection still open
+        conn.close()
+    finally:
+        s.kill()
+
+
+def custom_routes(exe):
+    s = Child([exe, "0"])
+    try:
+        check(request(s.port, "GET", "/health") == (200, "ok\n"), "GET /health is answered 200 ok")
+        check(request(s.port, "POST", "/health", b"x")[0] == 405, "POST /health is answered 405")
+        check(bot_vote(s.port)[0] == 200 and server_vote(s.port)[0] == 200, "the vote routes work beside them")
+        s.wait_for("out", rf"bot vote: user {USER} -> bot {BOT}")
+        s.wait_for("out", rf"server vote: user {USER} -> server {GUILD}")
+        check(bot_vote(s.port, auth="wrong")[0] == 401, "a wrong key is answered 401")
+        status, metrics = request(s.port, "GET", "/metrics")
+        check(status == 200 and 'topgg_votes_total{kind="bot"} 1\n' in metrics
+              and 'topgg_votes_total{kind="server"} 1\n' in metrics, "GET /metrics counts one vote of each kind")
+        check(re.search(r"topgg_refused_total [1-9]", metrics) is not None, "GET /metrics counts refusals")
+        s.stop(signal.SIGINT)
+    finally:
+        s.kill()
+
+
+def beast_server(exe):
+    s = Child([exe, "0"])
+    try:
+        check(request(s.port, "GET", "/") == (200, "the application's own page\n"),
+              "the application's own page is still served")
+        check(bot_vote(s.port)[0] == 200, "a correct bot vote is answered 200 through Router::handle")
+        s.wait_for("out", rf"user {USER} voted for bot {BOT}")
+        check(server_vote(s.port)[0] == 200, "a correct server vote is answered 200")
+        s.wait_for("out", rf"user {USER} voted for server {GUILD}")
+        check(bot_vote(s.port, auth="wrong")[0] == 401, "a wrong key is answered 401")
+        check(request(s.port, "POST", "/nope", b"{}")[0] == 404, "an unknown path is answered 404 by the router")
+        st, body = request(s.port, "POST", "/dbl", b"{not json", {"Authorization": DBL_AUTH})
+        check(st == 400, "a malformed body is answered 400")
+        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+        check(all(bot_vote(s.port, user=str(2000 + i), conn=conn)[0] == 200 for i in range(3)),
+              "three votes on one keep-alive connection")
+        s.wait_for("out", r"user 2002 voted")
+        s.stop()
+        conn.close()
+    finally:
+        s.kill()
+
+
+def bot_thread(exe):
+    s = Child([exe, "0"])
+    try:
+        t0 = time.monotonic()
+        status, _ = bot_vote(s.port)
+        elapsed = time.monotonic() - t0
+        check(status == 200, "a correct vote is answered 200")
+        # The bot prints (and flushes) before it acknowledges, so the line is
+        # already in the pipe when the answer arrives: no waiting here.
+        check(f"bot: rewarded user {USER}" in s.stdout_now(), "the bot thread handled the vote before the 200")
+        check(elapsed >= 0.2, f"the answer waited for the bot's 200 ms of work ({elapsed:.3f} s)")
+        check(bot_vote(s.port, auth="wrong")[0] == 401, "a wrong key is answered 401")
+        # Graceful close with a vote in flight: it is still handled and answered.
+        result = {}
+        sender = threading.Thread(target=lambda: result.update(status=bot_vote(s.port, user="4242")[0]))
+        sender.start()
+        s.wait_for("out", r"bot: rewarding user 4242\n")  # in the bot's hands for 200 ms
+        s.stop()
+        sender.join(10)
+        check(result.get("status") == 200, "a vote in flight at SIGTERM is still answered 200")
+        check("bot: rewarded user 4242" in s.out.decode(), "and the bot handled it")
+    finally:
+        s.kill()
+
+
+def sqlite_ledger(exe):
+    with tempfile.TemporaryDirectory() as tmp:
+        db = os.path.join(tmp, "votes.db")
+
+        def rows(where="1"):
+            with sqlite3.connect(db) as c:
+                return c.execute(f"SELECT delivery, kind, project, user, weight, query FROM votes WHERE {where}").fetchall()
+
+        s = Child([exe, db, "0"])
+        try:
+            check(bot_vote(s.port)[0] == 200, "a correct bot vote is answered 200")
+            r = rows()  # read at once: the row was committed before the answer
+            check(len(r) == 1 and r[0][1:] == ("dbl", BOT, USER, 1, "ref=home"), f"the vote is in the database: {r}")
+            s.wait_for("out", r"recorded dbl:")
+            check(bot_vote(s.port)[0] == 200, "the same delivery again is answered 200")
+            check(len(rows()) == 1, "and adds no row")
+            s.wait_for("out", r"duplicate ignored dbl:")
+            check(bot_vote(s.port, auth="wrong")[0] == 401 and len(rows()) == 1, "a wrong key: 401 and no row")
+            check(v1_vote(s.port, "vote-1")[0] == 204, "a signed v1 vote.create is answered 204")
+            check(rows("delivery = 'v1:vote-1'") == [("v1:vote-1", "v1", BOT, USER, 2, "")], "and is in the database")
+            check(v1_vote(s.port, "vote-2", secret="whs_wrong")[0] == 403 and len(rows()) == 2,
+                  "a wrongly signed v1 delivery: 403 and no row")
+            s.stop()
+        finally:
+            s.kill()
+        # After a restart the server's memory is new: the database still knows the vote.
+        s = Child([exe, db, "0"])
+        try:
+            check(v1_vote(s.port, "vote-1")[0] == 204, "after a restart, a repeated v1 delivery is answered 204")
+            check(len(rows()) == 2, "and adds no row")
+            s.wait_for("out", r"duplicate ignored v1:vote-1")
+            s.stop()
+        finally:
+            s.kill()
+
+
+# ---- the topgg-webhook tool ---------------------------------------------------
+
+def run_tool(tool, *args, env=ENV):
+    return subprocess.run([tool, *args], stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, timeout=20)
+
+
+def tool_listen(tool, loop):
+    s = Child([tool, "listen", "--host", "127.0.0.1", "--port", "0", "--loop", loop,
+               "--dbl", "/dbl", "--dsl", "/dsl", "--v1", "/topgg"])
+    try:
+        base = f"http://127.0.0.1:{s.port}"
+        cases = [("dbl", "/dbl", {"event": "dbl_vote", "bot": BOT, "user": USER, "query": {"ref": "home"}}),
+                 ("dsl", "/dsl", {"event": "dsl_vote", "guild": GUILD, "user": USER}),
+                 ("vote.create", "/topgg", {"event": "vote.create"}),
+                 ("webhook.test", "/topgg", {"event": "webhook.test"})]
+        for kind, path, expect in cases:
+            extra = ["--query", "?ref=home"] if kind == "dbl" else []
+            r = run_tool(tool, "send", base + path, "--kind", kind, *extra)
+            check(r.returncode == 0 and r.stdout.startswith("2"), f"send --kind {kind} exits 0 ({r.stdout.strip()!r})")
+            line = s.wait_for("out", r'\{"event":"' + re.escape(expect["event"]) + r'".*\}\n').group(0)
+            event = json.loads(line)
+            check(all(event.get(k) == v for k, v in expect.items()), f"listen prints the {kind} JSON line: {line.strip()}")
+            if kind in ("vote.create", "webhook.test"):
+                check(event.get("trace", "").startswith("send-"), f"the {kind} line carries the trace")
+        before = s.stdout_now()
+        r = run_tool(tool, "send", base + "/dbl", "--kind", "dbl", "--auth", "wrong")
+        check(r.returncode != 0 and r.stdout.startswith("401"), f"send exits non-zero on 401 ({r.stdout.strip()!r})")
+        check(s.stdout_now() == before, "a refused delivery prints nothing on stdout")
+        s.stop()
+    finally:
+        s.kill()
+
+
+def tool_options(tool):
+    for args in (["listen", "--bogus"], ["send", "--bogus"], ["listen", "--dbl", "/dbl", "--loop", "nope"],
+                 ["send", "http://127.0.0.1:1/dbl", "--kind", "nope"], ["frobnicate"]):
+        r = run_tool(tool, *args)
+        check(r.returncode == 2 and r.stderr.count("\n") == 1 and r.stdout == "",
+              f"{' '.join(args)}: one-line error, exit 2 ({r.stderr.strip()!r})")
+    check(run_tool(tool, "listen", "--help").returncode == 0, "listen --help exits 0")
+
+
+def tool_exec(tool, loop):
+    with tempfile.TemporaryDirectory() as tmp:
+        got = os.path.join(tmp, "stdin.json")
+        for cmd, status in ((f"cat > '{got}'; exit 0", 200), ("cat >/dev/null; exit 1", 503)):
+            s = Child([tool, "listen", "--host", "127.0.0.1", "--port", "0", "--loop", loop, "--dbl", "/dbl",
+                       "--exec", cmd])
+            try:
+                answer = bot_vote(s.port)[0]
+                check(answer == status, f"--exec '{cmd}': the delivery is answered {status} (got {answer})")
+                printed = '"event":"dbl_vote"' in s.stdout_now()
+                check(printed == (status == 200), f"--exec '{cmd}': the event is printed only if acknowledged")
+                if status == 200:
+                    with open(got) as f:
+                        event = json.loads(f.read())
+                    check(event["event"] == "dbl_vote" and event["user"] == USER, "the command got the JSON line on stdin")
+                s.stop()
+            finally:
+                s.kill()
+
+
+CASES = {"uv_minimal": minimal, "asio_minimal": minimal, "uv_byte_level": minimal, "custom_routes": custom_routes,
+         "beast_server": beast_server, "bot_thread": bot_thread, "sqlite_ledger": sqlite_ledger,
+         "tool_listen": tool_listen, "tool_options": tool_options, "tool_exec": tool_exec}
+
+
+def main():
+    if len(sys.argv) < 3 or sys.argv[1] not in CASES:
+        sys.exit(f"usage: {sys.argv[0]} {'|'.join(CASES)} EXECUTABLE [LOOP]")
+    signal.alarm(50)  # a hung test fails rather than waiting for meson's timeout
+    CASES[sys.argv[1]](*sys.argv[2:])
+
+
+if __name__ == "__main__":
+    main()

@@ -18,7 +18,7 @@ int main() {
   const bool ok = c.output().starts_with("HTTP/1.1 200 OK") && votes == 1;
 
   topgg::uv::WebhookManager webhooks;
-  const auto port = webhooks.dbl_webhook("/dbl", "key").run(0, "127.0.0.1");
+  const auto port = webhooks.dbl_webhook("/dbl", "key").on_bot_vote([](const topgg::BotVote&) {}).run(0, "127.0.0.1");
   webhooks.close();
   std::printf("topgg-webhook %s: core %s, uv adapter bound port %u\n", TOPGG_WEBHOOK_VERSION, ok ? "ok" : "FAILED",
               port);

@@ -22,6 +22,10 @@ std::string_view trim_ows(std::string_view v) noexcept {
   return v;
 }
 
+// Buffers grown past this by an unusual request are released once it is
+// answered; typical deliveries (< 1 KiB) keep theirs and stop allocating.
+constexpr std::size_t keep_capacity = 16 * 1024;
+
 bool closes_connection(Error e) noexcept {
   switch (e) {
   case Error::malformed_http:
@@ -319,6 +323,13 @@ std::size_t Connection::process(std::string_view data) {
 }
 
 void Connection::complete_request() {
+  struct ReleaseLargeBody { // after the answer: a rare large body's buffer is not kept while idle
+    std::string& body;
+    ~ReleaseLargeBody() {
+      if (body.capacity() > keep_capacity)
+        std::string().swap(body);
+    }
+  } release{body_};
   ++requests_;
   phase_ = Phase::idle;
   phase_since_ = now_.mono;
@@ -490,8 +501,9 @@ void Connection::serialise(std::string& to, int status, std::string_view body, c
 }
 
 void Connection::flush_slots() {
-  while (!slots_.empty()) {
-    Slot& s = slots_.front();
+  std::size_t done = 0;
+  for (; done < slots_.size(); ++done) {
+    Slot& s = slots_[done];
     if (s.ack) {
       const int r = s.ack->result();
       if (r == detail::AckState::pending || r == detail::AckState::claiming)
@@ -510,8 +522,8 @@ void Connection::flush_slots() {
     } else {
       out_.append(s.bytes);
     }
-    slots_.pop_front();
   }
+  slots_.erase(slots_.begin(), slots_.begin() + static_cast<std::ptrdiff_t>(done));
 }
 
 bool Connection::blocked() const noexcept {
@@ -526,6 +538,8 @@ void Connection::consume(std::size_t n) noexcept {
   if (out_sent_ >= out_.size()) {
     out_.clear();
     out_sent_ = 0;
+    if (out_.capacity() > keep_capacity)
+      std::string().swap(out_); // a rare large answer: do not keep its buffer per idle connection
   }
 }
 
@@ -536,7 +550,7 @@ void Connection::resume(Now now) {
     held_off_ += process(std::string_view(held_).substr(held_off_));
   }
   if (held_off_ >= held_.size()) {
-    held_.clear();
+    std::string().swap(held_); // only filled under back-pressure: not kept
     held_off_ = 0;
     if (peer_eof_)
       closing_ = true;

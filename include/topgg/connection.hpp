@@ -7,7 +7,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -131,7 +130,10 @@ private:
   std::uint64_t sent_total_ = 0;   // bytes ever consumed: write progress, for the linger timeout
   std::uint64_t linger_sent_ = 0;
   Clock::time_point linger_since_{};
-  std::deque<Slot> slots_;      // answers not yet final, in request order (+ those behind them)
+  // Answers not yet final, in request order (+ those behind them). A vector
+  // (at most max_pipelined long), not a deque: an empty libstdc++ deque
+  // still holds a 512-byte node, for every idle connection.
+  std::vector<Slot> slots_;
   std::string held_;            // input received while blocked
   std::size_t held_off_ = 0;
   std::shared_ptr<detail::WakeCell> wake_;

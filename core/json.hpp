@@ -3,6 +3,7 @@
 
 #include <simdjson.h>
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -20,16 +21,56 @@ simdjson::dom::parser& json_parser();
 /// `body` must be followed by simdjson::SIMDJSON_PADDING readable bytes.
 DecodeStatus parse_padded(std::string_view body, simdjson::dom::element& root);
 
-/// Copies `body` into a thread-local padded buffer, then parse_padded().
-DecodeStatus parse_any(std::string_view body, simdjson::dom::element& root);
-
 /// Grows `buf` so that parse_padded() may read past buf.size().
 inline void reserve_padding(std::string& buf) { buf.reserve(buf.size() + simdjson::SIMDJSON_PADDING); }
+
+/// Copies `body` into a thread-local padded buffer and runs `decode` on it.
+template <class Decode> DecodeStatus with_padding(std::string_view body, Decode&& decode) {
+  thread_local std::string padded;
+  padded.assign(body);
+  reserve_padding(padded);
+  return decode(std::string_view(padded));
+}
 
 /// Fills `out` from a vote's `query`: a query string ("?a=1&b=2", '?'
 /// optional) or an object whose values are strings (numbers and booleans are
 /// kept as their JSON text; other values are skipped). Never fails.
 void read_query(simdjson::dom::element value, Query& out);
+
+constexpr DecodeStatus payload_error(std::string_view why) noexcept { return {Error::invalid_payload, why}; }
+
+/// One known key of a JSON object, for read_object(): where its value goes,
+/// what is said if it has the wrong type, and whether it must be present.
+struct Field {
+  using Reader = DecodeStatus (*)(simdjson::dom::element value, void* target, std::string_view bad);
+  std::string_view key;
+  Reader read;
+  void* target;
+  std::string_view bad;     ///< error detail when `read` refuses the value
+  std::string_view missing; ///< error detail when absent; empty: optional
+};
+
+/// Reads the known keys of object `v` into their targets. Unknown keys are
+/// ignored; a repeated known key, a missing required one or a refused value
+/// is an error (the first found). `not_object` is the detail when `v` is not
+/// an object. At most 16 fields.
+DecodeStatus read_object(simdjson::dom::element v, std::span<const Field> fields, std::string_view not_object);
+
+/// Adapts `bool read(element, T&)` to a Field::Reader.
+template <class T, bool (*Read)(simdjson::dom::element, T&)>
+DecodeStatus reader(simdjson::dom::element v, void* target, std::string_view bad) {
+  return Read(v, *static_cast<T*>(target)) ? DecodeStatus{} : payload_error(bad);
+}
+
+/// A Field whose value `Read` stores into `target`.
+template <auto Read, class T>
+Field field(std::string_view key, T& target, std::string_view bad, std::string_view missing = {}) {
+  return {key, &reader<T, Read>, &target, bad, missing};
+}
+
+bool read_string(simdjson::dom::element v, std::string& out);
+bool read_string_or_null(simdjson::dom::element v, std::string& out); ///< null → ""
+bool read_query_field(simdjson::dom::element v, Query& out);         ///< read_query; never refuses
 
 DecodeStatus decode_padded(std::string_view body, BotVote& out);
 DecodeStatus decode_padded(std::string_view body, ServerVote& out);

@@ -308,31 +308,10 @@ namespace {
 using simdjson::dom::element;
 using simdjson::dom::object;
 
-// Bits of the fields seen in one object, so that a repeated or missing known
-// key is refused.
-class Seen {
-public:
-  bool once(unsigned bit) noexcept {
-    const bool first = !(bits_ & bit);
-    bits_ |= bit;
-    return first;
-  }
-  bool has(unsigned bit) const noexcept { return bits_ & bit; }
-
-private:
-  unsigned bits_ = 0;
-};
-
-constexpr DecodeStatus payload_error(std::string_view why) noexcept { return {Error::invalid_payload, why}; }
-constexpr DecodeStatus repeated{Error::invalid_payload, "repeated field"};
-
-bool read_string(element v, std::string& out) {
-  std::string_view s;
-  if (v.get_string().get(s) != simdjson::SUCCESS)
-    return false;
-  out.assign(s);
-  return true;
-}
+using detail::Field;
+using detail::field;
+using detail::payload_error;
+using detail::read_string;
 
 bool read_weight(element v, std::int64_t& out) {
   switch (v.type()) {
@@ -365,231 +344,95 @@ bool read_time(element v, Timestamp& out) {
   return true;
 }
 
-DecodeStatus read_project(element v, Project& out) {
-  object obj;
-  if (v.get_object().get(obj) != simdjson::SUCCESS)
-    return payload_error("project is not an object");
-  enum : unsigned { id = 1, type = 2, platform = 4, platform_id = 8 };
-  Seen seen;
-  for (auto field : obj) {
-    const std::string_view key = field.key;
-    if (key == "id") {
-      if (!seen.once(id))
-        return repeated;
-      if (!read_string(field.value, out.id))
-        return payload_error("project.id is not a string");
-    } else if (key == "type") {
-      if (!seen.once(type))
-        return repeated;
-      if (!read_string(field.value, out.type))
-        return payload_error("project.type is not a string");
-    } else if (key == "platform") {
-      if (!seen.once(platform))
-        return repeated;
-      if (!read_string(field.value, out.platform))
-        return payload_error("project.platform is not a string");
-    } else if (key == "platform_id") {
-      if (!seen.once(platform_id))
-        return repeated;
-      if (!read_string(field.value, out.platform_id))
-        return payload_error("project.platform_id is not a string");
-    }
-  }
-  if (!seen.has(id))
-    return payload_error("missing field project.id");
-  if (!seen.has(type))
-    return payload_error("missing field project.type");
-  if (!seen.has(platform))
-    return payload_error("missing field project.platform");
-  if (!seen.has(platform_id))
-    return payload_error("missing field project.platform_id");
-  return {};
-}
-
-DecodeStatus read_user(element v, User& out) {
-  object obj;
-  if (v.get_object().get(obj) != simdjson::SUCCESS)
-    return payload_error("user is not an object");
-  enum : unsigned { id = 1, platform_id = 2, name = 4, avatar_url = 8 };
-  Seen seen;
-  out.avatar_url.clear();
-  for (auto field : obj) {
-    const std::string_view key = field.key;
-    if (key == "id") {
-      if (!seen.once(id))
-        return repeated;
-      if (!read_string(field.value, out.id))
-        return payload_error("user.id is not a string");
-    } else if (key == "platform_id") {
-      if (!seen.once(platform_id))
-        return repeated;
-      if (!read_string(field.value, out.platform_id))
-        return payload_error("user.platform_id is not a string");
-    } else if (key == "name") {
-      if (!seen.once(name))
-        return repeated;
-      if (!read_string(field.value, out.name))
-        return payload_error("user.name is not a string");
-    } else if (key == "avatar_url") {
-      if (!seen.once(avatar_url))
-        return repeated;
-      if (!field.value.is_null() && !read_string(field.value, out.avatar_url))
-        return payload_error("user.avatar_url is not a string or null");
-    }
-  }
-  if (!seen.has(id))
-    return payload_error("missing field user.id");
-  if (!seen.has(platform_id))
-    return payload_error("missing field user.platform_id");
-  if (!seen.has(name))
-    return payload_error("missing field user.name");
-  return {};
-}
-
-// Fields of `data` across all event types; each decoder accepts a subset.
-enum : unsigned {
-  f_id = 1,
-  f_weight = 2,
-  f_created_at = 4,
-  f_expires_at = 8,
-  f_project = 16,
-  f_user = 32,
-  f_query = 64,
-  f_connection_id = 128,
-  f_webhook_secret = 256,
-};
-
-// Reads the `data` fields named in `accepted` into the non-null targets;
-// other fields are ignored. Returns the bits seen through `seen`.
-struct DataTargets {
-  std::string* id = nullptr;
-  std::int64_t* weight = nullptr;
-  Timestamp* created_at = nullptr;
-  Timestamp* expires_at = nullptr;
-  Project* project = nullptr;
-  User* user = nullptr;
-  Query* query = nullptr;
-  std::string* connection_id = nullptr;
-  std::string* webhook_secret = nullptr;
-};
-
-DecodeStatus read_data(element v, const DataTargets& to, unsigned required) {
-  object obj;
-  if (v.get_object().get(obj) != simdjson::SUCCESS)
-    return payload_error("data is not an object");
-  if (to.query)
-    to.query->clear();
-  Seen seen;
-  for (auto field : obj) {
-    const std::string_view key = field.key;
-    if (to.id && key == "id") {
-      if (!seen.once(f_id))
-        return repeated;
-      if (!read_string(field.value, *to.id))
-        return payload_error("id is not a string");
-    } else if (to.weight && key == "weight") {
-      if (!seen.once(f_weight))
-        return repeated;
-      if (!read_weight(field.value, *to.weight))
-        return payload_error("weight is not an integer");
-    } else if (to.created_at && key == "created_at") {
-      if (!seen.once(f_created_at))
-        return repeated;
-      if (!read_time(field.value, *to.created_at))
-        return payload_error("created_at is not an RFC 3339 date-time");
-    } else if (to.expires_at && key == "expires_at") {
-      if (!seen.once(f_expires_at))
-        return repeated;
-      if (!read_time(field.value, *to.expires_at))
-        return payload_error("expires_at is not an RFC 3339 date-time");
-    } else if (to.project && key == "project") {
-      if (!seen.once(f_project))
-        return repeated;
-      if (auto st = read_project(field.value, *to.project); !st)
-        return st;
-    } else if (to.user && key == "user") {
-      if (!seen.once(f_user))
-        return repeated;
-      if (auto st = read_user(field.value, *to.user); !st)
-        return st;
-    } else if (to.query && key == "query") {
-      if (!seen.once(f_query))
-        return repeated;
-      detail::read_query(field.value, *to.query);
-    } else if (to.connection_id && key == "connection_id") {
-      if (!seen.once(f_connection_id))
-        return repeated;
-      if (!read_string(field.value, *to.connection_id))
-        return payload_error("connection_id is not a string");
-    } else if (to.webhook_secret && key == "webhook_secret") {
-      if (!seen.once(f_webhook_secret))
-        return repeated;
-      if (!read_string(field.value, *to.webhook_secret))
-        return payload_error("webhook_secret is not a string");
-    }
-  }
-  static constexpr struct {
-    unsigned bit;
-    std::string_view message;
-  } missing[] = {
-      {f_id, "missing field id"},
-      {f_weight, "missing field weight"},
-      {f_created_at, "missing field created_at"},
-      {f_expires_at, "missing field expires_at"},
-      {f_project, "missing field project"},
-      {f_user, "missing field user"},
-      {f_connection_id, "missing field connection_id"},
-      {f_webhook_secret, "missing field webhook_secret"},
+DecodeStatus read_project(element v, void* target, std::string_view) {
+  auto& p = *static_cast<Project*>(target);
+  const Field fields[] = {
+      field<read_string>("id", p.id, "project.id is not a string", "missing field project.id"),
+      field<read_string>("type", p.type, "project.type is not a string", "missing field project.type"),
+      field<read_string>("platform", p.platform, "project.platform is not a string", "missing field project.platform"),
+      field<read_string>("platform_id", p.platform_id, "project.platform_id is not a string",
+                         "missing field project.platform_id"),
   };
-  for (const auto& m : missing)
-    if ((required & m.bit) && !seen.has(m.bit))
-      return payload_error(m.message);
-  return {};
+  return detail::read_object(v, fields, "project is not an object");
+}
+
+DecodeStatus read_user(element v, void* target, std::string_view) {
+  auto& u = *static_cast<User*>(target);
+  u.avatar_url.clear(); // optional: absent means ""
+  const Field fields[] = {
+      field<read_string>("id", u.id, "user.id is not a string", "missing field user.id"),
+      field<read_string>("platform_id", u.platform_id, "user.platform_id is not a string",
+                         "missing field user.platform_id"),
+      field<read_string>("name", u.name, "user.name is not a string", "missing field user.name"),
+      field<detail::read_string_or_null>("avatar_url", u.avatar_url, "user.avatar_url is not a string or null"),
+  };
+  return detail::read_object(v, fields, "user is not an object");
+}
+
+Field project_field(Project& p) { return {"project", read_project, &p, {}, "missing field project"}; }
+Field user_field(User& u) { return {"user", read_user, &u, {}, "missing field user"}; }
+Field connection_id_field(std::string& id) {
+  return field<read_string>("connection_id", id, "connection_id is not a string", "missing field connection_id");
 }
 
 DecodeStatus read_event(EventType type, element data, Event& out) {
+  constexpr std::string_view not_object = "data is not an object";
   switch (type) {
   case EventType::vote_create: {
     auto& e = out.vote_create;
     e.trace.clear();
-    DataTargets to;
-    to.id = &e.id;
-    to.weight = &e.weight;
-    to.created_at = &e.created_at;
-    to.expires_at = &e.expires_at;
-    to.project = &e.project;
-    to.user = &e.user;
-    to.query = &e.query;
-    return read_data(data, to, f_id | f_weight | f_created_at | f_expires_at | f_project | f_user);
+    e.query.clear();
+    const Field fields[] = {
+        field<read_string>("id", e.id, "id is not a string", "missing field id"),
+        field<read_weight>("weight", e.weight, "weight is not an integer", "missing field weight"),
+        field<read_time>("created_at", e.created_at, "created_at is not an RFC 3339 date-time",
+                         "missing field created_at"),
+        field<read_time>("expires_at", e.expires_at, "expires_at is not an RFC 3339 date-time",
+                         "missing field expires_at"),
+        project_field(e.project),
+        user_field(e.user),
+        field<detail::read_query_field>("query", e.query, {}),
+    };
+    return detail::read_object(data, fields, not_object);
   }
   case EventType::webhook_test: {
     auto& e = out.webhook_test;
     e.trace.clear();
-    DataTargets to;
-    to.project = &e.project;
-    to.user = &e.user;
-    return read_data(data, to, f_project | f_user);
+    const Field fields[] = {project_field(e.project), user_field(e.user)};
+    return detail::read_object(data, fields, not_object);
   }
   case EventType::integration_create: {
     auto& e = out.integration_create;
     e.trace.clear();
-    DataTargets to;
-    to.connection_id = &e.connection_id;
-    to.webhook_secret = &e.webhook_secret;
-    to.project = &e.project;
-    to.user = &e.user;
-    return read_data(data, to, f_connection_id | f_webhook_secret | f_project | f_user);
+    const Field fields[] = {
+        connection_id_field(e.connection_id),
+        field<read_string>("webhook_secret", e.webhook_secret, "webhook_secret is not a string",
+                           "missing field webhook_secret"),
+        project_field(e.project),
+        user_field(e.user),
+    };
+    return detail::read_object(data, fields, not_object);
   }
   case EventType::integration_delete: {
     auto& e = out.integration_delete;
     e.trace.clear();
-    DataTargets to;
-    to.connection_id = &e.connection_id;
-    return read_data(data, to, f_connection_id);
+    const Field fields[] = {connection_id_field(e.connection_id)};
+    return detail::read_object(data, fields, not_object);
   }
   case EventType::unknown: break;
   }
   return {};
+}
+
+bool read_type_name(element v, std::string_view& out) { return v.get_string().get(out) == simdjson::SUCCESS; }
+struct Data {
+  element value;
+  bool present = false;
+};
+bool keep_data(element v, Data& out) {
+  out.value = v;
+  out.present = true;
+  return true;
 }
 
 EventType event_type(std::string_view s) noexcept {
@@ -611,44 +454,27 @@ DecodeStatus decode_padded(std::string_view body, Event& out) {
   element root;
   if (auto st = detail::parse_padded(body, root); !st)
     return st;
-  object obj;
-  if (root.get_object().get(obj) != simdjson::SUCCESS)
-    return payload_error("body is not a JSON object");
-  enum : unsigned { seen_type = 1, seen_data = 2 };
-  Seen seen;
   std::string_view type_name;
-  element data;
-  for (auto field : obj) {
-    const std::string_view key = field.key;
-    if (key == "type") {
-      if (!seen.once(seen_type))
-        return repeated;
-      if (field.value.get_string().get(type_name) != simdjson::SUCCESS)
-        return payload_error("type is not a string");
-    } else if (key == "data") {
-      if (!seen.once(seen_data))
-        return repeated;
-      data = field.value;
-    }
-  }
-  if (!seen.has(seen_type))
-    return payload_error("missing field type");
+  Data data;
+  const Field fields[] = {
+      field<read_type_name>("type", type_name, "type is not a string", "missing field type"),
+      field<keep_data>("data", data, {}), // required only for known types: checked below
+  };
+  if (auto st = detail::read_object(root, fields, "body is not a JSON object"); !st)
+    return st;
   const EventType type = event_type(type_name);
   if (type == EventType::unknown)
     return {};
-  if (!seen.has(seen_data))
+  if (!data.present)
     return payload_error("missing field data");
-  if (auto st = read_event(type, data, out); !st)
+  if (auto st = read_event(type, data.value, out); !st)
     return st;
   out.type = type;
   return {};
 }
 
 DecodeStatus decode(std::string_view body, Event& out) {
-  thread_local std::string padded;
-  padded.assign(body);
-  detail::reserve_padding(padded);
-  return decode_padded(padded, out);
+  return detail::with_padding(body, [&out](std::string_view b) { return decode_padded(b, out); });
 }
 
 } // namespace topgg::v1

@@ -39,6 +39,17 @@ bool closes_connection(Error e) noexcept {
   }
 }
 
+// RFC 9112 §3.2: a Host that is not uri-host [":" port] is a 400.
+bool valid_host(std::string_view host) noexcept {
+  for (unsigned char c : host) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    std::string_view("-._~%!$&'()*+,;=:[]").find(static_cast<char>(c)) != std::string_view::npos;
+    if (!ok)
+      return false;
+  }
+  return true;
+}
+
 bool safe_header_text(std::string_view s) noexcept {
   for (char c : s)
     if (c == '\r' || c == '\n' || c == '\0')
@@ -154,6 +165,17 @@ struct ParserCallbacks {
     return -1;
   }
 
+  // A declared chunk that cannot fit is refused now, as a large
+  // Content-Length is, rather than read (or waited for) until the limit.
+  static int on_chunk_header(llhttp_t* p) {
+    Connection& c = self(p);
+    const std::uint64_t have = c.reject_ != Error::ok ? c.discarded_ : c.body_.size();
+    if (p->content_length <= c.router_.limits().max_body_bytes - std::min<std::uint64_t>(have, c.router_.limits().max_body_bytes))
+      return 0;
+    c.abort_ = Error::payload_too_large;
+    return -1;
+  }
+
   static int on_message_complete(llhttp_t* p) {
     Connection& c = self(p);
     c.keep_alive_ = llhttp_should_keep_alive(p) != 0 && !llhttp_get_upgrade(p);
@@ -172,6 +194,7 @@ struct ParserCallbacks {
     s.on_header_value_complete = on_header_value_complete;
     s.on_headers_complete = on_headers_complete;
     s.on_body = on_body;
+    s.on_chunk_header = on_chunk_header;
     s.on_message_complete = on_message_complete;
     return s;
   }
@@ -220,8 +243,7 @@ std::optional<std::string_view> Connection::find_header(std::string_view name, i
 }
 
 std::string_view Connection::path() const noexcept {
-  std::string_view target(head_.data(), target_len_);
-  return target.substr(0, target.find_first_of("?#"));
+  return path_of(std::string_view(head_.data(), target_len_));
 }
 
 bool Connection::check_head() {
@@ -230,9 +252,19 @@ bool Connection::check_head() {
     abort_ = Error::version_not_supported;
     return false;
   }
+  if (http10_ && (parser_.flags & F_TRANSFER_ENCODING)) {
+    // HTTP/1.0 has no chunked framing: an intermediary of that version would
+    // take the body for the next request (RFC 9112 §6.1: faulty framing).
+    abort_ = Error::malformed_http;
+    return false;
+  }
+  if (llhttp_get_method(&parser_) == HTTP_CONNECT) {
+    abort_ = Error::method_not_allowed; // no tunnels here; what follows is not HTTP
+    return false;
+  }
   int hosts = 0;
-  find_header("host", &hosts);
-  if (hosts > 1 || (!http10_ && hosts != 1)) {
+  const auto host = find_header("host", &hosts);
+  if (hosts > 1 || (!http10_ && hosts != 1) || (host && !valid_host(*host))) {
     abort_ = Error::bad_host;
     return false;
   }
@@ -299,6 +331,10 @@ void Connection::receive(std::string_view bytes, Now now) {
 std::size_t Connection::process(std::string_view data) {
   std::size_t used = 0;
   while (used < data.size() && !closing_ && !blocked()) {
+    if (!skip_empty_lines(data, used))
+      return data.size();
+    if (used == data.size())
+      break;
     const char* start = data.data() + used;
     const llhttp_errno_t err = llhttp_execute(&parser_, start, data.size() - used);
     if (err == HPE_OK)
@@ -320,6 +356,31 @@ std::size_t Connection::process(std::string_view data) {
     return data.size();
   }
   return used;
+}
+
+// Between requests llhttp skips any CR and LF bytes; RFC 9112 §2.2 allows
+// only empty lines (CRLF) there. A bare CR or LF before a request line is
+// how some front-ends and back-ends disagree on where a request starts, so
+// it is refused. Returns false (after answering 400) on such a byte.
+bool Connection::skip_empty_lines(std::string_view data, std::size_t& used) {
+  if (phase_ != Phase::idle && phase_ != Phase::fresh)
+    return true;
+  while (used < data.size()) {
+    const char c = data[used];
+    if (c == '\n' && pending_cr_) {
+      pending_cr_ = false;
+    } else if (c == '\r' && !pending_cr_) {
+      pending_cr_ = true;
+    } else if (c == '\r' || c == '\n' || pending_cr_) {
+      pending_cr_ = false;
+      fail(Error::malformed_http, "bare CR or LF before the request line", true);
+      return false;
+    } else {
+      return true;
+    }
+    ++used;
+  }
+  return true;
 }
 
 void Connection::complete_request() {

@@ -18,6 +18,17 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
   return true;
 }
 
+std::string_view path_of(std::string_view target) noexcept {
+  target = target.substr(0, target.find_first_of("?#"));
+  if (target.empty() || target.front() == '/')
+    return target;
+  const auto scheme = target.find("://");
+  if (scheme == std::string_view::npos)
+    return target; // asterisk-form or garbage: matches no route
+  const auto slash = target.find('/', scheme + 3);
+  return slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+}
+
 std::optional<std::string_view> Request::header(std::string_view name) const noexcept {
   for (const Header& h : headers)
     if (iequals(h.name, name))

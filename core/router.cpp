@@ -217,7 +217,7 @@ void Router::handle_vote(const Event& ev, const VoteHandlers<Event>& h, std::str
 void Router::handle(const Request& req, Now now, std::function<void(Response)> reply) {
   warn_once();
   const std::string_view path =
-      req.path.empty() ? req.target.substr(0, req.target.find_first_of("?#")) : req.path;
+      req.path.empty() ? path_of(req.target) : req.path;
   bool known = false;
   const Route* route = find(path, req.method, known);
   if (!route) {

@@ -90,6 +90,7 @@ private:
   void flush_slots();
   bool blocked() const noexcept;
   bool check_head();
+  bool skip_empty_lines(std::string_view data, std::size_t& used);
   std::string_view header_name(const HeaderSpan& h) const noexcept;
   std::string_view header_value(const HeaderSpan& h) const noexcept;
   std::optional<std::string_view> find_header(std::string_view name, int* count = nullptr) const noexcept;
@@ -112,6 +113,7 @@ private:
   bool field_open_ = false;
   bool in_value_ = false;
   bool http10_ = false;
+  bool pending_cr_ = false; // a CR between requests, waiting for its LF
   std::string body_;
   const Router::Route* route_ = nullptr;
   Error reject_ = Error::ok; // answered at message end, body discarded

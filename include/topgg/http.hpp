@@ -48,6 +48,11 @@ struct Response {
   std::string body;
 };
 
+/// The path a request target routes on: without "?query" and "#fragment",
+/// and for an absolute-form target ("http://host/dbl", RFC 9112 §3.2.2)
+/// without scheme and authority ("/" when it has no path). A view into `target`.
+TOPGG_API std::string_view path_of(std::string_view target) noexcept;
+
 /// ASCII case-insensitive equality, for header names and tokens.
 TOPGG_API bool iequals(std::string_view a, std::string_view b) noexcept;
 

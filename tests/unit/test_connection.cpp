@@ -564,3 +564,49 @@ TEST_CASE("a last answer is given up only when the peer stops reading it, not wh
   c.on_timer(at(1850)); // no progress for a whole period: given up
   CHECK(c.output().empty());
 }
+
+TEST_CASE("framing edge cases found by the smuggling suite") {
+  Fixture f;
+  const std::string vote = post("/dbl", "secret-key", bot_body);
+  // An empty line (CRLF) before a request line is allowed; a bare CR or LF is not.
+  Trace t = replay_all(f, "\r\n" + vote + "\r\n" + vote);
+  CHECK(count_responses(t.output) == 2);
+  CHECK(t.events.size() == 2);
+  for (const std::string prefix : {"\r", "\n", "\n\r", "\r\r\n"}) {
+    CAPTURE(prefix);
+    t = replay_all(f, prefix + vote);
+    CHECK(status_line(t.output) == "HTTP/1.1 400 Bad Request");
+    CHECK(t.finished);
+    CHECK(t.events == std::vector<std::string>{"rejected 400 malformed HTTP request"});
+  }
+  // Chunked framing on HTTP/1.0 is refused (an HTTP/1.0 hop would not see it).
+  t = replay_all(f, "POST /dbl HTTP/1.0\r\nAuthorization: secret-key\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  CHECK(status_line(t.output) == "HTTP/1.1 400 Bad Request");
+  CHECK(t.finished);
+  // CONNECT opens no tunnel.
+  t = replay_all(f, "CONNECT localhost:443 HTTP/1.1\r\nHost: localhost:443\r\n\r\n" + vote);
+  CHECK(status_line(t.output) == "HTTP/1.1 405 Method Not Allowed");
+  CHECK(t.finished);
+  CHECK(count_responses(t.output) == 1);
+  // A Host value that is not host[:port].
+  t = replay_all(f, "POST /dbl HTTP/1.1\r\nHost: local host\r\nContent-Length: 0\r\n\r\n");
+  CHECK(status_line(t.output) == "HTTP/1.1 400 Bad Request");
+  CHECK(t.finished);
+  t = replay_all(f, "GET /health HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n");
+  CHECK(status_line(t.output) == "HTTP/1.1 200 OK");
+  // Absolute-form targets route on their path.
+  t = replay_all(f, "GET http://localhost:8080/health?x HTTP/1.1\r\nHost: localhost:8080\r\n\r\n");
+  CHECK(status_line(t.output) == "HTTP/1.1 200 OK");
+  CHECK(topgg::path_of("http://h") == "/");
+  CHECK(topgg::path_of("https://h:1/a/b?c#d") == "/a/b");
+  CHECK(topgg::path_of("*") == "*");
+}
+
+TEST_CASE("a chunk declared larger than the body limit is refused at its header") {
+  Fixture f;
+  topgg::Connection c(f.router, at(0));
+  c.receive("POST /dbl HTTP/1.1\r\nHost: x\r\nAuthorization: secret-key\r\nTransfer-Encoding: chunked\r\n\r\nfffffff\r\n",
+            at(1));
+  CHECK(status_line(c.output()) == "HTTP/1.1 413 Content Too Large");
+  CHECK(c.finished());
+}

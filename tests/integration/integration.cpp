@@ -158,6 +158,73 @@ TEST_CASE("votes on both routes: right keys 200 and delivered, wrong keys 401 an
   CHECK(rec.events() == std::vector<std::string>{"bot " + it::user_id(1), "server " + it::user_id(2)});
 }
 
+namespace {
+std::string signed_post(std::string_view body, std::string_view secret, std::string_view trace) {
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+  return "POST /topgg HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nx-topgg-signature: " +
+         topgg::v1::sign(secret, now.count(), body) + "\r\nx-topgg-trace: " + std::string(trace) +
+         "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
+}
+const std::string v1_project = R"({"id":"p1","type":"bot","platform":"discord","platform_id":"264811613708746752"})";
+const std::string v1_user = R"({"id":"u1","platform_id":"160105994217586689","name":"voter","avatar_url":null})";
+} // namespace
+
+TEST_CASE("v1 signed deliveries: all four event types round-trip; bad signatures refused") {
+  Recorder rec;
+  auto m = start([&](Manager& mg) {
+    mg.v1_webhook("/topgg", {"whs_old", "whs_current"})
+        .on_vote_create([&rec](const topgg::v1::VoteCreate& v) {
+          rec.add("vote.create " + v.id + " w" + std::to_string(v.weight) + " " + v.user.platform_id + " " + v.trace);
+        })
+        .on_webhook_test([&rec](const topgg::v1::WebhookTest& t) { rec.add("webhook.test " + t.project.id + " " + t.trace); })
+        .on_integration_create([&rec](const topgg::v1::IntegrationCreate& c, topgg::Ack ack) {
+          rec.add("integration.create " + c.connection_id + " " + c.webhook_secret);
+          topgg::Response reply;
+          reply.headers.emplace_back("Content-Type", "application/json");
+          reply.body = R"({"webhook_url":"https://bot.example/topgg"})";
+          std::thread([ack, reply] { ack.ok(reply); }).detach(); // answered from another thread
+        })
+        .on_integration_delete([&rec](const topgg::v1::IntegrationDelete& d) { rec.add("integration.delete " + d.connection_id); })
+        .on_warning([](std::string_view) {});
+  });
+  Client c(m->port());
+  const std::string vote = R"({"type":"vote.create","data":{"id":"v1","weight":2,"created_at":"2026-02-09T00:47:14.25+00:00",)"
+                           R"("expires_at":"2026-02-09T12:47:14.25+00:00","project":)" + v1_project + R"(,"user":)" + v1_user + "}}";
+  c.send(signed_post(vote, "whs_current", "t1"));
+  auto r = c.read();
+  REQUIRE(r);
+  CHECK(r->status == 204);
+  c.send(signed_post(R"({"type":"webhook.test","data":{"project":)" + v1_project + R"(,"user":)" + v1_user + "}}", "whs_old", "t2"));
+  r = c.read();
+  REQUIRE(r);
+  CHECK(r->status == 204);
+  c.send(signed_post(R"({"type":"integration.create","data":{"connection_id":"c9","webhook_secret":"whs_c9","project":)" +
+                         v1_project + R"(,"user":)" + v1_user + "}}",
+                     "whs_current", "t3"));
+  r = c.read();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(r->body == R"({"webhook_url":"https://bot.example/topgg"})");
+  c.send(signed_post(R"({"type":"integration.delete","data":{"connection_id":"c9"}})", "whs_current", "t4"));
+  r = c.read();
+  REQUIRE(r);
+  CHECK(r->status == 204);
+  c.send(signed_post(vote, "whs_current", "t5")); // Top.gg's retry of an answered vote: no second event
+  r = c.read();
+  REQUIRE(r);
+  CHECK(r->status == 204);
+  c.send(signed_post(vote, "whs_wrong", "t6"));
+  r = c.read();
+  REQUIRE(r);
+  CHECK(r->status == 403);
+  c.send("POST /topgg HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}");
+  r = c.read();
+  REQUIRE(r);
+  CHECK(r->status == 401);
+  CHECK(rec.events() == std::vector<std::string>{"vote.create v1 w2 160105994217586689 t1", "webhook.test p1 t2",
+                                                 "integration.create c9 whs_c9", "integration.delete c9"});
+}
+
 TEST_CASE("unknown path 404, wrong method 405 with Allow, custom route answered") {
   Recorder rec;
   auto m = start([&](Manager& mg) { standard(mg, rec); });

@@ -50,6 +50,18 @@ bool valid_host(std::string_view host) noexcept {
   return true;
 }
 
+bool is_token(std::string_view s) noexcept {
+  if (s.empty())
+    return false;
+  for (unsigned char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+    if (!ok)
+      return false;
+  }
+  return true;
+}
+
 bool safe_header_text(std::string_view s) noexcept {
   for (char c : s)
     if (c == '\r' || c == '\n' || c == '\0')
@@ -69,20 +81,11 @@ void append_number(std::string& to, std::size_t v) {
 struct ParserCallbacks {
   static Connection& self(llhttp_t* p) { return *static_cast<Connection*>(p->data); }
 
-  static bool count_head(Connection& c, std::size_t n) {
-    c.head_bytes_ += n;
-    if (c.head_bytes_ <= c.router_.limits().max_header_bytes)
-      return true;
-    c.abort_ = Error::headers_too_large;
-    return false;
-  }
-
   static int on_message_begin(llhttp_t* p) {
     Connection& c = self(p);
     c.head_.clear();
     c.headers_.clear();
     c.target_len_ = 0;
-    c.head_bytes_ = 0;
     c.field_open_ = false;
     c.in_value_ = false;
     c.body_.clear();
@@ -96,8 +99,6 @@ struct ParserCallbacks {
 
   static int on_url(llhttp_t* p, const char* at, std::size_t n) {
     Connection& c = self(p);
-    if (!count_head(c, n))
-      return -1;
     c.head_.append(at, n);
     c.target_len_ += static_cast<std::uint32_t>(n);
     return 0;
@@ -105,13 +106,7 @@ struct ParserCallbacks {
 
   static int on_header_field(llhttp_t* p, const char* at, std::size_t n) {
     Connection& c = self(p);
-    if (!count_head(c, n))
-      return -1;
     if (!c.field_open_) {
-      if (c.headers_.size() >= c.router_.limits().max_header_count) {
-        c.abort_ = Error::headers_too_large;
-        return -1;
-      }
       c.headers_.push_back({static_cast<std::uint32_t>(c.head_.size()), 0, 0, 0});
       c.field_open_ = true;
     }
@@ -120,15 +115,19 @@ struct ParserCallbacks {
     return 0;
   }
 
+  // Counted when a name is complete, not at its first fragment, so that how
+  // the bytes were split cannot change which error a request gets.
   static int on_header_field_complete(llhttp_t* p) {
-    self(p).field_open_ = false;
-    return 0;
+    Connection& c = self(p);
+    c.field_open_ = false;
+    if (c.headers_.size() <= c.router_.limits().max_header_count)
+      return 0;
+    c.abort_ = Error::headers_too_large;
+    return -1;
   }
 
   static int on_header_value(llhttp_t* p, const char* at, std::size_t n) {
     Connection& c = self(p);
-    if (!count_head(c, n))
-      return -1;
     if (!c.in_value_) {
       c.in_value_ = true;
       c.headers_.back().value_off = static_cast<std::uint32_t>(c.head_.size());
@@ -335,10 +334,32 @@ std::size_t Connection::process(std::string_view data) {
       return data.size();
     if (used == data.size())
       break;
+    // The header limit counts raw bytes from the request line's first byte
+    // to the blank line. llhttp is never given more of a head than fits, so
+    // a head over the limit is 431 however its bytes were split, and a bad
+    // byte within the limit is 400 however they were split.
+    const bool in_head = phase_ == Phase::fresh || phase_ == Phase::idle || phase_ == Phase::head;
+    if (phase_ != Phase::head)
+      head_raw_ = 0; // we pause after every message, so a new one starts here
+    std::size_t n = data.size() - used;
+    const std::size_t room = router_.limits().max_header_bytes - std::min(head_raw_, router_.limits().max_header_bytes);
+    const bool capped = in_head && n > room;
+    if (capped)
+      n = room;
     const char* start = data.data() + used;
-    const llhttp_errno_t err = llhttp_execute(&parser_, start, data.size() - used);
-    if (err == HPE_OK)
-      return data.size();
+    const llhttp_errno_t err = llhttp_execute(&parser_, start, n);
+    if (err == HPE_OK) {
+      used += n;
+      const bool head_incomplete = phase_ == Phase::head || phase_ == Phase::idle || phase_ == Phase::fresh;
+      if (in_head && head_incomplete) {
+        head_raw_ += n;
+        if (capped) {
+          fail(Error::headers_too_large, describe(Error::headers_too_large), true);
+          return data.size();
+        }
+      }
+      continue;
+    }
     if (err == HPE_PAUSED) {
       used += static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - start);
       llhttp_resume(&parser_);
@@ -504,7 +525,9 @@ void Connection::deliver_custom(const Router::Route& route, bool close) {
 
 void Connection::fail(Error e, std::string_view detail, bool close) {
   const int status = http_status(e);
-  router_.reject(Rejection{e, status, path(), detail});
+  // Before the head is complete the target may be cut anywhere: say nothing
+  // of it rather than a fragment that depends on how the bytes arrived.
+  router_.reject(Rejection{e, status, phase_ == Phase::head ? std::string_view{} : path(), detail});
   close = close || closes_connection(e);
   if (e == Error::method_not_allowed) {
     Response allow;
@@ -538,7 +561,7 @@ void Connection::serialise(std::string& to, int status, std::string_view body, c
   if (extra) {
     for (const auto& [name, value] : extra->headers) {
       if (iequals(name, "content-length") || iequals(name, "connection") || iequals(name, "transfer-encoding") ||
-          name.empty() || !safe_header_text(name) || !safe_header_text(value))
+          !is_token(name) || !safe_header_text(value))
         continue; // ours to set; CR/LF would split the response
       typed = typed || iequals(name, "content-type");
       to.append(name).append(": ").append(value).append("\r\n");
@@ -585,6 +608,8 @@ void Connection::flush_slots() {
     }
   }
   slots_.erase(slots_.begin(), slots_.begin() + static_cast<std::ptrdiff_t>(done));
+  if (done > 0)
+    linger_since_ = now_.mono; // the peer's time to read these starts now
 }
 
 bool Connection::blocked() const noexcept {

@@ -109,7 +109,7 @@ private:
   std::string head_;
   std::vector<HeaderSpan> headers_;
   std::uint32_t target_len_ = 0;
-  std::size_t head_bytes_ = 0;
+  std::size_t head_raw_ = 0; // bytes of the current head given to llhttp so far
   bool field_open_ = false;
   bool in_value_ = false;
   bool http10_ = false;

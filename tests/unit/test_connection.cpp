@@ -610,3 +610,48 @@ TEST_CASE("a chunk declared larger than the body limit is refused at its header"
   CHECK(status_line(c.output()) == "HTTP/1.1 413 Content Too Large");
   CHECK(c.finished());
 }
+
+TEST_CASE("head limit and refusals do not depend on how the bytes were split") {
+  Fixture f;
+  topgg::Settings s;
+  s.max_header_bytes = 300;
+  f.router.settings(s);
+  std::vector<std::string> paths;
+  f.router.on_error([&paths, &f](const topgg::Rejection& r) {
+    paths.emplace_back(r.path);
+    f.events.push_back("rejected " + std::to_string(r.status));
+  });
+  // A bad byte past the limit: 431 whether it arrives whole or in pieces.
+  std::string far = "GET /" + std::string(350, 'a') + "\x01" + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  Trace t = replay_all(f, far);
+  CHECK(status_line(t.output) == "HTTP/1.1 431 Request Header Fields Too Large");
+  // A bad byte within the limit: 400 either way.
+  std::string near = "GET /" + std::string(100, 'a') + "\x01" + std::string(300, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  t = replay_all(f, near);
+  CHECK(status_line(t.output) == "HTTP/1.1 400 Bad Request");
+  // A head of exactly the limit is fine; one byte more is not.
+  const std::string base = "GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: \r\n\r\n";
+  const std::string exact = "GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + std::string(300 - base.size(), 'p') + "\r\n\r\n";
+  REQUIRE(exact.size() == 300);
+  CHECK(status_line(replay_all(f, exact).output) == "HTTP/1.1 200 OK");
+  CHECK(status_line(replay_all(f, exact.substr(0, 35) + "p" + exact.substr(35)).output) ==
+        "HTTP/1.1 431 Request Header Fields Too Large");
+  // Refused before the target was complete: the hook is given no path fragment.
+  for (const auto& p : paths)
+    if (!p.empty())
+      FAIL_CHECK("rejection path '" << p << "' from a head refused mid-way");
+}
+
+TEST_CASE("answers produced late on a closing connection are still written") {
+  topgg::Router r;
+  std::vector<topgg::Ack> acks;
+  r.dbl_webhook("/dbl", "k").on_bot_vote([&acks](const topgg::BotVote&, topgg::Ack a) { acks.push_back(a); });
+  Connection c(r, at(0));
+  const std::string vote = post("/dbl", "k", bot_body);
+  c.receive(vote + vote, at(1));
+  c.shutdown(at(2));
+  c.on_timer(at(60'000)); // the loop fires very late: both acks expire now
+  CHECK(count_responses(c.output()) == 2);
+  CHECK(status_line(c.output(), 1) == "HTTP/1.1 503 Service Unavailable");
+  CHECK(c.finished());
+}

@@ -19,10 +19,9 @@
 #include "client.hpp"
 #include "topgg/topgg.hpp"
 
-#if defined(TOPGG_TEST_UV)
-#include "topgg/uv.hpp"
-using Manager = topgg::uv::WebhookManager;
+#include "adapter.hpp"
 
+#if defined(TOPGG_TEST_UV)
 // A uv loop the test runs on its own thread.
 struct ExternalLoop {
   uv_loop_t loop{};
@@ -42,9 +41,6 @@ struct ExternalLoop {
   }
 };
 #elif defined(TOPGG_TEST_ASIO)
-#include "topgg/asio.hpp"
-using Manager = topgg::asio::WebhookManager;
-
 // An io_context the test runs on two threads: the adapter's strand must keep
 // its handlers apart.
 struct ExternalLoop {
@@ -66,8 +62,6 @@ struct ExternalLoop {
       join();
   }
 };
-#else
-#error "define TOPGG_TEST_UV or TOPGG_TEST_ASIO"
 #endif
 
 using namespace std::chrono_literals;

@@ -30,15 +30,7 @@
 #include "client.hpp"
 #include "topgg/topgg.hpp"
 
-#if defined(TOPGG_TEST_UV)
-#include "topgg/uv.hpp"
-using Manager = topgg::uv::WebhookManager;
-#elif defined(TOPGG_TEST_ASIO)
-#include "topgg/asio.hpp"
-using Manager = topgg::asio::WebhookManager;
-#else
-#error "define TOPGG_TEST_UV or TOPGG_TEST_ASIO"
-#endif
+#include "adapter.hpp"
 
 #if defined(__SANITIZE_ADDRESS__)
 constexpr bool sanitized = true;

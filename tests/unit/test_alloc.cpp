@@ -82,3 +82,29 @@ TEST_CASE("zero heap allocations per request on a reused connection") {
   CHECK(pipelined == 0);
   CHECK(sum > 0);
 }
+
+TEST_CASE("v1 route: no operator new per request with de-duplication off") {
+  // OpenSSL's own mallocs inside HMAC re-keying are not operator new and are
+  // not counted here; de-duplication (on by default) stores each answered
+  // delivery's key, which allocates by design.
+  topgg::Router r;
+  topgg::Settings s;
+  s.max_requests_per_connection = 1'000'000;
+  s.v1_dedup_capacity = 0;
+  s.v1_window = std::chrono::seconds(1'000'000'000); // th::at() is a fixed 2023 time
+  long seen = 0;
+  r.settings(s).v1_webhook("/v1", "whs_secret").on_vote_create([&seen](const topgg::v1::VoteCreate& v) {
+    seen += v.weight;
+  });
+  r.on_warning([](std::string_view) {});
+  const std::string body = R"({"type":"vote.create","data":{"id":"1","weight":1,"created_at":"2026-02-09T00:47:14Z",)"
+                           R"("expires_at":"2026-02-09T12:47:14Z","project":{"id":"p","type":"bot","platform":"discord",)"
+                           R"("platform_id":"1"},"user":{"id":"u","platform_id":"2","name":"n","avatar_url":null}}})";
+  const std::string request = "POST /v1 HTTP/1.1\r\nHost: x\r\nx-topgg-signature: " +
+                              topgg::v1::sign("whs_secret", 1'700'000'000, body) +
+                              "\r\nx-topgg-trace: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  const long v1 = allocations_per_request(r, request, 1000);
+  MESSAGE("operator new over 1000 signed v1 requests (de-duplication off): ", v1);
+  CHECK(v1 == 0);
+  CHECK(seen == 1010);
+}

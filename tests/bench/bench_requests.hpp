@@ -1,0 +1,62 @@
+// The deliveries every benchmark sends: byte for byte what Top.gg sends
+// (headers in its order, Authorization without a scheme, JSON body), so the
+// micro-benchmarks, the callgrind count and the wrk load test measure the same
+// requests.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "topgg/http.hpp"
+#include "topgg/v1.hpp"
+
+namespace topgg_bench {
+
+inline constexpr std::string_view dbl_auth = "bench-dbl-auth-key-0123456789";
+inline constexpr std::string_view dsl_auth = "bench-dsl-auth-key-0123456789";
+inline constexpr std::string_view v1_secret = "whs_bench0123456789abcdef0123456789abcdef";
+inline constexpr std::int64_t v1_timestamp = 1'700'000'000;
+
+inline constexpr std::string_view bot_body =
+    R"({"bot":"264811613708746752","user":"160105994217586689","type":"upvote","isWeekend":false,"query":"?ref=home"})";
+inline constexpr std::string_view server_body =
+    R"({"guild":"803190510032756736","user":"160105994217586689","type":"upvote","query":"?ref=home"})";
+inline constexpr std::string_view v1_body =
+    R"({"type":"vote.create","data":{"id":"808499215864008704","weight":1,)"
+    R"("created_at":"2026-02-09T00:47:14.2510149+00:00","expires_at":"2026-02-09T12:47:14.2510149+00:00",)"
+    R"("project":{"id":"803190510032756736","type":"bot","platform":"discord","platform_id":"264811613708746752"},)"
+    R"("user":{"id":"903190510032756736","platform_id":"160105994217586689","name":"voter",)"
+    R"("avatar_url":"https://cdn.discordapp.com/avatars/160105994217586689/a.png"},"query":{"ref":"home"}}})";
+
+/// `now` for the core: the v1 signature's timestamp, so it is always fresh.
+inline topgg::Now bench_now() {
+  topgg::Now n;
+  n.mono = topgg::Clock::time_point{} + std::chrono::hours(1);
+  n.wall = std::chrono::system_clock::time_point{} + std::chrono::seconds(v1_timestamp);
+  return n;
+}
+
+inline std::string signature_header(std::int64_t t = v1_timestamp) {
+  return topgg::v1::sign(v1_secret, t, v1_body);
+}
+
+/// Header lines (without Host and Content-Length) of each delivery.
+inline std::string legacy_headers(std::string_view auth) {
+  return "User-Agent: DBL\r\nContent-Type: application/json\r\nAuthorization: " + std::string(auth) + "\r\n";
+}
+inline std::string v1_headers(std::int64_t t = v1_timestamp) {
+  return "User-Agent: Top.gg Webhooks\r\nContent-Type: application/json\r\nx-topgg-signature: " +
+         signature_header(t) + "\r\nx-topgg-trace: 0f8c7bd2-7a6e-4b8e-9b6e-3f1d2c4b5a69\r\n";
+}
+
+inline std::string request(std::string_view path, const std::string& headers, std::string_view body) {
+  return "POST " + std::string(path) + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers +
+         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
+}
+inline std::string bot_request() { return request("/dbl", legacy_headers(dbl_auth), bot_body); }
+inline std::string server_request() { return request("/dsl", legacy_headers(dsl_auth), server_body); }
+inline std::string v1_request() { return request("/v1", v1_headers(), v1_body); }
+
+} // namespace topgg_bench

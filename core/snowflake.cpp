@@ -7,6 +7,16 @@ namespace topgg {
 std::optional<Snowflake> Snowflake::parse(std::string_view text) noexcept {
   if (text.empty() || text.size() > 20)
     return std::nullopt;
+  if (text.size() < 20) { // at most 19 digits cannot overflow 64 bits: no per-digit check
+    std::uint64_t v = 0;
+    for (char c : text) {
+      const unsigned d = static_cast<unsigned char>(c) - unsigned('0');
+      if (d > 9)
+        return std::nullopt;
+      v = v * 10 + d;
+    }
+    return Snowflake{v};
+  }
   std::uint64_t v = 0;
   constexpr std::uint64_t max = std::numeric_limits<std::uint64_t>::max();
   for (char c : text) {

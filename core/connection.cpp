@@ -226,19 +226,11 @@ std::string_view Connection::header_value(const HeaderSpan& h) const noexcept {
   return trim_ows({head_.data() + h.value_off, h.value_len});
 }
 
-std::optional<std::string_view> Connection::find_header(std::string_view name, int* count) const noexcept {
-  std::optional<std::string_view> first;
-  int n = 0;
-  for (const HeaderSpan& h : headers_) {
-    if (!iequals(header_name(h), name))
-      continue;
-    if (!first)
-      first = header_value(h);
-    ++n;
-  }
-  if (count)
-    *count = n;
-  return first;
+std::optional<std::string_view> Connection::find_header(std::string_view name) const noexcept {
+  for (const HeaderSpan& h : headers_)
+    if (iequals(header_name(h), name))
+      return header_value(h);
+  return std::nullopt;
 }
 
 std::string_view Connection::path() const noexcept {

@@ -93,7 +93,7 @@ private:
   bool skip_empty_lines(std::string_view data, std::size_t& used);
   std::string_view header_name(const HeaderSpan& h) const noexcept;
   std::string_view header_value(const HeaderSpan& h) const noexcept;
-  std::optional<std::string_view> find_header(std::string_view name, int* count = nullptr) const noexcept;
+  std::optional<std::string_view> find_header(std::string_view name) const noexcept; // first value
   std::string_view path() const noexcept;
   template <class Event>
   void deliver(const Event& ev, const VoteHandlers<Event>& h, bool close, int success, const std::string& dedup_key);

@@ -73,6 +73,21 @@ inline void query_fields(std::string& out, const topgg::Query& q) {
   out.push_back(']');
 }
 
+/// The "event" of each line; also how stderr names an event without its data.
+constexpr std::string_view event_name(const topgg::BotVote&) { return "dbl_vote"; }
+constexpr std::string_view event_name(const topgg::ServerVote&) { return "dsl_vote"; }
+constexpr std::string_view event_name(const topgg::v1::VoteCreate&) { return "vote.create"; }
+constexpr std::string_view event_name(const topgg::v1::WebhookTest&) { return "webhook.test"; }
+constexpr std::string_view event_name(const topgg::v1::IntegrationCreate&) { return "integration.create"; }
+constexpr std::string_view event_name(const topgg::v1::IntegrationDelete&) { return "integration.delete"; }
+
+/// `{"event":"<name>"`, the start of every line.
+template <class Event> std::string line_start(const Event& e) {
+  std::string out = "{\"event\":";
+  json_string(out, event_name(e));
+  return out;
+}
+
 inline std::string rfc3339(topgg::v1::Timestamp t) {
   const auto secs = std::chrono::floor<std::chrono::seconds>(t);
   const auto day = std::chrono::floor<std::chrono::days>(secs);
@@ -87,7 +102,7 @@ inline std::string rfc3339(topgg::v1::Timestamp t) {
 }
 
 inline std::string to_json(const topgg::BotVote& v) {
-  std::string out = R"({"event":"dbl_vote")";
+  std::string out = line_start(v);
   field(out, "bot", v.bot.to_string());
   field(out, "user", v.user.to_string());
   field(out, "type", topgg::to_string(v.type));
@@ -97,7 +112,7 @@ inline std::string to_json(const topgg::BotVote& v) {
 }
 
 inline std::string to_json(const topgg::ServerVote& v) {
-  std::string out = R"({"event":"dsl_vote")";
+  std::string out = line_start(v);
   field(out, "guild", v.guild.to_string());
   field(out, "user", v.user.to_string());
   field(out, "type", topgg::to_string(v.type));
@@ -120,7 +135,7 @@ inline void project_user(std::string& out, const topgg::v1::Project& p, const to
 }
 
 inline std::string to_json(const topgg::v1::VoteCreate& v) {
-  std::string out = R"({"event":"vote.create")";
+  std::string out = line_start(v);
   field(out, "id", v.id);
   out += ",\"weight\":" + std::to_string(v.weight);
   field(out, "created_at", rfc3339(v.created_at));
@@ -132,14 +147,14 @@ inline std::string to_json(const topgg::v1::VoteCreate& v) {
 }
 
 inline std::string to_json(const topgg::v1::WebhookTest& t) {
-  std::string out = R"({"event":"webhook.test")";
+  std::string out = line_start(t);
   project_user(out, t.project, t.user);
   field(out, "trace", t.trace);
   return out + "}";
 }
 
 inline std::string to_json(const topgg::v1::IntegrationCreate& c) {
-  std::string out = R"({"event":"integration.create")";
+  std::string out = line_start(c);
   field(out, "connection_id", c.connection_id);
   field(out, "webhook_secret", c.webhook_secret);
   project_user(out, c.project, c.user);
@@ -148,7 +163,7 @@ inline std::string to_json(const topgg::v1::IntegrationCreate& c) {
 }
 
 inline std::string to_json(const topgg::v1::IntegrationDelete& d) {
-  std::string out = R"({"event":"integration.delete")";
+  std::string out = line_start(d);
   field(out, "connection_id", d.connection_id);
   field(out, "trace", d.trace);
   return out + "}";

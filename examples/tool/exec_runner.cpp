@@ -1,43 +1,94 @@
 #include "exec_runner.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 extern char** environ;
 
 namespace tool {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+/// A descriptor that turns readable when `pid` exits (always close-on-exec),
+/// or -1 where the kernel has none (before Linux 5.3): the wait then polls.
+int open_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+  return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+#else
+  (void)pid;
+  return -1;
+#endif
+}
+
+std::string describe(int status) {
+  if (WIFEXITED(status)) {
+    const int code = WEXITSTATUS(status);
+    if (code == 127) // what sh answers when it finds no such command
+      return "command not found (exit 127)";
+    if (code == 126)
+      return "command not executable (exit 126)";
+    return "exit status " + std::to_string(code);
+  }
+  if (WIFSIGNALED(status)) {
+    std::string why = "killed by signal " + std::to_string(WTERMSIG(status));
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
+    if (const char* name = sigabbrev_np(WTERMSIG(status)))
+      why += std::string(" (SIG") + name + ")";
+#endif
+    return why;
+  }
+  return "ended with wait status " + std::to_string(status);
+}
+
+} // namespace
 
 ExecRunner::ExecRunner(std::string command, std::size_t workers, std::chrono::milliseconds timeout)
-    : command_(std::move(command)), timeout_(timeout), max_queue_(workers * 16) {
+    : command_(std::move(command)), timeout_(timeout), max_queue_(workers * kQueuePerWorker) {
   for (std::size_t i = 0; i < workers; ++i)
     workers_.emplace_back([this] { work(); });
 }
 
 ExecRunner::~ExecRunner() {
+  std::deque<Job> dropped;
   {
     std::lock_guard lock(m_);
     stopping_ = true;
+    dropped.swap(queue_);
   }
   cv_.notify_all();
+  // Shutdown waits for running commands (each bounded by its timeout), not
+  // for a queue of them one after another.
+  for (auto& job : dropped)
+    job.done({false, "not run: shutting down"});
   for (auto& t : workers_)
     t.join();
 }
 
-void ExecRunner::submit(std::string line, std::function<void(bool)> done) {
+void ExecRunner::submit(std::string line, std::function<void(const ExecResult&)> done) {
+  ExecResult refused;
   {
     std::lock_guard lock(m_);
-    if (queue_.size() < max_queue_ && !stopping_) {
+    if (stopping_) {
+      refused.why = "not run: shutting down";
+    } else if (queue_.size() >= max_queue_) {
+      refused.why = "queue full (" + std::to_string(queue_.size()) + " events waiting for a command)";
+    } else {
       queue_.push_back({std::move(line), std::move(done)});
       cv_.notify_one();
       return;
     }
   }
-  done(false);
+  done(refused);
 }
 
 void ExecRunner::work() {
@@ -55,10 +106,16 @@ void ExecRunner::work() {
   }
 }
 
-bool ExecRunner::run_one(const std::string& line) const {
+ExecResult ExecRunner::run_one(const std::string& line) const {
+  const auto deadline = Clock::now() + timeout_;
   int in[2];
   if (pipe2(in, O_CLOEXEC) != 0)
-    return false;
+    return {false, std::string("could not start: pipe: ") + std::strerror(errno)};
+  // Our end does not block, so a command that never reads its stdin cannot
+  // hold this thread past the deadline; the command's end stays blocking, as
+  // programs expect of stdin.
+  fcntl(in[1], F_SETFL, fcntl(in[1], F_GETFL) | O_NONBLOCK);
+
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, in[0], 0);
@@ -75,33 +132,61 @@ bool ExecRunner::run_one(const std::string& line) const {
   close(in[0]);
   if (rc != 0) {
     close(in[1]);
-    return false;
+    return {false, std::string("could not start /bin/sh: ") + std::strerror(rc)};
   }
+
+  const int pidfd = open_pidfd(pid);
   const std::string data = line + "\n";
-  for (std::size_t off = 0; off < data.size();) {
-    const ssize_t n = write(in[1], data.data() + off, data.size() - off);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break; // the command does not read stdin: its exit status decides
-    off += static_cast<std::size_t>(n);
-  }
-  close(in[1]);
-  const auto deadline = std::chrono::steady_clock::now() + timeout_;
-  int status = 0;
+  std::size_t off = 0;
+  int to_child = in[1];
+  ExecResult result;
   for (;;) {
+    int status = 0;
     const pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid)
-      return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    if (r < 0 && errno != EINTR)
-      return false;
-    if (std::chrono::steady_clock::now() >= deadline) {
-      kill(-pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      return false;
+    if (r == pid) {
+      result = {status == 0, status == 0 ? std::string() : describe(status)};
+      break;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    const auto now = Clock::now();
+    if (r < 0 && errno != EINTR) { // not ours to wait for any more: make sure nothing of it runs on
+      kill(-pid, SIGKILL);
+      result = {false, std::string("lost track of the command: ") + std::strerror(errno)};
+      break;
+    }
+    if (now >= deadline) {
+      kill(-pid, SIGKILL); // the whole group: what the shell started dies with it
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      result = {false, "timed out after " + std::to_string(timeout_.count()) + " ms"};
+      break;
+    }
+    auto wait_ms = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
+    pollfd fds[2];
+    nfds_t n = 0;
+    if (to_child >= 0)
+      fds[n++] = {to_child, POLLOUT, 0};
+    if (pidfd >= 0)
+      fds[n++] = {pidfd, POLLIN, 0};
+    else
+      wait_ms = std::min<decltype(wait_ms)>(wait_ms, 5); // no exit notification: look again soon
+    if (poll(fds, n, static_cast<int>(wait_ms)) <= 0 || to_child < 0 || fds[0].revents == 0)
+      continue;
+    const ssize_t w = write(to_child, data.data() + off, data.size() - off);
+    if (w > 0)
+      off += static_cast<std::size_t>(w);
+    const bool again = w < 0 && (errno == EAGAIN || errno == EINTR);
+    // All written: end of file for the command. Or it closed its stdin
+    // (EPIPE): then its exit status decides.
+    if (off == data.size() || (w <= 0 && !again)) {
+      close(to_child);
+      to_child = -1;
+    }
   }
+  if (to_child >= 0)
+    close(to_child);
+  if (pidfd >= 0)
+    close(pidfd);
+  return result;
 }
 
 } // namespace tool

@@ -1,6 +1,11 @@
 // Runs `--exec CMD` once per event: the event's JSON line on CMD's stdin,
 // success only when CMD exits 0 within the timeout. Bounded: a fixed number
 // of workers, a bounded queue (full → failure at once, so Top.gg retries).
+//
+// What a command gets: stdin = the line, stdout and stderr = the tool's
+// stderr. It runs in its own process group, all of which is killed when the
+// timeout expires. The process must ignore SIGPIPE (the tool does): a command
+// may close its stdin before reading it all.
 #pragma once
 
 #include <chrono>
@@ -15,25 +20,39 @@
 
 namespace tool {
 
+/// How one run ended. `why` is empty on success, else one short phrase such
+/// as "exit status 3" or "timed out after 1000 ms"; it never carries event data.
+struct ExecResult {
+  bool ok = false;
+  std::string why;
+};
+
 class ExecRunner {
 public:
+  /// Events waiting per worker before submit() refuses ("queue full").
+  static constexpr std::size_t kQueuePerWorker = 16;
+
   /// `command` is the user's own, run by /bin/sh -c; event data never
-  /// reaches the command line, only stdin.
+  /// reaches the command line, only stdin. `timeout` counts from the start
+  /// of the command to its exit, writing its stdin included.
   ExecRunner(std::string command, std::size_t workers, std::chrono::milliseconds timeout);
-  ~ExecRunner(); // finishes queued jobs, then joins
+  /// Queued events that have not started fail at once ("not run: shutting
+  /// down"); running commands finish or time out; then the workers are joined.
+  ~ExecRunner();
   ExecRunner(const ExecRunner&) = delete;
   ExecRunner& operator=(const ExecRunner&) = delete;
 
-  /// `done(ok)` runs on a worker thread (or here, with false, when full).
-  void submit(std::string line, std::function<void(bool ok)> done);
+  /// `done(result)` runs on a worker thread (or here, when the queue is full
+  /// or the runner is stopping).
+  void submit(std::string line, std::function<void(const ExecResult&)> done);
 
 private:
   struct Job {
     std::string line;
-    std::function<void(bool)> done;
+    std::function<void(const ExecResult&)> done;
   };
   void work();
-  bool run_one(const std::string& line) const;
+  ExecResult run_one(const std::string& line) const;
 
   std::string command_;
   std::chrono::milliseconds timeout_;

@@ -49,8 +49,15 @@ handling:
   --exec CMD             run CMD (with /bin/sh) per event, the JSON line on its stdin;
                          the delivery is acknowledged only if CMD exits 0 (else 503,
                          and Top.gg delivers again). CMD's stdout goes to stderr.
-  --exec-jobs N          CMDs running at once (default 4)
-  --exec-timeout MS      a CMD running longer fails (default 3500)
+                         Each failure is one stderr line with the event's kind and
+                         why (exit status N, killed by signal N, timed out, queue
+                         full, command not found), never the event's data.
+  --exec-jobs N          CMDs running at once (default 4); up to 16 x N more events
+                         wait for one, and beyond that are answered 503 at once
+  --exec-timeout MS      from CMD's start to its exit, writing its stdin included
+                         (default 3500); then CMD's whole process group is killed
+                         and the delivery answered 503. On SIGTERM, running CMDs
+                         get at most this long; events still waiting are not run.
 limits:
   --max-body BYTES (65536)  --max-header BYTES (16384)  --max-connections N (1024)
   --header-timeout MS (10000)  --body-timeout MS (10000)  --idle-timeout MS (60000)
@@ -171,13 +178,20 @@ template <class Manager, class Event> void handle_events(Manager& m, tool::ExecR
       ack.ok();
       return;
     }
-    exec->submit(line, [line, ack](bool ok) {
-      if (ok) {
+    const std::string_view kind = tool::event_name(ev);
+    exec->submit(line, [line, ack, kind](const tool::ExecResult& r) {
+      if (r.ok) {
         print_event(line);
         ack.ok();
-      } else {
-        ack.retry("--exec command failed or timed out");
+        return;
       }
+      // Names the event's kind, never its line: integration.create carries a
+      // webhook secret, and stderr ends up in logs. The retry reason is ours
+      // too (the error hook skips it: this line already says why).
+      const std::string why = "--exec failed for " + std::string(kind) + ": " + r.why;
+      const bool answered_now = ack.retry(why);
+      std::fprintf(stderr, "topgg-webhook: %s%s\n", why.c_str(),
+                   answered_now ? "; answered 503, Top.gg delivers again" : " (the delivery was already answered)");
     });
   };
   if constexpr (std::is_same_v<Event, topgg::BotVote>) m.on_bot_vote(topgg::AckHandler<Event>(handler));
@@ -214,6 +228,8 @@ template <class Manager> int serve(const std::map<std::string, std::string>& o) 
   Manager m;
   m.settings(s)
       .on_error([](const topgg::Rejection& r) {
+        if (r.error == topgg::Error::handler_retry)
+          return; // only --exec asks for retries, and it has said why on its own line
         std::fprintf(stderr, "topgg-webhook: refused %d %.*s: %.*s\n", r.status, int(r.path.size()), r.path.data(),
                      int(r.detail.size()), r.detail.data());
       })

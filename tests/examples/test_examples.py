@@ -85,16 +85,20 @@ class Child:
             pass
         return self.out.decode()
 
-    def stop(self, sig=signal.SIGTERM):
+    def stop(self, sig=signal.SIGTERM, within=10):
+        """Sends `sig`, expects exit code 0 within `within` seconds; returns how long it took."""
+        t0 = time.monotonic()
         self.proc.send_signal(sig)
         try:
-            code = self.proc.wait(10)
+            code = self.proc.wait(within)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            raise AssertionError(f"{self.argv[0]}: still running 10 s after {sig.name}")
+            raise AssertionError(f"{self.argv[0]}: still running {within} s after {sig.name}")
+        took = time.monotonic() - t0
         while self.pump(0):
             pass
         check(code == 0, f"{os.path.basename(self.argv[0])} exits 0 after {sig.name} (got {code}, stderr={self.err[-300:]!r})")
+        return took
 
     def kill(self):
         if self.proc.poll() is None:
@@ -326,9 +330,137 @@ def tool_exec(tool, loop):
                 s.kill()
 
 
+# ---- the tool's --exec hardening and its JSON output ---------------------------
+
+def listen(tool, loop, *args, env=ENV):
+    return Child([tool, "listen", "--host", "127.0.0.1", "--port", "0", "--loop", loop, *args], env=env)
+
+
+def in_thread(fn):
+    """Runs fn() on a thread; returns (thread, result dict with 'value' or 'error')."""
+    result = {}
+
+    def run():
+        try:
+            result["value"] = fn()
+        except Exception as e:  # noqa: BLE001 - reported by the caller's check
+            result["error"] = e
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, result
+
+
+def wait_file(path, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not (os.path.exists(path) and os.path.getsize(path) > 0):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} was not written within {timeout} s")
+        time.sleep(0.02)
+    time.sleep(0.05)  # the command may still be writing it
+    with open(path) as f:
+        return f.read()
+
+
+def live_group_members(pgid):
+    """PIDs of processes (not zombies) whose process group is pgid."""
+    members = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(d))
+    return members
+
+
+def tool_exec_timeout(tool, loop):
+    """--exec-timeout covers the whole run of the command, its stdin included:
+    a line larger than a pipe (64 KiB) must not block before the clock starts."""
+    query = "?q=" + "x" * 100_000
+    s = listen(tool, loop, "--dbl", "/dbl", "--max-body", "262144", "--exec", "sleep 20", "--exec-timeout", "1000")
+    try:
+        t0 = time.monotonic()
+        status = bot_vote(s.port, query=query)[0]
+        took = time.monotonic() - t0
+        check(status == 503 and took < 3.0,
+              f"a 100 KiB line to a command that never reads stdin: 503 after the 1 s timeout (got {status} in {took:.2f} s)")
+        s.wait_for("err", r"--exec failed for dbl_vote: timed out after 1000 ms")
+        check(True, "stderr says the command timed out")
+        took = s.stop(within=10)
+        check(took < 3.0, f"SIGTERM does not wait for the killed command ({took:.2f} s)")
+    finally:
+        s.kill()
+    # SIGTERM while a command runs: the tool waits at most the command's timeout, and kills its whole group.
+    with tempfile.TemporaryDirectory() as tmp:
+        pidfile = os.path.join(tmp, "pid")
+        s = listen(tool, loop, "--dbl", "/dbl", "--ack-timeout", "10000", "--exec-timeout", "2000",
+                   "--exec", f"echo $$ > '{pidfile}'; sleep 20; sleep 20")
+        try:
+            sender, result = in_thread(lambda: bot_vote(s.port)[0])
+            pgid = int(wait_file(pidfile))
+            check(len(live_group_members(pgid)) >= 1, f"the command runs in its own process group {pgid}")
+            took = s.stop(within=10)
+            sender.join(10)
+            check(took < 4.5, f"SIGTERM with a command running: the tool exits within its 2 s timeout ({took:.2f} s)")
+            check(result.get("value") == 503, f"that delivery is answered 503 (got {result})")
+            check(live_group_members(pgid) == [], "the command's whole process group is gone")
+        finally:
+            s.kill()
+
+
+def tool_exec_failures(tool, loop):
+    """Every --exec failure says why on stderr, in one line naming the event kind
+    and never the JSON line (which may carry a secret)."""
+    script = ('read line; case "$line" in '
+              '*\'"user":"1"\'*) exit 3;; '
+              '*\'"user":"2"\'*) kill -9 $$;; '
+              '*\'"user":"3"\'*) sleep 5;; '
+              '*\'"user":"4"\'*) no_such_command_topgg_test;; '
+              'esac')
+    s = listen(tool, loop, "--dbl", "/dbl", "--exec", script, "--exec-timeout", "500")
+    try:
+        cases = [("1", r"exit status 3"), ("2", r"killed by signal 9"), ("3", r"timed out after 500 ms"),
+                 ("4", r"command not found \(exit 127\)")]
+        for user, why in cases:
+            status = bot_vote(s.port, user=user)[0]
+            check(status == 503, f"user {user}: the delivery is answered 503 (got {status})")
+            line = s.wait_for("err", r"topgg-webhook: --exec failed for dbl_vote: " + why + r".*\n").group(0)
+            check(True, f"stderr says why: {line.strip()}")
+        check(bot_vote(s.port, user="5")[0] == 200, "a command that exits 0 still acknowledges")
+        s.stop()
+        err = s.err.decode(errors="replace")
+        tool_lines = [l for l in err.splitlines() if l.startswith("topgg-webhook:") and "dbl_vote" in l]
+        check(len(tool_lines) == 4, f"one line per failure, no more ({tool_lines})")
+        check('"event"' not in err and BOT not in err, "the JSON line never reaches stderr")
+    finally:
+        s.kill()
+    # Queue full: one command at a time, held back by a gate file; 1 running + 16 waiting, the 18th is refused.
+    with tempfile.TemporaryDirectory() as tmp:
+        gate = os.path.join(tmp, "gate")
+        s = listen(tool, loop, "--dbl", "/dbl", "--exec-jobs", "1", "--ack-timeout", "20000", "--exec-timeout", "20000",
+                   "--exec", f"while [ ! -e '{gate}' ]; do sleep 0.02; done; cat >/dev/null")
+        try:
+            senders = [in_thread(lambda u=u: bot_vote(s.port, user=str(100 + u))[0]) for u in range(18)]
+            s.wait_for("err", r"topgg-webhook: --exec failed for dbl_vote: queue full.*\n", 15)
+            open(gate, "w").close()
+            for t, _ in senders:
+                t.join(30)
+            answers = sorted(r.get("value") for _, r in senders)
+            check(answers == [200] * 17 + [503], f"18 at once with --exec-jobs 1: 17 handled, 1 refused at once ({answers})")
+            s.stop()
+        finally:
+            s.kill()
+
+
 CASES = {"uv_minimal": minimal, "asio_minimal": minimal, "uv_byte_level": minimal, "custom_routes": custom_routes,
          "beast_server": beast_server, "bot_thread": bot_thread, "sqlite_ledger": sqlite_ledger,
-         "tool_listen": tool_listen, "tool_options": tool_options, "tool_exec": tool_exec}
+         "tool_listen": tool_listen, "tool_options": tool_options, "tool_exec": tool_exec,
+         "tool_exec_timeout": tool_exec_timeout, "tool_exec_failures": tool_exec_failures}
 
 
 def main():

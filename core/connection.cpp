@@ -62,6 +62,16 @@ bool is_token(std::string_view s) noexcept {
   return true;
 }
 
+// t + d, saturating: a setting of milliseconds::max() means "never", not an
+// overflow into the past (which would expire everything at once). A negative
+// setting acts as zero.
+Clock::time_point later(Clock::time_point t, std::chrono::milliseconds d) noexcept {
+  if (d.count() <= 0)
+    return t;
+  const auto room = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::time_point::max() - t);
+  return d >= room ? Clock::time_point::max() : t + std::chrono::duration_cast<Clock::duration>(d);
+}
+
 bool safe_header_text(std::string_view s) noexcept {
   for (char c : s)
     if (c == '\r' || c == '\n' || c == '\0')
@@ -92,6 +102,10 @@ struct ParserCallbacks {
     c.route_ = nullptr;
     c.reject_ = Error::ok;
     c.discarded_ = 0;
+    c.head_request_ = false;
+    c.method_ = {};
+    c.trailer_bytes_ = 0;
+    c.trailer_count_ = 0;
     c.phase_ = Connection::Phase::head;
     c.phase_since_ = c.now_.mono;
     return 0;
@@ -104,8 +118,20 @@ struct ParserCallbacks {
     return 0;
   }
 
+  // Trailer fields (after a chunked body) never become request headers: they
+  // are counted against the header limits and dropped, never buffered.
+  static int count_trailer(Connection& c, std::size_t n) {
+    c.trailer_bytes_ += n;
+    if (c.trailer_bytes_ <= c.router_.limits().max_header_bytes)
+      return 0;
+    c.abort_ = Error::headers_too_large;
+    return -1;
+  }
+
   static int on_header_field(llhttp_t* p, const char* at, std::size_t n) {
     Connection& c = self(p);
+    if (c.phase_ == Connection::Phase::body)
+      return count_trailer(c, n);
     if (!c.field_open_) {
       c.headers_.push_back({static_cast<std::uint32_t>(c.head_.size()), 0, 0, 0});
       c.field_open_ = true;
@@ -120,7 +146,8 @@ struct ParserCallbacks {
   static int on_header_field_complete(llhttp_t* p) {
     Connection& c = self(p);
     c.field_open_ = false;
-    if (c.headers_.size() <= c.router_.limits().max_header_count)
+    const std::size_t fields = c.phase_ == Connection::Phase::body ? ++c.trailer_count_ : c.headers_.size();
+    if (fields <= c.router_.limits().max_header_count)
       return 0;
     c.abort_ = Error::headers_too_large;
     return -1;
@@ -128,6 +155,8 @@ struct ParserCallbacks {
 
   static int on_header_value(llhttp_t* p, const char* at, std::size_t n) {
     Connection& c = self(p);
+    if (c.phase_ == Connection::Phase::body)
+      return count_trailer(c, n);
     if (!c.in_value_) {
       c.in_value_ = true;
       c.headers_.back().value_off = static_cast<std::uint32_t>(c.head_.size());
@@ -249,6 +278,8 @@ bool Connection::check_head() {
     abort_ = Error::malformed_http;
     return false;
   }
+  head_request_ = llhttp_get_method(&parser_) == HTTP_HEAD;
+  method_ = llhttp_method_name(static_cast<llhttp_method_t>(llhttp_get_method(&parser_)));
   if (llhttp_get_method(&parser_) == HTTP_CONNECT) {
     abort_ = Error::method_not_allowed; // no tunnels here; what follows is not HTTP
     return false;
@@ -398,6 +429,8 @@ bool Connection::skip_empty_lines(std::string_view data, std::size_t& used) {
       pending_cr_ = true;
     } else if (c == '\r' || c == '\n' || pending_cr_) {
       pending_cr_ = false;
+      head_request_ = false; // the last request's method says nothing of these bytes
+      method_ = {};
       fail(Error::malformed_http, "bare CR or LF before the request line", true);
       return false;
     } else {
@@ -460,7 +493,8 @@ void Connection::deliver_v1(const Router::Route& route, bool close) {
   const DecodeStatus st = v1::decode_padded(body_, ev);
   if (!st || ev.type == v1::EventType::unknown) {
     // Signed by Top.gg but not understood: 204 so it is not retried forever.
-    router_.reject(Rejection{st ? Error::invalid_payload : st.error, 204, path(), st ? "unknown event type" : st.detail});
+    router_.reject(
+        Rejection{st ? Error::invalid_payload : st.error, 204, path(), st ? "unknown event type" : st.detail, method_});
     return answer(204, "", nullptr, close);
   }
   ev.set_trace(find_header("x-topgg-trace").value_or(""));
@@ -490,7 +524,7 @@ void Connection::deliver(const Event& ev, const VoteHandlers<Event>& h, bool clo
   // The answer waits in a slot for the Ack (or its deadline), in request order.
   Slot slot;
   slot.ack = std::move(ack);
-  slot.deadline = now_.mono + router_.limits().ack_timeout;
+  slot.deadline = later(now_.mono, router_.limits().ack_timeout);
   slot.close_after = close;
   slot.success_status = success;
   slot.dedup_key = dedup_key;
@@ -531,7 +565,8 @@ void Connection::fail(Error e, std::string_view detail, bool close) {
   const int status = http_status(e);
   // Before the head is complete the target may be cut anywhere: say nothing
   // of it rather than a fragment that depends on how the bytes arrived.
-  router_.reject(Rejection{e, status, phase_ == Phase::head ? std::string_view{} : path(), detail});
+  const bool head_known = phase_ != Phase::head;
+  router_.reject(Rejection{e, status, head_known ? path() : std::string_view{}, detail, head_known ? method_ : ""});
   close = close || closes_connection(e);
   if (e == Error::method_not_allowed) {
     Response allow;
@@ -556,7 +591,7 @@ void Connection::answer(int status, std::string_view body, const Response* extra
 
 void Connection::serialise(std::string& to, int status, std::string_view body, const Response* extra,
                            bool close) const {
-  if (!extra && !close && !http10_) { // the answers to nearly every delivery, canned
+  if (!extra && !close && !http10_ && !head_request_) { // the answers to nearly every delivery, canned
     static constexpr std::string_view ok200 =
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 2\r\n\r\nOK";
     static constexpr std::string_view ok204 = "HTTP/1.1 204 No Content\r\n\r\n";
@@ -581,7 +616,10 @@ void Connection::serialise(std::string& to, int status, std::string_view body, c
     }
   }
   const bool bodyless = status == 204 || status == 304 || status < 200;
-  if (!bodyless) {
+  // A HEAD answer never has a body (RFC 9110 §9.3.2) and says nothing of the
+  // length a GET would get: the client reads no body bytes, so any would
+  // start its next answer.
+  if (!bodyless && !head_request_) {
     if (!typed && !body.empty())
       to.append("Content-Type: text/plain; charset=utf-8\r\n");
     to.append("Content-Length: ");
@@ -593,7 +631,7 @@ void Connection::serialise(std::string& to, int status, std::string_view body, c
   else if (http10_)
     to.append("Connection: keep-alive\r\n");
   to.append("\r\n");
-  if (!bodyless)
+  if (!bodyless && !head_request_)
     to.append(body);
 }
 
@@ -613,7 +651,7 @@ void Connection::flush_slots() {
       } else if (o.error == Error::ok) {
         serialise(out_, s.success_status, s.success_status == 204 ? "" : "OK", nullptr, s.close_after);
       } else {
-        router_.reject(Rejection{o.error, http_status(o.error), s.path, o.why});
+        router_.reject(Rejection{o.error, http_status(o.error), s.path, o.why, "POST"});
         serialise(out_, http_status(o.error), o.why, nullptr, s.close_after);
       }
     } else {
@@ -682,16 +720,16 @@ std::optional<Clock::time_point> Connection::deadline() const noexcept {
   const Settings& lim = router_.limits();
   if (closing_) {
     if (slots_.empty() && !output().empty()) // peer not reading our last answer?
-      take(std::max(phase_since_, linger_since_) + lim.body_timeout);
+      take(later(std::max(phase_since_, linger_since_), lim.body_timeout));
     return d;
   }
   switch (phase_) {
   case Phase::fresh:
-  case Phase::head: take(phase_since_ + lim.header_timeout); break;
-  case Phase::body: take(phase_since_ + lim.body_timeout); break;
+  case Phase::head: take(later(phase_since_, lim.header_timeout)); break;
+  case Phase::body: take(later(phase_since_, lim.body_timeout)); break;
   case Phase::idle:
     if (slots_.empty())
-      take(phase_since_ + lim.idle_timeout);
+      take(later(phase_since_, lim.idle_timeout));
     break;
   }
   return d;
@@ -705,7 +743,7 @@ void Connection::on_timer(Now now) {
   flush_slots();
   const Settings& lim = router_.limits();
   if (closing_) {
-    if (slots_.empty() && !output().empty() && now.mono >= std::max(phase_since_, linger_since_) + lim.body_timeout) {
+    if (slots_.empty() && !output().empty() && now.mono >= later(std::max(phase_since_, linger_since_), lim.body_timeout)) {
       if (sent_total_ != linger_sent_) {
         // The peer read some of it since we last looked: give it another period.
         linger_sent_ = sent_total_;
@@ -719,19 +757,19 @@ void Connection::on_timer(Now now) {
   }
   switch (phase_) {
   case Phase::fresh:
-    if (now.mono >= phase_since_ + lim.header_timeout)
+    if (now.mono >= later(phase_since_, lim.header_timeout))
       closing_ = true; // connected, sent nothing: close quietly
     break;
   case Phase::idle:
-    if (slots_.empty() && now.mono >= phase_since_ + lim.idle_timeout)
+    if (slots_.empty() && now.mono >= later(phase_since_, lim.idle_timeout))
       closing_ = true;
     break;
   case Phase::head:
-    if (now.mono >= phase_since_ + lim.header_timeout)
+    if (now.mono >= later(phase_since_, lim.header_timeout))
       fail(Error::request_timeout, describe(Error::request_timeout), true);
     break;
   case Phase::body:
-    if (now.mono >= phase_since_ + lim.body_timeout)
+    if (now.mono >= later(phase_since_, lim.body_timeout))
       fail(Error::request_timeout, describe(Error::request_timeout), true);
     break;
   }

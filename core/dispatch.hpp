@@ -70,10 +70,17 @@ std::shared_ptr<AckState> dispatch(const Event& ev, const VoteHandlers<Event>& h
       ack->complete(AckState::failed, std::nullopt, "handler threw a non-std exception");
     }
   };
-  if (executor)
-    executor([run, e = ev, hs = h]() { run(e, hs); });
-  else
+  if (!executor) {
     run(ev, h);
+    return ack;
+  }
+  try {
+    executor([run, e = ev, hs = h]() { run(e, hs); });
+  } catch (const std::exception& ex) {
+    ack->complete(AckState::failed, std::nullopt, std::string("executor threw: ") + ex.what());
+  } catch (...) {
+    ack->complete(AckState::failed, std::nullopt, "executor threw a non-std exception");
+  }
   return ack;
 }
 

@@ -42,10 +42,18 @@ struct Router::Dedup {
   std::mutex m;
   std::unordered_set<std::string> keys;
   std::deque<std::string> order;
+  // Acks of Router::handle may complete after the Router is gone: their
+  // completions hold this block and use `owner` only while it is set.
+  // Recursive: a reply callback may complete another Ack on the same thread.
+  std::recursive_mutex life;
+  const Router* owner = nullptr;
 };
 
-Router::Router() : dedup_(std::make_unique<Dedup>()) {}
-Router::~Router() = default;
+Router::Router() : dedup_(std::make_shared<Dedup>()) { dedup_->owner = this; }
+Router::~Router() {
+  std::lock_guard lock(dedup_->life); // waits for completions running now
+  dedup_->owner = nullptr;
+}
 
 void Router::add_route(RouteKind kind, std::string method, std::string path, std::string key, RouteHandler h,
                        std::vector<std::string> secrets) {
@@ -65,7 +73,13 @@ Error Router::verify_v1(const Route& route, const Request& req, std::string_view
     return v1::verify(signature, route.secrets, req.body, now.wall, settings_.v1_window);
   thread_local std::vector<std::string> secrets;
   secrets.assign(route.secrets.begin(), route.secrets.end());
-  resolver_(req, secrets);
+  // The resolver runs before the signature is checked: whatever it throws,
+  // for whatever request, is contained here and answered 500.
+  try {
+    resolver_(req, secrets);
+  } catch (...) {
+    return Error::handler_failed;
+  }
   return v1::verify(signature, secrets, req.body, now.wall, settings_.v1_window);
 }
 
@@ -120,16 +134,31 @@ const Router::Route* Router::find(std::string_view path, std::string_view method
   return nullptr;
 }
 
+namespace {
+// A hook that throws must not take the server (or the request) down with it.
+void hook_threw(const char* hook) noexcept { std::fprintf(stderr, "topgg-webhook: the %s hook threw; ignored\n", hook); }
+} // namespace
+
 void Router::reject(const Rejection& r) const {
-  if (on_error_)
+  if (!on_error_)
+    return;
+  try {
     on_error_(r);
+  } catch (...) {
+    hook_threw("on_error");
+  }
 }
 
 void Router::warn(std::string_view message) const {
-  if (on_warning_)
-    on_warning_(message);
-  else
+  if (!on_warning_) {
     std::fprintf(stderr, "topgg-webhook: warning: %.*s\n", static_cast<int>(message.size()), message.data());
+    return;
+  }
+  try {
+    on_warning_(message);
+  } catch (...) {
+    hook_threw("on_warning");
+  }
 }
 
 void Router::warn_once() {
@@ -190,17 +219,26 @@ void Router::handle_vote(const Event& ev, const VoteHandlers<Event>& h, std::str
     auto ack = std::make_shared<detail::AckState>();
     auto wake = std::make_shared<detail::WakeCell>();
     // Runs once, on the completing thread, inside AckState::complete or at
-    // expiry; the raw pointer is valid there (the ack owns this cell).
-    wake->fn = [this, a = ack.get(), reply, p = std::string(path), success, k = key] {
+    // expiry; the raw pointer is valid there (the ack owns this cell). The
+    // Router may be gone by then: it is reached only through `life`.
+    wake->fn = [life = dedup_, a = ack.get(), reply, p = std::string(path), success, k = key] {
       const detail::Outcome o = detail::outcome_of(*a);
-      if (o.error == Error::ok)
-        remember(k);
-      if (o.reply)
-        reply(*o.reply);
-      else if (o.error == Error::ok)
-        reply(success_response(success));
-      else
-        refuse(o.error, p, o.why, reply);
+      std::lock_guard lock(life->life);
+      const Router* owner = life->owner;
+      try {
+        if (o.error == Error::ok && owner)
+          owner->remember(k);
+        if (o.reply)
+          reply(*o.reply);
+        else if (o.error == Error::ok)
+          reply(success_response(success));
+        else if (owner)
+          owner->refuse(o.error, p, o.why, reply);
+        else
+          reply(text_response(http_status(o.error), describe(o.error)));
+      } catch (...) {
+        std::fputs("topgg-webhook: a Router::handle reply callback threw; ignored\n", stderr);
+      }
     };
     ack->wake = std::move(wake);
     return ack;

@@ -65,6 +65,10 @@ public:
   void shutdown(Now now);
 
   std::uint64_t requests_seen() const noexcept { return requests_; }
+  /// Heap bytes held for the request being read (its head and body buffers):
+  /// at most about twice max_header_bytes + max_body_bytes, whatever the
+  /// peer sends. For tests and monitoring.
+  std::size_t buffered_input() const noexcept { return head_.capacity() + body_.capacity(); }
 
 private:
   friend struct ParserCallbacks;
@@ -113,12 +117,16 @@ private:
   bool field_open_ = false;
   bool in_value_ = false;
   bool http10_ = false;
+  bool head_request_ = false; // answers carry no body
+  std::string_view method_;    // static storage (llhttp's names)
   bool pending_cr_ = false; // a CR between requests, waiting for its LF
   std::string body_;
   const Router::Route* route_ = nullptr;
   Error reject_ = Error::ok; // answered at message end, body discarded
   Error abort_ = Error::ok;  // answered at once, connection closed
   std::size_t discarded_ = 0;
+  std::size_t trailer_bytes_ = 0; // trailer names and values: counted, never kept
+  std::size_t trailer_count_ = 0;
   bool keep_alive_ = true;
 
   Phase phase_ = Phase::fresh;

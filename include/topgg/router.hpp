@@ -51,6 +51,7 @@ struct Rejection {
   int status;             ///< what was answered (0 if nothing could be)
   std::string_view path;  ///< request path, when known
   std::string_view detail;
+  std::string_view method = {}; ///< request method, when known
 };
 
 namespace detail {
@@ -225,7 +226,7 @@ private:
   VoteHandlers<v1::IntegrationDelete> integration_delete_;
   SecretResolver resolver_;
   struct Dedup;
-  std::unique_ptr<Dedup> dedup_;
+  std::shared_ptr<Dedup> dedup_;
   std::function<void(const Rejection&)> on_error_;
   std::function<void(std::string_view)> on_warning_;
   Executor executor_;

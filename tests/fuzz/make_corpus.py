@@ -110,6 +110,10 @@ def connection():
         "half-request": "POST /dbl HTTP/1.1\r\nHost: a\r\nContent-Len",
         "half-body": post("/dbl", "key", BOT)[:-10],
         "empty": "",
+        "head-not-found": "HEAD /nope HTTP/1.1\r\nHost: a\r\n\r\n" + post("/dbl", "key", BOT),
+        "head-vote-route": "HEAD /dbl HTTP/1.1\r\nHost: a\r\n\r\nGET /health HTTP/1.1\r\nHost: a\r\n\r\n",
+        "head-custom": "HEAD /custom?status=200 HTTP/1.1\r\nHost: a\r\n\r\nHEAD /custom?throw HTTP/1.1\r\nHost: a\r\n\r\n",
+        "trailer": chunked("/custom", "key", "hello")[:-2] + "Authorization: key\r\nX-T: v\r\n\r\n",
     }
     for name, req in valid.items():
         write("connection", name, c + req.encode("latin-1") if isinstance(req, str) else req)
@@ -136,6 +140,10 @@ def connection():
         ("empty-key", cfg(empty_key=True), post("/dbl", None, BOT)),
         ("byte-splits", cfg(splits=15, seed=200), post("/dbl", "key", BOT, "Expect: 100-continue\r\n")),
         ("output-cap", cfg(output_bytes=2, pipelined=3), "GET /custom?x HTTP/1.1\r\nHost: a\r\n\r\n" * 6),
+        # Trailers count against the header limits and never become headers.
+        ("trailer-oversized", cfg(header_bytes=2, body_bytes=3), chunked("/dbl", "key", BOT)[:-2] + "X-T: " + "a" * 2000 + "\r\n\r\n"),
+        ("trailer-count", cfg(header_count=2), chunked("/dbl", "key", BOT)[:-2] + "A: 1\r\nB: 2\r\nC: 3\r\n\r\n"),
+        ("trailer-refused", cfg(header_bytes=2, body_bytes=3), chunked("/dbl", "bad", BOT)[:-2] + "X-T: " + "a" * 2000 + "\r\n\r\n"),
     ]
     for name, prefix, req in small:
         write("connection", name, prefix + req.encode("latin-1"))

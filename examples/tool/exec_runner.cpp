@@ -52,8 +52,21 @@ std::string describe(int status) {
 
 } // namespace
 
-ExecRunner::ExecRunner(std::string command, std::size_t workers, std::chrono::milliseconds timeout)
+ExecRunner::ExecRunner(std::string command, std::size_t workers, std::chrono::milliseconds timeout,
+                       const std::vector<std::string>& pass_env)
     : command_(std::move(command)), timeout_(timeout), max_queue_(workers * kQueuePerWorker) {
+  // Commands are the user's, but they log, crash-report and start other
+  // programs: a secret in their environment travels with all of that.
+  for (char** e = environ; e && *e; ++e) {
+    const std::string_view var(*e);
+    const std::string_view name = var.substr(0, var.find('='));
+    const bool secret = std::find(kSecretEnv.begin(), kSecretEnv.end(), name) != kSecretEnv.end();
+    if (!secret || std::find(pass_env.begin(), pass_env.end(), name) != pass_env.end())
+      env_.emplace_back(var);
+  }
+  for (auto& var : env_)
+    envp_.push_back(var.data());
+  envp_.push_back(nullptr);
   for (std::size_t i = 0; i < workers; ++i)
     workers_.emplace_back([this] { work(); });
 }
@@ -126,7 +139,7 @@ ExecResult ExecRunner::run_one(const std::string& line) const {
   posix_spawnattr_setpgroup(&attr, 0);
   const char* argv[] = {"/bin/sh", "-c", command_.c_str(), nullptr};
   pid_t pid = -1;
-  const int rc = posix_spawn(&pid, "/bin/sh", &fa, &attr, const_cast<char**>(argv), environ);
+  const int rc = posix_spawn(&pid, "/bin/sh", &fa, &attr, const_cast<char**>(argv), envp_.data());
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   close(in[0]);

@@ -3,11 +3,13 @@
 // of workers, a bounded queue (full → failure at once, so Top.gg retries).
 //
 // What a command gets: stdin = the line, stdout and stderr = the tool's
-// stderr. It runs in its own process group, all of which is killed when the
-// timeout expires. The process must ignore SIGPIPE (the tool does): a command
+// stderr, and the tool's environment minus the secrets (kSecretEnv) not named
+// in `pass_env`. It runs in its own process group, all of which is killed
+// when the timeout expires. The process must ignore SIGPIPE (the tool does): a command
 // may close its stdin before reading it all.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -15,10 +17,16 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 namespace tool {
+
+/// Environment variables that hold the tool's secrets: never inherited by a
+/// command unless passed deliberately (--exec-env NAME).
+inline constexpr std::array<std::string_view, 4> kSecretEnv = {"TOPGG_V1_SECRET", "TOPGG_DBL_AUTH", "TOPGG_DSL_AUTH",
+                                                               "TOPGG_TOKEN"};
 
 /// How one run ended. `why` is empty on success, else one short phrase such
 /// as "exit status 3" or "timed out after 1000 ms"; it never carries event data.
@@ -34,8 +42,10 @@ public:
 
   /// `command` is the user's own, run by /bin/sh -c; event data never
   /// reaches the command line, only stdin. `timeout` counts from the start
-  /// of the command to its exit, writing its stdin included.
-  ExecRunner(std::string command, std::size_t workers, std::chrono::milliseconds timeout);
+  /// of the command to its exit, writing its stdin included. The environment
+  /// is read here, once; `pass_env` names secrets to hand on all the same.
+  ExecRunner(std::string command, std::size_t workers, std::chrono::milliseconds timeout,
+             const std::vector<std::string>& pass_env);
   /// Queued events that have not started fail at once ("not run: shutting
   /// down"); running commands finish or time out; then the workers are joined.
   ~ExecRunner();
@@ -57,6 +67,8 @@ private:
   std::string command_;
   std::chrono::milliseconds timeout_;
   std::size_t max_queue_;
+  std::vector<std::string> env_; // "NAME=value", secrets removed
+  std::vector<char*> envp_;      // points into env_, null-terminated
   std::mutex m_;
   std::condition_variable cv_;
   std::deque<Job> queue_;

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -58,6 +59,9 @@ handling:
                          (default 3500); then CMD's whole process group is killed
                          and the delivery answered 503. On SIGTERM, running CMDs
                          get at most this long; events still waiting are not run.
+  --exec-env NAME        hand $NAME to CMD although it holds a secret (repeat it, or
+                         NAME,NAME). CMD gets the tool's environment without
+                         TOPGG_V1_SECRET, TOPGG_DBL_AUTH, TOPGG_DSL_AUTH, TOPGG_TOKEN.
 limits:
   --max-body BYTES (65536)  --max-header BYTES (16384)  --max-connections N (1024)
   --header-timeout MS (10000)  --body-timeout MS (10000)  --idle-timeout MS (60000)
@@ -123,7 +127,10 @@ std::map<std::string, std::string> parse_options(int argc, char** argv, int firs
         usage_error("--" + name + " needs a value");
       value = argv[++i];
     }
-    opts[name] = value;
+    if (name == "exec-env" && opts.count(name)) // the one option that may repeat: collect NAME,NAME
+      opts[name] += "," + value;
+    else
+      opts[name] = value;
   }
   return opts;
 }
@@ -159,6 +166,20 @@ std::vector<std::string> split_commas(const std::string& s) {
       return out;
     start = comma + 1;
   }
+}
+
+/// --exec-env NAME[,NAME]: each an environment variable name.
+std::vector<std::string> exec_env_names(const std::map<std::string, std::string>& o) {
+  auto it = o.find("exec-env");
+  if (it == o.end())
+    return {};
+  std::vector<std::string> names = split_commas(it->second);
+  for (const std::string& n : names) {
+    const auto word = [](char c) { return c == '_' || std::isalnum(static_cast<unsigned char>(c)); };
+    if (n.empty() || std::isdigit(static_cast<unsigned char>(n[0])) || !std::all_of(n.begin(), n.end(), word))
+      usage_error("--exec-env takes environment variable names (letters, digits, _), not '" + n + "'");
+  }
+  return names;
 }
 
 std::mutex out_mutex;
@@ -223,7 +244,8 @@ template <class Manager> int serve(const std::map<std::string, std::string>& o) 
   std::unique_ptr<tool::ExecRunner> exec;
   if (auto it = o.find("exec"); it != o.end())
     exec = std::make_unique<tool::ExecRunner>(it->second, static_cast<std::size_t>(number(o, "exec-jobs", 4)),
-                                              std::chrono::milliseconds(number(o, "exec-timeout", 3500)));
+                                              std::chrono::milliseconds(number(o, "exec-timeout", 3500)),
+                                              exec_env_names(o));
 
   Manager m;
   m.settings(s)
@@ -274,8 +296,8 @@ int listen_main(int argc, char** argv) {
   std::vector<std::string> positional;
   auto o = parse_options(argc, argv, 2,
                          {"host", "port", "loop", "dbl", "dsl", "v1", "dbl-auth", "dsl-auth", "v1-secret", "exec",
-                          "exec-jobs", "exec-timeout", "max-body", "max-header", "max-connections", "header-timeout",
-                          "body-timeout", "idle-timeout", "ack-timeout", "v1-window"},
+                          "exec-jobs", "exec-timeout", "exec-env", "max-body", "max-header", "max-connections",
+                          "header-timeout", "body-timeout", "idle-timeout", "ack-timeout", "v1-window"},
                          positional);
   if (o.count("help")) {
     std::fputs(listen_help, stdout);

@@ -457,10 +457,38 @@ def tool_exec_failures(tool, loop):
             s.kill()
 
 
+def tool_exec_env(tool, loop):
+    """The secrets never reach --exec commands' environment unless passed with --exec-env."""
+    secrets = {"TOPGG_V1_SECRET": V1_SECRET, "TOPGG_DBL_AUTH": DBL_AUTH, "TOPGG_DSL_AUTH": DSL_AUTH,
+               "TOPGG_TOKEN": "topgg-api-token-test"}
+    env = dict(ENV, TOPGG_TOKEN=secrets["TOPGG_TOKEN"], TOOL_TEST_KEEP="kept")
+    with tempfile.TemporaryDirectory() as tmp:
+        for passed in ([], ["TOPGG_DBL_AUTH"], ["TOPGG_TOKEN", "TOPGG_V1_SECRET"]):
+            out = os.path.join(tmp, "env-" + "-".join(passed))
+            flags = [a for name in passed for a in ("--exec-env", name)]
+            s = listen(tool, loop, "--dbl", "/dbl", *flags, "--exec", f"env > '{out}'", env=env)
+            try:
+                check(bot_vote(s.port)[0] == 200, f"--exec-env {passed}: the vote is handled")
+                text = wait_file(out)
+                child = dict(l.split("=", 1) for l in text.splitlines() if "=" in l)
+                check(child.get("TOOL_TEST_KEEP") == "kept", "the rest of the environment reaches the command")
+                for name, value in secrets.items():
+                    if name in passed:
+                        check(child.get(name) == value, f"{name} passed on deliberately with --exec-env")
+                    else:
+                        check(name not in child and value not in text, f"{name} is not in the command's environment")
+                s.stop()
+            finally:
+                s.kill()
+    r = run_tool(tool, "listen", "--help")
+    check("--exec-env" in r.stdout and "TOPGG_TOKEN" in r.stdout, "--help documents --exec-env and the scrubbed names")
+
+
 CASES = {"uv_minimal": minimal, "asio_minimal": minimal, "uv_byte_level": minimal, "custom_routes": custom_routes,
          "beast_server": beast_server, "bot_thread": bot_thread, "sqlite_ledger": sqlite_ledger,
          "tool_listen": tool_listen, "tool_options": tool_options, "tool_exec": tool_exec,
-         "tool_exec_timeout": tool_exec_timeout, "tool_exec_failures": tool_exec_failures}
+         "tool_exec_timeout": tool_exec_timeout, "tool_exec_failures": tool_exec_failures,
+         "tool_exec_env": tool_exec_env}
 
 
 def main():

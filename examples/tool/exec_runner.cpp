@@ -133,6 +133,11 @@ ExecResult ExecRunner::run_one(const std::string& line) const {
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, in[0], 0);
   posix_spawn_file_actions_adddup2(&fa, 2, 1); // our stdout carries only event lines
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
+  // Everything the server opens is close-on-exec; this keeps a descriptor
+  // that some library opened without the flag from reaching the command too.
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+#endif
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP); // own group: a timeout kills its children too

@@ -484,11 +484,74 @@ def tool_exec_env(tool, loop):
     check("--exec-env" in r.stdout and "TOPGG_TOKEN" in r.stdout, "--help documents --exec-env and the scrubbed names")
 
 
+CLOEXEC = 0o2000000
+# The Asio adapter's sockets are not yet close-on-exec (sockets opened without
+# SOCK_CLOEXEC, accepted without accept4): that is adapters/asio's to fix, not
+# the tool's. Until it lands this one check is expected to fail on asio; once
+# it passes, delete this set.
+XFAIL_SOCKET_CLOEXEC = {"asio"}
+
+
+def server_fds(pid):
+    """{fd: (link, flags)} of every descriptor above 2 that process pid holds."""
+    out = {}
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        n = int(name)
+        if n <= 2:
+            continue
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{n}")
+            with open(f"/proc/{pid}/fdinfo/{n}") as f:
+                flags = next(int(l.split()[1], 8) for l in f if l.startswith("flags:"))
+        except (OSError, StopIteration):
+            continue  # closed meanwhile
+        out[n] = (link, flags)
+    return out
+
+
+def tool_exec_fds(tool, loop):
+    """--exec commands get no descriptor of the server: only 0, 1 and 2, while the
+    server holds its listening socket and live client connections."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "fds")
+        # The subshell lists its parent's (the command's) descriptors; a plain `ls > out` would also
+        # show the descriptor dash saves its stdout in while redirecting.
+        s = listen(tool, loop, "--dbl", "/dbl", "--exec", f"( ls /proc/$$/fd ) > '{out}'; exit 0")
+        idle = []
+        try:
+            for _ in range(3):  # live keep-alive connections besides the vote's own
+                c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+                check(request(s.port, "GET", "/dbl", conn=c)[0] == 405, "a keep-alive client connection is open")
+                idle.append(c)
+            check(bot_vote(s.port)[0] == 200, "the vote is handled")
+            fds = sorted(int(x) for x in wait_file(out).split())
+            check(fds == [0, 1, 2], f"--loop {loop}: the command sees only descriptors 0, 1, 2 (saw {fds})")
+            held = server_fds(s.proc.pid)
+            sockets = {n: v for n, v in held.items() if v[0].startswith("socket:")}
+            check(len(sockets) >= 4, f"the server holds its listening socket and the client connections ({len(sockets)})")
+            leaky = {n: link for n, (link, flags) in held.items() if not flags & CLOEXEC}
+            leaky_sockets = {n: l for n, l in leaky.items() if n in sockets}
+            leaky_other = {n: l for n, l in leaky.items() if n not in sockets}
+            check(not leaky_other, f"--loop {loop}: every other descriptor of the server is close-on-exec ({leaky_other})")
+            if loop in XFAIL_SOCKET_CLOEXEC:
+                if leaky_sockets:
+                    print(f"XFAIL (adapters/asio, expected until its fix lands): sockets without O_CLOEXEC: {leaky_sockets}")
+                else:
+                    print(f"XPASS: --loop {loop} sockets are all close-on-exec now: remove it from XFAIL_SOCKET_CLOEXEC")
+            else:
+                check(not leaky_sockets, f"--loop {loop}: every socket of the server is close-on-exec ({leaky_sockets})")
+            s.stop()
+        finally:
+            for c in idle:
+                c.close()
+            s.kill()
+
+
 CASES = {"uv_minimal": minimal, "asio_minimal": minimal, "uv_byte_level": minimal, "custom_routes": custom_routes,
          "beast_server": beast_server, "bot_thread": bot_thread, "sqlite_ledger": sqlite_ledger,
          "tool_listen": tool_listen, "tool_options": tool_options, "tool_exec": tool_exec,
          "tool_exec_timeout": tool_exec_timeout, "tool_exec_failures": tool_exec_failures,
-         "tool_exec_env": tool_exec_env}
+         "tool_exec_env": tool_exec_env, "tool_exec_fds": tool_exec_fds}
 
 
 def main():

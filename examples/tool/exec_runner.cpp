@@ -30,6 +30,23 @@ int open_pidfd(pid_t pid) {
 #endif
 }
 
+/// The dispositions a command starts with at SIG_DFL: those the tool changes
+/// for itself (SIGPIPE ignored; SIGINT, SIGTERM blocked for sigwait), plus
+/// glibc's two internal signals, which its posix_spawn otherwise leaves
+/// ignored in every child (sigaddset refuses them, hence the raw bits).
+sigset_t reset_to_default() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGPIPE, SIGINT, SIGTERM})
+    sigaddset(&set, sig);
+#if defined(__GLIBC__) && defined(__linux__)
+  constexpr int word_bits = 8 * sizeof set.__val[0];
+  for (int sig : {__SIGRTMIN, __SIGRTMIN + 1}) // SIGCANCEL, SIGSETXID
+    set.__val[(sig - 1) / word_bits] |= 1UL << ((sig - 1) % word_bits);
+#endif
+  return set;
+}
+
 std::string describe(int status) {
   if (WIFEXITED(status)) {
     const int code = WEXITSTATUS(status);
@@ -140,8 +157,16 @@ ExecResult ExecRunner::run_one(const std::string& line) const {
 #endif
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP); // own group: a timeout kills its children too
+  // Own group: a timeout kills what the command started too. Signals: a
+  // command must not inherit the tool's blocked SIGTERM (it could not be
+  // stopped) nor its ignored SIGPIPE (pipelines would not end).
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   posix_spawnattr_setpgroup(&attr, 0);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  const sigset_t dfl = reset_to_default();
+  posix_spawnattr_setsigdefault(&attr, &dfl);
   const char* argv[] = {"/bin/sh", "-c", command_.c_str(), nullptr};
   pid_t pid = -1;
   const int rc = posix_spawn(&pid, "/bin/sh", &fa, &attr, const_cast<char**>(argv), envp_.data());

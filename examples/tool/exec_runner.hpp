@@ -3,10 +3,11 @@
 // of workers, a bounded queue (full → failure at once, so Top.gg retries).
 //
 // What a command gets: stdin = the line, stdout and stderr = the tool's
-// stderr, no other descriptor, and the tool's environment minus the secrets (kSecretEnv) not named
-// in `pass_env`. It runs in its own process group, all of which is killed
-// when the timeout expires. The process must ignore SIGPIPE (the tool does): a command
-// may close its stdin before reading it all.
+// stderr, no other descriptor; no blocked signal, SIGINT, SIGTERM and SIGPIPE
+// at their defaults; the tool's environment minus the secrets (kSecretEnv)
+// not named in `pass_env`. It runs in its own process group, all of which is
+// killed when the timeout expires. The tool's process must ignore SIGPIPE
+// (it does): a command may close its stdin before reading it all.
 #pragma once
 
 #include <array>

@@ -547,11 +547,38 @@ def tool_exec_fds(tool, loop):
             s.kill()
 
 
+def tool_exec_signals(tool, loop):
+    """--exec commands start with no blocked signal and the signal dispositions the
+    tool itself was started with (it blocks SIGINT/SIGTERM and ignores SIGPIPE)."""
+    # The command's own process reports (exec): reading the shell's status from a child of it races
+    # with the shell blocking every signal around its own forks.
+    probe = "exec grep -E '^Sig(Blk|Ign):' /proc/self/status"
+    # What a command started like the tool (same parent, same environment) has: the baseline.
+    base = subprocess.run(["/bin/sh", "-c", probe], stdin=subprocess.DEVNULL, capture_output=True, text=True, env=ENV)
+    baseline = dict(l.split(":\t") for l in base.stdout.splitlines())
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "status")
+        s = listen(tool, loop, "--dbl", "/dbl", "--exec", f"{probe} > '{out}'")
+        try:
+            check(bot_vote(s.port)[0] == 200, "the vote is handled")
+            masks = dict(l.split(":\t") for l in wait_file(out).splitlines())
+            blocked, ignored = int(masks["SigBlk"], 16), int(masks["SigIgn"], 16)
+            check(blocked == 0, f"the command starts with no signal blocked (SigBlk {masks['SigBlk']})")
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+                check(not ignored & (1 << (sig - 1)), f"{sig.name} is not ignored in the command (SigIgn {masks['SigIgn']})")
+            check(masks["SigIgn"] == baseline["SigIgn"],
+                  f"no other signal is ignored than in a command started without the tool "
+                  f"(SigIgn {masks['SigIgn']}, baseline {baseline['SigIgn']})")
+            s.stop()
+        finally:
+            s.kill()
+
+
 CASES = {"uv_minimal": minimal, "asio_minimal": minimal, "uv_byte_level": minimal, "custom_routes": custom_routes,
          "beast_server": beast_server, "bot_thread": bot_thread, "sqlite_ledger": sqlite_ledger,
          "tool_listen": tool_listen, "tool_options": tool_options, "tool_exec": tool_exec,
          "tool_exec_timeout": tool_exec_timeout, "tool_exec_failures": tool_exec_failures,
-         "tool_exec_env": tool_exec_env, "tool_exec_fds": tool_exec_fds}
+         "tool_exec_env": tool_exec_env, "tool_exec_fds": tool_exec_fds, "tool_exec_signals": tool_exec_signals}
 
 
 def main():

@@ -1,10 +1,13 @@
 // One JSON line per event, as `topgg-webhook listen` prints it.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <numeric>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "topgg/topgg.hpp"
 
@@ -42,15 +45,28 @@ inline void field(std::string& out, std::string_view key, std::string_view value
 
 /// "query": the first value of each key, as strings. When a key repeats,
 /// "query_pairs" also lists every pair in order, so nothing is lost.
+/// O(n log n): a 64 KiB body holds thousands of keys, and this runs on the
+/// loop thread (comparing each key with all before it took 0.3 s there).
 inline void query_fields(std::string& out, const topgg::Query& q) {
+  // Sorted by (key, position), the first of each run of equal keys is where
+  // that key first appears.
+  std::vector<std::size_t> by_key(q.size());
+  std::iota(by_key.begin(), by_key.end(), std::size_t{0});
+  std::sort(by_key.begin(), by_key.end(), [&q](std::size_t a, std::size_t b) {
+    const int c = q[a].key.compare(q[b].key);
+    return c != 0 ? c < 0 : a < b;
+  });
+  std::vector<bool> first_of_key(q.size());
+  bool repeated = false;
+  for (std::size_t i = 0; i < by_key.size(); ++i) {
+    const bool first = i == 0 || q[by_key[i]].key != q[by_key[i - 1]].key;
+    first_of_key[by_key[i]] = first;
+    repeated = repeated || !first;
+  }
   out += ",\"query\":{";
-  bool first = true, repeated = false;
+  bool first = true;
   for (std::size_t i = 0; i < q.size(); ++i) {
-    bool seen_before = false;
-    for (std::size_t j = 0; j < i && !seen_before; ++j)
-      seen_before = q[j].key == q[i].key;
-    repeated = repeated || seen_before;
-    if (seen_before)
+    if (!first_of_key[i])
       continue;
     if (!first)
       out.push_back(',');

@@ -8,6 +8,7 @@ read from its "listening on http://HOST:PORT" line on stderr), sends real
 deliveries over 127.0.0.1, checks the answers and what the child printed,
 then sends SIGTERM and expects a clean exit (code 0). Standard library only.
 """
+import fcntl
 import hashlib
 import hmac
 import http.client
@@ -574,11 +575,69 @@ def tool_exec_signals(tool, loop):
             s.kill()
 
 
+F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ from Python 3.10 on
+
+
+def events(text):
+    return [json.loads(l, object_pairs_hook=lambda pairs: pairs) for l in text.splitlines() if l]
+
+
+def timed_vote(port, query, conn):
+    t0 = time.perf_counter()
+    status = bot_vote(port, query=query, conn=conn)[0]
+    return status, time.perf_counter() - t0
+
+
+def tool_json_query(tool, loop):
+    """A query's JSON costs time linear in its size; "query" keeps each key's
+    first value, "query_pairs" every pair when keys repeat."""
+    s = listen(tool, loop, "--dbl", "/dbl")
+    try:
+        # Lines of ~100 KiB: a pipe larger than one line, drained after each request, so that printing
+        # never waits for this test and the times below are the tool's own.
+        fcntl.fcntl(s.proc.stdout.fileno(), F_SETPIPE_SZ, 1 << 20)
+        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+        # ~60 KiB of query in one body: many distinct short keys vs the same bytes in one value.
+        n = 6500
+        many = "?" + "&".join(f"k{i:05d}=v" for i in range(n))
+        one = "?k=" + "v" * (len(many) - 3)
+        best = {"many": 1e9, "one": 1e9}
+        for _ in range(5):
+            for name, q in (("one", one), ("many", many)):
+                status, took = timed_vote(s.port, q, conn)
+                s.stdout_now()
+                check(status == 200, f"a {len(q)}-byte query with {name} key(s) is handled")
+                best[name] = min(best[name], took)
+        # Linear: about 2-3 (more keys, longer line); the quadratic check this replaces: over 100.
+        ratio = best["many"] / best["one"]
+        check(ratio < 8, f"{n} keys cost about what one key of the same size does: {best['many'] * 1000:.1f} ms vs "
+              f"{best['one'] * 1000:.1f} ms (ratio {ratio:.1f})")
+        # Correctness on a large query with repeated keys.
+        pairs = [(f"k{i}", f"v{i}") for i in range(3000)] + [(f"k{i}", f"again{i}") for i in range(0, 3000, 7)]
+        q = "?" + "&".join(f"{k}={v}" for k, v in pairs)
+        before = len(s.stdout_now())
+        check(bot_vote(s.port, query=q, conn=conn)[0] == 200, "a query with repeated keys is handled")
+        deadline = time.monotonic() + 5
+        while s.stdout_now()[before:].count("\n") < 1 and time.monotonic() < deadline:
+            s.pump(0.1)
+        ev = dict(events(s.stdout_now()[before:])[0])
+        first = {}
+        for k, v in pairs:
+            first.setdefault(k, v)
+        check(ev["query"] == list(first.items()), "\"query\" holds each key's first value, in first-seen order")
+        check([tuple(p) for p in ev["query_pairs"]] == pairs, "\"query_pairs\" lists every pair in order")
+        conn.close()
+        s.stop()
+    finally:
+        s.kill()
+
+
 CASES = {"uv_minimal": minimal, "asio_minimal": minimal, "uv_byte_level": minimal, "custom_routes": custom_routes,
          "beast_server": beast_server, "bot_thread": bot_thread, "sqlite_ledger": sqlite_ledger,
          "tool_listen": tool_listen, "tool_options": tool_options, "tool_exec": tool_exec,
          "tool_exec_timeout": tool_exec_timeout, "tool_exec_failures": tool_exec_failures,
-         "tool_exec_env": tool_exec_env, "tool_exec_fds": tool_exec_fds, "tool_exec_signals": tool_exec_signals}
+         "tool_exec_env": tool_exec_env, "tool_exec_fds": tool_exec_fds, "tool_exec_signals": tool_exec_signals,
+         "tool_json_query": tool_json_query}
 
 
 def main():

@@ -13,9 +13,57 @@
 
 namespace tool {
 
+/// Length (2-4) of the well-formed UTF-8 sequence that starts at p[0] >= 0x80,
+/// or 0 if it is ill-formed; then `subpart` is the length of its maximal
+/// subpart (Unicode §3.9, "U+FFFD substitution of maximal subparts"): the
+/// bytes one U+FFFD replaces, as in Python's errors="replace", WHATWG and ICU.
+inline std::size_t utf8_sequence(const unsigned char* p, std::size_t n, std::size_t& subpart) {
+  const unsigned char c = p[0];
+  std::size_t len = 0;
+  unsigned char lo = 0x80, hi = 0xBF; // range of the second byte (Table 3-7)
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) { // no overlong forms (E0), no surrogates (ED)
+    len = 3;
+    lo = c == 0xE0 ? 0xA0 : 0x80;
+    hi = c == 0xED ? 0x9F : 0xBF;
+  } else if (c >= 0xF0 && c <= 0xF4) { // no overlong forms (F0), nothing past U+10FFFF (F4)
+    len = 4;
+    lo = c == 0xF0 ? 0x90 : 0x80;
+    hi = c == 0xF4 ? 0x8F : 0xBF;
+  } else { // 0x80-0xC1, 0xF5-0xFF start no sequence
+    subpart = 1;
+    return 0;
+  }
+  for (std::size_t i = 1; i < len; ++i) {
+    const unsigned char min = i == 1 ? lo : 0x80, max = i == 1 ? hi : 0xBF;
+    if (i >= n || p[i] < min || p[i] > max) {
+      subpart = i;
+      return 0;
+    }
+  }
+  return len;
+}
+
+/// A JSON string of `s`. The result is always valid UTF-8: event data is
+/// whatever a voter's link or a header carried (`?ref=%FF` decodes to a
+/// lone 0xFF), and strict JSON readers reject a line with one invalid byte.
 inline void json_string(std::string& out, std::string_view s) {
   out.push_back('"');
-  for (unsigned char c : s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  for (std::size_t i = 0; i < s.size();) {
+    const unsigned char c = p[i];
+    if (c >= 0x80) {
+      std::size_t subpart = 0;
+      if (const std::size_t len = utf8_sequence(p + i, s.size() - i, subpart)) {
+        out.append(s.data() + i, len);
+        i += len;
+      } else {
+        out += "\xEF\xBF\xBD"; // U+FFFD REPLACEMENT CHARACTER
+        i += subpart;
+      }
+      continue;
+    }
     switch (c) {
     case '"': out += "\\\""; break;
     case '\\': out += "\\\\"; break;
@@ -31,6 +79,7 @@ inline void json_string(std::string& out, std::string_view s) {
         out.push_back(static_cast<char>(c));
       }
     }
+    ++i;
   }
   out.push_back('"');
 }

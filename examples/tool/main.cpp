@@ -69,6 +69,9 @@ limits:
 
 Repeated query keys: "query" holds each key's first value; "query_pairs" then
 lists every [key, value] in order.
+Output is always valid UTF-8: each invalid byte sequence in an event's data
+(e.g. a query's ?ref=%FF) is written as U+FFFD, one per maximal ill-formed
+subpart, as Python's errors="replace" decodes it.
 
 examples:
   TOPGG_DBL_AUTH=s3cret topgg-webhook listen --dbl /dbl --dsl /dsl --port 8080

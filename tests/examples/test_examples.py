@@ -14,6 +14,7 @@ import hmac
 import http.client
 import json
 import os
+import random
 import re
 import select
 import signal
@@ -632,12 +633,56 @@ def tool_json_query(tool, loop):
         s.kill()
 
 
+def tool_json_utf8(tool, loop):
+    """The JSON lines are always valid UTF-8: each invalid sequence in a vote's
+    data becomes U+FFFD, exactly where Python's "replace" decoding puts one."""
+    s = listen(tool, loop, "--dbl", "/dbl")
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+        fixed = [b"\xff", b"\xc3(", b"\xe2\x82", b"ok\xc3\xa9", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xc0\xaf",
+                 b"\xf0\x9f\x98\x80", b"\x00\x1f\x7f", b"\xe0\x80\xaf", b"\xf0\x8f\xbf\xbf", b"a\xf0\x9f\x98"]
+        rng = random.Random(1234)
+        alphabet = [bytes([b]) for b in (0x00, 0x22, 0x5c, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1,
+                                        0xc2, 0xdf, 0xe0, 0xe1, 0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5,
+                                        0xff)] + ["é".encode(), "€".encode(), "😀".encode()]
+        batches = [fixed] + [[b"".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 9))) for _ in range(200)]
+                             for _ in range(10)]
+        total = 0
+        for batch in batches:
+            q = "?" + "&".join(f"k{i}=" + "".join(f"%{b:02X}" for b in raw) for i, raw in enumerate(batch))
+            before = len(s.out)
+            check(bot_vote(s.port, query=q, conn=conn)[0] == 200, f"a vote with {len(batch)} odd byte strings is handled")
+            deadline = time.monotonic() + 5
+            while s.out[before:].count(b"\n") < 1 and time.monotonic() < deadline:
+                s.pump(0.1)
+            raw_line = s.out[before:].split(b"\n")[0]
+            try:
+                text = raw_line.decode("utf-8")  # strict
+                ev = dict(json.loads(text, object_pairs_hook=lambda p: p))
+            except (UnicodeDecodeError, ValueError) as e:
+                raise AssertionError(f"the JSON line is not valid UTF-8 JSON: {e}: {raw_line[:200]!r}")
+            got = dict(ev["query"])
+            for i, raw in enumerate(batch):
+                want = raw.decode("utf-8", "replace")
+                if got.get(f"k{i}") != want:
+                    raise AssertionError(f"{raw!r} came out as {got.get(f'k{i}')!r}, want {want!r}")
+            total += len(batch)
+        check(True, f"{total} byte strings (invalid UTF-8 among them) come out as strict UTF-8 JSON, "
+              "each bad sequence as U+FFFD exactly where Python's decoder puts it")
+        conn.close()
+        s.stop()
+    finally:
+        s.kill()
+    r = run_tool(tool, "listen", "--help")
+    check("U+FFFD" in r.stdout, "--help says how invalid UTF-8 is written")
+
+
 CASES = {"uv_minimal": minimal, "asio_minimal": minimal, "uv_byte_level": minimal, "custom_routes": custom_routes,
          "beast_server": beast_server, "bot_thread": bot_thread, "sqlite_ledger": sqlite_ledger,
          "tool_listen": tool_listen, "tool_options": tool_options, "tool_exec": tool_exec,
          "tool_exec_timeout": tool_exec_timeout, "tool_exec_failures": tool_exec_failures,
          "tool_exec_env": tool_exec_env, "tool_exec_fds": tool_exec_fds, "tool_exec_signals": tool_exec_signals,
-         "tool_json_query": tool_json_query}
+         "tool_json_query": tool_json_query, "tool_json_utf8": tool_json_utf8}
 
 
 def main():

@@ -53,16 +53,17 @@ handling:
                          Each failure is one stderr line with the event's kind and
                          why (exit status N, killed by signal N, timed out, queue
                          full, command not found), never the event's data.
-  --exec-jobs N          CMDs running at once (default 4); up to 16 x N more events
-                         wait for one, and beyond that are answered 503 at once
+  --exec-jobs N          CMDs running at once, 1 to 256 (default 4); 16 x N more
+                         events wait for one, beyond that they are answered 503
   --exec-timeout MS      from CMD's start to its exit, writing its stdin included
                          (default 3500); then CMD's whole process group is killed
-                         and the delivery answered 503. On SIGTERM, running CMDs
-                         get at most this long; events still waiting are not run.
+                         and the delivery answered 503. Keep it below --ack-timeout.
+                         On SIGTERM, running CMDs get at most this long; events
+                         still waiting are not run.
   --exec-env NAME        hand $NAME to CMD although it holds a secret (repeat it, or
                          NAME,NAME). CMD gets the tool's environment without
                          TOPGG_V1_SECRET, TOPGG_DBL_AUTH, TOPGG_DSL_AUTH, TOPGG_TOKEN.
-limits:
+limits (MS: whole milliseconds, 1 to 86400000 = 24 h; S: whole seconds, 1 to 86400):
   --max-body BYTES (65536)  --max-header BYTES (16384)  --max-connections N (1024)
   --header-timeout MS (10000)  --body-timeout MS (10000)  --idle-timeout MS (60000)
   --ack-timeout MS (4000)  --v1-window S (300)
@@ -136,6 +137,26 @@ std::map<std::string, std::string> parse_options(int argc, char** argv, int firs
       opts[name] = value;
   }
   return opts;
+}
+
+constexpr long kMaxMs = 24L * 60 * 60 * 1000; // no duration here has a use beyond a day
+
+/// `--name`'s value, a whole number from `lo` to `hi`, else exit 2 naming the
+/// option and the range: an absurd value (9223372036854775807 ms) would
+/// overflow deadlines computed from it.
+long number_in(const std::map<std::string, std::string>& o, const std::string& name, long fallback, long lo, long hi,
+               const char* unit) {
+  auto it = o.find(name);
+  if (it == o.end())
+    return fallback;
+  const std::string& text = it->second;
+  const bool digits = !text.empty() && text.size() <= 18 &&
+                      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  const long long v = digits ? std::stoll(text) : -1;
+  if (!digits || v < lo || v > hi)
+    usage_error("--" + name + " must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi) +
+                " (" + unit + "), not '" + text + "'");
+  return static_cast<long>(v);
 }
 
 long number(const std::map<std::string, std::string>& o, const std::string& name, long fallback) {
@@ -238,17 +259,23 @@ template <class Manager> int serve(const std::map<std::string, std::string>& o) 
   s.max_body_bytes = static_cast<std::size_t>(number(o, "max-body", 65536));
   s.max_header_bytes = static_cast<std::size_t>(number(o, "max-header", 16384));
   s.max_connections = static_cast<std::size_t>(number(o, "max-connections", 1024));
-  s.header_timeout = std::chrono::milliseconds(number(o, "header-timeout", 10000));
-  s.body_timeout = std::chrono::milliseconds(number(o, "body-timeout", 10000));
-  s.idle_timeout = std::chrono::milliseconds(number(o, "idle-timeout", 60000));
-  s.ack_timeout = std::chrono::milliseconds(number(o, "ack-timeout", 4000));
-  s.v1_window = std::chrono::seconds(number(o, "v1-window", 300));
+  s.header_timeout = std::chrono::milliseconds(number_in(o, "header-timeout", 10000, 1, kMaxMs, "ms"));
+  s.body_timeout = std::chrono::milliseconds(number_in(o, "body-timeout", 10000, 1, kMaxMs, "ms"));
+  s.idle_timeout = std::chrono::milliseconds(number_in(o, "idle-timeout", 60000, 1, kMaxMs, "ms"));
+  s.ack_timeout = std::chrono::milliseconds(number_in(o, "ack-timeout", 4000, 1, kMaxMs, "ms"));
+  s.v1_window = std::chrono::seconds(number_in(o, "v1-window", 300, 1, 24 * 60 * 60, "s"));
 
   std::unique_ptr<tool::ExecRunner> exec;
-  if (auto it = o.find("exec"); it != o.end())
-    exec = std::make_unique<tool::ExecRunner>(it->second, static_cast<std::size_t>(number(o, "exec-jobs", 4)),
-                                              std::chrono::milliseconds(number(o, "exec-timeout", 3500)),
-                                              exec_env_names(o));
+  if (auto it = o.find("exec"); it != o.end()) {
+    const auto jobs = static_cast<std::size_t>(number_in(o, "exec-jobs", 4, 1, 256, "commands"));
+    const std::chrono::milliseconds timeout(number_in(o, "exec-timeout", 3500, 1, kMaxMs, "ms"));
+    if (timeout >= s.ack_timeout)
+      std::fprintf(stderr,
+                   "topgg-webhook: warning: --exec-timeout (%lld ms) is not below --ack-timeout (%lld ms): a command "
+                   "still running then gets its delivery answered 503, and Top.gg delivers it again\n",
+                   static_cast<long long>(timeout.count()), static_cast<long long>(s.ack_timeout.count()));
+    exec = std::make_unique<tool::ExecRunner>(it->second, jobs, timeout, exec_env_names(o));
+  }
 
   Manager m;
   m.settings(s)
@@ -310,6 +337,9 @@ int listen_main(int argc, char** argv) {
     usage_error("unexpected argument '" + positional[0] + "'");
   if (!o.count("dbl") && !o.count("dsl") && !o.count("v1"))
     usage_error("nothing to listen for: give --dbl, --dsl and/or --v1");
+  for (const char* exec_option : {"exec-jobs", "exec-timeout", "exec-env"})
+    if (o.count(exec_option) && !o.count("exec"))
+      usage_error(std::string("--") + exec_option + " needs --exec");
   const std::string loop = o.count("loop") ? o.at("loop") : "uv";
 #if TOOL_HAVE_UV
   if (loop == "uv")

@@ -310,6 +310,35 @@ def tool_options(tool):
         check(r.returncode == 2 and r.stderr.count("\n") == 1 and r.stdout == "",
               f"{' '.join(args)}: one-line error, exit 2 ({r.stderr.strip()!r})")
     check(run_tool(tool, "listen", "--help").returncode == 0, "listen --help exits 0")
+    # Durations and --exec options: out of range is refused at once (exit 2, one line naming the option and range).
+    limits = {"header-timeout": 86_400_000, "body-timeout": 86_400_000, "idle-timeout": 86_400_000,
+              "ack-timeout": 86_400_000, "exec-timeout": 86_400_000, "v1-window": 86_400, "exec-jobs": 256}
+    base = ["listen", "--host", "127.0.0.1", "--port", "0", "--dbl", "/dbl", "--exec", "true"]
+    for name, top in limits.items():
+        for bad in ("0", str(top + 1), "9223372036854775807", "99999999999999999999", "-5", "10s", ""):
+            try:
+                r = subprocess.run([tool, *base, "--" + name, bad], stdin=subprocess.DEVNULL, capture_output=True,
+                                   text=True, env=ENV, timeout=5)
+            except subprocess.TimeoutExpired:
+                raise AssertionError(f"--{name} {bad!r} was accepted: the tool started listening")
+            ok = (r.returncode == 2 and r.stderr.count("\n") == 1 and f"--{name} " in r.stderr
+                  and re.search(rf"\b1\b.*\b{top}\b", r.stderr) is not None)
+            if not ok:
+                raise AssertionError(f"--{name} {bad!r}: want exit 2 and one line naming it and 1..{top}, "
+                                     f"got {r.returncode} {r.stderr!r}")
+        check(True, f"--{name}: 0, {top + 1}, huge, negative and non-numeric values are refused (1..{top})")
+    help_text = run_tool(tool, "listen", "--help").stdout
+    check(all(str(top) in help_text for top in limits.values()), "--help documents the ranges")
+    for args in (["--exec-env", "BAD NAME"], ["--exec-env", ""]):
+        r = run_tool(tool, *base, *args)
+        check(r.returncode == 2 and r.stderr.count("\n") == 1, f"{' '.join(args)!r} is refused ({r.stderr.strip()!r})")
+    for args in (["--exec-jobs", "2"], ["--exec-timeout", "100"], ["--exec-env", "HOME"]):
+        r = run_tool(tool, "listen", "--dbl", "/dbl", *args)
+        check(r.returncode == 2 and "--exec" in r.stderr, f"{' '.join(args)} without --exec is refused ({r.stderr.strip()!r})")
+    # The largest values are accepted.
+    s = Child([tool, *base, *[a for name, top in limits.items() for a in ("--" + name, str(top))]])
+    s.stop()
+    check(True, "the largest allowed values start the server")
 
 
 def tool_exec(tool, loop):

@@ -1,0 +1,149 @@
+// Idempotency: each delivery is handled once, whichever retry, restart or
+// receiver gets it. Top.gg delivers again after a timeout or a 5xx, so the
+// same vote can arrive several times; the delivery pipeline claims a key per
+// delivery in an IdempotencyStore before the handler runs, confirms it when
+// the handler succeeded and releases it when it failed.
+#pragma once
+
+#include "topgg/export.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "topgg/http.hpp"
+
+namespace topgg {
+
+/// What claiming a delivery's key found.
+enum class ClaimResult : std::uint8_t {
+  claimed,     ///< nobody holds the key: handle the delivery, then confirm() or release()
+  done,        ///< handled before and still remembered: answer success, deliver no event
+  in_progress, ///< another delivery with this key is being handled now: answer 503 (Top.gg retries)
+  unavailable, ///< the store could not be asked (unreachable, I/O error): 503, or handled if fail-open
+};
+
+/// "claimed", "done", "in progress", "unavailable"; static storage.
+TOPGG_API std::string_view to_string(ClaimResult r) noexcept;
+
+namespace detail {
+struct ClaimState;
+} // namespace detail
+
+/// Completes one deferred claim, from any thread. Copies share one claim: the
+/// first complete() counts, later ones return false. A claim whose every
+/// ticket is dropped uncompleted counts as ClaimResult::unavailable.
+class TOPGG_API ClaimTicket {
+public:
+  ClaimTicket() = default;
+  explicit ClaimTicket(std::shared_ptr<detail::ClaimState> s) noexcept : state_(std::move(s)) {}
+  /// True if this completion counted.
+  bool complete(ClaimResult r) const;
+
+private:
+  std::shared_ptr<detail::ClaimState> state_;
+};
+
+/// Handed to IdempotencyStore::claim for the duration of the call. A store
+/// that must wait for I/O calls defer() (at most once), returns nullopt, and
+/// completes the ticket later from its own thread.
+class TOPGG_API ClaimDeferral {
+public:
+  /// For calling a store directly (tests, tools): `done` runs once with the
+  /// result, on the thread that completes the ticket.
+  explicit ClaimDeferral(std::function<void(ClaimResult)> done);
+  ~ClaimDeferral();
+  ClaimDeferral(const ClaimDeferral&) = delete;
+  ClaimDeferral& operator=(const ClaimDeferral&) = delete;
+
+  /// The ticket for this claim. Allocates its shared state on the first call.
+  ClaimTicket defer();
+  /// True once defer() was called.
+  bool deferred() const noexcept { return state_ != nullptr; }
+
+  /// Internal: the delivery pipeline's own deferral, waking `wake` on completion.
+  struct Internal;
+  explicit ClaimDeferral(Internal& in) noexcept : internal_(&in) {}
+
+private:
+  std::function<void(ClaimResult)> done_;
+  Internal* internal_ = nullptr;
+  std::shared_ptr<detail::ClaimState> state_;
+};
+
+/// Where de-duplication keys live. Implementations must be thread-safe: the
+/// pipeline calls claim() on the loop thread (or the thread calling
+/// Router::handle), and confirm()/release() there or on threads completing
+/// Acks. No method may block for long: a store that does I/O queues it on its
+/// own thread and answers claims through ClaimDeferral.
+///
+/// Keys are short printable strings built by the library (see the README's
+/// "Idempotency" section for what identifies a delivery); a `key` view is
+/// valid only during the call.
+class TOPGG_API IdempotencyStore {
+public:
+  virtual ~IdempotencyStore();
+
+  /// Claims `key` for up to `lease` (after which an unconfirmed claim lapses,
+  /// so a receiver that crashed mid-delivery does not block the retry).
+  /// Returns the result now, or — after calling later.defer() — nullopt,
+  /// completing the ticket exactly once later.
+  virtual std::optional<ClaimResult> claim(std::string_view key, Now now, std::chrono::milliseconds lease,
+                                           ClaimDeferral& later) = 0;
+  /// The delivery was handled: remember `key` as done for `ttl`.
+  virtual void confirm(std::string_view key, Now now, std::chrono::milliseconds ttl) = 0;
+  /// Handling failed: drop this receiver's claim of `key` (never a confirmed
+  /// key) so that the retry is handled.
+  virtual void release(std::string_view key, Now now) = 0;
+
+  /// A named time kept with the keys (catch-up's high-water mark: the newest
+  /// vote confirmed). Called off the loop thread; may block. The default
+  /// keeps it in memory.
+  virtual std::optional<std::chrono::sys_time<std::chrono::microseconds>> load_mark(std::string_view name);
+  virtual void save_mark(std::string_view name, std::chrono::sys_time<std::chrono::microseconds> t);
+
+  /// What the store says when it has trouble (an outage begins or ends): one
+  /// line per event, never per request. Default: standard error. Set it
+  /// before the store is used.
+  void on_error(std::function<void(std::string_view)> hook);
+
+protected:
+  /// Tells the error hook; never throws.
+  void report(std::string_view message) const noexcept;
+
+private:
+  std::function<void(std::string_view)> on_error_;
+  struct Marks;
+  std::shared_ptr<Marks> marks_;
+};
+
+/// The default store: this process's memory, bounded. Keys are kept as 128-bit
+/// keyed SipHash fingerprints (the key is random per store, so nobody can
+/// aim a collision at another delivery's key). When full, the oldest key is
+/// forgotten first. Survives neither a restart nor several receivers: use
+/// SqliteStore or RedisStore for those. No allocation per claim once the
+/// table exists (it is allocated at the first claim).
+class TOPGG_API MemoryStore final : public IdempotencyStore {
+public:
+  explicit MemoryStore(std::size_t capacity = 16384);
+  ~MemoryStore() override;
+
+  std::optional<ClaimResult> claim(std::string_view key, Now now, std::chrono::milliseconds lease,
+                                   ClaimDeferral& later) override;
+  void confirm(std::string_view key, Now now, std::chrono::milliseconds ttl) override;
+  void release(std::string_view key, Now now) override;
+
+  /// Keys held now (claimed or done, expired ones included until reused).
+  std::size_t size() const;
+
+private:
+  struct Table;
+  std::unique_ptr<Table> table_;
+};
+
+} // namespace topgg

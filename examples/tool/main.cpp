@@ -73,6 +73,10 @@ lists every [key, value] in order.
 Output is always valid UTF-8: each invalid byte sequence in an event's data
 (e.g. a query's ?ref=%FF) is written as U+FFFD, one per maximal ill-formed
 subpart, as Python's errors="replace" decodes it.
+Secrets: an integration.create line carries the new connection's
+"webhook_secret" in clear (the bot needs it), on stdout and --exec's stdin
+only: treat both as secret. The tool never writes it to stderr; a CMD that
+echoes its stdin would (CMD's stdout goes to stderr).
 
 examples:
   TOPGG_DBL_AUTH=s3cret topgg-webhook listen --dbl /dbl --dsl /dsl --port 8080

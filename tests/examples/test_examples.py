@@ -706,12 +706,46 @@ def tool_json_utf8(tool, loop):
     check("U+FFFD" in r.stdout, "--help says how invalid UTF-8 is written")
 
 
+def v1_delivery(port, payload, path="/topgg", secret=V1_SECRET):
+    body = json.dumps(payload).encode()
+    t = str(int(time.time()))
+    mac = hmac.new(secret.encode(), t.encode() + b"." + body, hashlib.sha256).hexdigest()
+    h = {"Content-Type": "application/json", "x-topgg-signature": f"t={t},v1={mac}", "x-topgg-trace": "trace-1"}
+    return request(port, "POST", path, body, h)
+
+
+def tool_secrets(tool, loop):
+    """integration.create's webhook_secret is printed on stdout (the bot needs it),
+    never on stderr — not even when --exec fails."""
+    secret = "whs_new_connection_secret_4711"
+    payload = {"type": "integration.create", "data": {
+        "connection_id": "conn-1", "webhook_secret": secret,
+        "project": {"id": "803190510032756736", "type": "bot", "platform": "discord", "platform_id": BOT},
+        "user": {"id": "u1", "platform_id": USER, "name": "owner", "avatar_url": None}}}
+    r = run_tool(tool, "listen", "--help")
+    check("webhook_secret" in r.stdout, "--help warns that integration.create lines carry webhook_secret")
+    for extra, status in (([], 204), (["--exec", "cat >/dev/null; exit 1"], 503)):
+        s = listen(tool, loop, "--v1", "/topgg", *extra)
+        try:
+            got = v1_delivery(s.port, payload)[0]
+            check(got == status, f"integration.create {' '.join(extra)}: answered {status} (got {got})")
+            if status == 204:
+                line = s.wait_for("out", r".*integration\.create.*\n").group(0)
+                check(json.loads(line)["webhook_secret"] == secret, "stdout carries the webhook_secret")
+            else:
+                s.wait_for("err", r"--exec failed for integration\.create")
+            s.stop()
+            check(secret.encode() not in s.err, "stderr never carries the webhook_secret")
+        finally:
+            s.kill()
+
+
 CASES = {"uv_minimal": minimal, "asio_minimal": minimal, "uv_byte_level": minimal, "custom_routes": custom_routes,
          "beast_server": beast_server, "bot_thread": bot_thread, "sqlite_ledger": sqlite_ledger,
          "tool_listen": tool_listen, "tool_options": tool_options, "tool_exec": tool_exec,
          "tool_exec_timeout": tool_exec_timeout, "tool_exec_failures": tool_exec_failures,
          "tool_exec_env": tool_exec_env, "tool_exec_fds": tool_exec_fds, "tool_exec_signals": tool_exec_signals,
-         "tool_json_query": tool_json_query, "tool_json_utf8": tool_json_utf8}
+         "tool_json_query": tool_json_query, "tool_json_utf8": tool_json_utf8, "tool_secrets": tool_secrets}
 
 
 def main():

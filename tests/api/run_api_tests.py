@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Runs the API client's tests against mock_api.py over HTTPS on 127.0.0.1.
+
+    run_api_tests.py client API_TESTS_EXE     the doctest program drives the client against the mock
+    run_api_tests.py cli VOTES_EXE            `VOTES_EXE votes ...` (the tool's votes command) against it
+    run_api_tests.py tool TOPGG_WEBHOOK_EXE   the same cases on the installed tool; skipped (77)
+                                              while it has no `votes` command
+
+Makes a fresh certificate for 127.0.0.1/localhost with `openssl req` in a temporary directory
+(and a second, unrelated one for another host name: the "wrong CA"), starts the mock on a free
+port (and a second mock presenting the other certificate), runs the cases,
+and fails if the API token appears anywhere in any byte a program wrote (stdout or stderr).
+"""
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mock_api  # noqa: E402
+
+TOKEN = "tgg_" + secrets.token_hex(24)
+SKIP = 77
+outputs = []  # every byte any program under test wrote, for the token search
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+    print("ok:", what, flush=True)
+
+
+def make_cert(directory, name, names="IP:127.0.0.1,DNS:localhost"):
+    cert, key = os.path.join(directory, name + ".pem"), os.path.join(directory, name + ".key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=" + names],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cert, key
+
+
+def clean_env(**extra):
+    env = {k: v for k, v in os.environ.items()
+           if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy") and k != "TOPGG_TOKEN"}
+    env.update(extra)
+    return env
+
+
+def run(argv, env, timeout=30):
+    started = time.monotonic()
+    p = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    elapsed = time.monotonic() - started
+    outputs.append((argv, p.stdout, p.stderr))
+    return p, elapsed
+
+
+# --- the doctest program ---------------------------------------------------------------------
+
+
+def client_mode(exe, mock, ca, other_ca, other_mock):
+    env = clean_env(TOPGG_API_TEST_TOKEN=TOKEN, TOPGG_API_MOCK=mock.url, TOPGG_API_CA=ca, TOPGG_API_OTHER_CA=other_ca,
+                    TOPGG_API_OTHER_MOCK=other_mock.url)
+    p, elapsed = run([exe, "--duration=true"], env, timeout=120)
+    sys.stdout.write(p.stdout.decode(errors="replace"))
+    sys.stdout.write(p.stderr.decode(errors="replace"))
+    print(f"api-tests: exit {p.returncode} in {elapsed:.2f} s")
+    check(p.returncode == 0, "the client tests pass")
+
+
+# --- the votes command -----------------------------------------------------------------------
+
+
+def cli_mode(exe, mock, ca, other_ca, tool=False):
+    if tool:
+        p, _ = run([exe, "votes", "--help"], clean_env())
+        if p.returncode != 0:
+            print("skip: this topgg-webhook has no `votes` command yet")
+            return SKIP
+    env = clean_env(TOPGG_TOKEN=TOKEN)
+    since = (mock.now - __import__("datetime").timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def votes(scenario, *args, env=env, run_name=None):
+        run_name = run_name or f"{scenario}-{len(outputs)}"
+        argv = [exe, "votes", "--since", since, "--api-base", f"{mock.url}/{scenario}/{run_name}",
+                "--api-ca", ca, "--interval", "20", "--timeout", "2000", *args]
+        p, elapsed = run(argv, env)
+        return p, elapsed, mock.log_of(run_name)
+
+    p, _ = run([exe, "votes", "--help"], clean_env())
+    check(p.returncode == 0 and b"--since" in p.stdout and b"TOPGG_TOKEN" in p.stdout, "votes --help: exit 0, usage")
+
+    p, elapsed, log = votes("pages")
+    lines = [json.loads(line) for line in p.stdout.decode().splitlines()]
+    expected = [{k: v for k, v in vote.items() if not k.startswith("_")} for vote in mock.votes]
+    check(p.returncode == 0, f"pages: exit 0 (stderr {p.stderr!r})")
+    check([line["user_id"] for line in lines] == [v["user_id"] for v in expected],
+          "pages: every vote once, oldest first")
+    check(all(line["event"] == "vote" and line["source"] == "api" for line in lines), "pages: event vote, source api")
+    first = lines[0]
+    check(list(first) == ["event", "source", "user_id", "platform_id", "weight", "created_at", "expires_at"],
+          "pages: fields in the documented order")
+    check(first["platform_id"] == expected[0]["platform_id"] and first["weight"] == expected[0]["weight"] == 2,
+          "pages: platform_id and weight as sent")
+    check(first["created_at"] == expected[0]["created_at"][:26] + "Z", "pages: created_at in microseconds, UTC")
+    check(len(log) == 4 and all(e["auth_ok"] for e in log), "pages: 3 pages + the empty one, Bearer token each time")
+    check(log[0]["query"] == {"startDate": since} and all(list(e["query"]) == ["cursor"] for e in log[1:]),
+          "pages: startDate first, then the cursor alone")
+    check(all(not e["problems"] for e in log), "pages: the mock found no problem in any request")
+    check(p.stderr == b"", "pages: nothing on stderr")
+
+    cut = expected[4]["created_at"]
+    p, _, log = votes("pages", "--until", cut)
+    got = [json.loads(line)["user_id"] for line in p.stdout.decode().splitlines()]
+    check(p.returncode == 0 and got == [v["user_id"] for v in expected[:4]], "--until: votes before it only")
+    check(len(log) == 2, "--until: stops paging once past it")
+
+    p, _, _ = votes("empty")
+    check(p.returncode == 0 and p.stdout == b"", "no votes: exit 0, no output")
+
+    p, _, log = votes("pages", env=clean_env(TOPGG_TOKEN="wrong-" + TOKEN[6:]))
+    err = p.stderr.decode()
+    check(p.returncode == 1 and err == "topgg-webhook: token refused (401): check TOPGG_TOKEN\n",
+          f"401: exit 1, one clear line (got {err!r})")
+    check(len(log) == 1, "401: not retried")
+
+    p, elapsed, log = votes("rate")
+    check(p.returncode == 0 and len(p.stdout.splitlines()) == len(expected), "429: votes printed after the wait")
+    check(len(log) == 5 and log[1]["t"] - log[0]["t"] >= 1.0, "429: Retry-After: 1 honoured")
+
+    p, elapsed, log = votes("slow", "--timeout", "300", "--max-retries", "0")
+    check(p.returncode == 1 and b"timeout" in p.stderr and len(p.stderr.splitlines()) == 1,
+          f"slow answer: exit 1, one timeout line (got {p.stderr!r})")
+    check(elapsed < 2.5, f"slow answer: gives up in time ({elapsed:.2f} s)")
+
+    p, _, log = votes("pages", "--api-ca", other_ca)
+    check(p.returncode == 1 and b"tls" in p.stderr and not log, "wrong CA: exit 1, tls, nothing reached the server")
+
+    p, _, log = votes("flaky", "--max-retries", "0")
+    check(p.returncode == 1 and b"500" in p.stderr and len(log) == 1, "500 without retries: exit 1, the status said")
+
+    p, _, log = votes("pages", "--api-base", mock.url.replace("https:", "http:"))
+    check(p.returncode == 2 and b"https" in p.stderr, "http:// base: refused as a usage error (exit 2)")
+
+    for argv, what in [(["votes"], "no --since"),
+                       (["votes", "--since", "yesterday"], "--since not a date"),
+                       (["votes", "--since", "1h", "--token", TOKEN], "--token refused"),
+                       (["votes", "--since", "1h", "--bogus"], "unknown option"),
+                       (["votes", "--since", "1h", "extra"], "stray argument")]:
+        p, _ = run([exe, *argv], env)
+        check(p.returncode == 2 and len(p.stderr.splitlines()) >= 1, f"usage error: {what} (exit 2)")
+    p, _ = run([exe, "votes", "--since", "1h"], clean_env())
+    check(p.returncode == 2 and b"TOPGG_TOKEN" in p.stderr, "no $TOPGG_TOKEN: exit 2, says which variable")
+
+    p, _, log = votes("pages", "--since", "2h")
+    check(p.returncode == 0 and log and log[0]["query"]["startDate"].endswith("Z"), "--since 2h: relative time works")
+    return 0
+
+
+def main():
+    mode, exe = sys.argv[1], sys.argv[2]
+    with tempfile.TemporaryDirectory(prefix="topgg-api-") as tmp:
+        cert, key = make_cert(tmp, "server")
+        # Another self-signed certificate, for a name that is not 127.0.0.1: trusted as a CA by
+        # some cases (host name check), used as the wrong CA by others.
+        other_ca, other_key = make_cert(tmp, "other", "DNS:wrong-host.invalid")
+        mock = mock_api.MockApi(TOKEN, cert, key).start()
+        other_mock = mock_api.MockApi(TOKEN, other_ca, other_key).start()
+        try:
+            if mode == "client":
+                rc = client_mode(exe, mock, cert, other_ca, other_mock) or 0
+            else:
+                rc = cli_mode(exe, mock, cert, other_ca, tool=(mode == "tool"))
+        finally:
+            mock.stop()
+            other_mock.stop()
+    leaked = [argv[0] for argv, out, err in outputs if TOKEN.encode() in out or TOKEN.encode() in err]
+    check(not leaked, f"the token appears in no output of {len(outputs)} runs")
+    sys.exit(rc)
+
+
+if __name__ == "__main__":
+    main()

@@ -20,6 +20,7 @@
 #include "events_json.hpp"
 #include "exec_runner.hpp"
 #include "send.hpp"
+#include "votes.hpp"
 #include "topgg/topgg.hpp"
 #if TOOL_HAVE_UV
 #include "topgg/uv.hpp"
@@ -446,10 +447,12 @@ int main(int argc, char** argv) {
   const std::string cmd = argc > 1 ? argv[1] : "";
   if (cmd == "listen")
     return listen_main(argc, argv);
+  if (cmd == "votes")
+    return tool::votes_main(argc, argv);
   if (cmd == "send")
     return send_main(argc, argv);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
-    std::printf("usage: topgg-webhook listen|send [options]   (topgg-webhook listen --help, topgg-webhook send --help)\n"
+    std::printf("usage: topgg-webhook listen|send|votes [options]   (topgg-webhook <command> --help)\n"
                 "version %s\n", TOPGG_WEBHOOK_VERSION);
     return 0;
   }
@@ -457,5 +460,5 @@ int main(int argc, char** argv) {
     std::printf("%s\n", TOPGG_WEBHOOK_VERSION);
     return 0;
   }
-  usage_error(cmd.empty() ? "missing command: listen or send" : "unknown command '" + cmd + "'");
+  usage_error(cmd.empty() ? "missing command: listen, send or votes" : "unknown command '" + cmd + "'");
 }

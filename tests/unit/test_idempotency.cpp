@@ -19,6 +19,13 @@ std::optional<ClaimResult> claim(topgg::IdempotencyStore& s, std::string_view ke
   return s.claim(key, th::at(ms), lease, later);
 }
 
+// Not name("k", i): GCC 12 at -O3 warns (-Wrestrict) inside that operator+.
+std::string name(std::string_view prefix, int i) {
+  std::string s(prefix);
+  s += std::to_string(i);
+  return s;
+}
+
 std::string le_bytes(const std::array<std::uint64_t, 2>& h) {
   std::string s;
   char buf[4];
@@ -60,8 +67,8 @@ TEST_CASE("memory store: claim, confirm, release, lease and TTL") {
 TEST_CASE("memory store: bounded; the oldest key is forgotten first") {
   topgg::MemoryStore s(100);
   for (int i = 0; i < 100; ++i) {
-    REQUIRE(claim(s, "k" + std::to_string(i), 0) == ClaimResult::claimed);
-    s.confirm("k" + std::to_string(i), th::at(0), 3'600'000ms);
+    REQUIRE(claim(s, name("k", i), 0) == ClaimResult::claimed);
+    s.confirm(name("k", i), th::at(0), 3'600'000ms);
   }
   CHECK(s.size() == 100);
   CHECK(claim(s, "k0", 1) == ClaimResult::done);
@@ -71,14 +78,14 @@ TEST_CASE("memory store: bounded; the oldest key is forgotten first") {
   CHECK(claim(s, "k0", 2) == ClaimResult::claimed); // forgotten, and now evicts k1
   CHECK(claim(s, "k1", 3) == ClaimResult::claimed);
   for (int i = 3; i < 100; ++i) // everything else still held, whatever the probe order became
-    CHECK(claim(s, "k" + std::to_string(i), 4) == ClaimResult::done);
+    CHECK(claim(s, name("k", i), 4) == ClaimResult::done);
 }
 
 TEST_CASE("memory store: many keys through a small table keep every invariant") {
   topgg::MemoryStore s(64);
   std::vector<std::string> live;
   for (int i = 0; i < 5000; ++i) {
-    const std::string k = "key-" + std::to_string(i);
+    const std::string k = name("key-", i);
     REQUIRE(claim(s, k, i) == ClaimResult::claimed);
     if (i % 3 == 0) {
       s.release(k, th::at(i));

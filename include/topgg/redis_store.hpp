@@ -1,0 +1,109 @@
+// RedisStore: de-duplication keys in Redis or Valkey, shared by several
+// receivers behind a load balancer, so that a delivery is handled once
+// whichever receiver gets it. Library and dependency `topgg-webhook-redis`
+// (hiredis): a user of the core alone links no Redis client.
+//
+// In Redis, under `key_prefix`:
+//   <prefix><key>        "claimed:<token>" for the lease, then "done" for the TTL
+//   <prefix>mark:<name>  a mark, decimal microseconds since the Unix epoch
+// A claim is one Lua script (EVALSHA): `SET key claimed:<token> NX PX lease`,
+// and when the key exists, whether it is done or still claimed — one round
+// trip, no race between receivers. A release deletes the key only if it still
+// holds this store's token (a second script). Expiry is Redis's own (PX), so
+// leases and TTLs run on the server's clock.
+#pragma once
+
+#include "topgg/export.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "topgg/idempotency.hpp"
+
+namespace topgg {
+
+struct TOPGG_API RedisOptions {
+  std::string host = "127.0.0.1"; ///< name or address; resolved on the store's thread
+  std::uint16_t port = 6379;
+  int db = 0;           ///< SELECTed after connecting when not 0
+  std::string username; ///< AUTH username password (Redis 6 ACLs) when set
+  std::string password; ///< AUTH when set; never logged
+  std::string key_prefix = "topgg:";
+  /// Connecting, AUTH and SELECT included; then the attempt is abandoned.
+  std::chrono::milliseconds connect_timeout{1000};
+  /// Longest wait for any answer. A claim is answered (unavailable) within this
+  /// time whatever happens to the connection; a connection whose oldest command
+  /// has waited longer is closed and opened again.
+  std::chrono::milliseconds command_timeout{1000};
+  /// Wait before reconnecting after a failure: `reconnect_min`, doubled after
+  /// each failed attempt up to `reconnect_max`.
+  std::chrono::milliseconds reconnect_min{100};
+  std::chrono::milliseconds reconnect_max{5000};
+  /// Off (default): while Redis cannot be asked, claims answer unavailable,
+  /// the pipeline answers 503 and Top.gg delivers again later — nothing is
+  /// handled twice, but a v1 delivery (retried only for about 7 s) can run out
+  /// of retries during a longer outage and must come back through catch-up.
+  /// On: such claims answer claimed and every delivery is handled — nothing is
+  /// lost, but retries and duplicates arriving during the outage are handled
+  /// again (at-least-once). Choose on for handlers that are idempotent anyway.
+  bool fail_open = false;
+  /// Claims queued or awaiting an answer; one more answers unavailable at once.
+  std::size_t max_pending = 65536;
+
+  /// Parses `redis://[[username]:password@]host[:port][/db]` (port 6379 and
+  /// db 0 when absent; user and password percent-decoded; an IPv6 address in
+  /// brackets). Anything else (another scheme, a path, a query, a bad port or
+  /// db) throws std::invalid_argument, whose message never holds the password.
+  static RedisOptions from_url(std::string_view url);
+};
+
+/// An IdempotencyStore in Redis or Valkey. One thread per store runs hiredis'
+/// asynchronous client on its own poll loop: every call only queues, claims
+/// are pipelined (many in flight on one connection) and answered through the
+/// ClaimDeferral, so no call blocks the caller's loop.
+///
+/// When Redis cannot be reached (refused, closed, no answer within
+/// `command_timeout`, an error reply), claims answer unavailable (or claimed
+/// with `fail_open`), the error hook hears one line when the outage begins and
+/// one when Redis answers again, and the store reconnects with back-off. A
+/// confirm that could not be written is kept (up to `max_pending`) and written
+/// after reconnecting, with what remains of its TTL; a release that could not
+/// be written is dropped (its lease lapses).
+class TOPGG_API RedisStore final : public IdempotencyStore {
+public:
+  /// Starts connecting at once; never blocks. Throws std::invalid_argument for
+  /// options out of range (port 0, negative db, non-positive timeouts).
+  explicit RedisStore(RedisOptions options);
+  /// RedisStore(RedisOptions::from_url(url)).
+  explicit RedisStore(std::string_view url);
+  /// Writes the confirms and releases still queued (waiting up to
+  /// `command_timeout` for Redis), then disconnects.
+  ~RedisStore() override;
+  RedisStore(const RedisStore&) = delete;
+  RedisStore& operator=(const RedisStore&) = delete;
+
+  /// Always defers (nullopt), except when `max_pending` claims are pending:
+  /// unavailable (claimed with `fail_open`).
+  std::optional<ClaimResult> claim(std::string_view key, Now now, std::chrono::milliseconds lease,
+                                   ClaimDeferral& later) override;
+  void confirm(std::string_view key, Now now, std::chrono::milliseconds ttl) override;
+  /// Deletes the key only if it still holds this store object's claim.
+  void release(std::string_view key, Now now) override;
+
+  /// GET / SET `<prefix>mark:<name>`; block for at most `command_timeout`.
+  /// Throw std::runtime_error when Redis cannot be asked or does not answer in
+  /// time, or the stored value is not a number.
+  std::optional<std::chrono::sys_time<std::chrono::microseconds>> load_mark(std::string_view name) override;
+  void save_mark(std::string_view name, std::chrono::sys_time<std::chrono::microseconds> t) override;
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+} // namespace topgg

@@ -1,0 +1,91 @@
+// SqliteStore: de-duplication keys in an SQLite file, for a receiver on one
+// host that must remember handled deliveries across restarts. Library and
+// dependency `topgg-webhook-sqlite`: a user of the core alone links no SQLite.
+//
+// The file holds one row per key (state claimed or done, expiry in Unix
+// milliseconds, the claiming store's token) and the named marks. Several
+// SqliteStore objects or processes may share one file: every claim is one
+// transaction, so the same key claimed from two of them at once is `claimed`
+// for exactly one. Not for a network file system (SQLite's locks do not hold
+// there): several hosts share a RedisStore instead.
+#pragma once
+
+#include "topgg/export.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "topgg/idempotency.hpp"
+
+namespace topgg {
+
+struct SqliteOptions {
+  /// How long a transaction waits for another connection's write lock (another
+  /// store or process on the same file) before its claims answer unavailable.
+  std::chrono::milliseconds busy_timeout{1000};
+  /// Operations waiting for the store's thread. A claim arriving when this many
+  /// wait answers unavailable at once (reported once, until the queue drains).
+  /// Confirms and releases are always queued: each follows an admitted claim.
+  std::size_t max_queue = 4096;
+  /// How often rows past their expiry are deleted (never on a claim's path).
+  std::chrono::milliseconds purge_interval{std::chrono::minutes(1)};
+  /// `PRAGMA synchronous=FULL` (an fsync per commit) instead of NORMAL. NORMAL
+  /// in WAL mode loses nothing when the process crashes and never corrupts the
+  /// file; only the last commits before a power cut or kernel crash can be
+  /// lost. FULL closes that window too, at the cost of an fsync per batch, but
+  /// confirm() is not awaited before Top.gg is answered, so a power cut between
+  /// the answer and the commit stays possible whichever is chosen.
+  bool synchronous_full = false;
+};
+
+/// An IdempotencyStore in an SQLite file (WAL journal). One thread per store
+/// owns the connection: claim() queues and answers through the ClaimDeferral
+/// once the claim's transaction committed, confirm() and release() queue, so
+/// no call blocks the caller's loop. Queued operations are written in batches,
+/// one transaction per batch.
+///
+/// Times are wall-clock Unix milliseconds taken from the `now.wall` each call
+/// passes, so that a lease or TTL runs on across a restart.
+///
+/// Errors (locked beyond `busy_timeout`, disk full, corruption) make the claims
+/// of that batch answer unavailable; the error hook hears one line when such an
+/// outage begins and one when writes succeed again. A confirm that failed is
+/// kept (up to `max_queue`) and written with the next batch.
+class TOPGG_API SqliteStore final : public IdempotencyStore {
+public:
+  /// Opens `path`, creating the file and its tables if needed. Throws
+  /// std::runtime_error naming the path and SQLite's message when it cannot be
+  /// opened, is not an SQLite database, cannot use WAL, or has a schema newer
+  /// than this library's.
+  explicit SqliteStore(const std::string& path, SqliteOptions options = {});
+  /// Writes every queued operation (claims included), then closes the file.
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  /// Always defers (nullopt), except when the queue is full: unavailable.
+  std::optional<ClaimResult> claim(std::string_view key, Now now, std::chrono::milliseconds lease,
+                                   ClaimDeferral& later) override;
+  void confirm(std::string_view key, Now now, std::chrono::milliseconds ttl) override;
+  /// Deletes the key only if it is still claimed by this store object.
+  void release(std::string_view key, Now now) override;
+
+  /// Read and written in the file (microseconds), through the store's thread;
+  /// blocks until done. Throws std::runtime_error with SQLite's message when the
+  /// file cannot be read or written.
+  std::optional<std::chrono::sys_time<std::chrono::microseconds>> load_mark(std::string_view name) override;
+  void save_mark(std::string_view name, std::chrono::sys_time<std::chrono::microseconds> t) override;
+
+  /// The file's schema version (`PRAGMA user_version`) this library writes.
+  static constexpr int schema_version = 1;
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+} // namespace topgg

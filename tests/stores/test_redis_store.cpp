@@ -1,0 +1,442 @@
+// RedisStore against a real redis-server started on a free loopback port: the
+// claim semantics on Redis' own clock, what it writes, two receivers on one
+// Redis, pipelining, and outages (stopped, silent, refusing) with their reports.
+#include <doctest/doctest.h>
+
+#include "redis_server.hpp"
+#include "topgg/redis_store.hpp"
+
+using namespace std::chrono_literals;
+using topgg::ClaimResult;
+using topgg::RedisOptions;
+using topgg::RedisStore;
+using ts::claim;
+using ts::RedisServer;
+
+namespace {
+
+topgg::Now now() { return topgg::Now::current(); }
+
+/// Short timeouts, so that outages are seen and left quickly.
+RedisOptions quick(int port) {
+  RedisOptions o;
+  o.port = static_cast<std::uint16_t>(port);
+  o.command_timeout = 300ms;
+  o.connect_timeout = 300ms;
+  o.reconnect_min = 20ms;
+  o.reconnect_max = 100ms;
+  return o;
+}
+
+// Appends rather than `"k" + std::to_string(i)`, which trips GCC 12's -Wrestrict false positive at -O3.
+std::string numbered(const char* prefix, std::size_t i) {
+  std::string s = prefix;
+  s += std::to_string(i);
+  return s;
+}
+
+std::string url_error(std::string_view url) {
+  try {
+    RedisOptions::from_url(url);
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
+
+/// Claims fresh keys until one is claimed (the store reconnected) or `wait` passes.
+bool claimed_again(RedisStore& s, std::chrono::milliseconds wait = 10'000ms) {
+  const auto until = ts::Steady::now() + wait;
+  for (std::size_t i = 0; ts::Steady::now() < until; ++i) {
+    if (claim(s, numbered("probe-", i), now()) == ClaimResult::claimed)
+      return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+std::size_t lines_with(ts::Reports& r, std::string_view text) {
+  std::size_t n = 0;
+  for (auto& l : r.lines())
+    n += l.find(text) != std::string::npos;
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("redis store: URLs") {
+  auto o = RedisOptions::from_url("redis://127.0.0.1:6380");
+  CHECK(o.host == "127.0.0.1");
+  CHECK(o.port == 6380);
+  CHECK(o.db == 0);
+  CHECK(o.password.empty());
+  CHECK(o.key_prefix == "topgg:");
+  CHECK_FALSE(o.fail_open);
+
+  o = RedisOptions::from_url("redis://:s3cr%40t%3a@cache.internal:7000/3");
+  CHECK(o.host == "cache.internal");
+  CHECK(o.port == 7000);
+  CHECK(o.db == 3);
+  CHECK(o.username.empty());
+  CHECK(o.password == "s3cr@t:");
+
+  o = RedisOptions::from_url("redis://bot:pw@[::1]:6379/0");
+  CHECK(o.username == "bot");
+  CHECK(o.password == "pw");
+  CHECK(o.host == "::1");
+  CHECK(RedisOptions::from_url("redis://localhost").port == 6379);
+  CHECK(RedisOptions::from_url("redis://localhost/").db == 0);
+  CHECK(RedisOptions::from_url("redis://[::1]").host == "::1");
+
+  for (std::string_view bad :
+       {"http://h:6379",  "rediss://h:6379", "unix:///run/redis.sock", "redis://",       "redis://:6379",
+        "redis://h:0",    "redis://h:65536", "redis://h:port",         "redis://h:",     "redis://h/x",
+        "redis://h/1/2",  "redis://h/-1",    "redis://h:6379?db=1",    "redis://h#x",    "redis://password@h",
+        "redis://:%zz@h", "redis://:%4@h",   "redis://[::1",           "redis://[::1]x", "REDIS://h"})
+    CHECK_MESSAGE(url_error(bad).rfind("redis URL: ", 0) == 0, bad);
+  CHECK(url_error("redis://:hunter2@h:bad").find("hunter2") == std::string::npos); // never in a message
+  CHECK(url_error("redis://:hunter2@h/%").find("hunter2") == std::string::npos);
+
+  CHECK_THROWS_AS(RedisStore("redis://h:0"), std::invalid_argument);
+  RedisOptions zero;
+  zero.port = 0;
+  CHECK_THROWS_AS(RedisStore{zero}, std::invalid_argument);
+  RedisOptions slow;
+  slow.command_timeout = 0ms;
+  CHECK_THROWS_AS(RedisStore{slow}, std::invalid_argument);
+}
+
+TEST_CASE("redis store: claim, confirm, release, lease and TTL") {
+  RedisServer srv;
+  RedisStore s(quick(srv.port()));
+  CHECK(claim(s, "a", now()) == ClaimResult::claimed);
+  CHECK(claim(s, "a", now()) == ClaimResult::in_progress); // held while handled
+  s.release("a", now());
+  CHECK(claim(s, "a", now()) == ClaimResult::claimed); // released: the retry is handled
+  s.confirm("a", now(), 400ms);
+  CHECK(claim(s, "a", now()) == ClaimResult::done);
+  s.release("a", now()); // never drops a confirmed key
+  CHECK(claim(s, "a", now()) == ClaimResult::done);
+
+  CHECK(claim(s, "b", now(), 150ms) == ClaimResult::claimed);
+  CHECK(claim(s, "b", now()) == ClaimResult::in_progress);
+  std::this_thread::sleep_for(500ms);
+  CHECK(claim(s, "b", now()) == ClaimResult::claimed); // lease lapsed: a crashed receiver does not block the retry
+  CHECK(claim(s, "a", now()) == ClaimResult::claimed); // TTL over: forgotten
+}
+
+TEST_CASE("redis store: what it writes, under its prefix and database") {
+  RedisServer srv;
+  RedisServer::Client raw(srv.port());
+  auto o = quick(srv.port());
+  {
+    RedisStore s(o);
+    REQUIRE(claim(s, "held", now(), 5000ms) == ClaimResult::claimed);
+    const std::string v = raw.command({"GET", "topgg:held"});
+    CHECK(v.rfind("claimed:", 0) == 0);
+    CHECK(v.size() == 8 + 32);
+    const long pttl = std::stol(raw.command({"PTTL", "topgg:held"}));
+    CHECK(pttl > 4000);
+    CHECK(pttl <= 5000);
+    s.confirm("held", now(), 60'000ms);
+    CHECK(claim(s, "held", now()) == ClaimResult::done);
+    CHECK(raw.command({"GET", "topgg:held"}) == "done");
+    CHECK(std::stol(raw.command({"PTTL", "topgg:held"})) > 55'000);
+  }
+  o.key_prefix = "bot2:";
+  o.db = 2;
+  RedisStore other(o);
+  CHECK(claim(other, "held", now()) == ClaimResult::claimed); // another prefix and database: another key
+  CHECK(raw.command({"EXISTS", "bot2:held"}) == "0");         // not in database 0
+  CHECK(raw.command({"SELECT", "2"}) == "OK");
+  CHECK(raw.command({"GET", "bot2:held"}).rfind("claimed:", 0) == 0);
+}
+
+TEST_CASE("redis store: a claim is released only by the store that made it") {
+  RedisServer srv;
+  RedisStore a(quick(srv.port())), b(quick(srv.port()));
+  REQUIRE(claim(a, "k", now()) == ClaimResult::claimed);
+  b.release("k", now()); // b never claimed it
+  CHECK(claim(b, "k", now()) == ClaimResult::in_progress);
+  a.release("k", now());
+  CHECK(claim(a, "sync", now()) == ClaimResult::claimed); // a's release has been written
+  CHECK(claim(b, "k", now()) == ClaimResult::claimed);
+  b.confirm("k", now(), 60'000ms);
+  b.release("k", now());
+  a.release("k", now());
+  CHECK(claim(b, "sync2", now()) == ClaimResult::claimed);
+  CHECK(claim(a, "k", now()) == ClaimResult::done); // nobody drops a done key
+}
+
+TEST_CASE("redis store: two receivers claiming the same keys at once: exactly one claimed each") {
+  RedisServer srv;
+  RedisStore a(quick(srv.port())), b(quick(srv.port()));
+  constexpr std::size_t n = 500;
+  ts::Batch ba(n), bb(n);
+  std::thread ta([&] {
+    for (std::size_t i = 0; i < n; ++i)
+      ba.start(a, i, numbered("race-", i), now());
+  });
+  std::thread tb([&] { // the other way round, so that they meet
+    for (std::size_t i = n; i-- > 0;)
+      bb.start(b, i, numbered("race-", i), now());
+  });
+  ta.join();
+  tb.join();
+  REQUIRE(ba.wait());
+  REQUIRE(bb.wait());
+  const auto ra = ba.results(), rb = bb.results();
+  std::size_t exactly_one = 0;
+  for (std::size_t i = 0; i < n; ++i)
+    exactly_one += (ra[i] == ClaimResult::claimed && rb[i] == ClaimResult::in_progress) ||
+                   (ra[i] == ClaimResult::in_progress && rb[i] == ClaimResult::claimed);
+  CHECK(exactly_one == n);
+}
+
+TEST_CASE("redis store: many claims in flight from several threads") {
+  RedisServer srv;
+  RedisStore s(quick(srv.port()));
+  constexpr std::size_t threads = 4, keys = 2000;
+  std::vector<std::unique_ptr<ts::Batch>> batches;
+  for (std::size_t t = 0; t < threads; ++t)
+    batches.push_back(std::make_unique<ts::Batch>(keys));
+  std::vector<std::thread> pool;
+  for (std::size_t t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      for (std::size_t i = 0; i < keys; ++i)
+        batches[t]->start(s, i, numbered("k", (i + t * 577) % keys), now());
+    });
+  for (auto& th : pool)
+    th.join();
+  std::vector<int> claimed(keys), in_progress(keys);
+  for (std::size_t t = 0; t < threads; ++t) {
+    REQUIRE(batches[t]->wait());
+    const auto r = batches[t]->results();
+    for (std::size_t i = 0; i < keys; ++i) {
+      const std::size_t k = (i + t * 577) % keys;
+      claimed[k] += r[i] == ClaimResult::claimed;
+      in_progress[k] += r[i] == ClaimResult::in_progress;
+    }
+  }
+  CHECK(std::count(claimed.begin(), claimed.end(), 1) == static_cast<long>(keys));
+  CHECK(std::count(in_progress.begin(), in_progress.end(), static_cast<int>(threads - 1)) == static_cast<long>(keys));
+}
+
+TEST_CASE("redis store: marks round-trip in microseconds") {
+  RedisServer srv;
+  RedisServer::Client raw(srv.port());
+  const auto t = std::chrono::sys_time<std::chrono::microseconds>(1'700'000'000'123'456us);
+  {
+    RedisStore s(quick(srv.port()));
+    CHECK_FALSE(s.load_mark("catch-up"));
+    s.save_mark("catch-up", t);
+    CHECK(s.load_mark("catch-up") == t);
+    CHECK(raw.command({"GET", "topgg:mark:catch-up"}) == "1700000000123456");
+  }
+  RedisStore s(quick(srv.port()));
+  CHECK(s.load_mark("catch-up") == t); // another receiver sees it
+  raw.command({"SET", "topgg:mark:bad", "yesterday"});
+  CHECK_THROWS_AS(s.load_mark("bad"), std::runtime_error);
+  srv.stop();
+  const auto t0 = ts::Steady::now();
+  CHECK_THROWS_AS(s.load_mark("catch-up"), std::runtime_error); // no hang
+  CHECK_THROWS_AS(s.save_mark("catch-up", t), std::runtime_error);
+  CHECK(ts::Steady::now() - t0 < 1000ms);
+}
+
+TEST_CASE("redis store: Redis stopped mid-run: unavailable within the timeout, one line, then back") {
+  RedisServer srv;
+  const auto o = quick(srv.port());
+  RedisStore s(o);
+  ts::Reports reports;
+  reports.attach(s);
+  REQUIRE(claim(s, "before", now()) == ClaimResult::claimed);
+
+  srv.stop();
+  for (int round = 0; round < 10; ++round) { // through several reconnect attempts
+    ts::Batch b(20);
+    const auto t0 = ts::Steady::now();
+    for (std::size_t i = 0; i < 20; ++i)
+      b.start(s, i, numbered("down-", i), now());
+    REQUIRE(b.wait(2000ms));
+    CHECK(ts::Steady::now() - t0 <= o.command_timeout + 200ms);
+    CHECK(b.count(ClaimResult::unavailable) == 20);
+    std::this_thread::sleep_for(30ms);
+  }
+  REQUIRE(reports.size() == 1); // one line for the outage, not one per claim or attempt
+  CHECK(reports.lines()[0].find("redis 127.0.0.1:" + std::to_string(srv.port())) != std::string::npos);
+  CHECK(reports.lines()[0].find("claims answer unavailable") != std::string::npos);
+
+  srv.start(); // same port
+  REQUIRE(claimed_again(s));
+  REQUIRE(reports.wait_for(2));
+  CHECK(reports.lines()[1].find("answering again") != std::string::npos);
+  CHECK(claim(s, "before", now()) == ClaimResult::claimed); // that Redis kept nothing: no persistence
+  CHECK(reports.size() == 2);
+  MESSAGE(reports.all());
+}
+
+TEST_CASE("redis store: a silent Redis: pending claims answered within the timeout, then back") {
+  RedisServer srv;
+  const auto o = quick(srv.port());
+  RedisStore s(o);
+  ts::Reports reports;
+  reports.attach(s);
+  REQUIRE(claim(s, "before", now()) == ClaimResult::claimed);
+
+  srv.pause(); // the connection stays open; nothing is answered
+  ts::Batch b(50);
+  const auto t0 = ts::Steady::now();
+  for (std::size_t i = 0; i < 50; ++i)
+    b.start(s, i, numbered("silent-", i), now());
+  REQUIRE(b.wait(2000ms));
+  const auto took = ts::Steady::now() - t0;
+  CHECK(took >= o.command_timeout - 10ms); // waited for an answer
+  CHECK(took <= o.command_timeout + 200ms);
+  CHECK(b.count(ClaimResult::unavailable) == 50);
+  for (int i = 0; i < 3; ++i) // reconnecting to a server that accepts but never answers
+    CHECK(claim(s, numbered("still-", static_cast<std::size_t>(i)), now(), 10'000ms, 1000ms) ==
+          ClaimResult::unavailable);
+  CHECK(reports.size() == 1);
+  CHECK(lines_with(reports, "within 300 ms") == 1);
+
+  srv.resume();
+  REQUIRE(claimed_again(s));
+  REQUIRE(reports.wait_for(2));
+  CHECK(reports.lines()[1].find("answering again") != std::string::npos);
+  CHECK(reports.size() == 2);
+}
+
+TEST_CASE("redis store: many claims in flight when the connection dies: each answered once") {
+  RedisServer srv;
+  RedisStore s(quick(srv.port()));
+  constexpr std::size_t n = 5000;
+  ts::Batch b(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    b.start(s, i, numbered("flight-", i), now());
+    if (i == n / 2)
+      srv.stop();
+  }
+  REQUIRE(b.wait(5000ms)); // Batch throws if any is answered twice
+  CHECK(b.count(ClaimResult::claimed) + b.count(ClaimResult::unavailable) == n);
+  CHECK(b.count(ClaimResult::unavailable) >= n / 2 - 1);
+}
+
+TEST_CASE("redis store: unreachable from the start; the hook set after construction hears it") {
+  auto o = quick(ts::free_port()); // nobody listens there
+  RedisStore s(o);
+  ts::Reports reports;
+  reports.attach(s);
+  std::this_thread::sleep_for(100ms); // attempts fail meanwhile, before anyone asked
+  CHECK(reports.size() == 0);
+  for (int i = 0; i < 5; ++i) {
+    const auto t0 = ts::Steady::now();
+    CHECK(claim(s, "k", now()) == ClaimResult::unavailable);
+    CHECK(ts::Steady::now() - t0 <= o.command_timeout + 100ms);
+  }
+  REQUIRE(reports.size() == 1);
+  CHECK(reports.lines()[0].find("refused") != std::string::npos);
+}
+
+TEST_CASE("redis store: a wrong password is one line, and never printed") {
+  RedisServer srv({"--requirepass", "hunter2"});
+  {
+    auto o = quick(srv.port());
+    o.password = "wrong-secret";
+    RedisStore s(o);
+    ts::Reports reports;
+    reports.attach(s);
+    for (int i = 0; i < 5; ++i) {
+      CHECK(claim(s, "k", now()) == ClaimResult::unavailable);
+      std::this_thread::sleep_for(30ms);
+    }
+    REQUIRE(reports.size() == 1);
+    CHECK(reports.lines()[0].find("AUTH failed") != std::string::npos);
+    CHECK(reports.all().find("wrong-secret") == std::string::npos);
+  }
+  {
+    auto o = quick(srv.port());
+    o.password = "hunter2";
+    RedisStore s(o);
+    CHECK(claim(s, "k", now()) == ClaimResult::claimed);
+  }
+  RedisStore by_url("redis://default:hunter2@127.0.0.1:" + std::to_string(srv.port()) + "/1"); // ACL user, db 1
+  CHECK(claim(by_url, "k", now()) == ClaimResult::claimed);
+  CHECK(claim(by_url, "k", now()) == ClaimResult::in_progress);
+}
+
+TEST_CASE("redis store: fail-open claims proceed while Redis is down") {
+  RedisServer srv;
+  auto o = quick(srv.port());
+  o.fail_open = true;
+  RedisStore s(o);
+  ts::Reports reports;
+  reports.attach(s);
+  REQUIRE(claim(s, "k", now()) == ClaimResult::claimed);
+  srv.stop();
+  CHECK(claim(s, "k", now()) == ClaimResult::claimed); // no de-duplication meanwhile
+  CHECK(claim(s, "k", now()) == ClaimResult::claimed);
+  REQUIRE(reports.size() == 1);
+  CHECK(reports.lines()[0].find("fail-open") != std::string::npos);
+}
+
+TEST_CASE("redis store: a confirm made during an outage is written once Redis is back") {
+  RedisServer srv;
+  RedisStore s(quick(srv.port()));
+  REQUIRE(claim(s, "k", now()) == ClaimResult::claimed);
+  srv.stop();
+  s.confirm("k", now(), 60'000ms); // handled while Redis was down
+  std::this_thread::sleep_for(50ms);
+  srv.start(); // empty: no persistence
+  REQUIRE(claimed_again(s));
+  CHECK(claim(s, "k", now()) == ClaimResult::done);
+}
+
+TEST_CASE("redis store: too many pending claims answer at once, reported once") {
+  RedisServer srv;
+  auto o = quick(srv.port());
+  o.max_pending = 3;
+  RedisStore s(o);
+  ts::Reports reports;
+  reports.attach(s);
+  REQUIRE(claim(s, "warm", now()) == ClaimResult::claimed);
+  srv.pause();
+  ts::Batch b(10);
+  std::size_t at_once = 0;
+  for (std::size_t i = 0; i < 10; ++i)
+    at_once += b.start(s, i, numbered("p", i), now());
+  CHECK(at_once == 7);
+  REQUIRE(b.wait(2000ms));
+  CHECK(b.count(ClaimResult::unavailable) == 10);
+  srv.resume();
+  REQUIRE(claimed_again(s));
+  CHECK(lines_with(reports, "3 claims pending") == 1);
+}
+
+TEST_CASE("redis store: a flushed script cache is reloaded") {
+  RedisServer srv;
+  RedisServer::Client raw(srv.port());
+  RedisStore s(quick(srv.port()));
+  ts::Reports reports;
+  reports.attach(s);
+  REQUIRE(claim(s, "a", now()) == ClaimResult::claimed);
+  CHECK(raw.command({"SCRIPT", "FLUSH"}) == "OK");
+  CHECK(claim(s, "b", now()) == ClaimResult::unavailable); // NOSCRIPT: reported, scripts loaded again
+  CHECK(claim(s, "b", now()) == ClaimResult::claimed);
+  CHECK(lines_with(reports, "NOSCRIPT") == 1);
+  CHECK(reports.size() == 2);
+}
+
+TEST_CASE("redis store: closing writes the confirms still queued") {
+  RedisServer srv;
+  RedisServer::Client raw(srv.port());
+  {
+    RedisStore s(quick(srv.port()));
+    REQUIRE(claim(s, "k", now()) == ClaimResult::claimed);
+    for (std::size_t i = 0; i < 100; ++i)
+      s.confirm(numbered("c", i), now(), 60'000ms);
+    s.confirm("k", now(), 60'000ms);
+  }
+  CHECK(raw.command({"GET", "topgg:k"}) == "done");
+  CHECK(raw.command({"GET", "topgg:c99"}) == "done");
+}

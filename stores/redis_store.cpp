@@ -223,13 +223,14 @@ struct RedisStore::Impl {
   Phase phase = Phase::down;
   std::deque<Sent> inflight;
   std::vector<Op> waiting;                      // queued while connecting, sent once connected
-  std::vector<Op> retry;                        // confirms that could not be written yet
+  std::deque<Op> retry;                         // confirms that could not be written yet, oldest first
   std::deque<std::shared_ptr<Claim>> deadlines; // every claim not yet past its deadline, oldest first
   std::string claim_sha, release_sha;
   int reloads = 0;         // SCRIPT LOADs sent after a NOSCRIPT and not yet answered
   std::string drop_reason; // why we are closing the connection ourselves
   bool drop_requested = false;
   bool closing = false;
+  bool quiet = false; // reconnecting after an idle connection was closed: told only if that fails
   Steady::time_point connect_deadline{}, retry_at{}, stop_deadline{};
   milliseconds backoff;
   std::uint64_t rejected_seen = 0;
@@ -460,7 +461,12 @@ struct RedisStore::Impl {
     switch (phase) {
     case Phase::up: send(std::move(op)); break;
     case Phase::connecting: waiting.push_back(std::move(op)); break;
-    case Phase::down: unsent(std::move(op), reason_down); break;
+    case Phase::down:
+      if (quiet)
+        waiting.push_back(std::move(op)); // reconnecting at once
+      else
+        unsent(std::move(op), reason_down);
+      break;
     }
   }
 
@@ -474,7 +480,11 @@ struct RedisStore::Impl {
         outage.refused();
       settle(*op.state, refusal());
       break;
-    case Op::confirm: retry.push_back(std::move(op)); break;
+    case Op::confirm:
+      retry.push_back(std::move(op));
+      if (retry.size() > opt.max_pending) // a long outage: forget the oldest
+        retry.pop_front();
+      break;
     case Op::release: break; // its lease lapses
     case Op::get_mark:
     case Op::set_mark: op.mark->finish(std::nullopt, why); break;
@@ -590,6 +600,7 @@ struct RedisStore::Impl {
 
   void failed_attempt(const std::string& why) {
     phase = Phase::down;
+    quiet = false;
     reason_down = why;
     if (!closing)
       outage.failed(why);
@@ -610,6 +621,14 @@ struct RedisStore::Impl {
     reloads = 0;
     if (was_up)
       backoff = opt.reconnect_min;
+    if (was_up && drop_reason.empty() && !outage.down() && !closing) {
+      // Closed while idle (Redis' `timeout`, a proxy, a restart): nobody was refused, so no outage yet.
+      phase = Phase::down;
+      quiet = true;
+      reason_down = why;
+      retry_at = Steady::now();
+      return;
+    }
     failed_attempt(why);
   }
 
@@ -627,6 +646,7 @@ struct RedisStore::Impl {
 
   void opened() {
     phase = Phase::up;
+    quiet = false;
     backoff = opt.reconnect_min;
     connect_deadline = {};
     outage.worked();

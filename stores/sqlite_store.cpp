@@ -151,6 +151,9 @@ struct SqliteStore::Impl {
                "claims answer unavailable until it works again", "working again", "answered unavailable"),
         overload([this](std::string_view s) { owner.report(s); }, "sqlite " + path,
                  "claims answer unavailable until it drains", "queue drained", "answered unavailable") {
+    if (opt.busy_timeout.count() < 0 || opt.max_queue == 0 || opt.purge_interval.count() <= 0)
+      throw std::invalid_argument(
+          "SqliteStore: busy_timeout must not be negative, max_queue and purge_interval positive");
     open();
     worker = std::thread([this] { run(); });
   }

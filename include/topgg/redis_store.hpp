@@ -70,7 +70,10 @@ struct TOPGG_API RedisOptions {
 /// When Redis cannot be reached (refused, closed, no answer within
 /// `command_timeout`, an error reply), claims answer unavailable (or claimed
 /// with `fail_open`), the error hook hears one line when the outage begins and
-/// one when Redis answers again, and the store reconnects with back-off. A
+/// one when Redis answers again (always on the store's thread), and the store
+/// reconnects with back-off. An idle connection that Redis or a proxy closes is
+/// opened again at once, silently unless that fails. A claim that timed out may
+/// still have been taken in Redis: its lease lapses. A
 /// confirm that could not be written is kept (up to `max_pending`) and written
 /// after reconnecting, with what remains of its TTL; a release that could not
 /// be written is dropped (its lease lapses).

@@ -53,14 +53,17 @@ struct SqliteOptions {
 ///
 /// Errors (locked beyond `busy_timeout`, disk full, corruption) make the claims
 /// of that batch answer unavailable; the error hook hears one line when such an
-/// outage begins and one when writes succeed again. A confirm that failed is
-/// kept (up to `max_queue`) and written with the next batch.
+/// outage begins and one when writes succeed again, always on the store's
+/// thread. A confirm that failed is kept (up to `max_queue`) and written with
+/// the next batch.
 class TOPGG_API SqliteStore final : public IdempotencyStore {
 public:
   /// Opens `path`, creating the file and its tables if needed. Throws
   /// std::runtime_error naming the path and SQLite's message when it cannot be
-  /// opened, is not an SQLite database, cannot use WAL, or has a schema newer
-  /// than this library's.
+  /// opened, is not an SQLite database, cannot use WAL, has a schema newer than
+  /// this library's, or holds other tables without a schema version (it is the
+  /// store's own file, not the bot's database); std::invalid_argument for
+  /// options out of range.
   explicit SqliteStore(const std::string& path, SqliteOptions options = {});
   /// Writes every queued operation (claims included), then closes the file.
   ~SqliteStore() override;

@@ -276,6 +276,22 @@ TEST_CASE("redis store: Redis stopped mid-run: unavailable within the timeout, o
   MESSAGE(reports.all());
 }
 
+TEST_CASE("redis store: an idle connection closed by Redis is opened again without a report") {
+  RedisServer srv;
+  RedisServer::Client raw(srv.port());
+  RedisStore s(quick(srv.port()));
+  ts::Reports reports;
+  reports.attach(s);
+  REQUIRE(claim(s, "a", now()) == ClaimResult::claimed);
+  CHECK(raw.command({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"}) == "1"); // as Redis' idle `timeout` does
+  std::this_thread::sleep_for(50ms);
+  CHECK(claim(s, "a", now()) == ClaimResult::in_progress);
+  CHECK(claim(s, "b", now()) == ClaimResult::claimed);
+  CHECK(raw.command({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"}) == "1");
+  CHECK(claim(s, "c", now()) == ClaimResult::claimed); // right after: waits for the new connection
+  CHECK(reports.size() == 0);
+}
+
 TEST_CASE("redis store: a silent Redis: pending claims answered within the timeout, then back") {
   RedisServer srv;
   const auto o = quick(srv.port());

@@ -3,7 +3,9 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -16,6 +18,7 @@
 #include <climits>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <stdexcept>
@@ -107,6 +110,99 @@ struct Sent {
 };
 
 } // namespace
+
+/// Looks host names up on its own thread: getaddrinfo blocks, sometimes for
+/// seconds, and the store's thread must keep answering claims meanwhile.
+class Resolver {
+public:
+  /// `done` runs on the resolver's thread after each lookup.
+  Resolver(std::string host, std::function<void()> done) : host_(std::move(host)), done_(std::move(done)) {
+    thread_ = std::thread([this] { run(); });
+  }
+  /// Waits for a lookup in progress to end.
+  ~Resolver() {
+    {
+      std::lock_guard lock(m_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+
+  void request() {
+    {
+      std::lock_guard lock(m_);
+      wanted_ = true;
+    }
+    cv_.notify_one();
+  }
+
+  /// The addresses of the last finished lookup (numeric, in getaddrinfo's order), or its error.
+  bool take(std::vector<std::string>& addresses, std::string& error) {
+    std::lock_guard lock(m_);
+    if (!ready_)
+      return false;
+    ready_ = false;
+    addresses = std::move(addresses_);
+    error = std::move(error_);
+    return true;
+  }
+
+private:
+  void run() {
+    std::unique_lock lock(m_);
+    for (;;) {
+      cv_.wait(lock, [&] { return wanted_ || stop_; });
+      if (stop_)
+        return;
+      wanted_ = false;
+      lock.unlock();
+      std::vector<std::string> found;
+      std::string error;
+      addrinfo hints{};
+      hints.ai_family = AF_UNSPEC;
+      hints.ai_socktype = SOCK_STREAM;
+      addrinfo* list = nullptr;
+      if (const int rc = ::getaddrinfo(host_.c_str(), nullptr, &hints, &list); rc != 0) {
+        error = "cannot resolve " + host_ + ": " + ::gai_strerror(rc);
+      } else {
+        for (const addrinfo* a = list; a; a = a->ai_next) {
+          char text[INET6_ADDRSTRLEN] = {};
+          const void* where = a->ai_family == AF_INET6
+                                  ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(a->ai_addr)->sin6_addr)
+                                  : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr);
+          if ((a->ai_family == AF_INET || a->ai_family == AF_INET6) &&
+              ::inet_ntop(a->ai_family, where, text, sizeof text))
+            found.emplace_back(text);
+        }
+        ::freeaddrinfo(list);
+        if (found.empty())
+          error = "cannot resolve " + host_ + ": no address";
+      }
+      lock.lock();
+      addresses_ = std::move(found);
+      error_ = std::move(error);
+      ready_ = true;
+      lock.unlock();
+      done_();
+      lock.lock();
+    }
+  }
+
+  const std::string host_;
+  const std::function<void()> done_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool wanted_ = false, ready_ = false, stop_ = false;
+  std::vector<std::string> addresses_;
+  std::string error_;
+  std::thread thread_;
+};
+
+bool numeric_address(const std::string& host) {
+  unsigned char buf[sizeof(in6_addr)];
+  return ::inet_pton(AF_INET, host.c_str(), buf) == 1 || ::inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
 
 // ---- RedisOptions::from_url --------------------------------------------------
 
@@ -230,7 +326,13 @@ struct RedisStore::Impl {
   std::string drop_reason; // why we are closing the connection ourselves
   bool drop_requested = false;
   bool closing = false;
-  bool quiet = false; // reconnecting after an idle connection was closed: told only if that fails
+  bool handshake_refused = false; // this connection's AUTH, SELECT or SCRIPT LOAD got an error
+  bool quiet = false;             // reconnecting at once (an idle connection was closed, or another address is left)
+  std::string reason_down = "not connected";
+  std::vector<std::string> addresses; // of the host, tried in turn within one attempt
+  std::size_t next_address = 0;
+  std::unique_ptr<Resolver> resolver; // for a host name; none for an address
+  bool resolving = false;
   Steady::time_point connect_deadline{}, retry_at{}, stop_deadline{};
   milliseconds backoff;
   std::uint64_t rejected_seen = 0;
@@ -255,8 +357,11 @@ struct RedisStore::Impl {
     wake_r = fds[0];
     wake_w = fds[1];
     try {
+      if (!numeric_address(opt.host))
+        resolver = std::make_unique<Resolver>(opt.host, [this] { kick(); });
       thread = std::thread([this] { run(); });
     } catch (...) {
+      resolver.reset();
       ::close(wake_r);
       ::close(wake_w);
       throw;
@@ -270,6 +375,7 @@ struct RedisStore::Impl {
     }
     kick();
     thread.join();
+    resolver.reset(); // after the thread that calls it
     ::close(wake_r);
     ::close(wake_w);
   }
@@ -393,8 +499,11 @@ struct RedisStore::Impl {
         if (ac && (fds[1].revents & POLLOUT || (err && !(ac->c.flags & REDIS_CONNECTED))))
           redisAsyncHandleWrite(ac); // also how a refused connect is noticed
       }
-      if (fds[0].revents)
+      if (fds[0].revents) {
         take_incoming();
+        if (resolving)
+          resolved();
+      }
       timers();
       if (drop_requested)
         drop();
@@ -469,8 +578,6 @@ struct RedisStore::Impl {
       break;
     }
   }
-
-  std::string reason_down = "not connected";
 
   /// An op that cannot be sent now.
   void unsent(Op&& op, const std::string& why) {
@@ -555,15 +662,52 @@ struct RedisStore::Impl {
 
   // ---- connection ------------------------------------------------------------
 
+  /// Connects to the host's next address, or starts over: looks the host up again (names may move).
   void connect() {
     reason_down = "not connected";
     drop_reason.clear();
-    redisAsyncContext* c = redisAsyncConnect(opt.host.c_str(), opt.port);
+    phase = Phase::connecting;
+    connect_deadline = Steady::now() + opt.connect_timeout;
+    if (next_address < addresses.size()) {
+      connect_to(addresses[next_address++]);
+      return;
+    }
+    addresses.clear();
+    next_address = 0;
+    if (!resolver) {
+      addresses.push_back(opt.host);
+      connect_to(addresses[next_address++]);
+      return;
+    }
+    if (!resolving) { // else a lookup is still running: wait for it
+      resolving = true;
+      resolver->request();
+    }
+  }
+
+  /// A lookup may have finished.
+  void resolved() {
+    std::string error;
+    if (!resolver->take(addresses, error))
+      return;
+    resolving = false;
+    next_address = 0;
+    if (phase != Phase::connecting || ac)
+      return; // gave up waiting for it; the next attempt looks up again
+    if (addresses.empty())
+      failed_attempt(error);
+    else
+      connect_to(addresses[next_address++]);
+  }
+
+  void connect_to(const std::string& address) {
+    handshake_refused = false;
+    redisAsyncContext* c = redisAsyncConnect(address.c_str(), opt.port);
     if (!c || c->err) {
       const std::string why = c ? c->errstr : "cannot allocate a connection";
       if (c)
         redisAsyncFree(c);
-      failed_attempt(why);
+      attempt_failed(why);
       return;
     }
     ::fcntl(c->c.fd, F_SETFD, FD_CLOEXEC); // hiredis 0.14 opens it without: --exec children must not inherit it
@@ -578,9 +722,7 @@ struct RedisStore::Impl {
     ac->ev.cleanup = cleanup;
     redisAsyncSetConnectCallback(ac, on_connect); // asks for the first write event, which completes the connect
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
-    phase = Phase::connecting;
     const Steady::time_point now = Steady::now();
-    connect_deadline = now + opt.connect_timeout;
     // Pipelined behind the connect; the last answer opens the store.
     bool ok = true;
     if (!opt.password.empty()) {
@@ -598,9 +740,22 @@ struct RedisStore::Impl {
       request_drop("cannot queue commands");
   }
 
+  /// One address failed: the next is tried at once, quietly; after the last, the attempt failed.
+  void attempt_failed(const std::string& why) {
+    if (next_address < addresses.size() && !closing) {
+      phase = Phase::down;
+      quiet = true;
+      reason_down = why;
+      retry_at = Steady::now();
+      return;
+    }
+    failed_attempt(why);
+  }
+
   void failed_attempt(const std::string& why) {
     phase = Phase::down;
     quiet = false;
+    next_address = addresses.size(); // the next attempt starts over
     reason_down = why;
     if (!closing)
       outage.failed(why);
@@ -619,17 +774,24 @@ struct RedisStore::Impl {
     drop_requested = false;
     inflight.clear();
     reloads = 0;
-    if (was_up)
+    if (was_up) {
       backoff = opt.reconnect_min;
-    if (was_up && drop_reason.empty() && !outage.down() && !closing) {
-      // Closed while idle (Redis' `timeout`, a proxy, a restart): nobody was refused, so no outage yet.
-      phase = Phase::down;
-      quiet = true;
-      reason_down = why;
-      retry_at = Steady::now();
+      next_address = addresses.size(); // reconnect from a fresh lookup
+      if (drop_reason.empty() && !outage.down() && !closing) {
+        // Closed while idle (Redis' `timeout`, a proxy, a restart): nobody was refused, so no outage yet.
+        phase = Phase::down;
+        quiet = true;
+        reason_down = why;
+        retry_at = Steady::now();
+        return;
+      }
+      failed_attempt(why);
       return;
     }
-    failed_attempt(why);
+    if (handshake_refused)
+      failed_attempt(why); // AUTH, SELECT or SCRIPT LOAD refused: the same at every address
+    else
+      attempt_failed(why); // refused, reset or silent: another address may answer
   }
 
   void request_drop(std::string why) {
@@ -671,6 +833,8 @@ struct RedisStore::Impl {
     }
     if (phase == Phase::connecting && now >= connect_deadline && ac)
       request_drop("not connected within " + ms_text(opt.connect_timeout));
+    else if (phase == Phase::connecting && now >= connect_deadline) // still looking the host up
+      failed_attempt(opt.host + " not resolved within " + ms_text(opt.connect_timeout));
     else if (phase == Phase::up && !inflight.empty() && now >= inflight.front().sent + opt.command_timeout)
       request_drop("no answer within " + ms_text(opt.command_timeout));
     else if (phase == Phase::down && !closing && now >= retry_at)
@@ -694,6 +858,7 @@ struct RedisStore::Impl {
       if (!r)
         return; // the connection is going away: gone() follows
       if (error || (s.kind >= Sent::load_claim && r->type != REDIS_REPLY_STRING)) {
+        handshake_refused = true;
         request_drop(std::string(handshake_names[s.kind]) + " failed: " + (error ? error_text : "unexpected answer"));
         return;
       }

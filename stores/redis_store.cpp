@@ -540,11 +540,11 @@ struct RedisStore::Impl {
       signalled = false;
       stop = stopping;
     }
-    if (!ops.empty()) {
+    const std::uint64_t r = rejected.load(std::memory_order_relaxed);
+    if (!ops.empty() || r != rejected_seen) {
       outage.used();
       overload.used();
     }
-    const std::uint64_t r = rejected.load(std::memory_order_relaxed);
     if (r != rejected_seen) {
       overload.failed(std::to_string(opt.max_pending) + " claims pending");
       for (; rejected_seen < r; ++rejected_seen)
@@ -775,7 +775,6 @@ struct RedisStore::Impl {
     inflight.clear();
     reloads = 0;
     if (was_up) {
-      backoff = opt.reconnect_min;
       next_address = addresses.size(); // reconnect from a fresh lookup
       if (drop_reason.empty() && !outage.down() && !closing) {
         // Closed while idle (Redis' `timeout`, a proxy, a restart): nobody was refused, so no outage yet.
@@ -806,12 +805,12 @@ struct RedisStore::Impl {
       redisAsyncFree(ac); // runs every pending callback with no reply, then cleanup → gone()
   }
 
+  /// Connected and set up. The outage (if any) ends with the first command that works, not here: a
+  /// replica or a full Redis accepts connections and still refuses claims.
   void opened() {
     phase = Phase::up;
     quiet = false;
-    backoff = opt.reconnect_min;
     connect_deadline = {};
-    outage.worked();
     for (Op& op : std::exchange(waiting, {}))
       send(std::move(op));
     for (Op& op : std::exchange(retry, {}))
@@ -885,9 +884,15 @@ struct RedisStore::Impl {
         outage.failed("Redis answered: " + error_text);
       if (error_text.rfind("NOSCRIPT", 0) == 0)
         reload_scripts();
+      // A replica after a failover, or a server still loading: another connection may reach the primary.
+      for (std::string_view code : {"READONLY", "LOADING", "MASTERDOWN"})
+        if (error_text.rfind(code, 0) == 0)
+          request_drop("Redis answered: " + error_text);
       unsent(std::move(op), "Redis answered: " + error_text);
       return;
     }
+    if (op.kind != Op::claim)
+      worked();
     switch (op.kind) {
     case Op::claim: {
       if (r->type != REDIS_REPLY_INTEGER || r->integer < 0 || r->integer > 2) {
@@ -895,7 +900,7 @@ struct RedisStore::Impl {
         unsent(std::move(op), {});
         return;
       }
-      outage.worked();
+      worked();
       const ClaimResult result = script_results[r->integer];
       Claim& c = *op.state;
       if (!c.settled)
@@ -905,7 +910,7 @@ struct RedisStore::Impl {
       return;
     }
     case Op::confirm:
-    case Op::release: outage.worked(); return;
+    case Op::release: return;
     case Op::get_mark: {
       if (r->type == REDIS_REPLY_NIL) {
         op.mark->finish(std::nullopt, {});
@@ -921,6 +926,15 @@ struct RedisStore::Impl {
     }
     case Op::set_mark: op.mark->finish(std::nullopt, {}); return;
     }
+  }
+
+  /// A command worked: an outage is over, and the confirms kept during it can be written.
+  void worked() {
+    outage.worked();
+    backoff = opt.reconnect_min;
+    if (!retry.empty() && phase == Phase::up)
+      for (Op& kept : std::exchange(retry, {}))
+        send(std::move(kept));
   }
 
   /// Someone flushed Redis' script cache (SCRIPT FLUSH, a restart behind a proxy): load both again.

@@ -28,7 +28,7 @@
 namespace topgg {
 
 struct TOPGG_API RedisOptions {
-  std::string host = "127.0.0.1"; ///< name or address; resolved on the store's thread
+  std::string host = "127.0.0.1"; ///< name or address; a name is looked up again at each reconnection
   std::uint16_t port = 6379;
   int db = 0;           ///< SELECTed after connecting when not 0
   std::string username; ///< AUTH username password (Redis 6 ACLs) when set
@@ -63,15 +63,17 @@ struct TOPGG_API RedisOptions {
 };
 
 /// An IdempotencyStore in Redis or Valkey. One thread per store runs hiredis'
-/// asynchronous client on its own poll loop: every call only queues, claims
-/// are pipelined (many in flight on one connection) and answered through the
-/// ClaimDeferral, so no call blocks the caller's loop.
+/// asynchronous client on its own poll loop (and, for a host name, a second
+/// one looks it up): every call only queues, claims are pipelined (many in
+/// flight on one connection) and answered through the ClaimDeferral, so no
+/// call blocks the caller's loop. One connection, no Redis Cluster.
 ///
 /// When Redis cannot be reached (refused, closed, no answer within
 /// `command_timeout`, an error reply), claims answer unavailable (or claimed
 /// with `fail_open`), the error hook hears one line when the outage begins and
 /// one when Redis answers again (always on the store's thread), and the store
-/// reconnects with back-off. An idle connection that Redis or a proxy closes is
+/// reconnects with back-off; READONLY, LOADING and MASTERDOWN answers (a
+/// failover) reconnect too. An idle connection that Redis or a proxy closes is
 /// opened again at once, silently unless that fails. A claim that timed out may
 /// still have been taken in Redis: its lease lapses. A
 /// confirm that could not be written is kept (up to `max_pending`) and written

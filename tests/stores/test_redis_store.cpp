@@ -441,6 +441,27 @@ TEST_CASE("redis store: too many pending claims answer at once, reported once") 
   CHECK(lines_with(reports, "3 claims pending") == 1);
 }
 
+TEST_CASE("redis store: a primary turned replica: unavailable, one line, reconnecting until it is primary again") {
+  RedisServer srv, other;
+  RedisServer::Client raw(srv.port());
+  RedisStore s(quick(srv.port()));
+  ts::Reports reports;
+  reports.attach(s);
+  REQUIRE(claim(s, "a", now()) == ClaimResult::claimed);
+  CHECK(raw.command({"REPLICAOF", "127.0.0.1", std::to_string(other.port())}) == "OK"); // as after a failover
+  for (std::size_t i = 0; i < 10; ++i) {
+    CHECK(claim(s, numbered("r", i), now()) == ClaimResult::unavailable);
+    std::this_thread::sleep_for(30ms); // reconnections happen meanwhile; none is a new outage
+  }
+  CHECK(reports.size() == 1);
+  CHECK(lines_with(reports, "READONLY") == 1);
+  CHECK(raw.command({"REPLICAOF", "NO", "ONE"}) == "OK");
+  REQUIRE(claimed_again(s));
+  CHECK(reports.size() == 2);
+  CHECK(lines_with(reports, "answering again") == 1);
+  MESSAGE(reports.all());
+}
+
 TEST_CASE("redis store: a flushed script cache is reloaded") {
   RedisServer srv;
   RedisServer::Client raw(srv.port());

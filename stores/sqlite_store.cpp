@@ -321,9 +321,10 @@ struct SqliteStore::Impl {
       }
       if (!batch.empty() || !retry.empty())
         write(batch);
-      if (latest_now != INT64_MIN && Steady::now() >= next_purge) {
+      if (Steady::now() >= next_purge) {
         next_purge = Steady::now() + opt.purge_interval;
-        expire();
+        if (latest_now != INT64_MIN) // no caller's time yet: nothing to compare expiries with
+          expire();
       }
       if (last) {
         if (!retry.empty())

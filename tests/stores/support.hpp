@@ -2,6 +2,7 @@
 // collecting error-hook lines, temporary directories.
 #pragma once
 
+#include <time.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -141,6 +142,18 @@ private:
   std::condition_variable cv_;
   std::vector<std::string> lines_;
 };
+
+/// CPU time this process used while sleeping for `d`: an idle store must not spin.
+inline std::chrono::milliseconds cpu_while_sleeping(std::chrono::milliseconds d) {
+  auto cpu = [] {
+    timespec t{};
+    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return std::chrono::seconds(t.tv_sec) + std::chrono::nanoseconds(t.tv_nsec);
+  };
+  const auto before = cpu();
+  std::this_thread::sleep_for(d);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(cpu() - before);
+}
 
 class TempDir {
 public:

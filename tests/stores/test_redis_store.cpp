@@ -244,6 +244,14 @@ TEST_CASE("redis store: marks round-trip in microseconds") {
   CHECK(ts::Steady::now() - t0 < 1000ms);
 }
 
+TEST_CASE("redis store: an idle store sleeps, connected or not") {
+  RedisServer srv;
+  RedisStore up(quick(srv.port()));
+  REQUIRE(claim(up, "k", now()) == ClaimResult::claimed);
+  RedisStore down(quick(ts::free_port())); // reconnecting every 100 ms meanwhile
+  CHECK(ts::cpu_while_sleeping(300ms) < 100ms);
+}
+
 TEST_CASE("redis store: Redis stopped mid-run: unavailable within the timeout, one line, then back") {
   RedisServer srv;
   const auto o = quick(srv.port());

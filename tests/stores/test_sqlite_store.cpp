@@ -321,6 +321,17 @@ TEST_CASE("sqlite store: expired rows are purged periodically, not on claims") {
   CHECK(raw.one("SELECT count(*) FROM claims WHERE key IN ('later', 'now')") == "2"); // not expired: kept
 }
 
+TEST_CASE("sqlite store: an idle store sleeps, used or not") {
+  ts::TempDir dir;
+  SqliteOptions o;
+  o.purge_interval = 20ms;
+  SqliteStore unused(dir.file("a.db"), o);
+  CHECK(ts::cpu_while_sleeping(300ms) < 100ms);
+  SqliteStore used(dir.file("b.db"), o);
+  REQUIRE(claim(used, "k", at(0)) == ClaimResult::claimed);
+  CHECK(ts::cpu_while_sleeping(300ms) < 100ms);
+}
+
 TEST_CASE("sqlite store: a locked file answers unavailable, reported once, and recovers") {
   ts::TempDir dir;
   const std::string path = dir.file("dedup.db");

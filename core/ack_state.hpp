@@ -1,4 +1,5 @@
-// Internal: the shared state behind Ack, and the per-connection wake cell.
+// Internal: the shared state behind Ack, and the wake cell a delivery's
+// completion fires.
 #pragma once
 
 #include <atomic>
@@ -12,8 +13,9 @@
 
 namespace topgg::detail {
 
-/// The adapter's wake function for one connection. Cleared (under the
-/// mutex) when the connection goes away, so a late Ack calls nothing.
+/// What to call (from any thread) when an Ack or a claim completes. Cleared
+/// under the mutex when its owner goes away, so a late completion calls
+/// nothing.
 struct WakeCell {
   std::mutex m;
   std::function<void()> fn;
@@ -28,22 +30,13 @@ struct WakeCell {
   }
 };
 
-struct AckState {
+/// The outcome of one delivery's handler, read by whoever waits for it.
+struct AckCell {
   enum : int { pending, claiming, ok, retry, failed, expired };
   std::atomic<int> state{pending};
   std::optional<Response> reply; // written by the winner of the claim only
   std::string reason;            // why: retry reason or exception text
   std::shared_ptr<WakeCell> wake;
-
-  AckState() = default;
-  AckState(const AckState&) = delete;
-  AckState& operator=(const AckState&) = delete;
-  /// Every Ack dropped without completing: nobody can answer any more, so
-  /// the delivery expires now instead of at its deadline.
-  ~AckState() {
-    if (expire() && wake)
-      wake->fire();
-  }
 
   /// First caller wins; returns false for later calls.
   bool complete(int result, std::optional<Response> r = std::nullopt, std::string_view why = {}) {
@@ -57,12 +50,30 @@ struct AckState {
       wake->fire();
     return true;
   }
-  /// Loop thread, at the deadline: expires a still-pending ack.
+  /// At the deadline (or when every Ack is gone): expires a still-pending ack.
   bool expire() {
     int expected = pending;
     return state.compare_exchange_strong(expected, expired, std::memory_order_acq_rel);
   }
   int result() const noexcept { return state.load(std::memory_order_acquire); }
+  bool ready() const noexcept {
+    const int r = result();
+    return r != pending && r != claiming;
+  }
+};
+
+/// Held by Ack handles (and executor jobs) only: when the last one goes away
+/// uncompleted, nobody can answer any more, so the delivery expires at once
+/// instead of at its deadline. The waiting side holds the cell, not this.
+struct AckState {
+  std::shared_ptr<AckCell> cell = std::make_shared<AckCell>();
+  AckState() = default;
+  AckState(const AckState&) = delete;
+  AckState& operator=(const AckState&) = delete;
+  ~AckState() {
+    if (cell->expire() && cell->wake)
+      cell->wake->fire();
+  }
 };
 
 } // namespace topgg::detail

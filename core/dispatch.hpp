@@ -1,5 +1,4 @@
-// Internal: running vote handlers and reading their outcome. Shared by the
-// byte-level Connection and the request-level Router::handle.
+// Internal: running an event's handlers, and reading their outcome.
 #pragma once
 
 #include <exception>
@@ -8,38 +7,34 @@
 #include <string_view>
 
 #include "ack_state.hpp"
-#include "topgg/router.hpp"
+#include "config.hpp"
 
 namespace topgg::detail {
 
-/// Compares `given` with `key` in time that depends on key.size() only.
-bool key_matches(std::string_view given, std::string_view key);
-
-/// What a finished delivery is answered with.
+/// What a finished handler is answered with.
 struct Outcome {
   Error error = Error::ok;         ///< ok → success (or `reply`)
   const Response* reply = nullptr; ///< the handler's own answer, if it gave one
-  std::string_view why;            ///< for the error hook and the error body
+  std::string_view why;            ///< for the error hook only (never the answer's body)
 };
 
-/// Outcome of a completed (not pending) AckState.
-inline Outcome outcome_of(const AckState& a) {
+/// Outcome of a completed (ready) AckCell.
+inline Outcome outcome_of(const AckCell& a) {
   switch (a.result()) {
-  case AckState::ok: return {Error::ok, a.reply ? &*a.reply : nullptr, {}};
-  case AckState::retry: return {Error::handler_retry, nullptr, a.reason.empty() ? describe(Error::handler_retry) : a.reason};
-  case AckState::failed: return {Error::handler_failed, nullptr, a.reason};
+  case AckCell::ok: return {Error::ok, a.reply ? &*a.reply : nullptr, {}};
+  case AckCell::retry: return {Error::handler_retry, nullptr, a.reason.empty() ? describe(Error::handler_retry) : a.reason};
+  case AckCell::failed: return {Error::handler_failed, nullptr, a.reason};
   default: return {Error::ack_timeout, nullptr, describe(Error::ack_timeout)};
   }
 }
 
-/// Runs the handlers for `ev`. A plain handler without an executor runs
-/// here and its outcome is returned in `now` (nullptr result). Otherwise
-/// returns the pending AckState made by `make_ack` (already wired to its
-/// waker, so a completion that races this call is not missed), completed
-/// later by the handler's Ack, the executor job, or expiry.
-template <class Event, class MakeAck>
-std::shared_ptr<AckState> dispatch(const Event& ev, const VoteHandlers<Event>& h, const Executor& executor,
-                                   MakeAck&& make_ack, Error& now, std::string& why) {
+/// Runs `h` for `ev`. A plain handler without an executor runs here: its
+/// outcome is left in `now`/`why` and nullptr returned. Otherwise returns the
+/// cell of the outcome to come (wired to `wake` before anything can complete
+/// it), completed by the handler's Ack, the executor's job, or expiry.
+template <class Event>
+std::shared_ptr<AckCell> run_handlers(const Event& ev, const VoteHandlers<Event>& h, const Executor& executor,
+                                      const std::shared_ptr<WakeCell>& wake, Error& now, std::string& why) {
   now = Error::ok;
   if (!h)
     return nullptr; // nobody listens: accepted (warned at start)
@@ -48,40 +43,42 @@ std::shared_ptr<AckState> dispatch(const Event& ev, const VoteHandlers<Event>& h
       h.plain(ev);
     } catch (const std::exception& e) {
       now = Error::handler_failed;
-      why = e.what();
+      why.assign("handler threw: ").append(e.what());
     } catch (...) {
       now = Error::handler_failed;
       why = "handler threw a non-std exception";
     }
     return nullptr;
   }
-  std::shared_ptr<AckState> ack = make_ack();
+  auto ack = std::make_shared<AckState>();
+  ack->cell->wake = wake;
+  std::shared_ptr<AckCell> cell = ack->cell;
   auto run = [ack](const Event& e, const VoteHandlers<Event>& hs) {
     try {
       if (hs.plain) {
         hs.plain(e);
-        ack->complete(AckState::ok);
+        ack->cell->complete(AckCell::ok);
       } else {
         hs.with_ack(e, Ack(ack));
       }
     } catch (const std::exception& ex) {
-      ack->complete(AckState::failed, std::nullopt, ex.what());
+      ack->cell->complete(AckCell::failed, std::nullopt, std::string("handler threw: ") + ex.what());
     } catch (...) {
-      ack->complete(AckState::failed, std::nullopt, "handler threw a non-std exception");
+      ack->cell->complete(AckCell::failed, std::nullopt, "handler threw a non-std exception");
     }
   };
   if (!executor) {
     run(ev, h);
-    return ack;
+    return cell; // `ack` goes now: an Ack the handler did not keep expires at once
   }
   try {
-    executor([run, e = ev, hs = h]() { run(e, hs); });
+    executor([run = std::move(run), e = ev, hs = h]() { run(e, hs); });
   } catch (const std::exception& ex) {
-    ack->complete(AckState::failed, std::nullopt, std::string("executor threw: ") + ex.what());
+    cell->complete(AckCell::failed, std::nullopt, std::string("executor threw: ") + ex.what());
   } catch (...) {
-    ack->complete(AckState::failed, std::nullopt, "executor threw a non-std exception");
+    cell->complete(AckCell::failed, std::nullopt, "executor threw a non-std exception");
   }
-  return ack;
+  return cell;
 }
 
 } // namespace topgg::detail

@@ -1,60 +1,55 @@
 #include "topgg/error.hpp"
 
+#include <array>
+
 namespace topgg {
 
-int http_status(Error e) noexcept {
-  switch (e) {
-  case Error::ok: return 200;
-  case Error::malformed_http:
-  case Error::bad_host:
-  case Error::invalid_json:
-  case Error::invalid_payload: return 400;
-  case Error::unauthorized:
-  case Error::signature_missing: return 401;
-  case Error::signature_mismatch:
-  case Error::timestamp_out_of_window: return 403;
-  case Error::not_found: return 404;
-  case Error::method_not_allowed: return 405;
-  case Error::request_timeout: return 408;
-  case Error::payload_too_large: return 413;
-  case Error::expectation_failed: return 417;
-  case Error::signature_malformed: return 422;
-  case Error::headers_too_large: return 431;
-  case Error::handler_failed: return 500;
-  case Error::handler_retry:
-  case Error::ack_timeout:
-  case Error::shutting_down: return 503;
-  case Error::version_not_supported: return 505;
-  }
-  return 500;
+namespace {
+
+struct ErrorInfo {
+  int status;
+  bool closes;
+  std::string_view text;
+};
+
+// Indexed by Error: adding an error is one enumerator and one row here.
+constexpr std::array<ErrorInfo, 23> errors{{
+    {200, false, "ok"},
+    {400, true, "malformed HTTP request"},
+    {400, true, "HTTP/1.1 request needs exactly one Host header"},
+    {404, false, "no route for this path"},
+    {405, false, "method not allowed on this route"},
+    {401, false, "Authorization header missing or wrong"},
+    {413, true, "request body over the limit"},
+    {431, true, "request header section over the limit"},
+    {408, true, "request not received in time"},
+    {417, true, "only Expect: 100-continue is supported"},
+    {505, true, "only HTTP/1.0 and HTTP/1.1 are supported"},
+    {400, false, "body is not valid JSON"},
+    {400, false, "body is not a valid delivery"},
+    {500, false, "handler failed"},
+    {503, false, "handler asked for a retry"},
+    {503, false, "handler did not acknowledge in time"},
+    {401, false, "x-topgg-signature header missing"},
+    {422, false, "x-topgg-signature header malformed"},
+    {403, false, "signature does not match"},
+    {403, false, "signature timestamp outside the allowed window"},
+    {503, false, "the same delivery is being handled now"},
+    {503, false, "idempotency store unavailable"},
+    {200, false, "already handled (a retry): answered without a second event"},
+}};
+static_assert(errors.size() == static_cast<std::size_t>(Error::duplicate) + 1, "one row per Error");
+
+const ErrorInfo& info(Error e) noexcept {
+  const auto i = static_cast<std::size_t>(e);
+  return i < errors.size() ? errors[i] : errors[static_cast<std::size_t>(Error::handler_failed)];
 }
 
-std::string_view describe(Error e) noexcept {
-  switch (e) {
-  case Error::ok: return "ok";
-  case Error::malformed_http: return "malformed HTTP request";
-  case Error::bad_host: return "HTTP/1.1 request needs exactly one Host header";
-  case Error::not_found: return "no route for this path";
-  case Error::method_not_allowed: return "method not allowed on this route";
-  case Error::unauthorized: return "Authorization header missing or wrong";
-  case Error::payload_too_large: return "request body over the limit";
-  case Error::headers_too_large: return "request header section over the limit";
-  case Error::request_timeout: return "request not received in time";
-  case Error::expectation_failed: return "only Expect: 100-continue is supported";
-  case Error::version_not_supported: return "only HTTP/1.0 and HTTP/1.1 are supported";
-  case Error::invalid_json: return "body is not valid JSON";
-  case Error::invalid_payload: return "body is not a valid delivery";
-  case Error::handler_failed: return "handler failed";
-  case Error::handler_retry: return "handler asked for a retry";
-  case Error::ack_timeout: return "handler did not acknowledge in time";
-  case Error::shutting_down: return "server is shutting down";
-  case Error::signature_missing: return "x-topgg-signature header missing";
-  case Error::signature_malformed: return "x-topgg-signature header malformed";
-  case Error::signature_mismatch: return "signature does not match";
-  case Error::timestamp_out_of_window: return "signature timestamp outside the allowed window";
-  }
-  return "unknown error";
-}
+} // namespace
+
+int http_status(Error e) noexcept { return info(e).status; }
+bool closes_connection(Error e) noexcept { return info(e).closes; }
+std::string_view describe(Error e) noexcept { return info(e).text; }
 
 std::string_view reason_phrase(int status) noexcept {
   switch (status) {

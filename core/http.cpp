@@ -1,7 +1,5 @@
 #include "topgg/http.hpp"
 
-#include "ack_state.hpp"
-#include "topgg/router.hpp"
 
 namespace topgg {
 
@@ -35,12 +33,5 @@ std::optional<std::string_view> Request::header(std::string_view name) const noe
       return h.value;
   return std::nullopt;
 }
-
-bool Ack::ok() const { return state_ && state_->complete(detail::AckState::ok); }
-bool Ack::ok(Response reply) const { return state_ && state_->complete(detail::AckState::ok, std::move(reply)); }
-bool Ack::retry(std::string_view reason) const {
-  return state_ && state_->complete(detail::AckState::retry, std::nullopt, reason);
-}
-bool Ack::done() const noexcept { return !state_ || state_->result() != detail::AckState::pending; }
 
 } // namespace topgg

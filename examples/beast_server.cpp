@@ -49,7 +49,7 @@ public:
 
   void read() {
     parser_.emplace();
-    parser_->body_limit(server_.router.limits().max_body_bytes);
+    parser_->body_limit(server_.router.settings().max_body_bytes);
     stream_.expires_after(std::chrono::seconds(30));
     reading_ = true;
     http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {

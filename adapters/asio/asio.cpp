@@ -1,235 +1,189 @@
-// Asio glue: accept, read into the core, write what it produced, keep one
-// timer per connection at the core's deadline, close. Every handler keeps its
-// connection alive with shared_from_this() and runs on the server's strand.
+// Asio glue: the Driver's hooks on socket readiness waits and a steady_timer
+// per connection, accept, and the owned context. Every handler keeps its
+// connection alive with shared_from_this(), runs on the server's strand, and
+// holds the server's mutex, so a destructor on another thread is serialised
+// with them. The socket calls themselves are common/socket.cpp's.
 #include "topgg/asio.hpp"
 
+#include <asio/bind_executor.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
-#include <asio/write.hpp>
+#include <signal.h>
 
-#include <chrono>
+#include <cerrno>
 #include <mutex>
-#include <optional>
-#include <stdexcept>
-#include <system_error>
 #include <thread>
-#include <unordered_map>
-#include <vector>
 
-#include "topgg/connection.hpp"
+#include "../common/socket.hpp"
 
 namespace topgg::asio {
 namespace {
 
 namespace net = ::asio;
 using tcp = net::ip::tcp;
-using Strand = net::strand<net::any_io_executor>;
 
-// One read buffer per server: connections wait for readability and then read
-// without blocking into it (all on one strand); the core copies whatever it
-// cannot use at once, so an idle connection holds no buffer.
-constexpr std::size_t read_buffer_size = 64 * 1024;
-// After EMFILE/ENFILE the pending connection stays in the backlog: accepting
-// again at once would spin.
-constexpr std::chrono::milliseconds accept_pause{100};
+constexpr std::size_t read_buffer_size = 64 * 1024;        // one per server
+constexpr std::chrono::milliseconds accept_pause{100};      // out of descriptors: the connection stays queued
 
 struct Server;
 
 struct Conn : std::enable_shared_from_this<Conn> {
-  Conn(std::shared_ptr<Server> s, tcp::socket&& so, std::uint64_t i);
-  void start();
-  void settle();
-  void on_readable(std::error_code ec);
-  void on_write(std::error_code ec);
-  void on_timer();
-  void wake();
-  void close();
+  struct Hooks { // the Driver's transport
+    Conn& c;
+    IoResult read(std::span<char> in) { return sock::read(c.sock.native_handle(), in); }
+    IoResult write(std::string_view out) { return sock::write(c.sock.native_handle(), out); }
+    void want_read(bool on) { c.read_wanted = on; }
+    void want_write(bool on) { c.write_wanted = on; }
+    void arm_timer(std::optional<Clock::time_point> at);
+    void close();
+  };
+  Conn(std::shared_ptr<Server> s, tcp::socket so);
+  void rearm(); // starts the readiness waits the driver asked for
 
   std::shared_ptr<Server> server;
   tcp::socket sock;
   net::steady_timer timer;
-  std::unique_ptr<Connection> core; // reset when closing: the core is never called after that
-  std::string pending;              // output being written asynchronously, still counted by the core
-  std::optional<Clock::time_point> armed;
-  std::uint64_t id;
-  bool reading = false, writing = false, eof = false, closed = false;
+  std::uint64_t id = 0, timer_gen = 0;
+  bool read_wanted = false, write_wanted = false, read_waiting = false, write_waiting = false;
+  Hooks hooks{*this};
+  Driver<Hooks> driver;
 };
 
 struct Server : std::enable_shared_from_this<Server> {
-  Server(const net::any_io_executor& ex, Router& r)
-      : strand(net::make_strand(ex)), acceptor(strand), pause(strand), router(&r) {}
+  Server(const net::any_io_executor& ex, Router& r) : strand(net::make_strand(ex)), acceptor(strand), pause(strand), router(r) {}
   void accept();
-  void on_accept(std::error_code ec, tcp::socket so);
+  void accept_ready();
   void begin_close();
   void abort();
+  void check_closed();
 
-  Strand strand;
+  std::mutex m; // held by every handler (uncontended on the strand) and by the destructor's abort()
+  net::strand<net::any_io_executor> strand;
   tcp::acceptor acceptor;
   net::steady_timer pause;
-  Router* router;
-  std::unordered_map<std::uint64_t, std::shared_ptr<Conn>> conns; // open ones
-  std::uint64_t next_id = 1;
+  Router& router;
+  Workspace workspace;
+  ConnectionSet<Conn, std::shared_ptr<Conn>> conns{1024}; // its references keep open connections alive
+  std::function<void()> on_closed;
   bool stopping = false;
   std::unique_ptr<char[]> buf = std::make_unique<char[]>(read_buffer_size);
 };
 
-Conn::Conn(std::shared_ptr<Server> s, tcp::socket&& so, std::uint64_t i)
-    : server(std::move(s)), sock(std::move(so)), timer(server->strand), id(i) {}
+Conn::Conn(std::shared_ptr<Server> s, tcp::socket so)
+    : server(std::move(s)), sock(std::move(so)), timer(server->strand),
+      driver(server->router, hooks, Now::current(), &server->workspace) {}
 
-void Conn::start() {
-  std::error_code ec;
-  sock.non_blocking(true, ec);
-  if (!ec)
-    sock.set_option(tcp::no_delay(true), ec);
-  if (ec)
-    return close();
-  core = std::make_unique<Connection>(*server->router, Now::current());
-  core->set_waker([w = weak_from_this(), strand = server->strand] {
-    net::post(strand, [w] {
-      if (auto c = w.lock())
-        c->wake();
-    });
-  });
-  settle();
+void Conn::rearm() {
+  if (driver.closed())
+    return;
+  auto wait = [this](tcp::socket::wait_type type, bool& waiting) {
+    waiting = true;
+    sock.async_wait(type, net::bind_executor(server->strand, [self = shared_from_this(), type](std::error_code ec) {
+      std::lock_guard lock(self->server->m);
+      (type == tcp::socket::wait_read ? self->read_waiting : self->write_waiting) = false;
+      if (ec || self->driver.closed())
+        return;
+      const Now now = Now::current();
+      if (type == tcp::socket::wait_read && self->read_wanted)
+        self->driver.on_readable(now, {self->server->buf.get(), read_buffer_size});
+      else if (type == tcp::socket::wait_write && self->write_wanted)
+        self->driver.on_writable(now);
+      self->rearm();
+    }));
+  };
+  if (read_wanted && !read_waiting)
+    wait(tcp::socket::wait_read, read_waiting);
+  if (write_wanted && !write_waiting)
+    wait(tcp::socket::wait_write, write_waiting);
 }
 
-// After every call into the core: write, start reading, close, re-arm the timer.
-void Conn::settle() {
-  Connection& k = *core;
-  while (!writing) {
-    const std::string_view out = k.output();
-    if (out.empty())
-      break;
-    std::error_code ec;
-    std::size_t n = sock.write_some(net::buffer(out.data(), out.size()), ec);
-    if (ec == net::error::would_block || ec == net::error::try_again)
-      n = 0;
-    else if (ec)
-      return close();
-    if (n < out.size()) {
-      // The socket is full: copy the rest, since output() moves on later calls.
-      pending.assign(out.substr(n));
-      k.consume(n);
-      writing = true;
-      net::async_write(sock, net::buffer(pending),
-                       [self = shared_from_this()](std::error_code e, std::size_t) { self->on_write(e); });
-      break;
-    }
-    k.consume(n);
-    k.resume(Now::current()); // held input may go on now that output drained
-  }
-  if (k.finished() && k.output().empty())
-    return close();
-  // Not wanting to read needs no cancel: a wait that completes reads nothing.
-  if (k.want_read() && !eof && !reading) {
-    reading = true;
-    sock.async_wait(tcp::socket::wait_read, [self = shared_from_this()](std::error_code e) { self->on_readable(e); });
-  }
-  const auto d = k.deadline();
-  if (d == armed)
-    return;
-  armed = d;
-  if (!d) {
-    timer.cancel();
-    return;
-  }
-  timer.expires_at(*d);
-  timer.async_wait([self = shared_from_this()](std::error_code e) {
-    if (!e)
-      self->on_timer();
+void Conn::Hooks::arm_timer(std::optional<Clock::time_point> at) {
+  const std::uint64_t gen = ++c.timer_gen; // a wait superseded before it fired does nothing
+  if (!at)
+    return void(c.timer.cancel());
+  c.timer.expires_at(*at);
+  c.timer.async_wait([self = c.shared_from_this(), gen](std::error_code ec) {
+    std::lock_guard lock(self->server->m);
+    if (ec || gen != self->timer_gen || self->driver.closed())
+      return;
+    self->driver.on_timer(Now::current());
+    self->rearm();
   });
 }
 
-void Conn::on_readable(std::error_code ec) {
-  reading = false;
-  if (closed)
-    return;
-  if (ec)
-    return close();
-  if (core->want_read() && !eof) {
-    const std::size_t n = sock.read_some(net::buffer(server->buf.get(), read_buffer_size), ec);
-    if (ec == net::error::eof) {
-      eof = true;
-      core->receive_eof(Now::current());
-    } else if (ec && ec != net::error::would_block && ec != net::error::try_again) {
-      return close(); // ECONNRESET and friends
-    } else if (n > 0) {
-      core->receive({server->buf.get(), n}, Now::current());
-    }
-  }
-  settle();
-}
-
-void Conn::on_write(std::error_code ec) {
-  writing = false;
-  if (closed)
-    return;
-  if (ec)
-    return close();
-  core->consume(pending.size());
-  std::string().swap(pending); // idle connections keep no write buffer
-  core->resume(Now::current());
-  settle();
-}
-
-void Conn::on_timer() {
-  if (closed)
-    return;
-  armed.reset();
-  core->on_timer(Now::current());
-  settle();
-}
-
-void Conn::wake() {
-  if (closed)
-    return;
-  core->resume(Now::current());
-  settle();
-}
-
-void Conn::close() {
-  if (closed)
-    return;
-  closed = true;
-  core.reset(); // expires its acks and unhooks the waker
+void Conn::Hooks::close() {
+  const auto keep = c.shared_from_this(); // alive until this returns, whoever held it
   std::error_code ec;
-  sock.close(ec); // pending handlers complete with operation_aborted
-  timer.cancel();
-  auto s = std::move(server);
-  s->conns.erase(id); // may drop the last reference but one: callers hold shared_from_this()
+  c.sock.close(ec); // pending waits complete with operation_aborted
+  c.timer.cancel();
+  Server& s = *c.server;
+  s.conns.remove(c.id);
+  s.check_closed();
 }
 
 void Server::accept() {
-  acceptor.async_accept(net::any_io_executor(strand), [self = shared_from_this()](std::error_code ec, tcp::socket so) {
-    self->on_accept(ec, std::move(so));
+  acceptor.async_wait(tcp::acceptor::wait_read, [self = shared_from_this()](std::error_code ec) {
+    std::lock_guard lock(self->m);
+    if (!ec && !self->stopping)
+      self->accept_ready();
   });
 }
 
-void Server::on_accept(std::error_code ec, tcp::socket so) {
-  if (stopping)
-    return;
-  if (ec == net::error::no_descriptors || ec == std::errc::too_many_files_open_in_system ||
-      ec == net::error::no_buffer_space || ec == net::error::no_memory) {
-    pause.expires_after(accept_pause);
-    pause.async_wait([self = shared_from_this()](std::error_code e) {
-      if (!e && !self->stopping)
-        self->accept();
-    });
-    return;
-  }
-  if (!ec) {
-    if (conns.size() >= router->limits().max_connections) {
-      so.close(ec); // accepted and closed at once: over the cap
-    } else {
-      const std::uint64_t id = next_id++;
-      auto c = std::make_shared<Conn>(shared_from_this(), std::move(so), id);
-      conns.emplace(id, c);
-      c->start();
+void Server::accept_ready() {
+  conns.set_cap(router.settings().max_connections);
+  const auto protocol = acceptor.local_endpoint().protocol();
+  for (int i = 0; i < 64; ++i) { // a burst at a time, so the strand's other work goes on
+    std::string peer;
+    const int fd = sock::accept(acceptor.native_handle(), peer);
+    if (fd < 0) {
+      if (!sock::out_of_resources(errno))
+        return accept(); // EAGAIN: wait for the next one
+      pause.expires_after(accept_pause);
+      return pause.async_wait([self = shared_from_this()](std::error_code e) {
+        std::lock_guard lock(self->m);
+        if (!e && !self->stopping)
+          self->accept();
+      });
     }
+    if (conns.full()) {
+      sock::close(fd); // accepted and closed at once: over the cap
+      continue;
+    }
+    tcp::socket so(strand);
+    std::error_code ec;
+    so.assign(protocol, fd, ec);
+    if (ec) {
+      sock::close(fd);
+      continue;
+    }
+    auto c = std::make_shared<Conn>(shared_from_this(), std::move(so));
+    c->id = conns.add(c);
+    c->driver.connection().set_peer(peer);
+    // Runs on the completing thread with the connection's wake lock held: it
+    // only posts, and holds the connection weakly (its last reference must
+    // never be dropped here).
+    c->driver.connection().set_waker([w = c->weak_from_this(), st = strand] {
+      net::post(st, [w] {
+        if (auto k = w.lock()) {
+          std::lock_guard lock(k->server->m);
+          if (k->driver.closed())
+            return;
+          k->driver.on_wake(Now::current());
+          k->rearm();
+        }
+      });
+    });
+    c->driver.start(Now::current());
+    c->rearm();
   }
-  accept(); // ECONNABORTED and friends concern one connection only
+  accept();
+}
+
+void Server::check_closed() {
+  if (stopping && conns.empty() && on_closed)
+    std::exchange(on_closed, nullptr)();
 }
 
 void Server::begin_close() {
@@ -239,44 +193,28 @@ void Server::begin_close() {
   std::error_code ec;
   acceptor.close(ec);
   pause.cancel();
-  std::vector<std::shared_ptr<Conn>> open;
-  for (auto& [id, c] : conns)
-    open.push_back(c);
   const Now now = Now::current();
-  for (auto& c : open) {
-    if (c->closed)
-      continue;
-    c->core->shutdown(now);
-    c->settle();
-  }
+  conns.each([now](Conn& c) {
+    c.driver.shutdown(now);
+    c.rearm();
+  });
+  check_closed();
 }
 
 // Immediate stop: every connection closed now, nothing of the user's called later.
 void Server::abort() {
   begin_close();
-  while (!conns.empty()) {
-    auto c = conns.begin()->second;
-    c->close();
-  }
+  conns.each([](Conn& c) { c.driver.close(); });
 }
 
 } // namespace
 
 struct WebhookManager::Impl {
-  Router router;
   std::unique_ptr<net::io_context> own; // declared before server: destroyed after it
   net::any_io_executor ex;
   std::shared_ptr<Server> server;
-  std::uint16_t port = 0;
-  bool started = false;
   std::thread thread;
-  std::mutex join_m;
-
-  void join() {
-    std::lock_guard lock(join_m);
-    if (thread.joinable() && thread.get_id() != std::this_thread::get_id())
-      thread.join();
-  }
+  std::mutex m, join_m;
 };
 
 WebhookManager::WebhookManager() : impl_(std::make_unique<Impl>()) {
@@ -290,42 +228,72 @@ WebhookManager::WebhookManager(net::any_io_executor ex) : impl_(std::make_unique
 
 WebhookManager::~WebhookManager() {
   close();
-  if (!impl_->own && impl_->server)
-    impl_->server->abort(); // the context is not running our handlers now (see the header)
-}
-
-Router& WebhookManager::router() noexcept { return impl_->router; }
-
-std::uint16_t WebhookManager::port() const noexcept { return impl_->port; }
-
-std::uint16_t WebhookManager::run(std::uint16_t port, const std::string& host) {
-  if (impl_->started)
-    throw std::logic_error("topgg::asio::WebhookManager::run called twice");
-  impl_->started = true;
-  impl_->router.warn_once();
-  auto s = std::make_shared<Server>(impl_->ex, impl_->router);
-  try {
-    const tcp::endpoint ep(net::ip::make_address(host), port);
-    s->acceptor.open(ep.protocol());
-    s->acceptor.set_option(tcp::acceptor::reuse_address(true));
-    s->acceptor.bind(ep);
-    s->acceptor.listen(net::socket_base::max_listen_connections);
-    impl_->port = s->acceptor.local_endpoint().port();
-  } catch (const std::system_error& e) {
-    throw std::system_error(e.code(), "topgg::asio: cannot listen on " + host + " port " + std::to_string(port));
+  std::shared_ptr<Server> s;
+  {
+    std::lock_guard lock(impl_->m);
+    s = std::move(impl_->server);
   }
-  impl_->server = s;
-  net::post(s->strand, [s] { s->accept(); });
-  if (impl_->own)
-    impl_->thread = std::thread([ctx = impl_->own.get()] { ctx->run(); });
-  return impl_->port;
+  if (!s)
+    return;
+  std::lock_guard lock(s->m); // serialised with handlers running on other threads
+  s->on_closed = nullptr;
+  s->abort();
 }
 
-void WebhookManager::close() {
-  if (auto s = impl_->server)
-    net::post(s->strand, [s] { s->begin_close(); });
-  if (impl_->own)
-    impl_->join();
+WebhookManager::Bound WebhookManager::listen(std::uint16_t port, const std::string& host) {
+  sock::Listener l = sock::listen(host, port); // throws, leaving nothing behind
+  Bound bound{l.port, l.address};
+  auto s = std::make_shared<Server>(impl_->ex, router());
+  std::error_code ec;
+  s->acceptor.assign(l.address.front() == '[' ? tcp::v6() : tcp::v4(), l.fd, ec);
+  if (ec) {
+    sock::close(l.fd);
+    throw std::system_error(ec, "cannot listen on " + l.address);
+  }
+  s->on_closed = [this] {
+    {
+      std::lock_guard lock(impl_->m);
+      impl_->server = nullptr;
+    }
+    stopped();
+  };
+  {
+    std::lock_guard lock(impl_->m);
+    impl_->server = s;
+  }
+  net::post(s->strand, [s] {
+    std::lock_guard lock(s->m);
+    s->accept();
+  });
+  if (impl_->own) {
+    impl_->own->restart();
+    impl_->thread = std::thread([ctx = impl_->own.get()] {
+      sigset_t pipe;
+      sigemptyset(&pipe);
+      sigaddset(&pipe, SIGPIPE);
+      pthread_sigmask(SIG_BLOCK, &pipe, nullptr); // sends use MSG_NOSIGNAL; this covers anything else
+      ctx->run();
+    });
+  }
+  return bound;
+}
+
+void WebhookManager::stop() {
+  std::shared_ptr<Server> s;
+  {
+    std::lock_guard lock(impl_->m);
+    s = impl_->server;
+  }
+  if (s)
+    net::post(s->strand, [s] {
+      std::lock_guard lock(s->m);
+      s->begin_close();
+    });
+  if (!impl_->own)
+    return;
+  std::lock_guard lock(impl_->join_m);
+  if (impl_->thread.joinable() && impl_->thread.get_id() != std::this_thread::get_id())
+    impl_->thread.join();
 }
 
 } // namespace topgg::asio

@@ -1,361 +1,234 @@
-// libuv glue: accept, read into the core, write what it produced, keep one
-// timer per connection at the core's deadline, close. Memory of a connection
-// is freed only after both of its handles' close callbacks ran.
+// libuv glue: the Driver's hooks on a uv_poll_t (socket readiness) and a
+// uv_timer_t per connection, accept, and the owned loop. The socket calls
+// themselves are common/socket.cpp's (close-on-exec, no SIGPIPE). Memory of
+// a connection is freed only after both of its handles' close callbacks ran.
 #include "topgg/uv.hpp"
 
-#include <algorithm>
-#include <chrono>
-#include <mutex>
-#include <optional>
-#include <stdexcept>
-#include <system_error>
-#include <thread>
-#include <unordered_map>
-#include <vector>
+#include <signal.h>
+#include <uv.h>
 
-#include "topgg/connection.hpp"
+#include <cerrno>
+#include <thread>
+
+#include "../common/socket.hpp"
 
 namespace topgg::uv {
 namespace {
 
-// One read buffer per server: the core copies whatever it cannot use at once.
-constexpr std::size_t read_buffer_size = 64 * 1024;
+constexpr std::size_t read_buffer_size = 64 * 1024; // one per server: the core copies what it cannot use at once
+constexpr std::uint64_t accept_pause_ms = 100;      // out of descriptors: the pending connection stays queued
 
 struct Server;
 
-// What other threads ask of the loop: Ack wake-ups and close(). `async` is
-// cleared under the mutex before it is closed, so late senders do nothing.
-struct Mailbox {
-  std::mutex m;
-  uv_async_t* async = nullptr;
-  Server* server = nullptr; // cleared when the server is freed
-  std::vector<std::uint64_t> woken;
-  bool close_requested = false;
-
-  void wake(std::uint64_t id) {
-    std::lock_guard lock(m);
-    if (async) {
-      woken.push_back(id);
-      uv_async_send(async);
-    }
-  }
-  void request_close() {
-    std::lock_guard lock(m);
-    if (async) {
-      close_requested = true;
-      uv_async_send(async);
-    }
-  }
-};
-
 struct Conn {
-  uv_tcp_t tcp;
+  struct Hooks { // the Driver's transport
+    Conn& c;
+    IoResult read(std::span<char> in) { return sock::read(c.fd, in); }
+    IoResult write(std::string_view out) { return sock::write(c.fd, out); }
+    void want_read(bool on) { c.poll_for(UV_READABLE, on); }
+    void want_write(bool on) { c.poll_for(UV_WRITABLE, on); }
+    void arm_timer(std::optional<Clock::time_point> at);
+    void close() { c.close(); }
+  };
+
+  Conn(Server& s, int socket, const std::string& peer);
+  void poll_for(int flag, bool on);
+  void close();
+
+  uv_poll_t poll;
   uv_timer_t timer;
-  uv_write_t write_req;
-  Server* server = nullptr;
+  Server& server;
+  int fd;
   std::uint64_t id = 0;
-  std::unique_ptr<Connection> core; // reset when closing: the core is never called after that
-  std::string pending;              // output being written asynchronously, still counted by the core
-  std::optional<Clock::time_point> armed;
+  int events = 0;
   int open_handles = 2;
-  bool reading = false, writing = false, eof = false, closed = false;
+  Hooks hooks{*this};
+  Driver<Hooks> driver;
 };
 
 struct Server {
-  uv_loop_t* loop = nullptr;
-  Router* router = nullptr;
-  std::shared_ptr<Mailbox> mailbox;
-  uv_tcp_t listener;
+  Server(uv_loop_t* l, Router& r, sock::Listener lis);
+  void begin_close();
+  void abort();
+  void close_async();
+  void release();
+
+  uv_loop_t* loop;
+  Router& router;
+  Workspace workspace;
+  sock::Listener listener;
+  uv_poll_t accept_poll;
+  uv_timer_t pause;
   uv_async_t async;
-  std::unordered_map<std::uint64_t, Conn*> conns; // open ones
+  std::shared_ptr<WakeQueue> wakes;
+  ConnectionSet<Conn> conns{1024};
   std::vector<std::uint64_t> woken;
-  std::uint64_t next_id = 1;
-  int handles = 0; // listener, async, refused sockets and every Conn until freed
+  std::function<void()> on_closed; // the manager's, cleared if the manager goes first
+  int handles = 3;                 // accept_poll, pause, async, and every Conn until freed
   bool stopping = false;
   std::unique_ptr<char[]> buf = std::make_unique<char[]>(read_buffer_size);
-
-  ~Server() {
-    std::lock_guard lock(mailbox->m);
-    mailbox->server = nullptr;
-  }
 };
 
-uv_handle_t* handle(void* h) { return static_cast<uv_handle_t*>(h); }
-uv_stream_t* stream(uv_tcp_t* t) { return reinterpret_cast<uv_stream_t*>(t); }
-
-void release(Server* s) {
-  if (--s->handles == 0)
-    delete s;
-}
-
-void on_server_handle_closed(uv_handle_t* h) { release(static_cast<Server*>(h->data)); }
-
-void close_async(Server* s) {
-  {
-    std::lock_guard lock(s->mailbox->m);
-    if (!s->mailbox->async)
-      return;
-    s->mailbox->async = nullptr;
-  }
-  uv_close(handle(&s->async), on_server_handle_closed);
-}
-
-void on_conn_handle_closed(uv_handle_t* h) {
+void on_conn_closed(uv_handle_t* h) {
   auto* c = static_cast<Conn*>(h->data);
   if (--c->open_handles > 0)
     return;
-  Server* s = c->server;
+  Server& s = c->server;
   delete c;
-  release(s);
+  s.release();
 }
 
-void close_conn(Conn* c) {
-  if (c->closed)
-    return;
-  c->closed = true;
-  c->core.reset(); // expires its acks and unhooks the waker
-  Server* s = c->server;
-  s->conns.erase(c->id);
-  uv_close(handle(&c->tcp), on_conn_handle_closed); // cancels a write in flight
-  uv_close(handle(&c->timer), on_conn_handle_closed);
-  if (s->stopping && s->conns.empty())
-    close_async(s);
-}
-
-void on_read(uv_stream_t* st, ssize_t n, const uv_buf_t* buf);
-void on_timer(uv_timer_t* t);
-void on_write(uv_write_t* req, int status);
-
-void on_alloc(uv_handle_t* h, std::size_t, uv_buf_t* buf) {
-  *buf = uv_buf_init(static_cast<Conn*>(h->data)->server->buf.get(), read_buffer_size);
-}
-
-// After every call into the core: write, start/stop reading, close, re-arm the timer.
-void settle(Conn* c) {
-  Connection& k = *c->core;
-  while (!c->writing) {
-    const std::string_view out = k.output();
-    if (out.empty())
-      break;
-    uv_buf_t b = uv_buf_init(const_cast<char*>(out.data()), static_cast<unsigned>(out.size()));
-    int n = uv_try_write(stream(&c->tcp), &b, 1);
-    if (n == UV_EAGAIN)
-      n = 0;
-    if (n < 0)
-      return close_conn(c);
-    if (static_cast<std::size_t>(n) < out.size()) {
-      // The socket is full: copy the rest, since output() moves on later calls.
-      c->pending.assign(out.substr(static_cast<std::size_t>(n)));
-      k.consume(static_cast<std::size_t>(n));
-      uv_buf_t rest = uv_buf_init(c->pending.data(), static_cast<unsigned>(c->pending.size()));
-      c->write_req.data = c;
-      if (uv_write(&c->write_req, stream(&c->tcp), &rest, 1, on_write) != 0)
-        return close_conn(c);
-      c->writing = true;
-      break;
-    }
-    k.consume(out.size());
-    k.resume(Now::current()); // held input may go on now that output drained
-  }
-  if (k.finished() && k.output().empty())
-    return close_conn(c);
-  const bool want = k.want_read() && !c->eof;
-  if (want != c->reading) {
-    if (want ? uv_read_start(stream(&c->tcp), on_alloc, on_read) : uv_read_stop(stream(&c->tcp)))
-      return close_conn(c);
-    c->reading = want;
-  }
-  const auto d = k.deadline();
-  if (d == c->armed)
-    return;
-  c->armed = d;
-  if (!d) {
-    uv_timer_stop(&c->timer);
-    return;
-  }
-  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(*d - Clock::now()).count();
-  uv_timer_start(&c->timer, on_timer, static_cast<std::uint64_t>(std::max<decltype(ms)>(ms, 0)), 0);
-}
-
-void on_read(uv_stream_t* st, ssize_t n, const uv_buf_t* buf) {
-  auto* c = static_cast<Conn*>(st->data);
-  if (n == UV_EOF) {
-    c->eof = true;
-    c->reading = false;
-    uv_read_stop(st);
-    c->core->receive_eof(Now::current());
-  } else if (n < 0) {
-    return close_conn(c); // ECONNRESET and friends
-  } else if (n > 0) {
-    c->core->receive({buf->base, static_cast<std::size_t>(n)}, Now::current());
-  }
-  settle(c);
-}
-
-void on_timer(uv_timer_t* t) {
-  auto* c = static_cast<Conn*>(t->data);
-  c->armed.reset();
-  c->core->on_timer(Now::current());
-  settle(c);
-}
-
-void on_write(uv_write_t* req, int status) {
-  auto* c = static_cast<Conn*>(req->data);
-  c->writing = false;
-  if (c->closed)
-    return;
-  if (status < 0)
-    return close_conn(c);
-  c->core->consume(c->pending.size());
-  std::string().swap(c->pending); // idle connections keep no write buffer
-  c->core->resume(Now::current());
-  settle(c);
-}
-
-void on_refused_closed(uv_handle_t* h) {
-  auto* s = static_cast<Server*>(h->data);
-  delete reinterpret_cast<uv_tcp_t*>(h);
-  release(s);
-}
-
-void on_connection(uv_stream_t* listener, int status) {
-  auto* s = static_cast<Server*>(listener->data);
-  // EMFILE: libuv's reserved descriptor already accepted and dropped what was
-  // pending, so the loop does not spin and later connections are accepted.
-  if (status < 0 || s->stopping)
-    return;
-  if (s->conns.size() >= s->router->limits().max_connections) {
-    auto* t = new uv_tcp_t;
-    uv_tcp_init(s->loop, t);
-    t->data = s;
-    ++s->handles;
-    uv_accept(listener, stream(t));
-    uv_close(handle(t), on_refused_closed); // accepted and closed at once: over the cap
-    return;
-  }
-  auto* c = new Conn;
-  c->server = s;
-  c->id = s->next_id++;
-  uv_tcp_init(s->loop, &c->tcp);
-  uv_timer_init(s->loop, &c->timer);
-  c->tcp.data = c->timer.data = c;
-  ++s->handles;
-  s->conns.emplace(c->id, c);
-  if (uv_accept(listener, stream(&c->tcp)) != 0)
-    return close_conn(c);
-  uv_tcp_nodelay(&c->tcp, 1);
-  c->core = std::make_unique<Connection>(*s->router, Now::current());
-  c->core->set_waker([mb = s->mailbox.get(), id = c->id] { mb->wake(id); });
-  settle(c);
-}
-
-void begin_close(Server* s) {
-  if (s->stopping)
-    return;
-  s->stopping = true;
-  uv_close(handle(&s->listener), on_server_handle_closed);
-  std::vector<Conn*> open;
-  for (auto& [id, c] : s->conns)
-    open.push_back(c);
+void on_poll(uv_poll_t* h, int status, int events) {
+  Conn& c = *static_cast<Conn*>(h->data);
   const Now now = Now::current();
-  for (Conn* c : open) {
-    c->core->shutdown(now);
-    settle(c);
-  }
-  if (s->conns.empty())
-    close_async(s);
+  if (status < 0)
+    return c.driver.close();
+  if (events & UV_READABLE)
+    c.driver.on_readable(now, {c.server.buf.get(), read_buffer_size});
+  if ((events & UV_WRITABLE) && !c.driver.closed())
+    c.driver.on_writable(now);
 }
 
-// Immediate stop: every connection closed now, nothing of the user's called later.
-void abort_server(Server* s) {
-  if (!s->stopping) {
-    s->stopping = true;
-    uv_close(handle(&s->listener), on_server_handle_closed);
+void on_timer(uv_timer_t* t) { static_cast<Conn*>(t->data)->driver.on_timer(Now::current()); }
+
+Conn::Conn(Server& s, int socket, const std::string& peer)
+    : server(s), fd(socket), driver(s.router, hooks, Now::current(), &s.workspace) {
+  uv_poll_init_socket(s.loop, &poll, fd);
+  uv_timer_init(s.loop, &timer);
+  poll.data = timer.data = this;
+  id = s.conns.add(this);
+  ++s.handles;
+  driver.connection().set_peer(peer);
+  driver.connection().set_waker([q = s.wakes, i = id] { q->wake(i); });
+}
+
+void Conn::Hooks::arm_timer(std::optional<Clock::time_point> at) {
+  if (!at)
+    return void(uv_timer_stop(&c.timer));
+  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(*at - Clock::now()).count();
+  uv_timer_start(&c.timer, on_timer, static_cast<std::uint64_t>(std::max<decltype(ms)>(ms, 0)), 0);
+}
+
+void Conn::poll_for(int flag, bool on) {
+  events = on ? events | flag : events & ~flag;
+  if (events)
+    uv_poll_start(&poll, events, on_poll);
+  else
+    uv_poll_stop(&poll);
+}
+
+void Conn::close() {
+  server.conns.remove(id);
+  uv_close(reinterpret_cast<uv_handle_t*>(&poll), on_conn_closed); // stops polling now: the descriptor may go
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer), on_conn_closed);
+  sock::close(fd);
+  if (server.stopping && server.conns.empty())
+    server.close_async();
+}
+
+void on_accept(uv_poll_t* h, int status, int) {
+  Server& s = *static_cast<Server*>(h->data);
+  if (status < 0 || s.stopping)
+    return;
+  s.conns.set_cap(s.router.settings().max_connections);
+  for (int i = 0; i < 64; ++i) { // a burst at a time, so the loop's other work goes on
+    std::string peer;
+    const int fd = sock::accept(s.listener.fd, peer);
+    if (fd < 0) {
+      if (sock::out_of_resources(errno)) {
+        uv_poll_stop(&s.accept_poll);
+        uv_timer_start(&s.pause, [](uv_timer_t* t) {
+          auto* srv = static_cast<Server*>(t->data);
+          if (!srv->stopping)
+            uv_poll_start(&srv->accept_poll, UV_READABLE, on_accept);
+        }, accept_pause_ms, 0);
+      }
+      return;
+    }
+    if (s.conns.full()) {
+      sock::close(fd); // accepted and closed at once: over the cap
+      continue;
+    }
+    (new Conn(s, fd, peer))->driver.start(Now::current());
   }
-  while (!s->conns.empty())
-    close_conn(s->conns.begin()->second);
-  close_async(s);
 }
 
 void on_async(uv_async_t* a) {
-  auto* s = static_cast<Server*>(a->data);
-  bool close = false;
-  {
-    std::lock_guard lock(s->mailbox->m);
-    s->woken.swap(s->mailbox->woken);
-    close = s->mailbox->close_requested;
-  }
-  for (std::uint64_t id : s->woken) {
-    auto it = s->conns.find(id);
-    if (it == s->conns.end())
-      continue; // closed meanwhile
-    it->second->core->resume(Now::current());
-    settle(it->second);
-  }
-  s->woken.clear();
+  Server& s = *static_cast<Server*>(a->data);
+  const bool close = s.wakes->drain(s.woken);
+  for (std::uint64_t id : s.woken)
+    if (Conn* c = s.conns.find(id)) // closed meanwhile: nothing to do
+      c->driver.on_wake(Now::current());
   if (close)
-    begin_close(s);
+    s.begin_close();
+}
+
+void on_server_handle_closed(uv_handle_t* h) { static_cast<Server*>(h->data)->release(); }
+
+Server::Server(uv_loop_t* l, Router& r, sock::Listener lis) : loop(l), router(r), listener(std::move(lis)) {
+  uv_poll_init_socket(loop, &accept_poll, listener.fd);
+  uv_timer_init(loop, &pause);
+  uv_async_init(loop, &async, on_async);
+  accept_poll.data = pause.data = async.data = this;
+  wakes = std::make_shared<WakeQueue>([a = &async] { uv_async_send(a); });
+  uv_poll_start(&accept_poll, UV_READABLE, on_accept);
+}
+
+void Server::release() {
+  if (--handles > 0)
+    return;
+  if (on_closed)
+    on_closed();
+  delete this;
+}
+
+void Server::close_async() {
+  wakes->close(); // later wakes (late Acks) send nothing to a closing handle
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&async)))
+    uv_close(reinterpret_cast<uv_handle_t*>(&async), on_server_handle_closed);
+}
+
+void Server::begin_close() {
+  if (stopping)
+    return;
+  stopping = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&accept_poll), on_server_handle_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&pause), on_server_handle_closed);
+  sock::close(listener.fd);
+  const Now now = Now::current();
+  conns.each([now](Conn& c) { c.driver.shutdown(now); });
+  if (conns.empty())
+    close_async();
+}
+
+// Immediate stop: every connection closed now, nothing of the user's called later.
+void Server::abort() {
+  begin_close();
+  conns.each([](Conn& c) { c.driver.close(); });
+  close_async();
+}
+
+void block_sigpipe_here() {
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
 }
 
 } // namespace
 
 struct WebhookManager::Impl {
-  Router router;
   uv_loop_t* loop = nullptr;
-  uv_loop_t own_loop{};
+  uv_loop_t own{};
   bool owns = false;
-  bool started = false;
-  std::uint16_t port = 0;
   std::thread thread;
-  std::mutex join_m;
-  std::shared_ptr<Mailbox> mailbox = std::make_shared<Mailbox>();
-
-  void listen(std::uint16_t want, const std::string& host) {
-    auto* s = new Server;
-    s->loop = loop;
-    s->router = &router;
-    s->mailbox = mailbox;
-    s->listener.data = s->async.data = s;
-    uv_tcp_init(loop, &s->listener);
-    uv_async_init(loop, &s->async, on_async);
-    s->handles = 2;
-    {
-      std::lock_guard lock(mailbox->m);
-      mailbox->async = &s->async;
-      mailbox->server = s;
-    }
-    sockaddr_storage addr{};
-    int err = host.find(':') != std::string::npos
-                  ? uv_ip6_addr(host.c_str(), want, reinterpret_cast<sockaddr_in6*>(&addr))
-                  : uv_ip4_addr(host.c_str(), want, reinterpret_cast<sockaddr_in*>(&addr));
-    if (err == 0)
-      err = uv_tcp_bind(&s->listener, reinterpret_cast<const sockaddr*>(&addr), 0);
-    if (err == 0)
-      err = uv_listen(stream(&s->listener), 511, on_connection);
-    int len = sizeof addr;
-    if (err == 0)
-      err = uv_tcp_getsockname(&s->listener, reinterpret_cast<sockaddr*>(&addr), &len);
-    if (err != 0) {
-      abort_server(s);
-      throw std::system_error(-err, std::generic_category(),
-                              "topgg::uv: cannot listen on " + host + " port " + std::to_string(want));
-    }
-    port = ntohs(addr.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port
-                                            : reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
-  }
-
-  // Owned loop: waits for the loop thread, which ends once every handle closed.
-  void join() {
-    std::lock_guard lock(join_m);
-    if (!thread.joinable() || thread.get_id() == std::this_thread::get_id())
-      return;
-    thread.join();
-    uv_loop_close(loop);
-  }
+  std::mutex join_m;                 // two close() calls at once join once
+  std::mutex m;                      // guards wakes and server against close() from other threads
+  std::shared_ptr<WakeQueue> wakes;  // the running server's
+  Server* server = nullptr;          // loop thread only (or loop not running)
 };
 
 WebhookManager::WebhookManager() : impl_(std::make_unique<Impl>()) { impl_->owns = true; }
-
 WebhookManager::WebhookManager(uv_loop_t* loop) : impl_(std::make_unique<Impl>()) { impl_->loop = loop; }
 
 WebhookManager::~WebhookManager() {
@@ -363,46 +236,57 @@ WebhookManager::~WebhookManager() {
     close();
     return;
   }
-  Server* s = nullptr;
+  std::lock_guard lock(impl_->m);
+  if (Server* s = std::exchange(impl_->server, nullptr)) {
+    s->on_closed = nullptr; // the close callbacks run after this object is gone
+    s->abort();
+  }
+}
+
+WebhookManager::Bound WebhookManager::listen(std::uint16_t port, const std::string& host) {
+  sock::Listener l = sock::listen(host, port); // throws, leaving nothing behind
+  Bound bound{l.port, l.address};
+  if (impl_->owns) {
+    impl_->loop = &impl_->own;
+    uv_loop_init(impl_->loop);
+  }
+  auto* s = new Server(impl_->loop, router(), std::move(l));
+  s->on_closed = [this] {
+    {
+      std::lock_guard lock(impl_->m);
+      impl_->server = nullptr;
+      impl_->wakes = nullptr;
+    }
+    stopped();
+  };
   {
-    std::lock_guard lock(impl_->mailbox->m);
-    s = impl_->mailbox->server;
+    std::lock_guard lock(impl_->m);
+    impl_->server = s;
+    impl_->wakes = s->wakes;
   }
-  if (s)
-    abort_server(s); // on the loop thread or with the loop stopped (see the header)
-}
-
-Router& WebhookManager::router() noexcept { return impl_->router; }
-
-std::uint16_t WebhookManager::port() const noexcept { return impl_->port; }
-
-std::uint16_t WebhookManager::run(std::uint16_t port, const std::string& host) {
-  if (impl_->started)
-    throw std::logic_error("topgg::uv::WebhookManager::run called twice");
-  impl_->started = true;
-  impl_->router.warn_once();
-  if (!impl_->owns) {
-    impl_->listen(port, host);
-    return impl_->port;
-  }
-  impl_->loop = &impl_->own_loop;
-  if (int err = uv_loop_init(impl_->loop); err != 0)
-    throw std::system_error(-err, std::generic_category(), "topgg::uv: uv_loop_init");
-  try {
-    impl_->listen(port, host);
-  } catch (...) {
-    uv_run(impl_->loop, UV_RUN_DEFAULT); // runs the close callbacks
-    uv_loop_close(impl_->loop);
-    throw;
-  }
-  impl_->thread = std::thread([loop = impl_->loop] { uv_run(loop, UV_RUN_DEFAULT); });
-  return impl_->port;
-}
-
-void WebhookManager::close() {
-  impl_->mailbox->request_close();
   if (impl_->owns)
-    impl_->join();
+    impl_->thread = std::thread([loop = impl_->loop] {
+      block_sigpipe_here(); // sends use MSG_NOSIGNAL; this covers anything else on the thread
+      uv_run(loop, UV_RUN_DEFAULT);
+    });
+  return bound;
+}
+
+void WebhookManager::stop() {
+  std::shared_ptr<WakeQueue> q;
+  {
+    std::lock_guard lock(impl_->m);
+    q = impl_->wakes;
+  }
+  if (q)
+    q->request_close();
+  if (!impl_->owns)
+    return;
+  std::lock_guard lock(impl_->join_m);
+  if (!impl_->thread.joinable() || impl_->thread.get_id() == std::this_thread::get_id())
+    return;
+  impl_->thread.join(); // the loop ends once every handle of ours closed
+  uv_loop_close(impl_->loop);
 }
 
 } // namespace topgg::uv

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "dedup.hpp"
 #include "events_json.hpp"
 #include "exec_runner.hpp"
 #include "send.hpp"
@@ -64,6 +65,20 @@ handling:
   --exec-env NAME        hand $NAME to CMD although it holds a secret (repeat it, or
                          NAME,NAME). CMD gets the tool's environment without
                          TOPGG_V1_SECRET, TOPGG_DBL_AUTH, TOPGG_DSL_AUTH, TOPGG_TOKEN.
+de-duplication (Top.gg delivers again after a timeout or a 5xx; a retry of a
+delivery already handled is answered 2xx with no second line, and said on stderr):
+  --dedup memory         in this process's memory (the default): forgotten on restart,
+                         not shared between instances
+  --dedup sqlite:PATH    in an SQLite file: survives restarts; processes on one host
+                         may share the file
+  --dedup redis://[:PASSWORD@]HOST:PORT[/DB]
+                         in Redis or Valkey: survives restarts and is shared by every
+                         instance behind a load balancer. `--dedup redis` reads the URL
+                         from $TOPGG_REDIS_URL (keeps a password out of `ps`). While
+                         Redis is unreachable deliveries are answered 503 (Top.gg
+                         retries) and one line says so.
+  --dedup-ttl S          how long a handled delivery is remembered (default 3600)
+  --no-dedup             handle every delivery, retries included
 limits (MS: whole milliseconds, 1 to 86400000 = 24 h; S: whole seconds, 1 to 86400):
   --max-body BYTES (65536)  --max-header BYTES (16384)  --max-connections N (1024)
   --header-timeout MS (10000)  --body-timeout MS (10000)  --idle-timeout MS (60000)
@@ -107,10 +122,11 @@ examples:
   std::exit(2);
 }
 
-/// --name value / --name=value; flags listed in `known` take a value.
+/// --name value / --name=value for options in `known`; --name alone for `flags`.
 std::map<std::string, std::string> parse_options(int argc, char** argv, int first,
                                                  const std::vector<std::string>& known,
-                                                 std::vector<std::string>& positional) {
+                                                 std::vector<std::string>& positional,
+                                                 const std::vector<std::string>& flags = {}) {
   std::map<std::string, std::string> opts;
   for (int i = first; i < argc; ++i) {
     std::string a = argv[i];
@@ -128,6 +144,10 @@ std::map<std::string, std::string> parse_options(int argc, char** argv, int firs
     if (inline_value) {
       value = name.substr(eq + 1);
       name = name.substr(0, eq);
+    }
+    if (std::find(flags.begin(), flags.end(), name) != flags.end() && !inline_value) {
+      opts[name] = "1";
+      continue;
     }
     if (std::find(known.begin(), known.end(), name) == known.end())
       usage_error("unknown option --" + name);
@@ -269,6 +289,23 @@ template <class Manager> int serve(const std::map<std::string, std::string>& o) 
   s.idle_timeout = std::chrono::milliseconds(number_in(o, "idle-timeout", 60000, 1, kMaxMs, "ms"));
   s.ack_timeout = std::chrono::milliseconds(number_in(o, "ack-timeout", 4000, 1, kMaxMs, "ms"));
   s.v1_window = std::chrono::seconds(number_in(o, "v1-window", 300, 1, 24 * 60 * 60, "s"));
+  s.dedup_ttl = std::chrono::seconds(number_in(o, "dedup-ttl", 3600, 1, 24 * 60 * 60, "s"));
+  if (o.count("no-dedup"))
+    s.dedup_ttl = std::chrono::seconds(0);
+  std::shared_ptr<topgg::IdempotencyStore> store;
+  if (auto it = o.find("dedup"); it != o.end() && !o.count("no-dedup")) {
+    try {
+      store = tool::make_store(it->second);
+    } catch (const std::invalid_argument& e) {
+      usage_error(e.what());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "topgg-webhook: cannot open the de-duplication store: %s\n", e.what());
+      std::exit(1);
+    }
+    store->on_error([](std::string_view w) {
+      std::fprintf(stderr, "topgg-webhook: de-duplication store: %.*s\n", int(w.size()), w.data());
+    });
+  }
 
   std::unique_ptr<tool::ExecRunner> exec;
   if (auto it = o.find("exec"); it != o.end()) {
@@ -283,10 +320,17 @@ template <class Manager> int serve(const std::map<std::string, std::string>& o) 
   }
 
   Manager m;
+  if (store)
+    m.idempotency_store(store);
   m.settings(s)
       .on_error([](const topgg::Rejection& r) {
         if (r.error == topgg::Error::handler_retry)
           return; // only --exec asks for retries, and it has said why on its own line
+        if (r.error == topgg::Error::duplicate) {
+          std::fprintf(stderr, "topgg-webhook: info: a retry of a handled delivery to %.*s: answered %d, no second line\n",
+                       int(r.path.size()), r.path.data(), r.status);
+          return;
+        }
         std::fprintf(stderr, "topgg-webhook: refused %d %.*s: %.*s\n", r.status, int(r.path.size()), r.path.data(),
                      int(r.detail.size()), r.detail.data());
       })
@@ -332,8 +376,11 @@ int listen_main(int argc, char** argv) {
   auto o = parse_options(argc, argv, 2,
                          {"host", "port", "loop", "dbl", "dsl", "v1", "dbl-auth", "dsl-auth", "v1-secret", "exec",
                           "exec-jobs", "exec-timeout", "exec-env", "max-body", "max-header", "max-connections",
-                          "header-timeout", "body-timeout", "idle-timeout", "ack-timeout", "v1-window"},
-                         positional);
+                          "header-timeout", "body-timeout", "idle-timeout", "ack-timeout", "v1-window", "dedup",
+                          "dedup-ttl"},
+                         positional, {"no-dedup"});
+  if (o.count("no-dedup") && (o.count("dedup") || o.count("dedup-ttl")))
+    usage_error("--no-dedup and --dedup/--dedup-ttl contradict each other");
   if (o.count("help")) {
     std::fputs(listen_help, stdout);
     return 0;

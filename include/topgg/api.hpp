@@ -82,7 +82,7 @@ private:
   std::variant<T, Error> v_;
 };
 
-/// GET /projects/@me. Enum-like fields are kept as sent, unknown values included.
+/// GET /projects/\@me. Enum-like fields are kept as sent, unknown values included.
 struct Project {
   std::string id; ///< Top.gg project ID, as in v1::Project::id
   std::string name;
@@ -167,7 +167,7 @@ public:
   /// Wipes the token. Must not run while a call is in progress on another thread.
   ~Client();
 
-  /// GET /projects/@me: the project the token belongs to.
+  /// GET /projects/\@me: the project the token belongs to.
   Result<Project> project();
 
   /// One page from `since` (sent as startDate, floored to the second: a vote of that second comes

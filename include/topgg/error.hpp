@@ -1,4 +1,5 @@
-// Why a request was refused, and the HTTP status it is answered with.
+// Why a request was refused or failed: one error enum, one table of what each
+// one is answered with (status, whether the connection closes, a text).
 #pragma once
 
 #include "topgg/export.hpp"
@@ -13,32 +14,50 @@ enum class Error : std::uint8_t {
   malformed_http,          ///< 400, connection closed: the bytes are not HTTP/1.x
   bad_host,                ///< 400, connection closed: missing or repeated Host
   not_found,               ///< 404: no route for the path
-  method_not_allowed,      ///< 405: route exists, method does not
-  unauthorized,            ///< 401: Authorization missing or wrong
+  method_not_allowed,      ///< 405 with Allow: route exists, method does not
+  unauthorized,            ///< 401: Authorization missing, repeated or wrong
   payload_too_large,       ///< 413, connection closed
-  headers_too_large,       ///< 431, connection closed (bytes or field count)
+  headers_too_large,       ///< 431, connection closed (bytes or field count, trailers included)
   request_timeout,         ///< 408, connection closed
   expectation_failed,      ///< 417, connection closed: Expect other than 100-continue
   version_not_supported,   ///< 505, connection closed
   invalid_json,            ///< 400 (legacy) / 204 (v1): body is not one JSON document
   invalid_payload,         ///< 400 (legacy) / 204 (v1): JSON of the wrong shape
-  handler_failed,          ///< 500: the user's handler threw
+  handler_failed,          ///< 500: the user's handler (or resolver, or executor) threw
   handler_retry,           ///< 503: the handler asked Top.gg to deliver again
   ack_timeout,             ///< 503: acknowledgement not completed in time
-  shutting_down,           ///< 503: the server is closing
-  signature_missing,       ///< 401: v1 route without x-topgg-signature
+  signature_missing,       ///< 401: v1 route without x-topgg-signature (or with an empty one)
   signature_malformed,     ///< 422: x-topgg-signature unparseable
   signature_mismatch,      ///< 403: no v1 signature matches
   timestamp_out_of_window, ///< 403: t= outside the replay window
+  duplicate_in_progress,   ///< 503: the same delivery is being handled right now (Top.gg retries)
+  store_unavailable,       ///< 503: the idempotency store cannot be asked (fail closed; Top.gg retries)
+  duplicate,               ///< not an error: a retry of a handled delivery, answered success (200/204), no event
 };
 
 /// HTTP status answered for `e` (200 for Error::ok).
 TOPGG_API int http_status(Error e) noexcept;
 
-/// Short English description of `e`; static storage, never empty.
+/// True if answering `e` closes the connection (the framing of what follows
+/// cannot be trusted, or the peer took too long).
+TOPGG_API bool closes_connection(Error e) noexcept;
+
+/// Short English description of `e`; static storage, never empty. It is
+/// also the body of the answer, so it never carries request data.
 TOPGG_API std::string_view describe(Error e) noexcept;
 
 /// Standard reason phrase for an HTTP status ("OK", "Not Found", …); static storage.
 TOPGG_API std::string_view reason_phrase(int status) noexcept;
+
+/// A request refused or failed, as told to the error hook. Views are valid
+/// during the hook call only.
+struct Rejection {
+  Error error;
+  int status;                   ///< what was answered (0 if nothing could be)
+  std::string_view path;        ///< request path, when known
+  std::string_view detail;      ///< why, in more words than describe(error); may name a field, never a secret
+  std::string_view method = {}; ///< request method, when known
+  std::string_view peer = {};   ///< the client's address ("203.0.113.7:51234"), when the adapter knows it
+};
 
 } // namespace topgg

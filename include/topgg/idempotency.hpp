@@ -103,7 +103,8 @@ public:
 
   /// A named time kept with the keys (catch-up's high-water mark: the newest
   /// vote confirmed). Called off the loop thread; may block. The default
-  /// keeps it in memory.
+  /// keeps it in memory; a persistent store throws std::runtime_error when it
+  /// cannot read or write it. Names never collide with delivery keys.
   virtual std::optional<std::chrono::sys_time<std::chrono::microseconds>> load_mark(std::string_view name);
   virtual void save_mark(std::string_view name, std::chrono::sys_time<std::chrono::microseconds> t);
 

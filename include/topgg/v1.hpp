@@ -12,6 +12,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
+#include <type_traits>
 
 #include "topgg/error.hpp"
 #include "topgg/query.hpp"
@@ -70,6 +72,11 @@ TOPGG_API Error verify(std::string_view header_value, std::span<const std::strin
                        std::chrono::system_clock::time_point now,
                        std::chrono::seconds window = default_window) noexcept;
 
+/// verify() with the header already parsed by parse_signature(): steps 2 and 3.
+TOPGG_API Error verify(const SignatureHeader& sig, std::span<const std::string> secrets, std::string_view body,
+                       std::chrono::system_clock::time_point now,
+                       std::chrono::seconds window = default_window) noexcept;
+
 /// The header value Top.gg would send: "t=<timestamp>,v1=<lowercase hex>". For tests and the CLI;
 /// returns "" if libcrypto fails (never in practice) or `timestamp` is negative.
 TOPGG_API std::string sign(std::string_view secret, std::int64_t timestamp, std::string_view body);
@@ -98,9 +105,19 @@ struct User {
   std::string avatar_url; ///< "" when absent or null (tolerated: purely cosmetic)
 };
 
+enum class EventType : unsigned char { vote_create, webhook_test, integration_create, integration_delete, unknown };
+
+/// Where a vote.create came from.
+enum class Source : unsigned char {
+  webhook,  ///< delivered by Top.gg to the v1 route
+  catch_up, ///< fetched afterwards from the vote history API: `id`, user name and avatar are unknown (empty)
+};
+
 /// "vote.create": a user voted for the project.
 struct VoteCreate {
-  std::string id;
+  static constexpr EventType type = EventType::vote_create;
+  static constexpr std::string_view name = "vote.create";
+  std::string id;          ///< empty for caught-up votes (the history API has no vote ID)
   std::int64_t weight = 0; ///< how many votes this one counts for
   Timestamp created_at{};
   Timestamp expires_at{}; ///< when the user may vote again
@@ -108,10 +125,13 @@ struct VoteCreate {
   User user;
   Query query; ///< optional `query` (object or string); empty when absent
   std::string trace; ///< x-topgg-trace of the delivery; set by Event::set_trace, not by decode
+  Source source = Source::webhook;
 };
 
 /// "webhook.test": sent from the project's dashboard.
 struct WebhookTest {
+  static constexpr EventType type = EventType::webhook_test;
+  static constexpr std::string_view name = "webhook.test";
   Project project;
   User user;
   std::string trace;
@@ -119,6 +139,8 @@ struct WebhookTest {
 
 /// "integration.create": a user connected an integration; the reply may carry a JSON body.
 struct IntegrationCreate {
+  static constexpr EventType type = EventType::integration_create;
+  static constexpr std::string_view name = "integration.create";
   std::string connection_id;
   std::string webhook_secret; ///< signs this connection's future deliveries: store it
   Project project;
@@ -128,34 +150,57 @@ struct IntegrationCreate {
 
 /// "integration.delete": a user disconnected an integration.
 struct IntegrationDelete {
+  static constexpr EventType type = EventType::integration_delete;
+  static constexpr std::string_view name = "integration.delete";
   std::string connection_id;
   std::string trace;
 };
 
-enum class EventType : unsigned char { vote_create, webhook_test, integration_create, integration_delete, unknown };
+/// A list of types, for tables built at compile time.
+template <class... T> struct TypeList {};
+
+/// Every v1 event type, in EventType order. Adding one: its struct above (with
+/// `type` and `name`), an EventType value, an entry here, and its reader in
+/// core/v1/events.cpp; handlers, dispatch and de-duplication follow from these.
+using EventTypes = TypeList<VoteCreate, WebhookTest, IntegrationCreate, IntegrationDelete>;
 
 /// "vote.create", "webhook.test", …, or "unknown"; static storage.
 TOPGG_API std::string_view to_string(EventType t) noexcept;
+
+} // namespace topgg::v1
+
+namespace topgg::detail {
+template <class L> struct TupleOf;
+template <class... T> struct TupleOf<v1::TypeList<T...>> {
+  using type = std::tuple<T...>;
+};
+} // namespace topgg::detail
+
+namespace topgg::v1 {
 
 /// One member per event type, reused from delivery to delivery so that decoding stops allocating
 /// once the strings have grown. Only the member named by `type` is meaningful after a decode;
 /// the others keep stale values (and their storage).
 struct Event {
   EventType type = EventType::unknown;
-  VoteCreate vote_create;
-  WebhookTest webhook_test;
-  IntegrationCreate integration_create;
-  IntegrationDelete integration_delete;
+  topgg::detail::TupleOf<EventTypes>::type members;
+
+  template <class E> E& get() noexcept { return std::get<E>(members); }
+  template <class E> const E& get() const noexcept { return std::get<E>(members); }
+
+  /// Calls f(member) with the member named by `type`; nothing for unknown.
+  template <class F> void visit(F&& f) {
+    std::apply([&](auto&... m) { ((type == std::remove_reference_t<decltype(m)>::type ? f(m) : void()), ...); },
+               members);
+  }
+  template <class F> void visit(F&& f) const {
+    std::apply([&](const auto&... m) { ((type == std::remove_cvref_t<decltype(m)>::type ? f(m) : void()), ...); },
+               members);
+  }
 
   /// Stores `trace` in the member named by `type` (nothing for unknown).
   void set_trace(std::string_view trace) {
-    switch (type) {
-    case EventType::vote_create: vote_create.trace.assign(trace); break;
-    case EventType::webhook_test: webhook_test.trace.assign(trace); break;
-    case EventType::integration_create: integration_create.trace.assign(trace); break;
-    case EventType::integration_delete: integration_delete.trace.assign(trace); break;
-    case EventType::unknown: break;
-    }
+    visit([trace](auto& m) { m.trace.assign(trace); });
   }
 };
 

@@ -385,9 +385,9 @@ TEST_CASE("a record yields the same de-duplication key as the webhook's vote.cre
   topgg::v1::Event ev;
   REQUIRE(topgg::v1::decode(body, ev).error == topgg::Error::ok);
   REQUIRE(ev.type == topgg::v1::EventType::vote_create);
-  CHECK(ev.vote_create.user.id == r.user_id);
-  CHECK(ev.vote_create.user.platform_id == r.platform_id);
-  CHECK(std::chrono::floor<std::chrono::seconds>(ev.vote_create.created_at) ==
+  CHECK(ev.get<topgg::v1::VoteCreate>().user.id == r.user_id);
+  CHECK(ev.get<topgg::v1::VoteCreate>().user.platform_id == r.platform_id);
+  CHECK(std::chrono::floor<std::chrono::seconds>(ev.get<topgg::v1::VoteCreate>().created_at) ==
         std::chrono::floor<std::chrono::seconds>(r.created_at));
 }
 

@@ -213,6 +213,7 @@ void drain(topgg::Connection& c, std::string& out, topgg::Now now) {
 }
 
 Trace run(topgg::Router& router, const Config& cfg, const std::vector<std::string_view>& pieces) {
+  router.idempotency_store(std::make_shared<topgg::MemoryStore>()); // every replay de-duplicates afresh
   world.events.clear();
   world.acks.clear();
   world.jobs.clear();
@@ -221,7 +222,7 @@ Trace run(topgg::Router& router, const Config& cfg, const std::vector<std::strin
   // Memory: whatever the peer sends, the connection's request buffers stay
   // within what the limits allow (std::string may double its capacity once
   // past a limit's size; the body also reserves simdjson's padding).
-  const topgg::Settings& lim = router.limits();
+  const topgg::Settings& lim = router.settings();
   const std::size_t memory_bound = 2 * (lim.max_header_bytes + lim.max_body_bytes) + 256;
   for (std::string_view p : pieces) {
     c.receive(p, at(1));
@@ -264,11 +265,11 @@ Trace run(topgg::Router& router, const Config& cfg, const std::vector<std::strin
     c.shutdown(at(2));
     drain(c, t.output, at(2));
   }
-  t.finished_before_timer = c.finished();
+  t.finished_before_timer = c.done();
   // The timer fires at each deadline() in turn, as an adapter would arm it:
   // pending Acks expire (503), a half-read request gets 408, an idle
   // connection closes.
-  for (int round = 0; round < 10000 && !c.finished(); ++round) {
+  for (int round = 0; round < 10000 && !c.done(); ++round) {
     const auto d = c.deadline();
     if (!d)
       break;
@@ -283,11 +284,11 @@ Trace run(topgg::Router& router, const Config& cfg, const std::vector<std::strin
   c.on_timer(late);
   t.output.append(c.output());
   c.consume(c.output().size());
-  if (auto d = c.deadline(); d && *d > late.mono && !c.finished())
+  if (auto d = c.deadline(); d && *d > late.mono && !c.done())
     fail("deadline after the final timer lies in the future");
   c.on_timer(late); // everything due is done: the second run must be quiet
   drain(c, t.output, late);
-  if (!c.finished())
+  if (!c.done())
     fail("connection not finished after every deadline passed", t.output);
   // A finished connection neither reads nor writes.
   const std::size_t events_before = world.events.size();

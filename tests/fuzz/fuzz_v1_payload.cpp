@@ -38,21 +38,21 @@ bool same(const Event& a, const Event& b) {
     return false;
   switch (a.type) {
   case EventType::vote_create: {
-    const auto &x = a.vote_create, &y = b.vote_create;
+    const auto &x = a.get<topgg::v1::VoteCreate>(), &y = b.get<topgg::v1::VoteCreate>();
     return x.id == y.id && x.weight == y.weight && x.created_at == y.created_at && x.expires_at == y.expires_at &&
            same(x.project, y.project) && same(x.user, y.user) && x.query == y.query && x.trace == y.trace;
   }
   case EventType::webhook_test:
-    return same(a.webhook_test.project, b.webhook_test.project) && same(a.webhook_test.user, b.webhook_test.user) &&
-           a.webhook_test.trace == b.webhook_test.trace;
+    return same(a.get<topgg::v1::WebhookTest>().project, b.get<topgg::v1::WebhookTest>().project) && same(a.get<topgg::v1::WebhookTest>().user, b.get<topgg::v1::WebhookTest>().user) &&
+           a.get<topgg::v1::WebhookTest>().trace == b.get<topgg::v1::WebhookTest>().trace;
   case EventType::integration_create: {
-    const auto &x = a.integration_create, &y = b.integration_create;
+    const auto &x = a.get<topgg::v1::IntegrationCreate>(), &y = b.get<topgg::v1::IntegrationCreate>();
     return x.connection_id == y.connection_id && x.webhook_secret == y.webhook_secret && same(x.project, y.project) &&
            same(x.user, y.user) && x.trace == y.trace;
   }
   case EventType::integration_delete:
-    return a.integration_delete.connection_id == b.integration_delete.connection_id &&
-           a.integration_delete.trace == b.integration_delete.trace;
+    return a.get<topgg::v1::IntegrationDelete>().connection_id == b.get<topgg::v1::IntegrationDelete>().connection_id &&
+           a.get<topgg::v1::IntegrationDelete>().trace == b.get<topgg::v1::IntegrationDelete>().trace;
   case EventType::unknown: return true;
   }
   return false;
@@ -113,7 +113,7 @@ std::string to_json(const Event& e) {
   std::string s = "{\"data\":{";
   switch (e.type) {
   case EventType::vote_create: {
-    const auto& v = e.vote_create;
+    const auto& v = e.get<topgg::v1::VoteCreate>();
     field(s, "id", v.id);
     s += ",\"weight\":" + std::to_string(v.weight) + ",\"created_at\":";
     if (!write_time(s, v.created_at))
@@ -130,19 +130,19 @@ std::string to_json(const Event& e) {
   }
   case EventType::webhook_test:
     s += "\"project\":";
-    write(s, e.webhook_test.project);
+    write(s, e.get<topgg::v1::WebhookTest>().project);
     s += ",\"user\":";
-    write(s, e.webhook_test.user);
+    write(s, e.get<topgg::v1::WebhookTest>().user);
     break;
   case EventType::integration_create:
-    field(s, "connection_id", e.integration_create.connection_id);
-    field(s, "webhook_secret", e.integration_create.webhook_secret);
+    field(s, "connection_id", e.get<topgg::v1::IntegrationCreate>().connection_id);
+    field(s, "webhook_secret", e.get<topgg::v1::IntegrationCreate>().webhook_secret);
     s += ",\"project\":";
-    write(s, e.integration_create.project);
+    write(s, e.get<topgg::v1::IntegrationCreate>().project);
     s += ",\"user\":";
-    write(s, e.integration_create.user);
+    write(s, e.get<topgg::v1::IntegrationCreate>().user);
     break;
-  case EventType::integration_delete: field(s, "connection_id", e.integration_delete.connection_id); break;
+  case EventType::integration_delete: field(s, "connection_id", e.get<topgg::v1::IntegrationDelete>().connection_id); break;
   case EventType::unknown: return "";
   }
   s += "},\"type\":";

@@ -3,6 +3,8 @@
 #pragma once
 
 #if defined(TOPGG_TEST_UV)
+#include <uv.h>
+
 #include "topgg/uv.hpp"
 using Manager = topgg::uv::WebhookManager;
 #elif defined(TOPGG_TEST_ASIO)

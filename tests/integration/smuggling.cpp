@@ -49,6 +49,7 @@ struct Server {
   std::unique_ptr<Manager> mgr;
 
   explicit Server(topgg::Settings s = {}) {
+    s.dedup_ttl = std::chrono::seconds(0); // every case sends the same vote: framing is tested here, not de-duplication
     mgr = std::make_unique<Manager>();
     mgr->dbl_webhook("/dbl", it::bot_key)
         .route("", "/count",

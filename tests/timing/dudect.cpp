@@ -44,7 +44,7 @@
 #include <string>
 #include <vector>
 
-#include "dispatch.hpp" // declares topgg::detail::key_matches
+#include "auth.hpp" // declares topgg::detail::key_matches
 #include "topgg/v1.hpp"
 
 namespace {

@@ -5,10 +5,15 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <deque>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "topgg/driver.hpp"
 #include "topgg/topgg.hpp"
 
 namespace th {
@@ -45,6 +50,36 @@ inline std::string describe_vote(const topgg::ServerVote& v) {
   return s;
 }
 
+/// The Driver's transport, in memory: reads come from `input`, writes are
+/// all taken at once into `written`.
+struct MemoryTransport {
+  std::deque<std::string> input;
+  bool eof = false;
+  std::string written;
+  bool reading = false, writing = false, closed = false;
+  std::optional<topgg::Clock::time_point> timer;
+
+  topgg::IoResult read(std::span<char> into) {
+    if (input.empty())
+      return {eof ? topgg::IoResult::eof : topgg::IoResult::would_block, 0};
+    std::string& front = input.front();
+    const std::size_t n = std::min(front.size(), into.size());
+    std::copy_n(front.data(), n, into.data());
+    front.erase(0, n);
+    if (front.empty())
+      input.pop_front();
+    return {topgg::IoResult::done, n};
+  }
+  topgg::IoResult write(std::string_view out) {
+    written.append(out);
+    return {topgg::IoResult::done, out.size()};
+  }
+  void want_read(bool on) { reading = on; }
+  void want_write(bool on) { writing = on; }
+  void arm_timer(std::optional<topgg::Clock::time_point> at) { timer = at; }
+  void close() { closed = true; }
+};
+
 /// A router with both vote routes, a custom GET /health route and hooks that
 /// record into `events`.
 struct Fixture {
@@ -68,26 +103,29 @@ struct Fixture {
         .on_warning([this](std::string_view w) { events.push_back("warning " + std::string(w)); });
   }
 
-  /// Feeds `chunks` in order, draining output after each, then EOF if asked.
+  /// Feeds `chunks` in order through the same Driver the adapters use, over
+  /// an in-memory transport, then EOF if asked.
   Trace run(const std::vector<std::string_view>& chunks, bool eof = false) {
     events.clear();
     Trace t;
     {
-      topgg::Connection c(router, at(0));
+      MemoryTransport io;
+      topgg::Driver<MemoryTransport> d(router, io, at(0));
+      d.start(at(0));
       events.clear(); // warnings from the first connection are not per-request events
+      char scratch[64 * 1024];
       for (auto chunk : chunks) {
-        c.receive(chunk, at(1));
-        auto out = c.output();
-        t.output.append(out);
-        c.consume(out.size());
-        c.resume(at(1));
-        out = c.output();
-        t.output.append(out);
-        c.consume(out.size());
+        io.input.emplace_back(chunk);
+        while (!io.input.empty() && io.reading && !d.closed())
+          d.on_readable(at(1), scratch);
+        d.on_wake(at(1));
       }
-      if (eof)
-        c.receive_eof(at(2));
-      t.finished = c.finished();
+      if (eof) {
+        io.eof = true;
+        d.on_readable(at(2), scratch);
+      }
+      t.output = io.written;
+      t.finished = d.closed();
     }
     t.events = events;
     return t;
@@ -99,13 +137,17 @@ struct Fixture {
 /// Replays `in` whole, one byte at a time and split at every offset into two
 /// pieces; every replay must equal the whole one. Returns the whole replay.
 inline Trace replay_all(Fixture& f, std::string_view in) {
+  auto fresh = [&f] { f.router.idempotency_store(std::make_shared<topgg::MemoryStore>()); };
+  fresh(); // every replay de-duplicates afresh: the same vote is delivered each time
   const Trace ref = f.whole(in);
   std::vector<std::string_view> bytes;
   for (std::size_t i = 0; i < in.size(); ++i)
     bytes.push_back(in.substr(i, 1));
+  fresh();
   const Trace one = f.run(bytes);
   CHECK(one == ref);
   for (std::size_t cut = 1; cut < in.size(); ++cut) {
+    fresh();
     const Trace split = f.run({in.substr(0, cut), in.substr(cut)});
     if (!(split == ref)) {
       FAIL_CHECK("split at " << cut << " differs: " << split.output);

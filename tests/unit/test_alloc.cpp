@@ -40,25 +40,41 @@ void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
 void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 
 namespace {
-long allocations_per_request(topgg::Router& router, const std::string& request, int n, int per_write = 1) {
+// Sends requests[i % size] for 10 warm-up rounds, then n counted ones.
+long allocations_per_request(topgg::Router& router, const std::vector<std::string>& requests, int n,
+                             int per_write = 1) {
   topgg::Connection c(router, th::at(0));
-  auto once = [&c, &request] {
-    c.receive(request, th::at(1));
+  int i = 0;
+  auto once = [&] {
+    c.receive(requests[static_cast<std::size_t>(i++) % requests.size()], th::at(1));
     c.consume(c.output().size());
   };
-  for (int i = 0; i < 10; ++i)
-    once(); // warm-up: buffers, the JSON parser, the query's storage grow here
+  for (int k = 0; k < 10; ++k)
+    once(); // warm-up: buffers, the JSON parser, the query's storage, the store's table grow here
   allocations = 0;
   counting = true;
-  for (int i = 0; i < n; ++i)
+  for (int k = 0; k < n; ++k)
     once();
   counting = false;
   CHECK(c.requests_seen() == static_cast<std::uint64_t>((n + 10) * per_write));
   return allocations.load();
 }
+
+// `count` bot (or server) votes from different users: each is a new delivery
+// for the idempotency store (claimed, then confirmed).
+std::vector<std::string> distinct(std::string_view path, std::string_view auth, std::string_view target_field,
+                                  int count) {
+  std::vector<std::string> out;
+  for (int u = 0; u < count; ++u)
+    out.push_back(th::post(path, auth,
+                           "{\"" + std::string(target_field) + "\":\"264811613708746752\",\"user\":\"" +
+                               std::to_string(160105994217586689ULL + static_cast<unsigned>(u)) +
+                               "\",\"type\":\"upvote\",\"query\":\"?ref=home\"}"));
+  return out;
+}
 } // namespace
 
-TEST_CASE("zero heap allocations per request on a reused connection") {
+TEST_CASE("zero heap allocations per request on a reused connection, de-duplication on") {
   topgg::Router r;
   unsigned long long sum = 0;
   topgg::Settings s;
@@ -68,43 +84,50 @@ TEST_CASE("zero heap allocations per request on a reused connection") {
       .dsl_webhook("/dsl", "other-key")
       .on_bot_vote([&sum](const topgg::BotVote& v) { sum += v.user.value() + v.query.size(); })
       .on_server_vote([&sum](const topgg::ServerVote& v) { sum += v.guild.value(); })
+      .on_error([](const topgg::Rejection&) {})
       .on_warning([](std::string_view) {});
   const int n = 1000;
-  const long bot = allocations_per_request(r, th::post("/dbl", "secret-key", th::bot_body), n);
-  const long server = allocations_per_request(r, th::post("/dsl", "other-key", th::server_body), n);
-  const long refused = allocations_per_request(r, th::post("/dbl", "wrong", th::bot_body), n);
-  const long pipelined =
-      allocations_per_request(r, th::post("/dbl", "secret-key", th::bot_body) + th::post("/dsl", "other-key", th::server_body), n, 2);
-  MESSAGE("allocations over ", n, " requests: bot ", bot, ", server ", server, ", refused ", refused, ", pipelined ", pipelined);
+  const auto bots = distinct("/dbl", "secret-key", "bot", n + 10);
+  const long bot = allocations_per_request(r, bots, n);
+  const long server = allocations_per_request(r, distinct("/dsl", "other-key", "guild", n + 10), n);
+  const long duplicate = allocations_per_request(r, bots, n); // all handled already: answered, no event
+  const long refused = allocations_per_request(r, {th::post("/dbl", "wrong", th::bot_body)}, n);
+  const long pipelined = allocations_per_request(
+      r, {th::post("/dbl", "secret-key", th::bot_body) + th::post("/dsl", "other-key", th::server_body)}, n, 2);
+  MESSAGE("allocations over ", n, " requests: bot ", bot, ", server ", server, ", duplicate ", duplicate,
+          ", refused ", refused, ", pipelined ", pipelined);
   CHECK(bot == 0);
   CHECK(server == 0);
+  CHECK(duplicate == 0);
   CHECK(refused == 0);
   CHECK(pipelined == 0);
   CHECK(sum > 0);
 }
 
-TEST_CASE("v1 route: no operator new per request with de-duplication off") {
+TEST_CASE("v1 route: no operator new per request, de-duplication on") {
   // OpenSSL's own mallocs inside HMAC re-keying are not operator new and are
-  // not counted here; de-duplication (on by default) stores each answered
-  // delivery's key, which allocates by design.
+  // not counted here.
   topgg::Router r;
   topgg::Settings s;
   s.max_requests_per_connection = 1'000'000;
-  s.v1_dedup_capacity = 0;
   s.v1_window = std::chrono::seconds(1'000'000'000); // th::at() is a fixed 2023 time
   long seen = 0;
   r.settings(s).v1_webhook("/v1", "whs_secret").on_vote_create([&seen](const topgg::v1::VoteCreate& v) {
     seen += v.weight;
   });
   r.on_warning([](std::string_view) {});
-  const std::string body = R"({"type":"vote.create","data":{"id":"1","weight":1,"created_at":"2026-02-09T00:47:14Z",)"
-                           R"("expires_at":"2026-02-09T12:47:14Z","project":{"id":"p","type":"bot","platform":"discord",)"
-                           R"("platform_id":"1"},"user":{"id":"u","platform_id":"2","name":"n","avatar_url":null}}})";
-  const std::string request = "POST /v1 HTTP/1.1\r\nHost: x\r\nx-topgg-signature: " +
-                              topgg::v1::sign("whs_secret", 1'700'000'000, body) +
-                              "\r\nx-topgg-trace: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-  const long v1 = allocations_per_request(r, request, 1000);
-  MESSAGE("operator new over 1000 signed v1 requests (de-duplication off): ", v1);
+  std::vector<std::string> requests;
+  for (int u = 0; u < 1010; ++u) { // a different voter each time: a new key for the store
+    const std::string body =
+        R"({"type":"vote.create","data":{"id":"1","weight":1,"created_at":"2026-02-09T00:47:14Z",)"
+        R"("expires_at":"2026-02-09T12:47:14Z","project":{"id":"p","type":"bot","platform":"discord",)"
+        R"("platform_id":"1"},"user":{"id":"u)" + std::to_string(1000 + u) + R"(","platform_id":"2","name":"n","avatar_url":null}}})";
+    requests.push_back("POST /v1 HTTP/1.1\r\nHost: x\r\nx-topgg-signature: " +
+                       topgg::v1::sign("whs_secret", 1'700'000'000, body) +
+                       "\r\nx-topgg-trace: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  }
+  const long v1 = allocations_per_request(r, requests, 1000);
+  MESSAGE("operator new over 1000 signed v1 requests (de-duplication on): ", v1);
   CHECK(v1 == 0);
   CHECK(seen == 1010);
 }

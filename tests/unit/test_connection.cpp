@@ -298,7 +298,8 @@ TEST_CASE("a handler that throws gives 500 and the connection carries on") {
   CHECK(status_line(t.output, 0) == "HTTP/1.1 500 Internal Server Error");
   CHECK(status_line(t.output, 1) == "HTTP/1.1 200 OK");
   CHECK(t.events == std::vector<std::string>{"rejected 500 handler failed"});
-  CHECK(t.output.find("database down") != std::string::npos);
+  // The handler's words go to the error hook only, never into the answer (they may hold a password).
+  CHECK(t.output.find("database down") == std::string::npos);
 }
 
 TEST_CASE("custom routes: request fields, headers, any-method routes, a throwing handler") {
@@ -334,7 +335,8 @@ TEST_CASE("empty auth key accepts every request and warns once") {
   });
   for (int i = 0; i < 3; ++i) {
     Connection c(r, at(0));
-    c.receive(post("/dbl", i == 0 ? "" : "anything", bot_body), at(1));
+    const std::string vote = R"({"bot":"1","user":")" + std::to_string(100 + i) + R"(","type":"upvote"})";
+    c.receive(post("/dbl", i == 0 ? "" : "anything", vote), at(1));
     CHECK(status_line(c.output()) == "HTTP/1.1 200 OK");
   }
   CHECK(votes == 3);
@@ -360,7 +362,8 @@ TEST_CASE("timeouts: header 408, body 408, idle quiet close, fresh quiet close")
     c.receive("st: x\r\n", at(105)); // more bytes do not extend the header timeout
     c.on_timer(at(110));
     CHECK(status_line(c.output()) == "HTTP/1.1 408 Request Timeout");
-    CHECK(c.finished());
+    c.consume(c.output().size());
+    CHECK(c.done());
   }
   { // body too slow
     Connection c(f.router, at(0));
@@ -368,7 +371,8 @@ TEST_CASE("timeouts: header 408, body 408, idle quiet close, fresh quiet close")
     CHECK(*c.deadline() == at(210).mono);
     c.on_timer(at(210));
     CHECK(status_line(c.output()) == "HTTP/1.1 408 Request Timeout");
-    CHECK(c.finished());
+    c.consume(c.output().size());
+    CHECK(c.done());
   }
   { // idle keep-alive connection closes quietly
     Connection c(f.router, at(0));
@@ -376,17 +380,15 @@ TEST_CASE("timeouts: header 408, body 408, idle quiet close, fresh quiet close")
     c.consume(c.output().size());
     CHECK(*c.deadline() == at(310).mono);
     c.on_timer(at(309));
-    CHECK_FALSE(c.finished());
+    CHECK_FALSE(c.done());
     c.on_timer(at(310));
-    CHECK(c.finished());
-    CHECK(c.output().empty());
+    CHECK(c.done()); // and nothing was written
   }
   { // connected and silent: quiet close at the header timeout
     Connection c(f.router, at(0));
     CHECK(*c.deadline() == at(100).mono);
     c.on_timer(at(100));
-    CHECK(c.finished());
-    CHECK(c.output().empty());
+    CHECK(c.done()); // and nothing was written
   }
 }
 
@@ -396,15 +398,17 @@ TEST_CASE("EOF: mid-request closes without answer; after a full request the answ
     Connection c(f.router, at(0));
     c.receive(post("/dbl", "secret-key", bot_body).substr(0, 40), at(1));
     c.receive_eof(at(2));
-    CHECK(c.finished());
-    CHECK(c.output().empty());
+    CHECK(c.done()); // and nothing was written
   }
   {
     Connection c(f.router, at(0));
     c.receive(post("/dbl", "secret-key", bot_body), at(1));
     c.receive_eof(at(2));
-    CHECK(c.finished());
+    CHECK_FALSE(c.want_read()); // no more reading after EOF
     CHECK(status_line(c.output()) == "HTTP/1.1 200 OK");
+    CHECK_FALSE(c.done()); // the answer is still to be written
+    c.consume(c.output().size());
+    CHECK(c.done());
   }
 }
 
@@ -415,6 +419,7 @@ TEST_CASE("asynchronous acknowledgement: later, retry, twice, never, after the c
   topgg::Settings s;
   s.ack_timeout = std::chrono::milliseconds(500);
   s.max_pipelined = 2;
+  s.dedup_ttl = std::chrono::seconds(0); // the same vote, sent again and again: each one counts here
   r.dbl_webhook("/dbl", "k").settings(s).on_bot_vote([&acks](const topgg::BotVote&, topgg::Ack a) {
     acks.push_back(std::move(a));
   });
@@ -439,7 +444,7 @@ TEST_CASE("asynchronous acknowledgement: later, retry, twice, never, after the c
     acks.at(0).retry("queue full");
     c.resume(at(2));
     CHECK(status_line(c.output()) == "HTTP/1.1 503 Service Unavailable");
-    CHECK(c.output().ends_with("queue full"));
+    CHECK(c.output().find("queue full") == std::string_view::npos); // the reason is the error hook's, not the peer's
   }
   SUBCASE("never completed: 503 at the deadline, later completion ignored") {
     Connection c(r, at(0));
@@ -513,11 +518,12 @@ TEST_CASE("shutdown answers what was received, then finishes") {
   c.receive(post("/dbl", "k", bot_body), at(1));
   c.shutdown(at(2));
   CHECK_FALSE(c.want_read());
-  CHECK_FALSE(c.finished());
+  CHECK_FALSE(c.done());
   pending.ok();
   c.resume(at(3));
   CHECK(status_line(c.output()) == "HTTP/1.1 200 OK");
-  CHECK(c.finished());
+  c.consume(c.output().size());
+  CHECK(c.done());
 }
 
 TEST_CASE("back-pressure: output over the bound stops reading until consumed") {
@@ -554,7 +560,8 @@ TEST_CASE("a last answer is given up only when the peer stops reading it, not wh
   Connection c(r, at(0));
   // The answer is produced late (handler slower than body_timeout) on a closing connection.
   c.receive("GET /big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", at(1000));
-  REQUIRE(c.finished());
+  REQUIRE_FALSE(c.want_read()); // closing: only the answer is left to write
+  REQUIRE_FALSE(c.done());
   c.consume(10'000); // the peer reads a little
   c.on_timer(at(1300));
   CHECK_FALSE(c.output().empty());
@@ -608,7 +615,8 @@ TEST_CASE("a chunk declared larger than the body limit is refused at its header"
   c.receive("POST /dbl HTTP/1.1\r\nHost: x\r\nAuthorization: secret-key\r\nTransfer-Encoding: chunked\r\n\r\nfffffff\r\n",
             at(1));
   CHECK(status_line(c.output()) == "HTTP/1.1 413 Content Too Large");
-  CHECK(c.finished());
+  c.consume(c.output().size());
+  CHECK(c.done());
 }
 
 TEST_CASE("head limit and refusals do not depend on how the bytes were split") {
@@ -645,7 +653,9 @@ TEST_CASE("head limit and refusals do not depend on how the bytes were split") {
 TEST_CASE("answers produced late on a closing connection are still written") {
   topgg::Router r;
   std::vector<topgg::Ack> acks;
-  r.dbl_webhook("/dbl", "k").on_bot_vote([&acks](const topgg::BotVote&, topgg::Ack a) { acks.push_back(a); });
+  topgg::Settings s;
+  s.dedup_ttl = std::chrono::seconds(0); // the same vote twice: both reach the handler
+  r.settings(s).dbl_webhook("/dbl", "k").on_bot_vote([&acks](const topgg::BotVote&, topgg::Ack a) { acks.push_back(a); });
   Connection c(r, at(0));
   const std::string vote = post("/dbl", "k", bot_body);
   c.receive(vote + vote, at(1));
@@ -653,5 +663,6 @@ TEST_CASE("answers produced late on a closing connection are still written") {
   c.on_timer(at(60'000)); // the loop fires very late: both acks expire now
   CHECK(count_responses(c.output()) == 2);
   CHECK(status_line(c.output(), 1) == "HTTP/1.1 503 Service Unavailable");
-  CHECK(c.finished());
+  c.consume(c.output().size());
+  CHECK(c.done());
 }

@@ -370,7 +370,7 @@ TEST_CASE("v1 decode: vote.create field by field") {
   const auto st = v1::decode(vote_body, e);
   REQUIRE_MESSAGE(st, st.detail);
   REQUIRE(e.type == v1::EventType::vote_create);
-  const auto& v = e.vote_create;
+  const auto& v = e.get<v1::VoteCreate>();
   CHECK(v.id == "808499215864008704");
   CHECK(v.weight == 2);
   CHECK(v.created_at == utc(2026y / February / 9, hours{0}, minutes{47}, seconds{14}, microseconds{251014}));
@@ -389,21 +389,21 @@ TEST_CASE("v1 decode: vote.create field by field") {
   CHECK(v.trace.empty());
 
   e.set_trace("trace-123");
-  CHECK(e.vote_create.trace == "trace-123");
-  CHECK(e.webhook_test.trace.empty());
+  CHECK(e.get<v1::VoteCreate>().trace == "trace-123");
+  CHECK(e.get<v1::WebhookTest>().trace.empty());
 
   // Reusing the event: a vote without query leaves no stale query, and the trace is cleared.
   std::string no_query = replace(vote_body, R"("query": {"ref": "home", "n": 3},)", "");
   REQUIRE(v1::decode(no_query, e));
-  CHECK(e.vote_create.query.empty());
-  CHECK(e.vote_create.trace.empty());
+  CHECK(e.get<v1::VoteCreate>().query.empty());
+  CHECK(e.get<v1::VoteCreate>().trace.empty());
   // A query string is accepted too.
   REQUIRE(v1::decode(replace(vote_body, R"({"ref": "home", "n": 3})", R"("?a=1&b=2")"), e));
-  REQUIRE(e.vote_create.query.size() == 2);
-  CHECK(e.vote_create.query.get("b") == "2");
+  REQUIRE(e.get<v1::VoteCreate>().query.size() == 2);
+  CHECK(e.get<v1::VoteCreate>().query.get("b") == "2");
   // An integral weight written as a double is an integer.
   REQUIRE(v1::decode(replace(vote_body, R"("weight": 2,)", R"("weight": 3.0,)"), e));
-  CHECK(e.vote_create.weight == 3);
+  CHECK(e.get<v1::VoteCreate>().weight == 3);
 }
 
 TEST_CASE("v1 decode: webhook.test field by field") {
@@ -413,7 +413,7 @@ TEST_CASE("v1 decode: webhook.test field by field") {
   const auto st = v1::decode(body, e);
   REQUIRE_MESSAGE(st, st.detail);
   REQUIRE(e.type == v1::EventType::webhook_test);
-  const auto& w = e.webhook_test;
+  const auto& w = e.get<v1::WebhookTest>();
   CHECK(w.project.id == "p");
   CHECK(w.project.type == "server");
   CHECK(w.project.platform == "discord");
@@ -423,7 +423,7 @@ TEST_CASE("v1 decode: webhook.test field by field") {
   CHECK(w.user.name == "n");
   CHECK(w.user.avatar_url == "a");
   e.set_trace("t1");
-  CHECK(e.webhook_test.trace == "t1");
+  CHECK(e.get<v1::WebhookTest>().trace == "t1");
 }
 
 TEST_CASE("v1 decode: integration.create and integration.delete field by field") {
@@ -431,7 +431,7 @@ TEST_CASE("v1 decode: integration.create and integration.delete field by field")
   auto st = v1::decode(integration_create_body, e);
   REQUIRE_MESSAGE(st, st.detail);
   REQUIRE(e.type == v1::EventType::integration_create);
-  const auto& c = e.integration_create;
+  const auto& c = e.get<v1::IntegrationCreate>();
   CHECK(c.connection_id == "112402021105124");
   CHECK(c.webhook_secret == "whs_abcd");
   CHECK(c.project.id == "1230954036934033243");
@@ -444,9 +444,9 @@ TEST_CASE("v1 decode: integration.create and integration.delete field by field")
   CHECK(c.user.avatar_url.empty()); // null
 
   // avatar_url may also be absent; a previous value does not survive.
-  e.integration_create.user.avatar_url = "stale";
+  e.get<v1::IntegrationCreate>().user.avatar_url = "stale";
   REQUIRE(v1::decode(replace(integration_create_body, R"(,"avatar_url":null)", ""), e));
-  CHECK(e.integration_create.user.avatar_url.empty());
+  CHECK(e.get<v1::IntegrationCreate>().user.avatar_url.empty());
 
   // The documented example has a trailing comma, which is not JSON: refused as such.
   CHECK(v1::decode(R"({"type":"integration.delete","data":{"connection_id":"112402021105124",}})", e).error ==
@@ -454,9 +454,9 @@ TEST_CASE("v1 decode: integration.create and integration.delete field by field")
   st = v1::decode(R"({"type":"integration.delete","data":{"connection_id":"112402021105124","x":1}})", e);
   REQUIRE_MESSAGE(st, st.detail);
   REQUIRE(e.type == v1::EventType::integration_delete);
-  CHECK(e.integration_delete.connection_id == "112402021105124");
+  CHECK(e.get<v1::IntegrationDelete>().connection_id == "112402021105124");
   e.set_trace("t2");
-  CHECK(e.integration_delete.trace == "t2");
+  CHECK(e.get<v1::IntegrationDelete>().trace == "t2");
 }
 
 TEST_CASE("v1 decode: unknown type is not an error") {
@@ -556,7 +556,7 @@ TEST_CASE("v1 decode_padded: reads a caller-owned padded buffer") {
   topgg::detail::reserve_padding(buf);
   REQUIRE(v1::decode_padded(buf, e));
   CHECK(e.type == v1::EventType::integration_create);
-  CHECK(e.integration_create.webhook_secret == "whs_abcd");
+  CHECK(e.get<v1::IntegrationCreate>().webhook_secret == "whs_abcd");
 }
 
 TEST_CASE("v1 end to end: verify, then decode the signed bytes") {
@@ -565,5 +565,5 @@ TEST_CASE("v1 end to end: verify, then decode the signed bytes") {
   v1::Event e;
   REQUIRE(v1::decode(vote_body, e));
   CHECK(e.type == v1::EventType::vote_create);
-  CHECK(e.vote_create.user.name == "username");
+  CHECK(e.get<v1::VoteCreate>().user.name == "username");
 }

@@ -1,6 +1,6 @@
 #include "topgg/votes.hpp"
 
-#include "json.hpp"
+#include "../json.hpp"
 
 namespace topgg {
 

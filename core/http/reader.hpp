@@ -1,0 +1,116 @@
+// Internal: HTTP/1.1 request framing with llhttp. Bytes in; one complete
+// request at a time out, every size limit enforced as bytes arrive (head,
+// header count, body, trailers), framing ambiguities refused.
+#pragma once
+
+#include <llhttp.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "../pipeline.hpp"
+#include "../timeouts.hpp"
+
+namespace topgg::detail {
+
+/// Told when a request head is complete and passed the HTTP-level checks.
+class HeadListener {
+public:
+  /// Returns the refusal to answer at once (closing; `detail` says why), or
+  /// Error::ok to read the body (the listener keeps its own decision about
+  /// the request).
+  virtual Error on_head(const Head& head, bool expect_continue, std::string_view& detail) = 0;
+
+protected:
+  ~HeadListener() = default;
+};
+
+class Reader {
+public:
+  enum class Stop : unsigned char { need_more, message, failed };
+
+  /// `full` gives the pipeline the whole request when a custom route or the
+  /// secret resolver needs it.
+  Reader(const Settings& settings, HeadListener& listener, RequestSource& full);
+  Reader(const Reader&) = delete;
+  Reader& operator=(const Reader&) = delete;
+
+  /// Parses from `data`, stopping after one complete request (Stop::message)
+  /// or at an error (Stop::failed: error() and detail() say why; the
+  /// connection must answer and close). Returns the bytes used.
+  std::size_t feed(std::string_view data, Stop& stop);
+  /// After Stop::message: ready for the next request.
+  void next();
+
+  Error error() const noexcept { return error_; }
+  std::string_view detail() const noexcept { return detail_; }
+  Phase phase() const noexcept { return phase_; }
+  Clock::time_point phase_since() const noexcept { return phase_since_; }
+  void set_now(Clock::time_point t) noexcept { now_ = t; }
+  /// The connection opened at `t`: the header timeout runs from then.
+  void opened(Clock::time_point t) noexcept { now_ = phase_since_ = t; }
+  void mark_idle() noexcept;
+
+  /// The current request (valid until next()).
+  const Head& head() const noexcept { return head_view_; }
+  bool head_complete() const noexcept { return phase_ == Phase::body; }
+  bool keep_alive() const noexcept { return keep_alive_; }
+  bool http10() const noexcept { return http10_; }
+  bool head_request() const noexcept { return head_request_; }
+  std::string& body() noexcept { return body_; }
+  /// Refused at the head: the body is counted and dropped, never kept.
+  void discard_body() noexcept { discarding_ = true; }
+  /// Every header field, for custom routes and the resolver.
+  void headers(std::vector<Header>& out) const;
+  std::size_t buffered() const noexcept { return head_.capacity() + body_.capacity(); }
+  /// Releases buffers a rare large request grew (kept while small: reused).
+  void trim() noexcept;
+
+private:
+  friend struct ReaderCallbacks;
+  struct Span {
+    std::uint32_t off = 0, len = 0;
+  };
+  struct Field {
+    Span name, value;
+  };
+  // Headers the library acts on, recorded as each value completes.
+  enum Known : unsigned char { other, host, expect, authorization, signature, trace, known_count };
+
+  bool skip_empty_lines(std::string_view data, std::size_t& used);
+  bool check_head(); // on headers complete; false: error_ set
+  int fail(Error e, std::string_view detail = {});
+  std::string_view text(Span s) const noexcept { return {head_.data() + s.off, s.len}; }
+  std::string_view value(Span s) const noexcept;
+
+  const Settings& settings_;
+  HeadListener& listener_;
+  RequestSource& full_;
+  llhttp_t parser_{};
+  Clock::time_point now_{};
+
+  std::string head_; // target, then names and values
+  std::vector<Field> fields_;
+  Span target_;
+  Span known_[known_count];
+  unsigned char known_count_[known_count] = {};
+  bool field_open_ = false, in_value_ = false;
+  Head head_view_;
+
+  std::string body_;
+  bool discarding_ = false;
+  std::size_t discarded_ = 0;
+  std::size_t trailer_bytes_ = 0, trailer_fields_ = 0;
+  std::size_t head_raw_ = 0; // bytes of the current head given to llhttp so far
+
+  Phase phase_ = Phase::fresh;
+  Clock::time_point phase_since_{};
+  bool pending_cr_ = false; // a CR between requests, waiting for its LF
+  bool http10_ = false, head_request_ = false, keep_alive_ = true;
+  Error error_ = Error::ok;
+  std::string_view detail_;
+};
+
+} // namespace topgg::detail

@@ -1,0 +1,50 @@
+#include "topgg/manager.hpp"
+
+#include <stdexcept>
+
+namespace topgg {
+
+ManagerBase::ManagerBase() = default;
+ManagerBase::~ManagerBase() = default;
+
+std::uint16_t ManagerBase::run(std::uint16_t port, const std::string& host) {
+  std::lock_guard lock(m_);
+  if (running_)
+    throw std::logic_error("topgg: WebhookManager::run called while it runs (close() first)");
+  router_.warn_once();
+  router_.freeze(true); // the loop thread reads the configuration from now on
+  try {
+    bound_ = listen(port, host);
+  } catch (...) {
+    router_.freeze(false); // nothing runs: configurable and runnable again
+    throw;
+  }
+  running_ = true;
+  return bound_.port;
+}
+
+void ManagerBase::stopped() noexcept {
+  std::lock_guard lock(m_);
+  running_ = false;
+  bound_ = {};
+  router_.freeze(false);
+}
+
+std::uint16_t ManagerBase::port() const noexcept {
+  std::lock_guard lock(m_);
+  return bound_.port;
+}
+
+std::string ManagerBase::address() const {
+  std::lock_guard lock(m_);
+  return bound_.address;
+}
+
+bool ManagerBase::running() const noexcept {
+  std::lock_guard lock(m_);
+  return running_;
+}
+
+void ManagerBase::close() { stop(); }
+
+} // namespace topgg

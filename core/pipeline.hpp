@@ -1,0 +1,161 @@
+// Internal: the delivery pipeline, written once for both entry points —
+// the byte-level Connection and the request-level Router::handle:
+//
+//   admit(head)    route + method → 404/405; Authorization or the signature
+//                  header (parsed once and kept) → 401/422; 100-continue
+//   deliver(body)  signature + window → 403; decode → 400 (legacy) or 204
+//                  (v1); claim the delivery's key → duplicate / 503; run the
+//                  handler → confirm or release the key; answer
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ack_state.hpp"
+#include "claim_state.hpp"
+#include "config.hpp"
+
+namespace topgg::detail {
+
+/// A header the pipeline acts on: its first value and how often it came.
+struct Wanted {
+  std::string_view value;
+  unsigned count = 0;
+  void see(std::string_view v) noexcept {
+    if (count++ == 0)
+      value = v;
+  }
+};
+
+/// The whole request (every header, the body), for custom routes and the
+/// secret resolver; built only when one of those needs it.
+class RequestSource {
+public:
+  virtual const Request& request() = 0;
+
+protected:
+  ~RequestSource() = default;
+};
+
+/// A request head as the pipeline reads it. Views valid until deliver() returns.
+struct Head {
+  std::string_view method, target, path;
+  Wanted authorization, signature, trace;
+  RequestSource* full = nullptr;
+};
+
+/// What admit() decided, kept until the body is in.
+struct Admission {
+  const Route* route = nullptr;
+  Error refusal = Error::ok;
+  std::string_view detail;       ///< static text: why, when refused
+  std::string_view allow;        ///< for 405
+  v1::SignatureHeader signature; ///< parsed once, on v1 routes
+};
+
+/// A final answer. Views valid while the Outlet call runs (or, for a
+/// Pending's answer, while the Pending lives).
+struct Answer {
+  int status = 200;
+  std::string_view body;
+  const Response* reply = nullptr; ///< the handler's own status, headers and body
+  std::string_view allow;          ///< non-empty: an Allow header (405)
+};
+
+class Pending;
+
+/// Where the pipeline puts a request's answer.
+class Outlet {
+public:
+  /// Final now.
+  virtual void answer(const Answer& a) = 0;
+  /// Final later: poll `p` (advance()) each time waker() fires, until it is done.
+  virtual void wait(std::shared_ptr<Pending> p) = 0;
+  /// What Acks and deferred claims of this request fire on completion.
+  virtual const std::shared_ptr<WakeCell>& waker() = 0;
+  /// The client's address, for the error hook ("" if unknown).
+  virtual std::string_view peer() const { return {}; }
+
+protected:
+  ~Outlet() = default;
+};
+
+/// Per-request scratch, reused from request to request so that decoding
+/// stops allocating once its strings have grown.
+struct Scratch {
+  BotVote bot;
+  ServerVote server;
+  v1::Event v1;
+  std::string key;
+  std::vector<std::string> secrets;
+  std::string padded; // a copy of a caller's body with simdjson's padding (Router::handle)
+  std::string why;
+  std::vector<Header> headers; // a Connection's request, for custom routes and the resolver
+  Request request;
+};
+
+/// One delivery waiting for a deferred claim or for its Ack. Advanced on the
+/// loop thread (a Connection) or on the completing thread (Router::handle).
+class Pending {
+public:
+  /// Moves on as far as the claim and the Ack allow; true once answer() is final.
+  bool advance(Now now);
+  /// At the deadline: whatever is still pending is given up (503).
+  void expire();
+  /// The connection went away before the answer could be written: the key is
+  /// confirmed if the handler had succeeded, else released for Top.gg's retry.
+  void abandon(Now now) noexcept;
+  const Answer& answer() const noexcept { return answer_; }
+  Clock::time_point deadline() const noexcept { return deadline_; }
+
+private:
+  friend class Pipeline;
+  enum class Stage : unsigned char { claiming, handling, done };
+  void finish(Error e, std::string_view why, const Response* reply, Now now);
+
+  std::shared_ptr<Config> config_;
+  std::string path_, method_, peer_;
+  int success_ = 200;
+  bool expired_ = false;
+  Stage stage_ = Stage::handling;
+  std::string key_; // "" when the delivery is not de-duplicated
+  Clock::time_point deadline_{};
+  std::shared_ptr<ClaimCell> claim_;
+  std::function<std::shared_ptr<AckCell>(Error&, std::string&)> start_; // runs the handler once claimed
+  std::shared_ptr<AckCell> ack_;
+  Answer answer_;
+};
+
+class Pipeline {
+public:
+  explicit Pipeline(std::shared_ptr<Config> c) : config_(std::move(c)) {}
+  const Settings& settings() const noexcept { return config_->settings; }
+  Config& config() const noexcept { return *config_; }
+
+  /// Routing and credentials, as soon as the head is complete.
+  void admit(const Head& head, Admission& out) const;
+  /// The rest, once the body is in. `body` has simdjson's padding readable
+  /// past its end when `padded`.
+  void deliver(const Admission& a, const Head& head, std::string_view body, bool padded, Now now, Scratch& s,
+               Outlet& out) const;
+  /// Answers `e` (status from the error table, Allow for 405) and tells the error hook.
+  void refuse(Error e, std::string_view detail, const Head& head, std::string_view allow, Outlet& out) const;
+  /// Router::handle: admit, size check, deliver.
+  void handle(const Request& req, Now now, std::function<void(Response)> reply) const;
+
+private:
+  void deliver_v1(const Route& route, const Admission& a, const Head& head, std::string_view body, bool padded,
+                  Now now, Scratch& s, Outlet& out) const;
+  void deliver_custom(const Route& route, const Head& head, Outlet& out) const;
+  template <class Event>
+  void dispatch(const Event& ev, const Route& route, const Head& head, int success, Now now, Scratch& s,
+                Outlet& out) const;
+  template <class Event>
+  void run(const Event& ev, const Head& head, int success, Now now, Scratch& s, Outlet& out, bool keyed) const;
+
+  std::shared_ptr<Config> config_;
+};
+
+} // namespace topgg::detail

@@ -1,0 +1,81 @@
+// What the libuv and Asio adapters' WebhookManager have in common, written
+// (and documented) once: Top.gg's Python SDK `WebhookManager` in C++.
+#pragma once
+
+#include "topgg/export.hpp"
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include "topgg/router.hpp"
+
+namespace topgg {
+
+/// The server half of a WebhookManager. Configure routes and handlers
+/// (RouterApi: dbl_webhook, dsl_webhook, v1_webhook, route, on_bot_vote, …),
+/// then run(port). While it runs the configuration is frozen: configuring
+/// throws std::logic_error (other threads read it); after close() it may be
+/// changed and run() called again.
+///
+/// Threads: handlers and hooks run on the loop thread (the adapter's own, or
+/// yours), or through executor(). Ack completions may come from any thread.
+class TOPGG_API ManagerBase {
+public:
+  ManagerBase(const ManagerBase&) = delete;
+  ManagerBase& operator=(const ManagerBase&) = delete;
+
+  Router& router() noexcept { return router_; }
+
+  /// Listens on `host` — a numeric IPv4/IPv6 address or a name such as
+  /// "localhost"; "::" accepts IPv6 and IPv4 — and `port` (0 = any free
+  /// port). Returns once bound, with the bound port. Throws std::system_error
+  /// if it cannot listen (nothing is left running: run() may be tried
+  /// again), std::logic_error if already running.
+  std::uint16_t run(std::uint16_t port = 8080, const std::string& host = "0.0.0.0");
+  /// The bound port, 0 when not running.
+  std::uint16_t port() const noexcept;
+  /// What run() bound, printable: "0.0.0.0:8080", "[::]:8080"; "" when not running.
+  std::string address() const;
+  /// True from a successful run() until the close it started is complete.
+  bool running() const noexcept;
+
+  /// Graceful close: stops accepting, answers requests already received
+  /// (their acknowledgements waited for up to Settings::ack_timeout), then
+  /// closes every connection. Idempotent, from any thread. With the
+  /// adapter's own loop it returns when all is closed (at once when called
+  /// on the loop thread); with yours it returns at once, and the loop has
+  /// nothing of ours left when the close is done.
+  void close();
+
+protected:
+  ManagerBase();
+  ~ManagerBase();
+
+  struct Bound {
+    std::uint16_t port = 0;
+    std::string address;
+  };
+  /// Adapter: bind and start serving; throws std::system_error (having left
+  /// nothing behind) if it cannot.
+  virtual Bound listen(std::uint16_t port, const std::string& host) = 0;
+  /// Adapter: begin the graceful close (any thread, idempotent); with an owned
+  /// loop, wait for it unless called on that loop.
+  virtual void stop() = 0;
+  /// Adapter, any thread: the server started by listen() is fully closed.
+  void stopped() noexcept;
+
+private:
+  Router router_;
+  mutable std::mutex m_;
+  bool running_ = false;
+  Bound bound_;
+};
+
+/// ManagerBase plus the chainable configuration API returning `Self&`.
+template <class Self> class BasicWebhookManager : public ManagerBase, public RouterApi<Self> {
+public:
+  using ManagerBase::router;
+};
+
+} // namespace topgg

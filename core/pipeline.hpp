@@ -128,6 +128,22 @@ private:
   Answer answer_;
 };
 
+// ---- outcome rules, shared by the synchronous path and Pending (pending.cpp)
+
+constexpr std::string_view success_body(int status) noexcept { return status == 204 ? "" : "OK"; }
+/// How long a claim holds without confirm/release: a little past the handler's deadline.
+std::chrono::milliseconds claim_lease(const Settings& s) noexcept;
+/// How long a handled delivery is remembered.
+std::chrono::milliseconds confirm_ttl(const Settings& s) noexcept;
+/// Tells the error hook of a retry answered without a second event.
+void tell_duplicate(const Config& c, int status, std::string_view path, std::string_view method,
+                    std::string_view peer);
+/// Confirms (handled) or releases a claimed key; "" does nothing.
+void settle_key(Config& c, std::string_view key, bool handled, Now now);
+/// The answer to a finished handler: success (or its own reply), or the error
+/// table's status and text — never the handler's words (the error hook's).
+Answer outcome_answer(Error e, const Response* reply, int success);
+
 class Pipeline {
 public:
   explicit Pipeline(std::shared_ptr<Config> c) : config_(std::move(c)) {}

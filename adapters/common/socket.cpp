@@ -129,3 +129,21 @@ void close(int fd) noexcept {
 }
 
 } // namespace topgg::sock
+
+#include "server.hpp"
+
+#include <signal.h>
+
+namespace topgg::sock {
+
+std::thread loop_thread(std::function<void()> run) {
+  return std::thread([run = std::move(run)] {
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+    run();
+  });
+}
+
+} // namespace topgg::sock

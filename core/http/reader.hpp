@@ -27,6 +27,9 @@ protected:
   ~HeadListener() = default;
 };
 
+/// llhttp's callbacks into a Reader (callbacks.cpp).
+const llhttp_settings_t& reader_callbacks() noexcept;
+
 class Reader {
 public:
   enum class Stop : unsigned char { need_more, message, failed };

@@ -1,0 +1,75 @@
+// Internal to the adapters: what a server is, whatever its loop — the open
+// connections, the accept burst with the connection cap and the pause when
+// out of descriptors, graceful close and abort, the owned loop's thread.
+#pragma once
+
+#include <cerrno>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <thread>
+
+#include "socket.hpp"
+#include "topgg/driver.hpp"
+
+namespace topgg::sock {
+
+/// `Conn` has a `driver` member; `Ptr` is how the set holds it (see ConnectionSet).
+template <class Conn, class Ptr = Conn*> struct ServerCore {
+  explicit ServerCore(Router& r) : router(r) {}
+
+  /// The read buffer every connection of this server shares: the core copies
+  /// whatever it cannot use at once, so an idle connection holds none.
+  std::span<char> scratch() noexcept { return {buf.get(), read_buffer_size}; }
+
+  /// Accepts what is pending (a burst at a time, so the loop's other work goes
+  /// on); `admit(fd, peer)` takes each one under the cap, others are closed at
+  /// once. False when out of descriptors: the connection stays queued and
+  /// accepting again at once would spin, so pause for a moment.
+  template <class Admit> bool accept_pending(int listener, Admit&& admit) {
+    conns.set_cap(router.settings().max_connections);
+    for (int i = 0; i < 64 && !stopping; ++i) {
+      std::string peer;
+      const int fd = accept(listener, peer);
+      if (fd < 0)
+        return !out_of_resources(errno);
+      if (conns.full())
+        close(fd);
+      else
+        admit(fd, peer);
+    }
+    return true;
+  }
+
+  /// Graceful close: every connection answers what it received, then closes.
+  void shutdown_all() {
+    stopping = true;
+    const Now now = Now::current();
+    conns.each([now](Conn& c) { c.driver.shutdown(now); });
+  }
+  /// Immediate close: nothing of the user's runs for these connections again.
+  void close_all() {
+    stopping = true;
+    conns.each([](Conn& c) { c.driver.close(); });
+  }
+  /// Tells the manager, once, when a close has left nothing open.
+  void closed_check() {
+    if (stopping && conns.empty() && on_closed)
+      std::exchange(on_closed, nullptr)();
+  }
+
+  static constexpr std::size_t read_buffer_size = 64 * 1024;
+  Router& router;
+  Workspace workspace;
+  ConnectionSet<Conn, Ptr> conns{1024};
+  std::function<void()> on_closed; // the manager's; cleared if the manager goes first
+  bool stopping = false;
+  std::unique_ptr<char[]> buf = std::make_unique<char[]>(read_buffer_size);
+};
+
+/// The thread of an owned loop. Sends use MSG_NOSIGNAL; blocking SIGPIPE
+/// here covers anything else that might write to a socket on this thread.
+std::thread loop_thread(std::function<void()> run);
+
+} // namespace topgg::sock

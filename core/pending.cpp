@@ -1,0 +1,133 @@
+// Pending: a delivery waiting for a deferred claim or for its Ack, and the
+// outcome rules both it and the synchronous path apply.
+#include <exception>
+
+#include "dispatch.hpp"
+#include "pipeline.hpp"
+#include "timeouts.hpp"
+
+namespace topgg::detail {
+
+// A claim outlives the handler's deadline a little, so that a release after
+// an ack timeout still finds it; a crashed receiver's claim lapses after it.
+std::chrono::milliseconds claim_lease(const Settings& s) noexcept {
+  constexpr std::chrono::milliseconds margin{5000};
+  return s.ack_timeout >= std::chrono::milliseconds::max() - margin ? std::chrono::milliseconds::max()
+                                                                     : std::max(s.ack_timeout, {}) + margin;
+}
+
+std::chrono::milliseconds confirm_ttl(const Settings& s) noexcept {
+  constexpr auto most = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::milliseconds::max());
+  return s.dedup_ttl >= most ? std::chrono::milliseconds::max() : std::chrono::milliseconds(s.dedup_ttl);
+}
+
+void tell_duplicate(const Config& c, int status, std::string_view path, std::string_view method,
+                    std::string_view peer) {
+  c.reject(Rejection{Error::duplicate, status, path, describe(Error::duplicate), method, peer});
+}
+
+// Confirms or releases a claimed key; a store that throws is told about, not fatal.
+void settle_key(Config& c, std::string_view key, bool handled, Now now) {
+  IdempotencyStore* store = c.idempotency();
+  if (key.empty() || !store)
+    return;
+  try {
+    if (handled)
+      store->confirm(key, now, confirm_ttl(c.settings));
+    else
+      store->release(key, now);
+  } catch (const std::exception& e) {
+    c.warn(std::string("idempotency store threw on ") + (handled ? "confirm: " : "release: ") + e.what());
+  } catch (...) {
+    c.warn("idempotency store threw a non-std exception");
+  }
+}
+
+// The answer to a finished handler: success (or its own reply), or the error
+// table's status and text — never the handler's own words, which go to the
+// error hook only (they may hold a database URL, a password).
+Answer outcome_answer(Error e, const Response* reply, int success) {
+  if (e != Error::ok)
+    return {http_status(e), describe(e), nullptr, {}};
+  if (reply)
+    return {reply->status, reply->body, reply, {}};
+  return {success, success_body(success), nullptr, {}};
+}
+
+
+void Pending::expire() {
+  expired_ = true;
+  if (ack_)
+    ack_->expire();
+}
+
+void Pending::abandon(Now now) noexcept {
+  if (stage_ == Stage::handling) {
+    ack_->expire(); // a late ack.ok() now returns false: the delivery will come again
+    try {
+      settle_key(*config_, key_, ack_->result() == AckCell::ok, now);
+    } catch (...) {
+    }
+  }
+  stage_ = Stage::done;
+  start_ = nullptr;
+}
+
+void Pending::finish(Error e, std::string_view why, const Response* reply, Now now) {
+  settle_key(*config_, key_, e == Error::ok, now);
+  if (e != Error::ok)
+    config_->reject(Rejection{e, http_status(e), path_, why.empty() ? describe(e) : why, method_, peer_});
+  answer_ = outcome_answer(e, reply, success_);
+  stage_ = Stage::done;
+  start_ = nullptr;
+}
+
+bool Pending::advance(Now now) {
+  if (stage_ == Stage::claiming) {
+    if (!claim_->ready()) {
+      if (!expired_)
+        return false;
+      key_.clear(); // never claimed by us: nothing to confirm or release
+      finish(Error::store_unavailable, "idempotency store did not answer in time", nullptr, now);
+      return true;
+    }
+    const ClaimResult r = claim_->get();
+    if (r != ClaimResult::claimed)
+      key_.clear();
+    switch (r) {
+    case ClaimResult::done:
+      tell_duplicate(*config_, success_, path_, method_, peer_);
+      answer_ = {success_, success_body(success_), nullptr, {}};
+      stage_ = Stage::done;
+      start_ = nullptr;
+      return true;
+    case ClaimResult::in_progress:
+      finish(Error::duplicate_in_progress, "the same delivery is being handled now; Top.gg will retry", nullptr, now);
+      return true;
+    case ClaimResult::unavailable:
+      finish(Error::store_unavailable, "idempotency store unavailable: answered 503 so Top.gg retries", nullptr, now);
+      return true;
+    case ClaimResult::claimed: break;
+    }
+    Error e = Error::ok;
+    std::string why;
+    ack_ = start_(e, why);
+    start_ = nullptr; // the event copy is not needed any more
+    if (!ack_) {
+      finish(e, why, nullptr, now);
+      return true;
+    }
+    stage_ = Stage::handling;
+    if (expired_)
+      ack_->expire();
+  }
+  if (stage_ == Stage::handling) {
+    if (!ack_->ready())
+      return false;
+    const Outcome o = outcome_of(*ack_);
+    finish(o.error, o.why, o.reply, now);
+  }
+  return true;
+}
+
+} // namespace topgg::detail

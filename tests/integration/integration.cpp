@@ -7,6 +7,8 @@
 
 #include <signal.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
 
 #include <atomic>
@@ -70,10 +72,9 @@ using it::Recorder;
 
 namespace {
 
-[[maybe_unused]] const bool ignore_sigpipe = [] {
-  ::signal(SIGPIPE, SIG_IGN);
-  return true;
-}();
+// SIGPIPE keeps its default (terminate) here on purpose: no peer behaviour
+// may raise it in the server, on its own thread or on the test's loop. The
+// test's own clients send with MSG_NOSIGNAL.
 
 // Both vote routes with keys, a custom GET route, quiet warnings.
 void standard(Manager& m, Recorder& rec) {
@@ -805,3 +806,139 @@ TEST_CASE("run() reports bind failures and bad addresses") {
   Manager never_run; // destroyed without run(): nothing to do
   never_run.close();
 }
+
+// ---- the security audit's adapter findings (issue 15) -----------------------
+
+namespace {
+// Every socket of this process bound to `port` (the listener and the server's
+// side of each connection): the server's descriptors.
+std::vector<int> server_sockets(std::uint16_t port) {
+  std::vector<int> fds;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (dirent* e = ::readdir(d)) {
+      const int fd = std::atoi(e->d_name);
+      sockaddr_storage a{};
+      socklen_t len = sizeof a;
+      if (e->d_name[0] == '.' || ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
+        continue;
+      const std::uint16_t p = a.ss_family == AF_INET6 ? ntohs(reinterpret_cast<sockaddr_in6*>(&a)->sin6_port)
+                                                      : ntohs(reinterpret_cast<sockaddr_in*>(&a)->sin_port);
+      if (p == port)
+        fds.push_back(fd);
+    }
+    ::closedir(d);
+  }
+  return fds;
+}
+} // namespace
+
+TEST_CASE("every descriptor the server holds is close-on-exec (children get none)") {
+  Recorder rec;
+  auto m = start([&](Manager& mg) { standard(mg, rec); });
+  Client a(m->port()), b(m->port());
+  a.send(it::bot_vote(1));
+  REQUIRE(a.read());
+  b.send(health());
+  REQUIRE(b.read());
+  const std::vector<int> fds = server_sockets(m->port());
+  CHECK(fds.size() >= 3); // the listener and both connections
+  for (int fd : fds) {
+    CAPTURE(fd);
+    CHECK((::fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+  }
+}
+
+TEST_CASE("a peer that resets while answers are still due cannot raise SIGPIPE (owned and external loop)") {
+  // The audit's reproduction: two requests, the sending side shut down, the
+  // socket closed without reading; the answers come later (two delayed Acks),
+  // so the server writes to a connection the peer has reset. With SIGPIPE at
+  // its default, a write without MSG_NOSIGNAL would end this process.
+  auto scenario = [](Manager& m, std::uint16_t port, AckBox& box) {
+    std::optional<topgg::Ack> first, second;
+    {
+      Client c(port);
+      c.send(it::bot_vote(1) + it::bot_vote(2));
+      first = box.pop();
+      second = box.pop();
+      REQUIRE(first);
+      REQUIRE(second);
+      c.shutdown_write();
+    } // closed without reading: the first answer draws a reset, the second meets it
+    std::this_thread::sleep_for(50ms);
+    first->ok();
+    std::this_thread::sleep_for(100ms);
+    second->ok();
+    std::this_thread::sleep_for(100ms);
+    Client again(port); // the server still serves
+    again.send(health());
+    auto r = again.read();
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    (void)m;
+  };
+  auto configure = [](Manager& mg, AckBox& box) {
+    mg.dbl_webhook("/dbl", it::bot_key)
+        .route("GET", "/health", [](const topgg::Request&) { return topgg::Response{}; })
+        .on_bot_vote([&box](const topgg::BotVote&, topgg::Ack a) { box.push(std::move(a)); })
+        .on_warning([](std::string_view) {});
+  };
+  {
+    AckBox box;
+    auto m = start([&](Manager& mg) { configure(mg, box); });
+    scenario(*m, m->port(), box);
+  }
+  {
+    AckBox box;
+    ExternalLoop loop;
+    auto m = loop.make();
+    configure(*m, box);
+    const std::uint16_t port = m->run(0, "127.0.0.1");
+    loop.start();
+    scenario(*m, port, box);
+    m->close();
+    loop.join();
+  }
+}
+
+#if defined(TOPGG_TEST_UV)
+TEST_CASE("external loop: the manager destroyed from inside a handler (documented as allowed)") {
+  ExternalLoop loop;
+  std::unique_ptr<Manager> m = loop.make();
+  std::atomic<int> votes{0};
+  m->dbl_webhook("/dbl", it::bot_key)
+      .on_bot_vote([&](const topgg::BotVote&) {
+        ++votes;
+        m.reset(); // on the loop thread, mid-request: no use after free (ASan)
+      })
+      .on_warning([](std::string_view) {});
+  const std::uint16_t port = m->run(0, "127.0.0.1");
+  loop.start();
+  Client c(port);
+  c.send(it::bot_vote(1));
+  auto r = c.read(); // the answer may or may not be written: the connection is closed at once
+  loop.join();       // and the loop ends: nothing of the manager's is left on it
+  CHECK(votes == 1);
+  CHECK(c.closed_by_peer());
+}
+#endif
+
+#if defined(TOPGG_TEST_ASIO)
+TEST_CASE("destroyed on one thread while the context runs handlers on two others") {
+  for (int round = 0; round < 20; ++round) {
+    Recorder rec;
+    ExternalLoop loop;
+    auto m = loop.make();
+    standard(*m, rec);
+    const std::uint16_t port = m->run(0, "127.0.0.1");
+    loop.start();
+    std::vector<std::unique_ptr<Client>> clients;
+    for (int i = 0; i < 8; ++i) {
+      clients.push_back(std::make_unique<Client>(port));
+      clients.back()->send(it::bot_vote(100 + i));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(round % 4));
+    m.reset(); // races the strand's handlers unless serialised with them (ThreadSanitizer checks)
+    loop.join();
+  }
+}
+#endif

@@ -310,6 +310,10 @@ std::vector<Case> cases() {
   // HTTP. 405 as nginx and Apache answer it (the method exists, not here).
   // No tunnels: 405, and what follows a CONNECT is not HTTP, so close.
   add("CONNECT", "CONNECT localhost:443 HTTP/1.1\r\nHost: localhost:443\r\n\r\n", 405);
+  // Trailers count against the header limit (they were once buffered without
+  // one: a 200 MiB trailer took 268 MB of memory) and never become headers.
+  add("trailer over the header limit",
+      req(H + "Transfer-Encoding: chunked\r\n", "5\r\nhello\r\n0\r\nX-T: " + std::string(20'000, 'a') + "\r\n\r\n"), 431);
   // Upgrade (websocket, h2c): the server may ignore it (RFC 9110 §7.8) and
   // answers the request normally; it then closes, because a client that
   // expected the switch sends bytes of the other protocol next.

@@ -180,7 +180,7 @@ struct Server {
   Server() {
     topgg::Settings s;
     s.max_requests_per_connection = 0xffffffffu; // keep-alive forever: measure requests, not reconnects
-    s.v1_dedup_capacity = 0; // the same signed vote is sent again and again: handle each one
+    s.dedup_ttl = std::chrono::seconds(0); // the same signed vote is sent again and again: handle each one
     router.dbl_webhook("/dbl", std::string(dbl_auth))
         .dsl_webhook("/dsl", std::string(dsl_auth))
         .v1_webhook("/v1", std::string(v1_secret))

@@ -41,7 +41,7 @@ std::uint64_t events = 0, rejected = 0;
 template <class M> void configure(M& m) {
   topgg::Settings s;
   s.max_requests_per_connection = 0xffffffffu;
-  s.v1_dedup_capacity = 0;
+  s.dedup_ttl = std::chrono::seconds(0); // the same delivery again and again: each is handled
   s.v1_window = std::chrono::hours(24);
   s.max_connections = 20000;
   m.dbl_webhook("/dbl", std::string(dbl_auth))

@@ -5,9 +5,11 @@
 // run the bot-vote bytes through bare llhttp or bare simdjson On-Demand.
 //
 //   bench-callgrind bot|server|v1|llhttp|simdjson|simdjson-dom N
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "bench_bare.hpp"
 #include "bench_requests.hpp"
@@ -42,20 +44,29 @@ int main(int argc, char** argv) {
         return 1;
     return 0;
   }
-  std::string req;
-  if (kind == "bot")
-    req = bot_request();
-  else if (kind == "server")
-    req = server_request();
-  else if (kind == "v1")
-    req = v1_request();
-  if (req.empty() || n < 0) {
-    std::fprintf(stderr, "usage: %s bot|server|v1|llhttp|simdjson|simdjson-dom N\n", argv[0]);
+  // "-dedup": de-duplication on (the default memory store), every delivery a
+  // new vote (another voter), so each one is claimed and confirmed.
+  const bool dedup = kind.ends_with("-dedup");
+  const std::string base = dedup ? kind.substr(0, kind.size() - 6) : kind;
+  // A fixed number of distinct requests, whatever N: building them costs the
+  // same in both runs of tests/bench/callgrind and cancels out.
+  std::vector<std::string> reqs;
+  for (long i = 0; i < (dedup ? std::max(n, 11'000L) + 4 : 1) && n >= 0; ++i) {
+    if (base == "bot")
+      reqs.push_back(dedup ? bot_request_from(i) : bot_request());
+    else if (base == "server")
+      reqs.push_back(server_request());
+    else if (base == "v1")
+      reqs.push_back(dedup ? v1_request_from(i) : v1_request());
+  }
+  if (reqs.empty() || n < 0) {
+    std::fprintf(stderr, "usage: %s bot|server|v1|bot-dedup|v1-dedup|llhttp|simdjson|simdjson-dom N\n", argv[0]);
     return 2;
   }
   topgg::Settings s;
   s.max_requests_per_connection = 0xffffffffu;
-  s.v1_dedup_capacity = 0;
+  if (!dedup)
+    s.dedup_ttl = std::chrono::seconds(0); // the same delivery again and again: each is handled
   unsigned long events = 0, bad = 0;
   topgg::Router router;
   router.dbl_webhook("/dbl", std::string(dbl_auth))
@@ -68,9 +79,9 @@ int main(int argc, char** argv) {
       .settings(s);
   const topgg::Now now = bench_now();
   topgg::Connection c(router, now);
-  const std::string_view ok = kind == "v1" ? "HTTP/1.1 204" : "HTTP/1.1 200";
+  const std::string_view ok = base == "v1" ? "HTTP/1.1 204" : "HTTP/1.1 200";
   for (long i = 0; i < n + 4; ++i) { // 4 warm-up requests in every run: they cancel out
-    c.receive(req, now);
+    c.receive(reqs[static_cast<std::size_t>(i) % reqs.size()], now);
     const std::string_view out = c.output();
     if (out.substr(0, ok.size()) != ok)
       ++bad;

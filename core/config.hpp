@@ -45,6 +45,14 @@ struct Config {
   std::shared_ptr<IdempotencyStore> store; ///< set by the user, or a MemoryStore made at first use
   std::atomic<bool> warned{false};
   std::atomic<bool> frozen{false};
+  /// The newest vote.create handled (µs since the epoch; 0: none yet), the
+  /// catch-up's high-water mark between rounds.
+  std::atomic<std::int64_t> newest_vote{0};
+  void note_vote(v1::Timestamp t) noexcept {
+    const std::int64_t us = t.time_since_epoch().count();
+    for (std::int64_t seen = newest_vote.load(); us > seen && !newest_vote.compare_exchange_weak(seen, us);) {
+    }
+  }
 
   template <class Event> const VoteHandlers<Event>& handlers_for() const noexcept {
     return std::get<VoteHandlers<Event>>(handlers);

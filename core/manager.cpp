@@ -47,4 +47,6 @@ bool ManagerBase::running() const noexcept {
 
 void ManagerBase::close() { stop(); }
 
+bool ManagerBase::post(std::function<void()> task) { return post_to_loop(std::move(task)); }
+
 } // namespace topgg

@@ -16,6 +16,10 @@ std::chrono::milliseconds claim_lease(const Settings& s) noexcept {
                                                                      : std::max(s.ack_timeout, {}) + margin;
 }
 
+namespace {
+constexpr std::chrono::hours vote_key_ttl{25};
+}
+
 std::chrono::milliseconds confirm_ttl(const Settings& s) noexcept {
   constexpr auto most = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::milliseconds::max());
   return s.dedup_ttl >= most ? std::chrono::milliseconds::max() : std::chrono::milliseconds(s.dedup_ttl);
@@ -27,13 +31,14 @@ void tell_duplicate(const Config& c, int status, std::string_view path, std::str
 }
 
 // Confirms or releases a claimed key; a store that throws is told about, not fatal.
-void settle_key(Config& c, std::string_view key, bool handled, Now now) {
+void settle_key(Config& c, std::string_view key, bool handled, Now now, bool long_lived) {
   IdempotencyStore* store = c.idempotency();
   if (key.empty() || !store)
     return;
   try {
     if (handled)
-      store->confirm(key, now, confirm_ttl(c.settings));
+      store->confirm(key, now, long_lived ? std::max(confirm_ttl(c.settings), std::chrono::milliseconds(vote_key_ttl))
+                                          : confirm_ttl(c.settings));
     else
       store->release(key, now);
   } catch (const std::exception& e) {
@@ -48,10 +53,10 @@ void settle_key(Config& c, std::string_view key, bool handled, Now now) {
 // error hook only (they may hold a database URL, a password).
 Answer outcome_answer(Error e, const Response* reply, int success) {
   if (e != Error::ok)
-    return {http_status(e), describe(e), nullptr, {}};
+    return {http_status(e), describe(e), nullptr, {}, e};
   if (reply)
-    return {reply->status, reply->body, reply, {}};
-  return {success, success_body(success), nullptr, {}};
+    return {reply->status, reply->body, reply, {}, Error::ok};
+  return {success, success_body(success), nullptr, {}, Error::ok};
 }
 
 
@@ -65,7 +70,7 @@ void Pending::abandon(Now now) noexcept {
   if (stage_ == Stage::handling) {
     ack_->expire(); // a late ack.ok() now returns false: the delivery will come again
     try {
-      settle_key(*config_, key_, ack_->result() == AckCell::ok, now);
+      settle_key(*config_, key_, ack_->result() == AckCell::ok, now, vote_time_.has_value());
     } catch (...) {
     }
   }
@@ -74,7 +79,9 @@ void Pending::abandon(Now now) noexcept {
 }
 
 void Pending::finish(Error e, std::string_view why, const Response* reply, Now now) {
-  settle_key(*config_, key_, e == Error::ok, now);
+  settle_key(*config_, key_, e == Error::ok, now, vote_time_.has_value());
+  if (e == Error::ok && vote_time_)
+    config_->note_vote(*vote_time_);
   if (e != Error::ok)
     config_->reject(Rejection{e, http_status(e), path_, why.empty() ? describe(e) : why, method_, peer_});
   answer_ = outcome_answer(e, reply, success_);
@@ -96,8 +103,9 @@ bool Pending::advance(Now now) {
       key_.clear();
     switch (r) {
     case ClaimResult::done:
-      tell_duplicate(*config_, success_, path_, method_, peer_);
-      answer_ = {success_, success_body(success_), nullptr, {}};
+      if (!caught_up_)
+        tell_duplicate(*config_, success_, path_, method_, peer_);
+      answer_ = {success_, success_body(success_), nullptr, {}, Error::duplicate};
       stage_ = Stage::done;
       start_ = nullptr;
       return true;

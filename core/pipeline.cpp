@@ -4,6 +4,7 @@
 
 #include <exception>
 #include <optional>
+#include <type_traits>
 
 #include "auth.hpp"
 #include "dispatch.hpp"
@@ -68,7 +69,7 @@ void Pipeline::admit(const Head& head, Admission& out) const {
 void Pipeline::refuse(Error e, std::string_view detail, const Head& head, std::string_view allow, Outlet& out) const {
   config_->reject(Rejection{e, http_status(e), head.path, detail, head.method, out.peer()});
   const bool private_detail = http_status(e) >= 500; // a failure's detail is for the operator only
-  out.answer({http_status(e), private_detail || detail.empty() ? describe(e) : detail, nullptr, allow});
+  out.answer({http_status(e), private_detail || detail.empty() ? describe(e) : detail, nullptr, allow, e});
 }
 
 void Pipeline::deliver(const Admission& a, const Head& head, std::string_view body, bool padded, Now now,
@@ -165,7 +166,10 @@ void Pipeline::dispatch(const Event& ev, const Route& route, const Head& head, i
     p->method_.assign(head.method);
     p->peer_.assign(out.peer());
     p->success_ = success;
+    p->caught_up_ = head.caught_up;
     p->key_ = s.key;
+    if constexpr (std::is_same_v<Event, v1::VoteCreate>)
+      p->vote_time_ = ev.created_at;
     p->deadline_ = later(now.mono, config_->settings.ack_timeout);
     p->stage_ = Pending::Stage::claiming;
     p->claim_ = std::move(in.cell);
@@ -176,8 +180,9 @@ void Pipeline::dispatch(const Event& ev, const Route& route, const Head& head, i
   }
   switch (*r) {
   case ClaimResult::done:
-    tell_duplicate(*config_, success, head.path, head.method, out.peer());
-    return out.answer({success, success_body(success), nullptr, {}});
+    if (!head.caught_up)
+      tell_duplicate(*config_, success, head.path, head.method, out.peer());
+    return out.answer({success, success_body(success), nullptr, {}, Error::duplicate});
   case ClaimResult::in_progress:
     return refuse(Error::duplicate_in_progress, "the same delivery is being handled now; Top.gg will retry", head,
                   {}, out);
@@ -204,6 +209,8 @@ void Pipeline::run(const Event& ev, const Head& head, int success, Now now, Scra
     p->success_ = success;
     if (keyed)
       p->key_ = s.key;
+    if constexpr (std::is_same_v<Event, v1::VoteCreate>)
+      p->vote_time_ = ev.created_at;
     p->deadline_ = later(now.mono, config_->settings.ack_timeout);
     p->ack_ = std::move(cell);
     return out.wait(std::move(p));
@@ -216,10 +223,18 @@ void Pipeline::run(const Event& ev, const Head& head, int success, Now now, Scra
     why = o.why;
     reply = o.reply;
   }
-  settle_key(*config_, keyed ? std::string_view(s.key) : std::string_view{}, e == Error::ok, now);
+  constexpr bool vote = std::is_same_v<Event, v1::VoteCreate>;
+  settle_key(*config_, keyed ? std::string_view(s.key) : std::string_view{}, e == Error::ok, now, vote);
+  if constexpr (vote)
+    if (e == Error::ok)
+      config_->note_vote(ev.created_at);
   if (e != Error::ok)
     config_->reject(Rejection{e, http_status(e), head.path, why, head.method, out.peer()});
   out.answer(outcome_answer(e, reply, success));
 }
+
+// Router::deliver (request.cpp) dispatches a vote.create from outside HTTP.
+template void Pipeline::dispatch<v1::VoteCreate>(const v1::VoteCreate&, const Route&, const Head&, int, Now, Scratch&,
+                                                 Outlet&) const;
 
 } // namespace topgg::detail

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +45,7 @@ struct Head {
   std::string_view method, target, path;
   Wanted authorization, signature, trace;
   RequestSource* full = nullptr;
+  bool caught_up = false; ///< from the vote history: duplicates are expected, not told one by one
 };
 
 /// What admit() decided, kept until the body is in.
@@ -62,6 +64,7 @@ struct Answer {
   std::string_view body;
   const Response* reply = nullptr; ///< the handler's own status, headers and body
   std::string_view allow;          ///< non-empty: an Allow header (405)
+  Error error = Error::ok;         ///< what it answers: ok (handled), duplicate, or why it failed
 };
 
 class Pending;
@@ -119,8 +122,10 @@ private:
   std::string path_, method_, peer_;
   int success_ = 200;
   bool expired_ = false;
+  bool caught_up_ = false;
   Stage stage_ = Stage::handling;
   std::string key_; // "" when the delivery is not de-duplicated
+  std::optional<v1::Timestamp> vote_time_; // a vote.create's: for the catch-up mark
   Clock::time_point deadline_{};
   std::shared_ptr<ClaimCell> claim_;
   std::function<std::shared_ptr<AckCell>(Error&, std::string&)> start_; // runs the handler once claimed
@@ -138,8 +143,11 @@ std::chrono::milliseconds confirm_ttl(const Settings& s) noexcept;
 /// Tells the error hook of a retry answered without a second event.
 void tell_duplicate(const Config& c, int status, std::string_view path, std::string_view method,
                     std::string_view peer);
-/// Confirms (handled) or releases a claimed key; "" does nothing.
-void settle_key(Config& c, std::string_view key, bool handled, Now now);
+/// Confirms (handled) or releases a claimed key; "" does nothing. A
+/// vote.create's key is kept for a day at least (`long_lived`): it holds the
+/// vote's time, so it can never stand for another vote, and the vote history
+/// API (catch-up) returns the same vote for as long.
+void settle_key(Config& c, std::string_view key, bool handled, Now now, bool long_lived = false);
 /// The answer to a finished handler: success (or its own reply), or the error
 /// table's status and text — never the handler's words (the error hook's).
 Answer outcome_answer(Error e, const Response* reply, int success);
@@ -160,6 +168,9 @@ public:
   void refuse(Error e, std::string_view detail, const Head& head, std::string_view allow, Outlet& out) const;
   /// Router::handle: admit, size check, deliver.
   void handle(const Request& req, Now now, std::function<void(Response)> reply) const;
+  /// Router::deliver: a vote that did not come through HTTP (catch-up), from
+  /// the claim on; `done` gets Error::ok, Error::duplicate or the failure.
+  void deliver_vote(const v1::VoteCreate& vote, Now now, std::function<void(Error)> done) const;
 
 private:
   void deliver_v1(const Route& route, const Admission& a, const Head& head, std::string_view body, bool padded,

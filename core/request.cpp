@@ -37,7 +37,7 @@ void send(const std::function<void(Response)>& reply, const Answer& a) noexcept 
 // serialised (a wake during a run makes the runner go round once more).
 struct Kicker {
   std::shared_ptr<Pending> pending;
-  std::function<void(Response)> reply;
+  std::function<void(const Answer&)> finish;
   Now now;
   std::atomic<int> runs{0};
 
@@ -46,22 +46,24 @@ struct Kicker {
       return;
     do {
       if (pending && pending->advance(now)) {
-        send(reply, pending->answer());
+        finish(pending->answer());
         pending.reset(); // breaks the cycle wake cell → this → pending → its cells → wake cell
-        reply = nullptr;
+        finish = nullptr;
       }
     } while (runs.fetch_sub(1, std::memory_order_acq_rel) > 1);
   }
 };
 
-class HandleOutlet final : public Outlet {
+// An outlet with no connection: the answer goes to `finish`, now or from the
+// thread that completes the Ack or the claim.
+class CallbackOutlet final : public Outlet {
 public:
-  HandleOutlet(std::function<void(Response)>& reply, Now now) : reply_(reply), now_(now) {}
-  void answer(const Answer& a) override { send(reply_, a); }
+  CallbackOutlet(std::function<void(const Answer&)> finish, Now now) : finish_(std::move(finish)), now_(now) {}
+  void answer(const Answer& a) override { finish_(a); }
   void wait(std::shared_ptr<Pending> p) override {
     auto k = std::make_shared<Kicker>();
     k->pending = std::move(p);
-    k->reply = std::move(reply_);
+    k->finish = std::move(finish_);
     k->now = now_;
     waker()->set([k] { k->kick(); });
     k->kick(); // whatever completed before the waker was set
@@ -73,10 +75,25 @@ public:
   }
 
 private:
-  std::function<void(Response)>& reply_;
+  std::function<void(const Answer&)> finish_;
   Now now_;
   std::shared_ptr<WakeCell> wake_;
 };
+
+// A cache for these stateless entry points; a nested call (a handler calling
+// handle()) gets its own.
+template <class F> void with_scratch(F&& f) {
+  thread_local Scratch cached;
+  thread_local int depth = 0;
+  std::optional<Scratch> nested;
+  Scratch& s = depth == 0 ? cached : nested.emplace();
+  struct Depth {
+    int& d;
+    explicit Depth(int& x) : d(++x) {}
+    ~Depth() { --d; }
+  } guard(depth);
+  f(s);
+}
 
 class WholeRequest final : public RequestSource {
 public:
@@ -90,18 +107,6 @@ private:
 } // namespace
 
 void Pipeline::handle(const Request& req, Now now, std::function<void(Response)> reply) const {
-  // A cache for this stateless entry point; a nested call (a handler calling
-  // handle()) gets its own.
-  thread_local Scratch cached;
-  thread_local int depth = 0;
-  std::optional<Scratch> nested;
-  Scratch& s = depth == 0 ? cached : nested.emplace();
-  struct Depth {
-    int& d;
-    explicit Depth(int& x) : d(++x) {}
-    ~Depth() { --d; }
-  } guard(depth);
-
   WholeRequest whole(req);
   Head head;
   head.method = req.method;
@@ -116,12 +121,29 @@ void Pipeline::handle(const Request& req, Now now, std::function<void(Response)>
     else if (iequals(h.name, "x-topgg-trace"))
       head.trace.see(h.value);
   }
-  HandleOutlet out(reply, now);
+  CallbackOutlet out([reply = std::move(reply)](const Answer& a) { send(reply, a); }, now);
   Admission a;
   admit(head, a);
   if (a.refusal == Error::ok && req.body.size() > config_->settings.max_body_bytes)
     return refuse(Error::payload_too_large, describe(Error::payload_too_large), head, {}, out);
-  deliver(a, head, req.body, false, now, s, out);
+  with_scratch([&](Scratch& s) { deliver(a, head, req.body, false, now, s, out); });
+}
+
+void Pipeline::deliver_vote(const v1::VoteCreate& vote, Now now, std::function<void(Error)> done) const {
+  static const Route caught_up{route_v1, "", "(catch-up)", {}, {}, {}, {}};
+  Head head;
+  head.path = caught_up.path;
+  head.caught_up = true;
+  CallbackOutlet out(
+      [done = std::move(done)](const Answer& a) {
+        try {
+          done(a.error);
+        } catch (...) {
+          std::fputs("topgg-webhook: a Router::deliver callback threw; ignored\n", stderr);
+        }
+      },
+      now);
+  with_scratch([&](Scratch& s) { dispatch(vote, caught_up, head, 204, now, s, out); });
 }
 
 } // namespace topgg::detail

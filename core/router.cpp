@@ -14,7 +14,8 @@ namespace detail {
 
 namespace {
 void print_rejection(const Rejection& r) {
-  std::fprintf(stderr, "topgg-webhook: refused %d%s%.*s%s%.*s%s%.*s: %.*s\n", r.status, r.method.empty() ? "" : " ",
+  const char* what = r.error == Error::duplicate ? "info: a retry answered" : "refused";
+  std::fprintf(stderr, "topgg-webhook: %s %d%s%.*s%s%.*s%s%.*s: %.*s\n", what, r.status, r.method.empty() ? "" : " ",
                static_cast<int>(r.method.size()), r.method.data(), r.path.empty() ? "" : " ",
                static_cast<int>(r.path.size()), r.path.data(), r.peer.empty() ? "" : " from ",
                static_cast<int>(r.peer.size()), r.peer.data(), static_cast<int>(r.detail.size()), r.detail.data());
@@ -94,6 +95,9 @@ Router::~Router() = default;
 
 const Settings& Router::limits() const noexcept { return config_->settings; }
 const Settings& Router::current_settings() const noexcept { return config_->settings; }
+std::shared_ptr<IdempotencyStore> Router::current_store() const {
+  return config_->idempotency() ? config_->store : nullptr;
+}
 
 detail::Config& Router::configure() {
   if (config_->frozen.load(std::memory_order_acquire))
@@ -170,6 +174,18 @@ void Router::warn_once() {
     }
     }
   }
+}
+
+void Router::deliver(const v1::VoteCreate& vote, Now now, std::function<void(Error)> done) {
+  warn_once();
+  pipeline_->deliver_vote(vote, now, std::move(done));
+}
+
+std::optional<v1::Timestamp> Router::newest_vote() const noexcept {
+  const std::int64_t us = config_->newest_vote.load();
+  if (us == 0)
+    return std::nullopt;
+  return v1::Timestamp(std::chrono::microseconds(us));
 }
 
 void Router::handle(const Request& req, Now now, std::function<void(Response)> reply) {

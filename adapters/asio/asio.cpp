@@ -218,6 +218,14 @@ WebhookManager::Bound WebhookManager::listen(std::uint16_t port, const std::stri
   return {l.port, l.address};
 }
 
+bool WebhookManager::post_to_loop(std::function<void()> task) {
+  std::lock_guard lock(impl_->m);
+  if (!impl_->server)
+    return false;
+  impl_->server->later(std::weak_ptr<Server>(impl_->server), [task = std::move(task)](Server&) { sock::run_contained(task); });
+  return true;
+}
+
 void WebhookManager::stop() {
   std::shared_ptr<Server> s;
   {

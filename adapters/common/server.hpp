@@ -68,6 +68,10 @@ template <class Conn, class Ptr = Conn*> struct ServerCore {
   std::unique_ptr<char[]> buf = std::make_unique<char[]>(read_buffer_size);
 };
 
+/// Runs a task posted to the loop; what it throws is told on stderr, never
+/// propagated into the loop.
+void run_contained(const std::function<void()>& task) noexcept;
+
 /// The thread of an owned loop. Sends use MSG_NOSIGNAL; blocking SIGPIPE
 /// here covers anything else that might write to a socket on this thread.
 std::thread loop_thread(std::function<void()> run);

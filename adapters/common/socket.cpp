@@ -134,7 +134,20 @@ void close(int fd) noexcept {
 
 #include <signal.h>
 
+#include <cstdio>
+#include <exception>
+
 namespace topgg::sock {
+
+void run_contained(const std::function<void()>& task) noexcept {
+  try {
+    task();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "topgg-webhook: a task posted to the loop threw: %s\n", e.what());
+  } catch (...) {
+    std::fputs("topgg-webhook: a task posted to the loop threw\n", stderr);
+  }
+}
 
 std::thread loop_thread(std::function<void()> run) {
   return std::thread([run = std::move(run)] {

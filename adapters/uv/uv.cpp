@@ -50,6 +50,7 @@ struct Server : sock::ServerCore<Conn> {
   uv_async_t async; // wakes from other threads (Acks, claims, close())
   std::shared_ptr<WakeQueue> wakes;
   std::vector<std::uint64_t> woken;
+  std::vector<std::function<void()>> tasks; // posted from other threads
   int handles = 3; // accepting, pause, async, and every Conn until freed
 };
 
@@ -131,10 +132,12 @@ Server::Server(uv_loop_t* l, Router& r, sock::Listener lis) : ServerCore(r), loo
   uv_timer_init(loop, &pause);
   uv_async_init(loop, &async, [](uv_async_t* a) {
     Server& s = *static_cast<Server*>(a->data);
-    const bool close = s.wakes->drain(s.woken);
+    const bool close = s.wakes->drain(s.woken, &s.tasks);
     for (std::uint64_t id : s.woken)
       if (Conn* c = s.conns.find(id)) // closed meanwhile: nothing to do
         c->driver.on_wake(Now::current());
+    for (auto& task : std::exchange(s.tasks, {}))
+      sock::run_contained(task);
     if (close)
       s.begin_close();
   });
@@ -215,6 +218,11 @@ WebhookManager::Bound WebhookManager::listen(std::uint16_t port, const std::stri
   if (impl_->owns)
     impl_->thread = sock::loop_thread([loop = impl_->loop] { uv_run(loop, UV_RUN_DEFAULT); });
   return bound;
+}
+
+bool WebhookManager::post_to_loop(std::function<void()> task) {
+  std::lock_guard lock(impl_->m);
+  return impl_->wakes && impl_->wakes->post(std::move(task));
 }
 
 void WebhookManager::stop() {

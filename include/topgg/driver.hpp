@@ -202,6 +202,15 @@ public:
     ids_.push_back(id);
     notify_();
   }
+  /// Any thread: run `task` on the loop thread.
+  bool post(std::function<void()> task) {
+    std::lock_guard lock(m_);
+    if (!notify_)
+      return false;
+    tasks_.push_back(std::move(task));
+    notify_();
+    return true;
+  }
   /// Any thread: the server should close gracefully.
   void request_close() {
     std::lock_guard lock(m_);
@@ -211,10 +220,14 @@ public:
     notify_();
   }
   /// Loop thread: takes what arrived. Returns whether a close was requested.
-  bool drain(std::vector<std::uint64_t>& ids) {
+  bool drain(std::vector<std::uint64_t>& ids, std::vector<std::function<void()>>* tasks = nullptr) {
     std::lock_guard lock(m_);
     ids.swap(ids_);
     ids_.clear();
+    if (tasks) {
+      tasks->swap(tasks_);
+      tasks_.clear();
+    }
     return std::exchange(close_, false);
   }
   /// No further notify (the loop's handle is closing).
@@ -227,6 +240,7 @@ private:
   std::mutex m_;
   std::function<void()> notify_;
   std::vector<std::uint64_t> ids_;
+  std::vector<std::function<void()>> tasks_;
   bool close_ = false;
 };
 

@@ -5,6 +5,7 @@
 #include "topgg/export.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -40,6 +41,11 @@ public:
   /// True from a successful run() until the close it started is complete.
   bool running() const noexcept;
 
+  /// Runs `task` on the loop thread (where handlers run), from any thread;
+  /// false (and `task` dropped) when not running. For work that must not race
+  /// the handlers, such as delivering caught-up votes (Router::deliver).
+  bool post(std::function<void()> task);
+
   /// Graceful close: stops accepting, answers requests already received
   /// (their acknowledgements waited for up to Settings::ack_timeout), then
   /// closes every connection. Idempotent, from any thread. With the
@@ -62,6 +68,8 @@ protected:
   /// Adapter: begin the graceful close (any thread, idempotent); with an owned
   /// loop, wait for it unless called on that loop.
   virtual void stop() = 0;
+  /// Adapter: queue `task` on the loop thread; false when no server runs.
+  virtual bool post_to_loop(std::function<void()> task) = 0;
   /// Adapter, any thread: the server started by listen() is fully closed.
   void stopped() noexcept;
 

@@ -10,6 +10,7 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -120,6 +121,8 @@ public:
   /// Settings::dedup_capacity keys). Use a SqliteStore to survive restarts,
   /// a RedisStore to share keys between several receivers.
   Self& idempotency_store(std::shared_ptr<IdempotencyStore> store);
+  /// The store in use; nullptr while de-duplication is off (Settings::dedup_ttl 0).
+  std::shared_ptr<IdempotencyStore> idempotency_store() const;
 
 private:
   Router& r() { return static_cast<Self*>(this)->router(); }
@@ -148,6 +151,20 @@ public:
   /// completes. `reply` must not throw (what it throws is contained).
   void handle(const Request& req, Now now, std::function<void(Response)> reply);
 
+  /// Delivers a vote that did not come through HTTP — caught up from the vote
+  /// history API — exactly as a live vote.create: claimed in the idempotency
+  /// store (so a vote both delivered by webhook and caught up reaches the
+  /// handler once), handled, confirmed or released. `done` is called once with
+  /// Error::ok (handled), Error::duplicate (handled before) or why it failed
+  /// (then nothing was confirmed: deliver it again later), on this thread or
+  /// the one that completes the Ack or the claim. The handler runs on this
+  /// thread unless an executor is set; the adapters' WebhookManager::post()
+  /// runs it on the loop instead.
+  void deliver(const v1::VoteCreate& vote, Now now, std::function<void(Error)> done);
+  /// The created_at of the newest vote.create handled so far (live or caught
+  /// up), if any: where catch-up may resume.
+  std::optional<v1::Timestamp> newest_vote() const noexcept;
+
   /// Methods accepted at `path`, comma-separated ("POST").
   std::string allowed_methods(std::string_view path) const;
 
@@ -171,6 +188,7 @@ private:
                  std::vector<std::string> secrets);
   detail::Config& configure(); ///< throws std::logic_error while frozen
   const Settings& current_settings() const noexcept;
+  std::shared_ptr<IdempotencyStore> current_store() const;
 
   std::shared_ptr<detail::Config> config_;
   std::shared_ptr<detail::Pipeline> pipeline_;
@@ -237,6 +255,9 @@ template <class S> S& RouterApi<S>::settings(const Settings& s) {
   return static_cast<S&>(*this);
 }
 template <class S> const Settings& RouterApi<S>::settings() const { return r().current_settings(); }
+template <class S> std::shared_ptr<IdempotencyStore> RouterApi<S>::idempotency_store() const {
+  return r().current_store();
+}
 template <class S> S& RouterApi<S>::idempotency_store(std::shared_ptr<IdempotencyStore> store) {
   detail::set_store(r().configure(), std::move(store));
   return static_cast<S&>(*this);

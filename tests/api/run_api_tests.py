@@ -2,6 +2,7 @@
 """Runs the API client's tests against mock_api.py over HTTPS on 127.0.0.1.
 
     run_api_tests.py client API_TESTS_EXE     the doctest program drives the client against the mock
+    run_api_tests.py catchup CATCH_UP_EXE     the same for catch-up (test_catch_up.cpp)
     run_api_tests.py cli VOTES_EXE            `VOTES_EXE votes ...` (the tool's votes command) against it
     run_api_tests.py tool TOPGG_WEBHOOK_EXE   the same cases on the installed tool; skipped (77)
                                               while it has no `votes` command
@@ -169,7 +170,7 @@ def main():
         mock = mock_api.MockApi(TOKEN, cert, key).start()
         other_mock = mock_api.MockApi(TOKEN, other_ca, other_key).start()
         try:
-            if mode == "client":
+            if mode in ("client", "catchup"):
                 rc = client_mode(exe, mock, cert, other_ca, other_mock) or 0
             else:
                 rc = cli_mode(exe, mock, cert, other_ca, tool=(mode == "tool"))

@@ -80,6 +80,25 @@ struct MemoryTransport {
   void close() { closed = true; }
 };
 
+/// Feeds `chunks` to a new connection of `router` through the Driver over an
+/// in-memory transport; returns what was written (no events recorded).
+inline Trace drive(topgg::Router& router, const std::vector<std::string>& chunks) {
+  Trace t;
+  MemoryTransport io;
+  topgg::Driver<MemoryTransport> d(router, io, at(0));
+  d.start(at(0));
+  char scratch[64 * 1024];
+  for (const auto& chunk : chunks) {
+    io.input.emplace_back(chunk);
+    while (!io.input.empty() && io.reading && !d.closed())
+      d.on_readable(at(1), scratch);
+    d.on_wake(at(1));
+  }
+  t.output = io.written;
+  t.finished = d.closed();
+  return t;
+}
+
 /// A router with both vote routes, a custom GET /health route and hooks that
 /// record into `events`.
 struct Fixture {

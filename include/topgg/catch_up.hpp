@@ -1,0 +1,90 @@
+// Catch-up: votes cast while no receiver was up, fetched afterwards from
+// Top.gg's vote history API and delivered to the vote.create handlers, marked
+// as caught up. Part of `topgg-webhook-api` (libcurl).
+//
+// Top.gg retries a v1 delivery only three times, about 1, 2 and 4 s apart: a
+// receiver restarted for a deploy loses every vote cast meanwhile. Each round
+// reads the history from a high-water mark (the newest vote handled, kept in
+// the Router's idempotency store: an SqliteStore or RedisStore keeps it across
+// restarts) and delivers each vote through Router::deliver, so a vote both
+// delivered by webhook and returned by the API reaches the handler once.
+#pragma once
+
+#include "topgg/export.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "topgg/api.hpp"
+#include "topgg/manager.hpp"
+#include "topgg/router.hpp"
+
+namespace topgg::api {
+
+struct CatchUpOptions {
+  Options api; ///< the v1 API token (never logged), base URL, CA file, timeouts
+  /// Where the first round starts when no mark is known (the memory store, or
+  /// a first start): this long ago. At most a year (the API's limit).
+  std::chrono::seconds since{12 * 3600};
+  /// Each round re-reads this much before the mark: votes listed late, and
+  /// ones whose handler failed, come round again (duplicates are recognised).
+  std::chrono::seconds overlap{3600};
+  /// A round every `every` after the first; zero: only the first, at start().
+  std::chrono::seconds every{0};
+  /// How long one vote's delivery (its handler, its Ack) may take before the
+  /// round counts it as failed and stops advancing the mark.
+  std::chrono::milliseconds vote_timeout{10000};
+  /// One line per problem (an API error, a store that cannot keep the mark).
+  /// Default: standard error. Never holds the token.
+  std::function<void(std::string_view)> on_error;
+  /// One line per round that delivered something. Default: none.
+  std::function<void(std::string_view)> on_info;
+};
+
+/// What one round did.
+struct CatchUpRound {
+  v1::Timestamp since{};        ///< where it read from
+  std::uint64_t fetched = 0;    ///< votes the API returned
+  std::uint64_t delivered = 0;  ///< handled now
+  std::uint64_t duplicates = 0; ///< handled before (by webhook or an earlier round)
+  std::uint64_t failed = 0;     ///< handler failed or timed out: the mark stays before the first
+  std::optional<v1::Timestamp> mark; ///< the mark after the round (saved in the store)
+  std::optional<Error> error;   ///< the API call that ended the round early, if any
+};
+
+class TOPGG_API CatchUp {
+public:
+  /// Delivers through `router` on the catch-up thread (handlers run there
+  /// unless the router has an executor). `router` must outlive this object.
+  CatchUp(Router& router, CatchUpOptions options);
+  /// Delivers on `manager`'s loop thread (ManagerBase::post), where its live
+  /// votes are handled too. `manager` must outlive this object; rounds wait
+  /// while it is not running.
+  CatchUp(ManagerBase& manager, CatchUpOptions options);
+  /// stop().
+  ~CatchUp();
+  CatchUp(const CatchUp&) = delete;
+  CatchUp& operator=(const CatchUp&) = delete;
+
+  /// Starts the catch-up thread: a round now, then one every `every`. A round
+  /// that fails is reported and retried at the next; the thread goes on.
+  void start();
+  /// Stops promptly (a request in progress or a wait is cancelled) and joins.
+  /// Idempotent; from any thread but the catch-up thread.
+  void stop();
+
+  /// One round, on the calling thread (tools, tests).
+  CatchUpRound run_once();
+
+  struct Impl;
+
+private:
+  std::unique_ptr<Impl> impl_;
+};
+
+} // namespace topgg::api

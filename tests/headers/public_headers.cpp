@@ -20,6 +20,7 @@
 #include "topgg/votes.hpp"
 #if __has_include("topgg/api.hpp")
 #include "topgg/api.hpp"
+#include "topgg/catch_up.hpp"
 #endif
 #if __has_include("topgg/sqlite_store.hpp")
 #include "topgg/sqlite_store.hpp"

@@ -138,6 +138,24 @@ void Pipeline::deliver_v1(const Route& route, const Admission& a, const Head& he
   s.v1.visit([&](const auto& ev) { dispatch(ev, route, head, 204, now, s, out); });
 }
 
+// A delivery that must wait (for its claim or its Ack): what answering it later needs.
+template <class Event>
+std::shared_ptr<Pending> Pipeline::pending(const Event& ev, const Head& head, int success, Now now,
+                                           const Outlet& out, std::string_view key) const {
+  auto p = std::make_shared<Pending>();
+  p->config_ = config_;
+  p->path_.assign(head.path);
+  p->method_.assign(head.method);
+  p->peer_.assign(out.peer());
+  p->success_ = success;
+  p->caught_up_ = head.caught_up;
+  p->key_.assign(key);
+  if constexpr (std::is_same_v<Event, v1::VoteCreate>)
+    p->vote_time_ = ev.created_at;
+  p->deadline_ = later(now.mono, config_->settings.ack_timeout);
+  return p;
+}
+
 // Claims the delivery's key (if it has one), then runs the handler.
 template <class Event>
 void Pipeline::dispatch(const Event& ev, const Route& route, const Head& head, int success, Now now, Scratch& s,
@@ -160,17 +178,7 @@ void Pipeline::dispatch(const Event& ev, const Route& route, const Head& head, i
   if (!r && in.cell->ready())
     r = in.cell->get(); // answered meanwhile, from the store's thread
   if (!r) {
-    auto p = std::make_shared<Pending>();
-    p->config_ = config_;
-    p->path_.assign(head.path);
-    p->method_.assign(head.method);
-    p->peer_.assign(out.peer());
-    p->success_ = success;
-    p->caught_up_ = head.caught_up;
-    p->key_ = s.key;
-    if constexpr (std::is_same_v<Event, v1::VoteCreate>)
-      p->vote_time_ = ev.created_at;
-    p->deadline_ = later(now.mono, config_->settings.ack_timeout);
+    auto p = pending(ev, head, success, now, out, s.key);
     p->stage_ = Pending::Stage::claiming;
     p->claim_ = std::move(in.cell);
     p->start_ = [cfg = config_, e = ev, wake = out.waker()](Error& now_err, std::string& why) {
@@ -201,17 +209,7 @@ void Pipeline::run(const Event& ev, const Head& head, int success, Now now, Scra
   std::shared_ptr<AckCell> cell =
       run_handlers(ev, config_->handlers_for<Event>(), config_->executor, out.waker(), e, s.why);
   if (cell && !cell->ready()) {
-    auto p = std::make_shared<Pending>();
-    p->config_ = config_;
-    p->path_.assign(head.path);
-    p->method_.assign(head.method);
-    p->peer_.assign(out.peer());
-    p->success_ = success;
-    if (keyed)
-      p->key_ = s.key;
-    if constexpr (std::is_same_v<Event, v1::VoteCreate>)
-      p->vote_time_ = ev.created_at;
-    p->deadline_ = later(now.mono, config_->settings.ack_timeout);
+    auto p = pending(ev, head, success, now, out, keyed ? std::string_view(s.key) : std::string_view{});
     p->ack_ = std::move(cell);
     return out.wait(std::move(p));
   }

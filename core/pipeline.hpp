@@ -181,6 +181,9 @@ private:
                 Outlet& out) const;
   template <class Event>
   void run(const Event& ev, const Head& head, int success, Now now, Scratch& s, Outlet& out, bool keyed) const;
+  template <class Event>
+  std::shared_ptr<Pending> pending(const Event& ev, const Head& head, int success, Now now, const Outlet& out,
+                                   std::string_view key) const;
 
   std::shared_ptr<Config> config_;
 };

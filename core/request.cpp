@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdio>
 #include <optional>
+#include <utility>
 
 #include "pipeline.hpp"
 
@@ -23,6 +24,14 @@ Response to_response(const Answer& a) {
   if (!a.allow.empty())
     r.headers.emplace_back("Allow", std::string(a.allow));
   return r;
+}
+
+void send(const std::function<void(Response)>& reply, Response r) noexcept {
+  try {
+    reply(std::move(r));
+  } catch (...) {
+    std::fputs("topgg-webhook: a Router::handle reply callback threw; ignored\n", stderr);
+  }
 }
 
 void send(const std::function<void(Response)>& reply, const Answer& a) noexcept {
@@ -46,9 +55,20 @@ struct Kicker {
       return;
     do {
       if (pending && pending->advance(now)) {
-        send(reply, pending->answer());
-        pending.reset(); // breaks the cycle wake cell → this → pending → its cells → wake cell
-        reply = nullptr;
+        std::optional<Response> res;
+        try {
+          res = to_response(pending->answer());
+        } catch (...) { // out of memory: the caller still gets its one answer
+          res.emplace();
+          res->status = 500;
+        }
+        // Let go of the delivery (and with it of the Router's configuration and
+        // store) before answering: a caller that destroys the Router as soon
+        // as the answer arrives must not leave the store's last reference to
+        // this thread, which may be the store's own (it cannot join itself).
+        // Also breaks the cycle wake cell → this → pending → its cells → wake cell.
+        pending.reset();
+        send(std::exchange(reply, nullptr), std::move(*res));
       }
     } while (runs.fetch_sub(1, std::memory_order_acq_rel) > 1);
   }

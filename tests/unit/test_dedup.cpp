@@ -1022,3 +1022,23 @@ TEST_CASE("Router::handle: the Router and its store destroyed as soon as the ans
   }
   CHECK(Deferring::destroyed_on_own_thread == before);
 }
+
+TEST_CASE("de-duplication decisions do not depend on how the bytes arrive (whole, per byte, split anywhere)") {
+  Fixture f; // /dbl "secret-key"
+  topgg::Settings s;
+  s.dedup_capacity = 64; // a small table: replay_all builds a fresh store for each of its ~2000 replays
+  f.router.settings(s).v1_webhook("/v1", std::string(secret)).on_vote_create([&f](const v1::VoteCreate& v) {
+    f.events.push_back("vote.create " + v.user.id + " " + v.trace);
+  });
+  const std::string in = post("/dbl", "secret-key", bot("1")) + post("/dbl", "secret-key", bot("1")) +
+                         post("/dbl", "secret-key", bot("1", "test")) + post("/dbl", "secret-key", bot("1", "test")) +
+                         signed_post(vote_create(), "a") + signed_post(vote_create(), "b");
+  const Trace t = replay_all(f, in); // a fresh memory store for each replay
+  CHECK(count_responses(t.output) == 6);
+  CHECK(t.events ==
+        std::vector<std::string>{"bot 264811613708746752 user 1 upvote [ref=home]",
+                                 "rejected 200 already handled (a retry): answered without a second event",
+                                 "bot 264811613708746752 user 1 test [ref=home]",
+                                 "bot 264811613708746752 user 1 test [ref=home]", "vote.create u1 a",
+                                 "rejected 204 already handled (a retry): answered without a second event"});
+}

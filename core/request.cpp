@@ -25,19 +25,49 @@ Response to_response(const Answer& a) {
   return r;
 }
 
-void send(const std::function<void(Response)>& reply, const Answer& a) noexcept {
-  try {
-    reply(to_response(a));
-  } catch (...) {
-    std::fputs("topgg-webhook: a Router::handle reply callback threw; ignored\n", stderr);
-  }
+// What becomes of an answer, in two steps: take what is needed from it (its
+// views point into the delivery), then — once the delivery is let go — hand
+// it over. A caller that destroys the Router as soon as its answer arrives
+// must not leave the store's last reference to this thread, which may be the
+// store's own (it cannot join itself).
+using Finish = std::function<std::function<void()>(const Answer&)>;
+
+Finish reply_with(std::function<void(Response)> reply) {
+  return [reply = std::move(reply)](const Answer& a) -> std::function<void()> {
+    std::optional<Response> res;
+    try {
+      res = to_response(a);
+    } catch (...) { // out of memory: the caller still gets its one answer
+      res.emplace();
+      res->status = 500;
+    }
+    return [reply, r = std::move(*res)]() mutable {
+      try {
+        reply(std::move(r));
+      } catch (...) {
+        std::fputs("topgg-webhook: a Router::handle reply callback threw; ignored\n", stderr);
+      }
+    };
+  };
+}
+
+Finish tell(std::function<void(Error)> done) {
+  return [done = std::move(done)](const Answer& a) -> std::function<void()> {
+    return [done, e = a.error] {
+      try {
+        done(e);
+      } catch (...) {
+        std::fputs("topgg-webhook: a Router::deliver callback threw; ignored\n", stderr);
+      }
+    };
+  };
 }
 
 // Advances one pending delivery from whichever thread wakes it; runs are
 // serialised (a wake during a run makes the runner go round once more).
 struct Kicker {
   std::shared_ptr<Pending> pending;
-  std::function<void(const Answer&)> finish;
+  Finish finish;
   Now now;
   std::atomic<int> runs{0};
 
@@ -46,9 +76,10 @@ struct Kicker {
       return;
     do {
       if (pending && pending->advance(now)) {
-        finish(pending->answer());
-        pending.reset(); // breaks the cycle wake cell → this → pending → its cells → wake cell
+        std::function<void()> hand_over = finish(pending->answer());
+        pending.reset(); // also breaks the cycle wake cell → this → pending → its cells → wake cell
         finish = nullptr;
+        hand_over();
       }
     } while (runs.fetch_sub(1, std::memory_order_acq_rel) > 1);
   }
@@ -58,8 +89,8 @@ struct Kicker {
 // thread that completes the Ack or the claim.
 class CallbackOutlet final : public Outlet {
 public:
-  CallbackOutlet(std::function<void(const Answer&)> finish, Now now) : finish_(std::move(finish)), now_(now) {}
-  void answer(const Answer& a) override { finish_(a); }
+  CallbackOutlet(Finish finish, Now now) : finish_(std::move(finish)), now_(now) {}
+  void answer(const Answer& a) override { finish_(a)(); }
   void wait(std::shared_ptr<Pending> p) override {
     auto k = std::make_shared<Kicker>();
     k->pending = std::move(p);
@@ -75,7 +106,7 @@ public:
   }
 
 private:
-  std::function<void(const Answer&)> finish_;
+  Finish finish_;
   Now now_;
   std::shared_ptr<WakeCell> wake_;
 };
@@ -121,7 +152,7 @@ void Pipeline::handle(const Request& req, Now now, std::function<void(Response)>
     else if (iequals(h.name, "x-topgg-trace"))
       head.trace.see(h.value);
   }
-  CallbackOutlet out([reply = std::move(reply)](const Answer& a) { send(reply, a); }, now);
+  CallbackOutlet out(reply_with(std::move(reply)), now);
   Admission a;
   admit(head, a);
   if (a.refusal == Error::ok && req.body.size() > config_->settings.max_body_bytes)
@@ -134,15 +165,7 @@ void Pipeline::deliver_vote(const v1::VoteCreate& vote, Now now, std::function<v
   Head head;
   head.path = caught_up.path;
   head.caught_up = true;
-  CallbackOutlet out(
-      [done = std::move(done)](const Answer& a) {
-        try {
-          done(a.error);
-        } catch (...) {
-          std::fputs("topgg-webhook: a Router::deliver callback threw; ignored\n", stderr);
-        }
-      },
-      now);
+  CallbackOutlet out(tell(std::move(done)), now);
   with_scratch([&](Scratch& s) { dispatch(vote, caught_up, head, 204, now, s, out); });
 }
 

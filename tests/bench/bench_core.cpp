@@ -5,7 +5,11 @@
 //   simdjson/*  On-Demand parse of the body, every field read as a view
 //   full/*      topgg::Connection::receive + output + consume
 // "reused" = one keep-alive connection (parser) for every request; "fresh" =
-// a new one per request. Each benchmark reports allocs/req, counted by the
+// a new one per request. "new-voter" rows send each request from another voter
+// (a pool larger than the memory store, so every delivery is a new key and the
+// store stays full, forgetting its oldest key at each claim), once with
+// de-duplication off and once with the default memory store on: the
+// difference is what claiming and confirming costs. Each benchmark reports allocs/req, counted by the
 // global operator new replaced below. After the run a summary prints
 // ns/request, full / (llhttp + simdjson) and allocations per request.
 //
@@ -23,6 +27,7 @@
 #include <new>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "bench_bare.hpp"
 #include "bench_requests.hpp"
@@ -177,10 +182,11 @@ void v1_verify_only(benchmark::State& state) {
 struct Server {
   topgg::Router router;
   std::uint64_t events = 0;
-  Server() {
+  explicit Server(bool dedup = false) {
     topgg::Settings s;
     s.max_requests_per_connection = 0xffffffffu; // keep-alive forever: measure requests, not reconnects
-    s.dedup_ttl = std::chrono::seconds(0); // the same signed vote is sent again and again: handle each one
+    if (!dedup)
+      s.dedup_ttl = std::chrono::seconds(0); // the same signed vote is sent again and again: handle each one
     router.dbl_webhook("/dbl", std::string(dbl_auth))
         .dsl_webhook("/dsl", std::string(dsl_auth))
         .v1_webhook("/v1", std::string(v1_secret))
@@ -229,6 +235,43 @@ void full_fresh(benchmark::State& state, const std::string& req, std::string_vie
   }
 }
 
+// More voters than the memory store holds (16384 by default): by the time a
+// voter comes round again it has been forgotten, so each delivery is new.
+constexpr long voter_pool = 32768;
+
+const std::vector<std::string>& voters(bool v1) {
+  static const auto build = [](bool signed_v1) {
+    std::vector<std::string> reqs;
+    reqs.reserve(voter_pool);
+    for (long i = 0; i < voter_pool; ++i)
+      reqs.push_back(signed_v1 ? v1_request_from(i) : bot_request_from(i));
+    return reqs;
+  };
+  static const std::vector<std::string> bot = build(false), signed_votes = build(true);
+  return v1 ? signed_votes : bot;
+}
+
+/// One keep-alive connection, each request from the next voter of the pool.
+void full_new_voter(benchmark::State& state, bool v1, bool dedup, std::string_view expect) {
+  Server srv(dedup);
+  const std::vector<std::string>& reqs = voters(v1);
+  const topgg::Now now = bench_now();
+  topgg::Connection c(srv.router, now);
+  std::size_t i = 0;
+  // Warm: buffers at size, and (with de-duplication) the store's table allocated and full.
+  for (long n = 0; n < voter_pool / 2 + 4; ++n, i = (i + 1) % reqs.size())
+    exchange(c, reqs[i], now, expect);
+  const std::uint64_t before = srv.events;
+  AllocScope a(state);
+  for (auto _ : state) {
+    if (!exchange(c, reqs[i], now, expect))
+      state.SkipWithError("unexpected answer");
+    i = i + 1 == reqs.size() ? 0 : i + 1;
+  }
+  if (srv.events - before != static_cast<std::uint64_t>(state.iterations()))
+    state.SkipWithError("a delivery was taken for a duplicate (or lost)");
+}
+
 const std::string& bot_req() { static const std::string r = bot_request(); return r; }
 const std::string& server_req() { static const std::string r = server_request(); return r; }
 const std::string& v1_req() { static const std::string r = v1_request(); return r; }
@@ -257,6 +300,10 @@ void register_all() {
   benchmark::RegisterBenchmark("full/server/fresh", [](B& s) { full_fresh(s, server_req(), ok200); });
   benchmark::RegisterBenchmark("full/v1/reused", [](B& s) { full_reused(s, v1_req(), ok204); });
   benchmark::RegisterBenchmark("full/v1/fresh", [](B& s) { full_fresh(s, v1_req(), ok204); });
+  benchmark::RegisterBenchmark("full/bot/new-voter/dedup-off", [](B& s) { full_new_voter(s, false, false, ok200); });
+  benchmark::RegisterBenchmark("full/bot/new-voter/dedup-memory", [](B& s) { full_new_voter(s, false, true, ok200); });
+  benchmark::RegisterBenchmark("full/v1/new-voter/dedup-off", [](B& s) { full_new_voter(s, true, false, ok204); });
+  benchmark::RegisterBenchmark("full/v1/new-voter/dedup-memory", [](B& s) { full_new_voter(s, true, true, ok204); });
 }
 
 /// Prints as usual and keeps ns/iteration and allocs/req per benchmark for the summary.
@@ -328,6 +375,15 @@ void summary(const Collect& c) {
   if (const auto* d = get("simdjson-dom/bot/reused"); f && h && d)
     std::printf("bot vote, reused, against bare llhttp + bare simdjson DOM (%.1f ns, the API the library uses): %.2f\n",
                 d->ns, f->ns / (h->ns + d->ns));
+  std::printf("\nde-duplication, every delivery a new voter (memory store, full, oldest key forgotten per claim)\n");
+  std::printf("%-12s %12s %12s %10s %12s %12s\n", "case", "off ns", "memory ns", "cost ns", "off allocs", "mem allocs");
+  for (const char* kind : {"bot", "v1"}) {
+    const auto* off = get(std::string("full/") + kind + "/new-voter/dedup-off");
+    const auto* on = get(std::string("full/") + kind + "/new-voter/dedup-memory");
+    if (off && on)
+      std::printf("%-12s %12.1f %12.1f %+10.1f %12.2f %12.2f\n", kind, off->ns, on->ns, on->ns - off->ns, off->allocs,
+                  on->allocs);
+  }
   std::printf("v1 breakdown: verify (HMAC) %.0f ns, decode %.0f ns\n", get("verify/v1") ? get("verify/v1")->ns : 0.0,
               get("decode/v1") ? get("decode/v1")->ns : 0.0);
 }

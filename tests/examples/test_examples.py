@@ -273,6 +273,60 @@ def sqlite_ledger(exe):
             s.kill()
 
 
+def custom_store(exe):
+    """A user's own IdempotencyStore in the bot's SQLite database: each delivery handled
+    once, retries answered 2xx without reaching the handler, across a restart too."""
+    with tempfile.TemporaryDirectory() as tmp:
+        db = os.path.join(tmp, "bot.db")
+
+        def rows():
+            with sqlite3.connect(db) as c:
+                return dict(c.execute("SELECT key, state FROM webhook_deliveries").fetchall())
+
+        def wait_rows(n, state="done"):
+            deadline = time.monotonic() + 5
+            while True:  # confirm() is written by the store's thread after the answer
+                r = rows()
+                if sum(v == state for v in r.values()) >= n:
+                    return r
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"want {n} {state} rows, got {r}")
+                time.sleep(0.02)
+
+        s = Child([exe, db, "0"])
+        try:
+            check(bot_vote(s.port)[0] == 200, "a bot vote is answered 200 once the store's thread answered the claim")
+            s.wait_for("out", rf"rewarded user {USER} \(bot vote\)")
+            check(v1_vote(s.port, "vote-1")[0] == 204, "a v1 vote.create is answered 204")
+            s.wait_for("out", r"rewarded user \d+ \(vote.create vote-1\)")
+            r = wait_rows(2)
+            check(len(r) == 2 and all(k.startswith(("dbl/", "v1/vote.create/")) for k in r),
+                  f"both keys are confirmed in the bot's database: {sorted(r)}")
+            check(bot_vote(s.port)[0] == 200 and v1_vote(s.port, "vote-1")[0] == 204,
+                  "the retries are answered 200 and 204")
+            s.wait_for("err", r"duplicate 200 /dbl")
+            s.wait_for("err", r"duplicate 204 /topgg")
+            check(bot_vote(s.port, user="4242")[0] == 200, "a new voter is answered 200")
+            s.wait_for("out", r"rewarded user 4242")
+            check(s.stdout_now().count("rewarded") == 3, "the retries reached no handler")
+            check(bot_vote(s.port, auth="wrong")[0] == 401, "a wrong key is answered 401")
+            s.stop()
+        finally:
+            s.kill()
+        check(len(rows()) == 3 and set(rows().values()) == {"done"}, "every confirm was written before the exit")
+
+        s = Child([exe, db, "0"])  # the keys live in the database: a restart remembers them
+        try:
+            check(bot_vote(s.port, user="4242")[0] == 200, "after a restart, a retry is answered 200")
+            s.wait_for("err", r"duplicate 200 /dbl")
+            check(bot_vote(s.port, user="4343")[0] == 200, "and a new voter too")
+            s.wait_for("out", r"rewarded user 4343")
+            check(s.stdout_now().count("rewarded") == 1, "only the new voter reached the handler")
+            s.stop()
+        finally:
+            s.kill()
+
+
 # ---- the topgg-webhook tool ---------------------------------------------------
 
 def run_tool(tool, *args, env=ENV):
@@ -745,6 +799,7 @@ def tool_secrets(tool, loop):
 
 CASES = {"uv_minimal": minimal, "asio_minimal": minimal, "uv_byte_level": minimal, "custom_routes": custom_routes,
          "beast_server": beast_server, "bot_thread": bot_thread, "sqlite_ledger": sqlite_ledger,
+         "custom_store": custom_store,
          "tool_listen": tool_listen, "tool_options": tool_options, "tool_exec": tool_exec,
          "tool_exec_timeout": tool_exec_timeout, "tool_exec_failures": tool_exec_failures,
          "tool_exec_env": tool_exec_env, "tool_exec_fds": tool_exec_fds, "tool_exec_signals": tool_exec_signals,

@@ -156,7 +156,9 @@ struct Fixture {
 /// Replays `in` whole, one byte at a time and split at every offset into two
 /// pieces; every replay must equal the whole one. Returns the whole replay.
 inline Trace replay_all(Fixture& f, std::string_view in) {
-  auto fresh = [&f] { f.router.idempotency_store(std::make_shared<topgg::MemoryStore>()); };
+  auto fresh = [&f] { // as large as the settings say: a test may keep it small, for speed
+    f.router.idempotency_store(std::make_shared<topgg::MemoryStore>(f.router.settings().dedup_capacity));
+  };
   fresh(); // every replay de-duplicates afresh: the same vote is delivered each time
   const Trace ref = f.whole(in);
   std::vector<std::string_view> bytes;

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 
 #include "ack_state.hpp"
 #include "topgg/idempotency.hpp"
@@ -17,6 +18,8 @@ struct ClaimCell {
   std::atomic<int> result{pending};
   std::function<void(ClaimResult)> done; // direct use (ClaimDeferral(done))
   std::shared_ptr<WakeCell> wake;        // the pipeline's waker
+  std::mutex late_m;
+  std::function<void(ClaimResult)> late; // see if_late()
 
   bool complete(ClaimResult r) {
     int expected = pending;
@@ -26,7 +29,28 @@ struct ClaimCell {
       done(r);
     if (wake)
       wake->fire();
+    std::function<void(ClaimResult)> orphan;
+    {
+      std::lock_guard lock(late_m);
+      orphan = std::move(late);
+    }
+    if (orphan)
+      orphan(r);
     return true;
+  }
+  /// The waiting side gave up (its deadline passed, its connection went):
+  /// `f` gets the result whenever it comes — at once if it is already here —
+  /// so that a key claimed after all is released rather than held until its
+  /// lease lapses.
+  void if_late(std::function<void(ClaimResult)> f) {
+    {
+      std::lock_guard lock(late_m);
+      if (!ready()) {
+        late = std::move(f);
+        return;
+      }
+    }
+    f(get());
   }
   bool ready() const noexcept { return result.load(std::memory_order_acquire) != pending; }
   ClaimResult get() const noexcept { return static_cast<ClaimResult>(result.load(std::memory_order_acquire)); }

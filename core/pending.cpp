@@ -66,7 +66,25 @@ void Pending::expire() {
     ack_->expire();
 }
 
+// Nobody waits for the claim any more: if the store answers "claimed" after
+// all, the key is released at once, not left claimed for its whole lease
+// (during which Top.gg's retries would be answered 503).
+void Pending::give_up_claim(Now now) {
+  if (stage_ != Stage::claiming || key_.empty())
+    return;
+  claim_->if_late([config = config_, key = key_, now](ClaimResult r) {
+    if (r == ClaimResult::claimed)
+      settle_key(*config, key, false, now);
+  });
+}
+
 void Pending::abandon(Now now) noexcept {
+  if (stage_ == Stage::claiming) {
+    try {
+      give_up_claim(now);
+    } catch (...) {
+    }
+  }
   if (stage_ == Stage::handling) {
     ack_->expire(); // a late ack.ok() now returns false: the delivery will come again
     try {
@@ -94,7 +112,8 @@ bool Pending::advance(Now now) {
     if (!claim_->ready()) {
       if (!expired_)
         return false;
-      key_.clear(); // never claimed by us: nothing to confirm or release
+      give_up_claim(now);
+      key_.clear(); // not claimed (yet): nothing to confirm or release here
       finish(Error::store_unavailable, "idempotency store did not answer in time", nullptr, now);
       return true;
     }

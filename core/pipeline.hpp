@@ -116,6 +116,7 @@ public:
 private:
   friend class Pipeline;
   enum class Stage : unsigned char { claiming, handling, done };
+  void give_up_claim(Now now);
   void finish(Error e, std::string_view why, const Response* reply, Now now);
 
   std::shared_ptr<Config> config_;

@@ -891,6 +891,57 @@ TEST_CASE("a deferred claim not answered by the deadline: 503, and the handler n
   }
 }
 
+TEST_CASE("settings() never replaces a store the user gave, even a MemoryStore") {
+  topgg::Router r;
+  auto mine = std::make_shared<topgg::MemoryStore>(10);
+  r.idempotency_store(mine);
+  topgg::Settings s;
+  s.dedup_capacity = 99;
+  r.settings(s);
+  CHECK(r.idempotency_store() == mine);
+  r.idempotency_store(nullptr); // back to the default, which follows dedup_capacity
+  CHECK(r.idempotency_store() != mine);
+  CHECK(r.idempotency_store() != nullptr);
+}
+
+TEST_CASE("a claim answered after its delivery gave up is released, so Top.gg's retry is handled at once") {
+  // Without this the key stayed claimed for its whole lease (ack timeout + 5 s), and
+  // every retry meanwhile was answered 503: Top.gg's three v1 retries are over in ~7 s.
+  for (bool connection_gone : {false, true}) {
+    CAPTURE(connection_gone);
+    topgg::Settings s;
+    s.ack_timeout = 500ms;
+    Receiver r(s);
+    auto store = std::make_shared<Deferring>();
+    store->hold(true);
+    r.router.idempotency_store(store);
+    {
+      Waited w(r.router, 0);
+      w.c.receive(post("/dbl", "k", bot("1")), at(1));
+      if (!connection_gone) {
+        w.c.on_timer(at(501)); // the deadline: 503, and nobody waits for the claim any more
+        CHECK(status_line(w.c.output()) == busy503);
+      }
+    } // or the connection goes with the claim outstanding
+    store->hold(false);
+    store->complete_held(); // the store answers "claimed" after all
+    for (int i = 0; i < 200 && store->answered() < 1; ++i)
+      std::this_thread::sleep_for(5ms);
+    REQUIRE(store->answered() == 1);
+    std::this_thread::sleep_for(20ms); // the release runs on the store's thread, right after the answer
+    // Top.gg's retry, well inside the old lease: claimed again and handled.
+    store->hold(false);
+    topgg::Connection c(r.router, at(1000));
+    c.receive(post("/dbl", "k", bot("1")), at(1000));
+    for (int i = 0; i < 200 && c.output().empty(); ++i) {
+      std::this_thread::sleep_for(5ms);
+      c.resume(at(1000));
+    }
+    CHECK(status_line(c.output()) == ok200);
+    CHECK(r.handled == 1);
+  }
+}
+
 TEST_CASE("a store that defers every claim: through Router::handle, answered on the store's thread") {
   for (const Kind& k : kinds) {
     CAPTURE(k.name);

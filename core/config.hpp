@@ -42,7 +42,8 @@ struct Config {
   std::function<void(std::string_view)> on_warning; ///< empty: stderr
   Executor executor;
   Settings settings;
-  std::shared_ptr<IdempotencyStore> store; ///< set by the user, or a MemoryStore made at first use
+  std::shared_ptr<IdempotencyStore> store; ///< set by the user, or a MemoryStore of dedup_capacity
+  bool own_store = true;                   ///< `store` is the default one (resized with dedup_capacity)
   std::atomic<bool> warned{false};
   std::atomic<bool> frozen{false};
   /// The newest vote.create handled (µs since the epoch; 0: none yet), the

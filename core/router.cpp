@@ -74,13 +74,13 @@ void set_warning_hook(Config& c, std::function<void(std::string_view)> hook) { c
 void set_executor(Config& c, Executor ex) { c.executor = std::move(ex); }
 void set_resolver(Config& c, SecretResolver r) { c.resolver = std::move(r); }
 void set_store(Config& c, std::shared_ptr<IdempotencyStore> s) {
+  c.own_store = !s;
   c.store = s ? std::move(s) : std::make_shared<MemoryStore>(c.settings.dedup_capacity);
 }
 void set_settings(Config& c, const Settings& s) {
-  const bool default_store = !c.store || dynamic_cast<MemoryStore*>(c.store.get()) != nullptr;
   const bool resize = c.settings.dedup_capacity != s.dedup_capacity;
   c.settings = s;
-  if (default_store && resize)
+  if (c.own_store && resize) // never a store the user gave, MemoryStore or not
     c.store = std::make_shared<MemoryStore>(s.dedup_capacity);
 }
 

@@ -298,7 +298,14 @@ RedisOptions RedisOptions::from_url(std::string_view url) {
 struct RedisStore::Impl {
   enum class Phase : std::uint8_t { down, connecting, up };
 
-  RedisStore& owner;
+  // The store this serves; cleared when the store goes first (see ~RedisStore).
+  std::mutex owner_m;
+  RedisStore* owner;
+  void report(std::string_view line) {
+    std::lock_guard lock(owner_m);
+    if (owner)
+      owner->report(line);
+  }
   const RedisOptions opt;
   const std::string where;       // "redis host:port/db", for the error hook
   const std::string claim_value; // "claimed:<token>"
@@ -339,13 +346,13 @@ struct RedisStore::Impl {
   detail::Outage outage, overload;
 
   Impl(RedisStore& o, RedisOptions op)
-      : owner(o), opt(std::move(op)), where(describe(opt)), claim_value("claimed:" + random_token()),
+      : owner(&o), opt(std::move(op)), where(describe(opt)), claim_value("claimed:" + random_token()),
         backoff(opt.reconnect_min),
-        outage([this](std::string_view s) { owner.report(s); }, where,
+        outage([this](std::string_view s) { report(s); }, where,
                opt.fail_open ? "fail-open: claims proceed without de-duplication until it is back"
                              : "claims answer unavailable until it is back",
                "answering again", opt.fail_open ? "proceeded without de-duplication" : "answered unavailable"),
-        overload([this](std::string_view s) { owner.report(s); }, where,
+        overload([this](std::string_view s) { report(s); }, where,
                  opt.fail_open ? "fail-open: claims proceed without de-duplication until they are answered"
                                : "claims answer unavailable until they are answered",
                  "pending claims answered",
@@ -359,22 +366,37 @@ struct RedisStore::Impl {
     try {
       if (!numeric_address(opt.host))
         resolver = std::make_unique<Resolver>(opt.host, [this] { kick(); });
-      thread = std::thread([this] { run(); });
     } catch (...) {
-      resolver.reset();
       ::close(wake_r);
       ::close(wake_w);
       throw;
     }
   }
-
-  ~Impl() {
+  /// The thread holds the Impl too: a store destroyed on its own thread (a
+  /// claim's completion dropped the last reference) leaves it alive until
+  /// the thread has finished.
+  static void start(const std::shared_ptr<Impl>& self) {
+    self->thread = std::thread([self] { self->run(); });
+  }
+  /// The store goes: the thread writes what is queued (bounded) and ends;
+  /// joined, unless this is that thread, which cannot wait for itself.
+  void stop() {
     {
       std::lock_guard lock(m);
       stopping = true;
     }
+    {
+      std::lock_guard lock(owner_m);
+      owner = nullptr;
+    }
     kick();
-    thread.join();
+    if (thread.get_id() == std::this_thread::get_id())
+      thread.detach();
+    else if (thread.joinable())
+      thread.join();
+  }
+
+  ~Impl() {
     resolver.reset(); // after the thread that calls it
     ::close(wake_r);
     ::close(wake_w);
@@ -607,9 +629,9 @@ struct RedisStore::Impl {
     try {
       c.ticket.complete(r);
     } catch (const std::exception& e) {
-      owner.report(std::string("a claim's completion threw: ") + e.what());
+      report(std::string("a claim's completion threw: ") + e.what());
     } catch (...) {
-      owner.report("a claim's completion threw");
+      report("a claim's completion threw");
     }
     c.ticket = {};
   }
@@ -968,13 +990,15 @@ struct RedisStore::Impl {
       settle(*c, ClaimResult::unavailable);
     deadlines.clear();
     if (lost > 0)
-      owner.report(where + ": " + std::to_string(lost) + " confirmed keys could not be written before closing");
+      report(where + ": " + std::to_string(lost) + " confirmed keys could not be written before closing");
   }
 };
 
-RedisStore::RedisStore(RedisOptions options) : impl_(std::make_unique<Impl>(*this, std::move(options))) {}
+RedisStore::RedisStore(RedisOptions options) : impl_(std::make_shared<Impl>(*this, std::move(options))) {
+  Impl::start(impl_);
+}
 RedisStore::RedisStore(std::string_view url) : RedisStore(RedisOptions::from_url(url)) {}
-RedisStore::~RedisStore() = default;
+RedisStore::~RedisStore() { impl_->stop(); }
 
 std::optional<ClaimResult> RedisStore::claim(std::string_view key, Now, std::chrono::milliseconds lease,
                                              ClaimDeferral& later) {

@@ -123,7 +123,14 @@ constexpr milliseconds retry_interval{1000}; // confirms that failed are tried a
 } // namespace
 
 struct SqliteStore::Impl {
-  SqliteStore& owner;
+  // The store this serves; cleared when the store goes first (see ~SqliteStore).
+  std::mutex owner_m;
+  SqliteStore* owner;
+  void report(std::string_view line) {
+    std::lock_guard lock(owner_m);
+    if (owner)
+      owner->report(line);
+  }
   std::string path;
   SqliteOptions opt;
   std::string token = random_token();
@@ -146,28 +153,41 @@ struct SqliteStore::Impl {
   detail::Outage outage, overload;
 
   Impl(SqliteStore& o, std::string p, SqliteOptions op)
-      : owner(o), path(std::move(p)), opt(op), next_purge(Steady::now() + opt.purge_interval),
-        outage([this](std::string_view s) { owner.report(s); }, "sqlite " + path,
+      : owner(&o), path(std::move(p)), opt(op), next_purge(Steady::now() + opt.purge_interval),
+        outage([this](std::string_view s) { report(s); }, "sqlite " + path,
                "claims answer unavailable until it works again", "working again", "answered unavailable"),
-        overload([this](std::string_view s) { owner.report(s); }, "sqlite " + path,
+        overload([this](std::string_view s) { report(s); }, "sqlite " + path,
                  "claims answer unavailable until it drains", "queue drained", "answered unavailable") {
     if (opt.busy_timeout.count() < 0 || opt.max_queue == 0 || opt.purge_interval.count() <= 0)
       throw std::invalid_argument(
           "SqliteStore: busy_timeout must not be negative, max_queue and purge_interval positive");
     open();
-    worker = std::thread([this] { run(); });
   }
-
-  ~Impl() {
+  /// The worker holds the Impl too: a store destroyed on its own worker
+  /// thread (a claim's completion dropped the last reference) leaves it alive
+  /// until the worker has finished.
+  static void start(const std::shared_ptr<Impl>& self) {
+    self->worker = std::thread([self] { self->run(); });
+  }
+  /// The store goes: the worker finishes what is queued and ends; joined,
+  /// unless this is the worker itself, which cannot wait for itself.
+  void stop() {
     {
       std::lock_guard lock(m);
       stopping = true;
     }
+    {
+      std::lock_guard lock(owner_m);
+      owner = nullptr;
+    }
     cv.notify_one();
-    if (worker.joinable())
+    if (worker.get_id() == std::this_thread::get_id())
+      worker.detach();
+    else if (worker.joinable())
       worker.join();
-    close();
   }
+
+  ~Impl() { close(); }
 
   [[noreturn]] void fail_open(std::string_view what) {
     std::string msg = "sqlite " + path + ": " + std::string(what);
@@ -328,7 +348,7 @@ struct SqliteStore::Impl {
       }
       if (last) {
         if (!retry.empty())
-          owner.report("sqlite " + path + ": " + std::to_string(retry.size()) +
+          report("sqlite " + path + ": " + std::to_string(retry.size()) +
                        " confirmed keys could not be written before closing");
         return;
       }
@@ -465,17 +485,19 @@ struct SqliteStore::Impl {
     try {
       t.complete(r);
     } catch (const std::exception& e) {
-      owner.report(std::string("a claim's completion threw: ") + e.what());
+      report(std::string("a claim's completion threw: ") + e.what());
     } catch (...) {
-      owner.report("a claim's completion threw");
+      report("a claim's completion threw");
     }
   }
 };
 
 SqliteStore::SqliteStore(const std::string& path, SqliteOptions options)
-    : impl_(std::make_unique<Impl>(*this, path, options)) {}
+    : impl_(std::make_shared<Impl>(*this, path, options)) {
+  Impl::start(impl_);
+}
 
-SqliteStore::~SqliteStore() = default;
+SqliteStore::~SqliteStore() { impl_->stop(); }
 
 std::optional<ClaimResult> SqliteStore::claim(std::string_view key, Now now, std::chrono::milliseconds lease,
                                               ClaimDeferral& later) {

@@ -108,7 +108,7 @@ public:
 
 private:
   struct Impl;
-  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<Impl> impl_; // shared with its thread
 };
 
 } // namespace topgg

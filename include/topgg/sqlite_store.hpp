@@ -88,7 +88,7 @@ public:
 
 private:
   struct Impl;
-  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<Impl> impl_; // shared with its worker thread
 };
 
 } // namespace topgg

@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "support.hpp"
+#include "topgg/router.hpp"
 #include "topgg/sqlite_store.hpp"
 
 extern char** environ;
@@ -423,4 +424,34 @@ TEST_CASE("sqlite store: opening failures throw with the path and SQLite's messa
   Raw(foreign).exec("CREATE TABLE votes (user TEXT)");
   CHECK(message(foreign) ==
         "sqlite " + foreign + ": not a topgg-webhook store (it has other tables and no schema version)");
+}
+
+TEST_CASE("sqlite store: its last reference dropped on its own thread (a Router destroyed mid-claim)") {
+  // Router::handle with the store held by the Router alone: the Router goes
+  // right after handle() returns, so when the store's thread completes the
+  // claim and the delivery finishes, the store's last reference is released
+  // on that very thread. It cannot join itself: it must not terminate.
+  ts::TempDir dir;
+  std::atomic<int> answered{0}, status{0};
+  {
+    auto router = std::make_unique<topgg::Router>();
+    router->idempotency_store(std::make_shared<SqliteStore>(dir.file("dedup.db")));
+    router->dbl_webhook("/dbl", "k").on_bot_vote([](const topgg::BotVote&) {}).on_warning([](std::string_view) {});
+    const std::string body = R"({"bot":"1","user":"2","type":"upvote"})";
+    std::vector<topgg::Header> headers{{"Authorization", "k"}};
+    topgg::Request req;
+    req.method = "POST";
+    req.target = "/dbl";
+    req.headers = headers;
+    req.body = body;
+    router->handle(req, topgg::Now::current(), [&](topgg::Response r) {
+      status = r.status;
+      ++answered;
+    });
+  } // the Router (and its only reference to the store) gone; the claim still pending
+  for (int i = 0; i < 400 && answered == 0; ++i)
+    std::this_thread::sleep_for(5ms);
+  CHECK(answered == 1);
+  CHECK(status == 200);
+  std::this_thread::sleep_for(50ms); // the store's thread finishes and frees it
 }

@@ -32,10 +32,17 @@ struct ServerVote {
 };
 
 /// Outcome of decoding a body: Error::ok, Error::invalid_json or
-/// Error::invalid_payload, and a static message saying why.
+/// Error::invalid_payload, and why.
 struct DecodeStatus {
   Error error = Error::ok;
+  /// Why, in the library's words ("missing field user", "repeated field
+  /// \"user\"", "body is not valid JSON: invalid literal (true, false or null
+  /// expected) at byte 34 ('n')"; byte offsets count from 0); empty on
+  /// success. Never a secret. Static storage, or a per-thread buffer that
+  /// stays valid until four more failed decodes on the same thread: copy it
+  /// to keep it.
   std::string_view detail;
+  /// True on success.
   explicit operator bool() const noexcept { return error == Error::ok; }
 };
 

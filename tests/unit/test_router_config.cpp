@@ -37,8 +37,7 @@ std::string what_of(const std::function<void()>& configure) {
   return "(nothing thrown)";
 }
 
-const std::string bot2_body =
-    R"({"bot":"2222","user":"160105994217586689","type":"upvote","isWeekend":false})";
+const std::string bot2_body = R"({"bot":"2222","user":"160105994217586689","type":"upvote","isWeekend":false})";
 } // namespace
 
 TEST_CASE("a route without a leading '/' is refused when configured") {

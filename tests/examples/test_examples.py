@@ -235,6 +235,42 @@ def bot_thread(exe):
         s.kill()
 
 
+def worker_pool(exe):
+    """uv_worker_pool: handlers run on the bot's pool (executor); each delivery is
+    answered after its handler, 500 with a fixed body when it throws."""
+    s = Child([exe, "0"])
+    try:
+        t0 = time.monotonic()
+        status, _ = bot_vote(s.port)
+        took = time.monotonic() - t0
+        check(status == 200, "a correct vote is answered 200")
+        check(re.search(rf"worker [1-4]: rewarded user {USER}\n", s.stdout_now()) is not None,
+              "a pool thread handled it before the answer")
+        check(took >= 0.2, f"the answer waited for the handler's 200 ms ({took:.3f} s)")
+        status, body = bot_vote(s.port, user="13", query="?fail=1")  # another voter: not a retry of the first
+        check(status == 500 and "reward" not in body, f"a handler that throws: 500 with a fixed body ({body!r})")
+        s.wait_for("err", r"refused 500 POST /dbl[^\n]*handler threw: could not store the reward\n")
+        check(True, "the exception's text went to the error hook (stderr by default)")
+        # Four at once: four workers, each busy for 200 ms.
+        threads = [in_thread(lambda u=u: bot_vote(s.port, user=str(7000 + u))[0]) for u in range(4)]
+        for t, _ in threads:
+            t.join(10)
+        check([r.get("value") for _, r in threads] == [200] * 4, "four votes at once are answered 200")
+        workers = set(re.findall(r"worker ([1-4]): rewarded user 700\d", s.stdout_now()))
+        check(len(workers) >= 2, f"and handled on several pool threads ({sorted(workers)})")
+        check(v1_vote(s.port, "pool-1")[0] == 204, "a v1 vote, acknowledged by a later job: 204")
+        check(re.search(rf"worker [1-4]: vote.create by {USER} \(weight 2\) handled", s.stdout_now()) is not None,
+              "the later job handled it before the answer")
+        # SIGTERM with a vote in the pool: still answered 200.
+        sender, result = in_thread(lambda: bot_vote(s.port, user="4242")[0])
+        s.wait_for("out", r"worker [1-4]: rewarding user 4242 ")
+        s.stop()
+        sender.join(10)
+        check(result.get("value") == 200, "a vote in flight at SIGTERM is still answered 200")
+    finally:
+        s.kill()
+
+
 def sqlite_ledger(exe):
     with tempfile.TemporaryDirectory() as tmp:
         db = os.path.join(tmp, "votes.db")
@@ -1018,7 +1054,7 @@ def tool_run_hint(tool, loop):
 
 
 CASES = {"uv_minimal": minimal, "asio_minimal": minimal, "uv_byte_level": minimal, "custom_routes": custom_routes,
-         "beast_server": beast_server, "bot_thread": bot_thread, "sqlite_ledger": sqlite_ledger,
+         "beast_server": beast_server, "bot_thread": bot_thread, "sqlite_ledger": sqlite_ledger, "uv_worker_pool": worker_pool,
          "tool_listen": tool_listen, "tool_options": tool_options, "tool_exec": tool_exec,
          "tool_exec_timeout": tool_exec_timeout, "tool_exec_failures": tool_exec_failures,
          "tool_exec_env": tool_exec_env, "tool_exec_fds": tool_exec_fds, "tool_exec_signals": tool_exec_signals,

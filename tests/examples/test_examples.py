@@ -1014,6 +1014,18 @@ def tool_host(tool, loop):
         s.stop()
     finally:
         s.kill()
+    if socket.has_ipv6:
+        try:
+            s = Child([tool, "listen", "--host", "::", "--port", "0", "--loop", loop, "--dbl", "/dbl"])
+        except AssertionError as e:
+            print(f"SKIP (no IPv6 here?): {e}")
+        else:
+            try:
+                check(re.search(r"listening on http://\[::\]:\d+\n", s.err.decode()) is not None,
+                      f"--host :: prints [::]:PORT ({s.err.decode().strip()!r})")
+                s.stop()
+            finally:
+                s.kill()
     r = run_tool(tool, "listen", "--host", "no-such-host.invalid", "--port", "0", "--loop", loop, "--dbl", "/dbl")
     check(r.returncode == 1 and r.stderr.count("\n") == 1 and "no-such-host.invalid" in r.stderr
           and "topgg-webhook: topgg" not in r.stderr and "cannot listen on cannot" not in r.stderr.replace(": ", " "),

@@ -1065,6 +1065,44 @@ def tool_run_hint(tool, loop):
         s.kill()
 
 
+def shape(v):
+    """The keys (in order) and value types of a JSON value, recursively."""
+    if isinstance(v, dict):
+        return {k: shape(x) for k, x in v.items()}
+    return type(v).__name__
+
+
+def tool_readme_lines(tool, loop):
+    """The README's JSON line of each event has the keys, order and value types
+    the tool prints (legacy "user" a string, v1 "user" an object)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    block = re.search(r"```json\n(.*?)```", readme, re.S).group(1)
+    documented = {e["event"]: e for e in (json.loads(l) for l in block.splitlines() if l.startswith("{"))}
+    check(set(documented) == {"dbl_vote", "dsl_vote", "vote.create", "webhook.test", "integration.create",
+                              "integration.delete"}, f"the README shows a line of every event ({sorted(documented)})")
+    s = listen(tool, loop, "--dbl", "/dbl", "--dsl", "/dsl", "--v1", "/topgg")
+    try:
+        pu = {"project": {"id": "803190510032756736", "type": "bot", "platform": "discord", "platform_id": BOT},
+              "user": {"id": "u1", "platform_id": USER, "name": "voter", "avatar_url": None}}
+        check(bot_vote(s.port)[0] == 200 and server_vote(s.port)[0] == 200 and v1_vote(s.port, "readme-1")[0] == 204,
+              "a vote of each kind is handled")
+        for payload in ({"type": "webhook.test", "data": pu},
+                        {"type": "integration.create", "data": dict(pu, connection_id="1", webhook_secret="whs_x")},
+                        {"type": "integration.delete", "data": {"connection_id": "1"}}):
+            check(v1_delivery(s.port, payload)[0] == 204, f"{payload['type']} is handled")
+        s.wait_for("out", r'"event":"integration.delete"')
+        printed = {e["event"]: e for e in (json.loads(l) for l in s.stdout_now().splitlines() if l)}
+        for name, doc in documented.items():
+            check(shape(doc) == shape(printed[name]), f"README's {name} line has the printed keys and types")
+        check(isinstance(printed["dbl_vote"]["user"], str) and isinstance(printed["vote.create"]["user"], dict),
+              "legacy user is a string, v1 user an object")
+        s.stop()
+    finally:
+        s.kill()
+
+
 CASES = {"uv_minimal": minimal, "asio_minimal": minimal, "uv_byte_level": minimal, "custom_routes": custom_routes,
          "beast_server": beast_server, "bot_thread": bot_thread, "sqlite_ledger": sqlite_ledger, "uv_worker_pool": worker_pool,
          "tool_listen": tool_listen, "tool_options": tool_options, "tool_exec": tool_exec,
@@ -1072,7 +1110,7 @@ CASES = {"uv_minimal": minimal, "asio_minimal": minimal, "uv_byte_level": minima
          "tool_exec_env": tool_exec_env, "tool_exec_fds": tool_exec_fds, "tool_exec_signals": tool_exec_signals,
          "tool_json_query": tool_json_query, "tool_json_utf8": tool_json_utf8, "tool_secrets": tool_secrets,
          "tool_routes": tool_routes, "tool_log": tool_log, "tool_store_outage": tool_store_outage,
-         "tool_host": tool_host, "tool_run_hint": tool_run_hint}
+         "tool_host": tool_host, "tool_run_hint": tool_run_hint, "tool_readme_lines": tool_readme_lines}
 
 
 def main():

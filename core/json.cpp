@@ -1,6 +1,9 @@
 #include "json.hpp"
 
+#include <algorithm>
 #include <bitset>
+#include <cstdarg>
+#include <cstdio>
 
 namespace topgg::detail {
 
@@ -9,11 +12,295 @@ simdjson::dom::parser& json_parser() {
   return parser;
 }
 
+std::string_view detail_text(const char* format, ...) {
+  // A few buffers in turn, so that a detail survives one more decode on the
+  // same thread (the pipeline tells the error hook, which may decode, and
+  // then answers with the same text).
+  thread_local char ring[4][160];
+  thread_local unsigned next = 0;
+  char* buf = ring[next++ % 4];
+  std::va_list args;
+  va_start(args, format);
+  const int n = std::vsnprintf(buf, sizeof ring[0], format, args);
+  va_end(args);
+  return {buf, n < 0 ? 0 : std::min<std::size_t>(static_cast<std::size_t>(n), sizeof ring[0] - 1)};
+}
+
+namespace {
+
+// Where and why a body simdjson refused is not JSON (RFC 8259). It runs on
+// refused bodies only, so it is written for plain words rather than speed.
+struct Fault {
+  const char* what = nullptr; ///< nullptr: nothing found
+  std::size_t at = 0;
+};
+
+bool json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+/// Length of the well-formed UTF-8 sequence at s[i] (RFC 3629), 0 if none.
+std::size_t utf8_sequence(std::string_view s, std::size_t i) {
+  const auto b = [&](std::size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0u; };
+  const unsigned c = b(0);
+  const auto cont = [&](std::size_t k, unsigned lo = 0x80, unsigned hi = 0xBF) { return b(k) >= lo && b(k) <= hi; };
+  if (c >= 0xC2 && c <= 0xDF)
+    return cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    const unsigned lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF; // no overlongs, no surrogates
+    return cont(1, lo, hi) && cont(2) ? 3 : 0;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    const unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF; // U+10000 to U+10FFFF
+    return cont(1, lo, hi) && cont(2) && cont(3) ? 4 : 0;
+  }
+  return 0;
+}
+
+/// The \uXXXX escape at s[i], or -1.
+long unicode_escape(std::string_view s, std::size_t i) {
+  if (i + 6 > s.size() || s[i] != '\\' || s[i + 1] != 'u')
+    return -1;
+  long v = 0;
+  for (std::size_t k = 2; k < 6; ++k) {
+    const int h = hex_value(s[i + k]);
+    if (h < 0)
+      return -1;
+    v = v * 16 + h;
+  }
+  return v;
+}
+
+/// The string at s[i] == '"'; on success `i` is past its closing quote.
+Fault scan_string(std::string_view s, std::size_t& i) {
+  const std::size_t start = i++;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '"') {
+      ++i;
+      return {};
+    }
+    if (c < 0x20)
+      return {"control character in a string (it must be escaped)", i};
+    if (c >= 0x80) {
+      const std::size_t n = utf8_sequence(s, i);
+      if (n == 0)
+        return {"invalid UTF-8", i};
+      i += n;
+      continue;
+    }
+    if (c != '\\') {
+      ++i;
+      continue;
+    }
+    if (i + 1 >= s.size())
+      break;
+    const char e = s[i + 1];
+    if (e != 'u') {
+      if (std::string_view("\"\\/bfnrt").find(e) == std::string_view::npos)
+        return {"invalid escape in a string", i};
+      i += 2;
+      continue;
+    }
+    const long u = unicode_escape(s, i);
+    if (u < 0)
+      return {"invalid \\u escape in a string (four hex digits expected)", i};
+    if (u >= 0xDC00 && u <= 0xDFFF)
+      return {"unpaired UTF-16 surrogate in a \\u escape", i};
+    if (u >= 0xD800 && u <= 0xDBFF) {
+      const long low = unicode_escape(s, i + 6);
+      if (low < 0xDC00 || low > 0xDFFF)
+        return {"unpaired UTF-16 surrogate in a \\u escape", i};
+      i += 6;
+    }
+    i += 6;
+  }
+  return {"string not closed before the end of the body", start};
+}
+
+/// The number at s[i] ('-' or a digit); on success `i` is past it.
+Fault scan_number(std::string_view s, std::size_t& i) {
+  const auto digit = [&](std::size_t k) { return k < s.size() && s[k] >= '0' && s[k] <= '9'; };
+  const auto digits = [&] {
+    if (!digit(i))
+      return false;
+    while (digit(i))
+      ++i;
+    return true;
+  };
+  constexpr const char* bad = "invalid number";
+  if (s[i] == '-')
+    ++i;
+  if (i < s.size() && s[i] == '0') {
+    ++i;
+    if (digit(i))
+      return {"invalid number (no leading zeros)", i};
+  } else if (!digits()) {
+    return {bad, i};
+  }
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (!digits())
+      return {bad, i};
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-'))
+      ++i;
+    if (!digits())
+      return {bad, i};
+  }
+  return {};
+}
+
+/// The first place `s` is not one JSON value, if any.
+Fault locate_fault(std::string_view s) {
+  // The containers we are in, innermost last: a bit per level (set: object),
+  // so that no refused body allocates; deeper than simdjson goes is refused.
+  struct Stack {
+    std::bitset<simdjson::DEFAULT_MAX_DEPTH> object;
+    std::size_t depth = 0;
+    bool empty() const { return depth == 0; }
+    char back() const { return object[depth - 1] ? '{' : '['; }
+    void pop_back() { --depth; }
+    bool push_back(char c) {
+      if (depth == object.size())
+        return false;
+      object[depth++] = c == '{';
+      return true;
+    }
+  } open;
+  std::size_t i = 0;
+  const auto skip_space = [&] {
+    while (i < s.size() && json_space(s[i]))
+      ++i;
+  };
+  constexpr const char* unexpected = "unexpected character";
+  constexpr const char* end = "unexpected end of the body";
+  enum class Want { value, value_or_close, key, key_or_close, colon, comma_or_close } want = Want::value;
+  for (;;) {
+    skip_space();
+    if (i >= s.size())
+      return open.empty() && want != Want::value ? Fault{} : Fault{end, i};
+    const char c = s[i];
+    switch (want) {
+    case Want::key_or_close:
+    case Want::key:
+      if (c == '}' && want == Want::key_or_close)
+        break; // handled with the closers below
+      if (c != '"')
+        return {"an object key (a string) expected", i};
+      if (Fault f = scan_string(s, i); f.what)
+        return f;
+      want = Want::colon;
+      continue;
+    case Want::colon:
+      if (c != ':')
+        return {"':' expected after an object key", i};
+      ++i;
+      want = Want::value;
+      continue;
+    case Want::comma_or_close:
+      if (c == ',') {
+        ++i;
+        want = open.back() == '{' ? Want::key : Want::value;
+        continue;
+      }
+      if (c != (open.back() == '{' ? '}' : ']'))
+        return {open.back() == '{' ? "',' or '}' expected" : "',' or ']' expected", i};
+      break;
+    case Want::value_or_close:
+      if (c == ']')
+        break;
+      [[fallthrough]];
+    case Want::value:
+      if (c == '{' || c == '[') {
+        if (!open.push_back(c))
+          return {"nested too deeply", i};
+        ++i;
+        want = c == '{' ? Want::key_or_close : Want::value_or_close;
+        continue;
+      }
+      if (c == '"') {
+        if (Fault f = scan_string(s, i); f.what)
+          return f;
+      } else if (c == '-' || (c >= '0' && c <= '9')) {
+        if (Fault f = scan_number(s, i); f.what)
+          return f;
+      } else if (c == 't' || c == 'f' || c == 'n') {
+        const std::string_view word = c == 't' ? "true" : c == 'f' ? "false" : "null";
+        if (s.substr(i, word.size()) != word)
+          return {"invalid literal (true, false or null expected)", i};
+        i += word.size();
+      } else {
+        return {unexpected, i};
+      }
+      if (open.empty()) { // the one top-level value is complete: only space may follow
+        skip_space();
+        return i < s.size() ? Fault{"more data after the JSON value", i} : Fault{};
+      }
+      want = Want::comma_or_close;
+      continue;
+    }
+    // A closing '}' or ']' that matches the innermost container.
+    open.pop_back();
+    ++i;
+    if (open.empty()) {
+      skip_space();
+      return i < s.size() ? Fault{"more data after the JSON value", i} : Fault{};
+    }
+    want = Want::comma_or_close;
+  }
+}
+
+/// What simdjson's code means when locate_fault() found nothing (a limit of
+/// the parser rather than of the grammar).
+const char* without_place(simdjson::error_code e) {
+  switch (e) {
+  case simdjson::EMPTY: return "body is not valid JSON: it is empty";
+  case simdjson::DEPTH_ERROR: return "body is not valid JSON: nested too deeply";
+  case simdjson::NUMBER_ERROR:
+  case simdjson::NUMBER_OUT_OF_RANGE: return "body is not valid JSON: a number is out of range";
+  case simdjson::UTF8_ERROR: return "body is not valid JSON: invalid UTF-8";
+  case simdjson::CAPACITY:
+  case simdjson::MEMALLOC: return "body is too large to decode";
+  default: return "body is not valid JSON";
+  }
+}
+
+} // namespace
+
+std::string_view describe_json_error(std::string_view body, simdjson::error_code e) {
+  if (std::all_of(body.begin(), body.end(), json_space))
+    return without_place(simdjson::EMPTY);
+  const Fault f = locate_fault(body);
+  if (!f.what)
+    return without_place(e);
+  if (f.at >= body.size())
+    return detail_text("body is not valid JSON: %s at byte %zu", f.what, f.at);
+  const auto c = static_cast<unsigned char>(body[f.at]);
+  // The byte itself helps ("'n'"), but only as printable ASCII: never a raw
+  // control or non-ASCII byte into a log line or an answer.
+  if (c > 0x20 && c < 0x7F && c != '\'' && c != '\\')
+    return detail_text("body is not valid JSON: %s at byte %zu ('%c')", f.what, f.at, c);
+  return detail_text("body is not valid JSON: %s at byte %zu (0x%02X)", f.what, f.at, c);
+}
+
 DecodeStatus parse_padded(std::string_view body, simdjson::dom::element& root) {
   auto result = json_parser().parse(body.data(), body.size(), false);
   if (result.error() != simdjson::SUCCESS)
-    return {Error::invalid_json, simdjson::error_message(result.error())};
-  return result.get(root) == simdjson::SUCCESS ? DecodeStatus{} : DecodeStatus{Error::invalid_json, "parse"};
+    return {Error::invalid_json, describe_json_error(body, result.error())};
+  if (result.get(root) != simdjson::SUCCESS)
+    return {Error::invalid_json, "body is not valid JSON"};
+  return {};
 }
 
 void read_query(simdjson::dom::element value, Query& out) {
@@ -67,7 +354,8 @@ bool read_string_or_null(simdjson::dom::element v, std::string& out) {
   return read_string(v, out);
 }
 
-DecodeStatus read_object(simdjson::dom::element v, std::span<const Field> fields, std::string_view not_object) {
+DecodeStatus read_object(simdjson::dom::element v, std::span<const Field> fields, std::string_view not_object,
+                         std::string_view prefix) {
   simdjson::dom::object obj;
   if (v.get_object().get(obj) != simdjson::SUCCESS)
     return payload_error(not_object);
@@ -77,8 +365,9 @@ DecodeStatus read_object(simdjson::dom::element v, std::span<const Field> fields
     for (std::size_t i = 0; i < fields.size(); ++i) {
       if (fields[i].key != key)
         continue;
-      if (seen[i])
-        return payload_error("repeated field");
+      if (seen[i]) // which one: the sender's JSON writer has a bug worth finding
+        return payload_error(detail_text("repeated field \"%.*s%.*s\"", static_cast<int>(prefix.size()), prefix.data(),
+                                         static_cast<int>(key.size()), key.data()));
       seen[i] = true;
       if (DecodeStatus st = fields[i].read(member.value, fields[i].target, fields[i].bad); !st)
         return st;

@@ -18,8 +18,19 @@ namespace topgg::detail {
 /// trailing bytes is refused rather than half-read.
 simdjson::dom::parser& json_parser();
 
-/// `body` must be followed by simdjson::SIMDJSON_PADDING readable bytes.
+/// `body` must be followed by simdjson::SIMDJSON_PADDING readable bytes. A
+/// refusal's detail is in the library's words (never simdjson's), e.g. "body
+/// is not valid JSON: invalid literal (true, false or null expected) at byte
+/// 14 ('n')"; byte offsets count from 0.
 DecodeStatus parse_padded(std::string_view body, simdjson::dom::element& root);
+
+/// Why `body` (refused by simdjson with `e`) is not JSON, and where.
+std::string_view describe_json_error(std::string_view body, simdjson::error_code e);
+
+/// printf into one of four thread-local buffers used in turn (160 bytes,
+/// truncated): a DecodeStatus detail that stays valid until four more are
+/// written on this thread.
+[[gnu::format(printf, 1, 2)]] std::string_view detail_text(const char* format, ...);
 
 /// Grows `buf` so that parse_padded() may read past buf.size().
 inline void reserve_padding(std::string& buf) { buf.reserve(buf.size() + simdjson::SIMDJSON_PADDING); }
@@ -51,10 +62,12 @@ struct Field {
 };
 
 /// Reads the known keys of object `v` into their targets. Unknown keys are
-/// ignored; a repeated known key, a missing required one or a refused value
-/// is an error (the first found). `not_object` is the detail when `v` is not
-/// an object. At most 16 fields.
-DecodeStatus read_object(simdjson::dom::element v, std::span<const Field> fields, std::string_view not_object);
+/// ignored; a repeated known key (named, after `prefix`: "repeated field
+/// \"user.id\""), a missing required one or a refused value is an error (the
+/// first found). `not_object` is the detail when `v` is not an object. At
+/// most 16 fields.
+DecodeStatus read_object(simdjson::dom::element v, std::span<const Field> fields, std::string_view not_object,
+                         std::string_view prefix = {});
 
 /// Adapts `bool read(element, T&)` to a Field::Reader.
 template <class T, bool (*Read)(simdjson::dom::element, T&)>

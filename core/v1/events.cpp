@@ -67,7 +67,7 @@ DecodeStatus read_project(element v, void* target, std::string_view) {
       field<read_string>("platform_id", p.platform_id, "project.platform_id is not a string",
                          "missing field project.platform_id"),
   };
-  return detail::read_object(v, fields, "project is not an object");
+  return detail::read_object(v, fields, "project is not an object", "project.");
 }
 
 DecodeStatus read_user(element v, void* target, std::string_view) {
@@ -80,7 +80,7 @@ DecodeStatus read_user(element v, void* target, std::string_view) {
       field<read_string>("name", u.name, "user.name is not a string", "missing field user.name"),
       field<detail::read_string_or_null>("avatar_url", u.avatar_url, "user.avatar_url is not a string or null"),
   };
-  return detail::read_object(v, fields, "user is not an object");
+  return detail::read_object(v, fields, "user is not an object", "user.");
 }
 
 Field project_field(Project& p) { return {"project", read_project, &p, {}, "missing field project"}; }

@@ -70,14 +70,15 @@ std::string describe(int status) {
 } // namespace
 
 ExecRunner::ExecRunner(std::string command, std::size_t workers, std::chrono::milliseconds timeout,
-                       const std::vector<std::string>& pass_env)
+                       const std::vector<std::string>& pass_env, const std::vector<std::string>& more_secrets)
     : command_(std::move(command)), timeout_(timeout), max_queue_(workers * kQueuePerWorker) {
   // Commands are the user's, but they log, crash-report and start other
   // programs: a secret in their environment travels with all of that.
   for (char** e = environ; e && *e; ++e) {
     const std::string_view var(*e);
     const std::string_view name = var.substr(0, var.find('='));
-    const bool secret = std::find(kSecretEnv.begin(), kSecretEnv.end(), name) != kSecretEnv.end();
+    const bool secret = std::find(kSecretEnv.begin(), kSecretEnv.end(), name) != kSecretEnv.end() ||
+                        std::find(more_secrets.begin(), more_secrets.end(), name) != more_secrets.end();
     if (!secret || std::find(pass_env.begin(), pass_env.end(), name) != pass_env.end())
       env_.emplace_back(var);
   }

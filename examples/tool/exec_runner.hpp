@@ -44,9 +44,10 @@ public:
   /// `command` is the user's own, run by /bin/sh -c; event data never
   /// reaches the command line, only stdin. `timeout` counts from the start
   /// of the command to its exit, writing its stdin included. The environment
-  /// is read here, once; `pass_env` names secrets to hand on all the same.
+  /// is read here, once, without kSecretEnv and `more_secrets` (the variables
+  /// named by --dbl ROUTE=VAR); `pass_env` names secrets to hand on all the same.
   ExecRunner(std::string command, std::size_t workers, std::chrono::milliseconds timeout,
-             const std::vector<std::string>& pass_env);
+             const std::vector<std::string>& pass_env, const std::vector<std::string>& more_secrets = {});
   /// Queued events that have not started fail at once ("not run: shutting
   /// down"); running commands finish or time out; then the workers are joined.
   ~ExecRunner();

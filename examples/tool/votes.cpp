@@ -123,6 +123,9 @@ int votes_main(int argc, char** argv) {
       if (i + 1 >= argc)
         return usage("--" + name + " needs a value");
       value = argv[++i];
+      if (value.rfind("--", 0) == 0) // `--since "$T" --until x` with $T empty
+        return usage("--" + name + " needs a value, not the option '" + value + "' (to pass a value starting with --, write --" +
+                     name + "=VALUE)");
     }
     o[name] = value;
   }

@@ -24,8 +24,11 @@ struct AckState;
 /// least once, never exactly once across crashes.
 class TOPGG_API Ack {
 public:
+  /// An Ack for no delivery: every call returns false.
   Ack() = default;
+  /// \cond INTERNAL
   explicit Ack(std::shared_ptr<detail::AckState> s) noexcept : state_(std::move(s)) {}
+  /// \endcond
   /// Handled: 200 (legacy) or 204 (v1). False if the delivery was already
   /// answered (completed before, or expired): then this call changed nothing
   /// and Top.gg will deliver it again (or already got an answer).

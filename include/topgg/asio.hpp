@@ -22,8 +22,10 @@ class TOPGG_API WebhookManager : public BasicWebhookManager<WebhookManager> {
 public:
   /// Owns an io_context; run() starts it on a background thread.
   WebhookManager();
-  /// Runs on your context / executor, which must outlive this object.
+  /// Runs on your context, which must outlive this object.
   explicit WebhookManager(::asio::io_context& ctx);
+  /// Runs on your executor (e.g. a strand's, or one of a thread pool's),
+  /// whose context must outlive this object.
   explicit WebhookManager(::asio::any_io_executor ex);
   /// Closes as close() does. With the owned context, waits for the graceful
   /// close (at most Settings::ack_timeout plus writing the last answers).

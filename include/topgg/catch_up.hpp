@@ -26,6 +26,7 @@
 
 namespace topgg::api {
 
+/// How catch-up reads the vote history and delivers what it finds.
 struct CatchUpOptions {
   Options api; ///< the v1 API token (never logged), base URL, CA file, timeouts
   /// Where the first round starts when no mark is known (the memory store, or
@@ -57,6 +58,9 @@ struct CatchUpRound {
   std::optional<Error> error;   ///< the API call that ended the round early, if any
 };
 
+/// Fetches the votes cast while no receiver was up and delivers each once to
+/// the vote.create handlers (see the file's comment); rounds at start, then
+/// every CatchUpOptions::every.
 class TOPGG_API CatchUp {
 public:
   /// Delivers through `router` on the catch-up thread (handlers run there

@@ -35,13 +35,18 @@ public:
   ~Workspace();
   Workspace(const Workspace&) = delete;
   Workspace& operator=(const Workspace&) = delete;
+  /// \cond INTERNAL
   struct Impl;
   Impl& impl() noexcept { return *impl_; }
+  /// \endcond
 
 private:
   std::unique_ptr<Impl> impl_;
 };
 
+/// One HTTP/1.1 connection, sans I/O: bytes in (receive()), bytes out
+/// (output()), events to the Router's handlers. Call order at the top of
+/// this file; most embedders use topgg::Driver instead.
 class TOPGG_API Connection {
 public:
   /// `router` (and `workspace`, if given) must outlive the connection. `now`
@@ -92,6 +97,7 @@ public:
   /// The client's address, for the error hook ("203.0.113.7:51234").
   void set_peer(std::string_view peer);
 
+  /// Requests read on this connection so far (a limit: max_requests_per_connection).
   std::uint64_t requests_seen() const noexcept;
   /// Heap bytes held for the request being read (its head and body buffers):
   /// at most about twice max_header_bytes + max_body_bytes, whatever the

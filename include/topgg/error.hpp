@@ -9,6 +9,8 @@
 
 namespace topgg {
 
+/// Why a request was refused or failed: each value is answered with the status
+/// http_status() gives, and told to the error hook in a Rejection.
 enum class Error : std::uint8_t {
   ok = 0,
   malformed_http,          ///< 400, connection closed: the bytes are not HTTP/1.x
@@ -52,7 +54,7 @@ TOPGG_API std::string_view reason_phrase(int status) noexcept;
 /// A request refused or failed, as told to the error hook. Views are valid
 /// during the hook call only.
 struct Rejection {
-  Error error;
+  Error error;                  ///< why, as one value
   int status;                   ///< what was answered (0 if nothing could be)
   std::string_view path;        ///< request path, when known
   std::string_view detail;      ///< why, in more words than describe(error); may name a field, never a secret

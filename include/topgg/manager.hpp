@@ -21,11 +21,13 @@ namespace topgg {
 ///
 /// Threads: handlers and hooks run on the loop thread (the adapter's own, or
 /// yours), or through executor(). Ack completions may come from any thread.
+/// The full contract (threads, lifetimes, answers): RouterApi.
 class TOPGG_API ManagerBase {
 public:
   ManagerBase(const ManagerBase&) = delete;
   ManagerBase& operator=(const ManagerBase&) = delete;
 
+  /// The configuration this manager serves.
   Router& router() noexcept { return router_; }
 
   /// Listens on `host` — a numeric IPv4/IPv6 address or a name such as
@@ -58,9 +60,10 @@ protected:
   ManagerBase();
   ~ManagerBase();
 
+  /// What listen() bound.
   struct Bound {
-    std::uint16_t port = 0;
-    std::string address;
+    std::uint16_t port = 0; ///< the port (useful after port 0)
+    std::string address;    ///< numeric, printable: "0.0.0.0:8080", "[::1]:8080"
   };
   /// Adapter: bind and start serving; throws std::system_error (having left
   /// nothing behind) if it cannot.
@@ -83,6 +86,7 @@ private:
 /// ManagerBase plus the chainable configuration API returning `Self&`.
 template <class Self> class BasicWebhookManager : public ManagerBase, public RouterApi<Self> {
 public:
+  /// The configuration this manager serves.
   using ManagerBase::router;
 };
 

@@ -16,9 +16,10 @@ namespace topgg {
 /// so a Query reused for request after request stops allocating.
 class TOPGG_API Query {
 public:
+  /// One decoded key=value pair.
   struct Param {
-    std::string key;
-    std::string value;
+    std::string key;   ///< percent-decoded
+    std::string value; ///< percent-decoded; "" for a key without '='
   };
 
   /// Replaces the contents with the parameters of a query string such as
@@ -29,11 +30,17 @@ public:
   /// Appends one pair, decoding neither side.
   void add(std::string_view key, std::string_view value);
 
+  /// Removes every pair, keeping the storage.
   void clear() noexcept { size_ = 0; }
+  /// Number of pairs, repeats included.
   std::size_t size() const noexcept { return size_; }
+  /// True when there is no pair.
   bool empty() const noexcept { return size_ == 0; }
+  /// The pairs in order: `for (const auto& [key, value] : vote.query)`.
   const Param* begin() const noexcept { return params_.data(); }
+  /// Past the last pair.
   const Param* end() const noexcept { return params_.data() + size_; }
+  /// The `i`-th pair (i < size()).
   const Param& operator[](std::size_t i) const noexcept { return params_[i]; }
 
   /// First value for `key`, if any.
@@ -42,11 +49,12 @@ public:
   /// Form-encodes the pairs ("a=1&b=x%20y"), the inverse of parse().
   std::string encode() const;
 
-  Query() = default;
-  Query(const Query& other);
-  Query& operator=(const Query& other);
-  Query(Query&&) noexcept = default;
-  Query& operator=(Query&&) noexcept = default;
+  Query() = default;                            ///< No pair.
+  Query(const Query& other);                    ///< Copies the pairs (not the spare storage).
+  Query& operator=(const Query& other);         ///< Copies the pairs, reusing this one's storage.
+  Query(Query&&) noexcept = default;            ///< Takes the pairs.
+  Query& operator=(Query&&) noexcept = default; ///< Takes the pairs.
+  /// Same pairs in the same order.
   friend TOPGG_API bool operator==(const Query& a, const Query& b) noexcept;
 
 private:

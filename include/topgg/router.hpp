@@ -31,13 +31,21 @@ namespace topgg {
 /// What it throws is answered 500 and told to the error hook.
 using SecretResolver = std::function<void(const Request& req, std::vector<std::string>& secrets)>;
 
-/// A handler's event reference is valid only during the call: copy what you
-/// hand to another thread.
+/// A handler that answers by returning: return → 200 (204 on v1 routes),
+/// throw → 500. Its event reference is valid only during the call: copy the
+/// event (a plain value) to hand it to another thread.
 template <class Event> using Handler = std::function<void(const Event&)>;
+/// A handler that answers through its Ack, now or later, from any thread. The
+/// event reference is valid during the call only, as for Handler; the Ack may
+/// be kept and copied freely.
 template <class Event> using AckHandler = std::function<void(const Event&, Ack)>;
+/// A custom route's handler (the Python SDK's `webserver` routes): runs on the
+/// loop thread; what it throws is answered 500. The Request's views are valid
+/// during the call only.
 using RouteHandler = std::function<Response(const Request&)>;
-/// Runs a job on the thread of the user's choice (posts it to a queue). If it
-/// throws, the delivery is answered 500.
+/// Runs a job on the thread of the user's choice (posts it to a queue, e.g.
+/// D++'s `cluster::queue_work`). If it throws, the delivery is answered 500;
+/// a job dropped without running is answered 503.
 using Executor = std::function<void(std::function<void()>)>;
 
 /// Every event a handler can take, legacy and v1.
@@ -54,6 +62,33 @@ class Pipeline;
 /// WebhookManager (each returns itself, so calls chain into run()). Every
 /// call throws std::logic_error while a WebhookManager runs (configure before
 /// run(), or after close()).
+///
+/// **Which thread runs what.**
+/// - Vote handlers (Handler, AckHandler) and custom route handlers run on the
+///   loop thread: the adapter's own background thread, or the thread running
+///   your loop; for Router::handle(), the thread calling it. One at a time per
+///   loop: a handler that blocks holds up every connection of that loop.
+/// - With executor(), vote handlers run wherever the executor runs its jobs
+///   (your thread pool); the delivery is answered when the handler returns or
+///   its Ack completes. See examples/uv_worker_pool.cpp.
+/// - An Ack may be completed from any thread; so may WebhookManager::close().
+/// - on_error / on_warning run on the loop thread, or on the thread that
+///   completes an Ack or answers an idempotency store's claim: with acks or an
+///   executor they must be thread-safe.
+///
+/// **Lifetimes.** An event passed to a handler is valid only during the call:
+/// copy it to hand it off (BotVote, ServerVote and the v1 events are plain
+/// values; with executor() the library has already copied it into the job).
+///
+/// **What is answered, and what it means.** Success (200, or 204 on v1
+/// routes) once a handler returned or its Ack completed with ok(); 500 if it
+/// threw; 503 for Ack::retry() or an Ack not completed within
+/// Settings::ack_timeout. Top.gg delivers again after any 5xx or timeout,
+/// and de-duplication only remembers answered deliveries for
+/// Settings::dedup_ttl: the same vote can reach a handler twice (a crash
+/// between the bot's write and the answer, a retry after the TTL, receivers
+/// without a shared store). Make the handler's write idempotent, keyed by the
+/// vote — see examples/sqlite_ledger.cpp.
 template <class Self> class RouterApi {
 public:
   /// Bot votes (legacy "dbl") at `route`, checked against `auth_key`. An
@@ -67,12 +102,14 @@ public:
   /// Top.gg v1 (signed) deliveries at `route`, verified with `secret`
   /// (whs_…). Several secrets: any may sign (rotation). Answered 204.
   Self& v1_webhook(std::string route, std::string secret);
+  /// Top.gg v1 deliveries at `route`, any of `secrets` may sign (rotation).
   Self& v1_webhook(std::string route, std::vector<std::string> secrets);
   /// {"whs_new", "whs_old"}: without this overload braces could build one
   /// std::string from two pointers.
   Self& v1_webhook(std::string route, std::initializer_list<std::string> secrets) {
     return v1_webhook(std::move(route), std::vector<std::string>(secrets));
   }
+  /// More secrets per v1 delivery (e.g. integrations'), see SecretResolver.
   Self& v1_secret_resolver(SecretResolver resolver);
   /// Any method ("" = any) and path, answered by `handler` on the loop thread.
   /// Throws std::invalid_argument as dbl_webhook does.
@@ -80,40 +117,58 @@ public:
 
   /// The handler for `Event` (any type of topgg::Events): return → 200 (204
   /// on v1 routes), throw → 500 so Top.gg retries. Runs on the loop thread,
-  /// or through executor() if one is set.
+  /// or through executor() if one is set. Replaces the previous one.
   template <class Event> Self& on(Handler<Event> h);
   /// With an Ack: complete it (now or later, any thread): ok → 200/204 (or
   /// the Response given to ok()), retry → 503. Never completed → 503 after
-  /// Settings::ack_timeout.
+  /// Settings::ack_timeout. Ack::ok() and retry() return false when the
+  /// delivery was already answered (expired): Top.gg then delivers it again.
   template <class Event> Self& on(AckHandler<Event> h);
 
+  /// Bot votes of every dbl_webhook() route (BotVote::bot says which bot).
   Self& on_bot_vote(Handler<BotVote> h) { return on<BotVote>(std::move(h)); }
+  /// Bot votes, acknowledged through the Ack.
   Self& on_bot_vote(AckHandler<BotVote> h) { return on<BotVote>(std::move(h)); }
+  /// Server votes of every dsl_webhook() route (ServerVote::guild says which server).
   Self& on_server_vote(Handler<ServerVote> h) { return on<ServerVote>(std::move(h)); }
+  /// Server votes, acknowledged through the Ack.
   Self& on_server_vote(AckHandler<ServerVote> h) { return on<ServerVote>(std::move(h)); }
+  /// v1 "vote.create" deliveries (and votes fed in by catch-up).
   Self& on_vote_create(Handler<v1::VoteCreate> h) { return on<v1::VoteCreate>(std::move(h)); }
+  /// v1 "vote.create", acknowledged through the Ack.
   Self& on_vote_create(AckHandler<v1::VoteCreate> h) { return on<v1::VoteCreate>(std::move(h)); }
+  /// v1 "webhook.test" (the dashboard's test button).
   Self& on_webhook_test(Handler<v1::WebhookTest> h) { return on<v1::WebhookTest>(std::move(h)); }
+  /// v1 "webhook.test", acknowledged through the Ack.
   Self& on_webhook_test(AckHandler<v1::WebhookTest> h) { return on<v1::WebhookTest>(std::move(h)); }
+  /// v1 "integration.create".
   Self& on_integration_create(Handler<v1::IntegrationCreate> h) { return on<v1::IntegrationCreate>(std::move(h)); }
+  /// v1 "integration.create"; Ack::ok(Response) answers with a JSON body.
   Self& on_integration_create(AckHandler<v1::IntegrationCreate> h) {
     return on<v1::IntegrationCreate>(std::move(h));
   }
+  /// v1 "integration.delete".
   Self& on_integration_delete(Handler<v1::IntegrationDelete> h) { return on<v1::IntegrationDelete>(std::move(h)); }
+  /// v1 "integration.delete", acknowledged through the Ack.
   Self& on_integration_delete(AckHandler<v1::IntegrationDelete> h) {
     return on<v1::IntegrationDelete>(std::move(h));
   }
 
   /// Told of every refused or failed request (with its reason), on the loop
   /// thread or the thread completing an Ack. Default: one line on standard
-  /// error. Exceptions from it are contained.
+  /// error ("topgg-webhook: refused 401 POST /dbl from 203.0.113.7:51234:
+  /// Authorization header does not match the route's key"), so that no
+  /// failure goes unseen; replace it to log elsewhere. Exceptions from it
+  /// are contained.
   Self& on_error(std::function<void(const Rejection&)> hook);
   /// Configuration warnings and notices (an empty auth key, a duplicate
   /// delivery dropped). Default: standard error.
   Self& on_warning(std::function<void(std::string_view)> hook);
   /// Vote handlers run through `ex` instead of on the loop thread; the
   /// delivery is answered when the handler returns (or its Ack completes).
+  /// Custom route handlers stay on the loop thread.
   Self& executor(Executor ex);
+  /// Limits and timeouts for every connection served after this call.
   Self& settings(const Settings& s);
   /// The current settings.
   const Settings& settings() const;
@@ -129,6 +184,9 @@ private:
   const Router& r() const { return const_cast<RouterApi*>(this)->r(); }
 };
 
+/// Routes, handlers and limits, without a server: what the adapters and
+/// Connection serve, and the request-level entry point handle() for a server
+/// that parses HTTP itself (see examples/beast_server.cpp).
 class TOPGG_API Router : public RouterApi<Router> {
 public:
   Router();
@@ -136,7 +194,9 @@ public:
   Router(const Router&) = delete;
   Router& operator=(const Router&) = delete;
 
+  /// This Router (what RouterApi configures).
   Router& router() noexcept { return *this; }
+  /// The current settings.
   [[deprecated("use settings()")]] const Settings& limits() const noexcept;
 
   /// Request-level entry, for a server that already parsed HTTP (Beast,
@@ -176,10 +236,12 @@ public:
   /// the Router while they run: other threads read it then).
   void freeze(bool frozen) noexcept;
 
+  /// \cond INTERNAL
   /// Internal: the delivery pipeline, shared by Connection and handle().
   /// Connections hold it, so a Router destroyed from inside a handler does
   /// not pull it from under the request being handled.
   const std::shared_ptr<detail::Pipeline>& pipeline() const noexcept { return pipeline_; }
+  /// \endcond
 
 private:
   template <class> friend class RouterApi;
@@ -195,6 +257,7 @@ private:
 };
 
 // ---- RouterApi, defined here so each Self gets it without a .cpp -----------
+/// \cond INTERNAL
 
 namespace detail {
 // Route kinds, for Router::add_route.
@@ -262,5 +325,6 @@ template <class S> S& RouterApi<S>::idempotency_store(std::shared_ptr<Idempotenc
   detail::set_store(r().configure(), std::move(store));
   return static_cast<S&>(*this);
 }
+/// \endcond
 
 } // namespace topgg

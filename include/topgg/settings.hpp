@@ -15,8 +15,8 @@ namespace topgg {
 struct Settings {
   std::size_t max_header_bytes = 16 * 1024;  ///< request line + header fields (and, separately, trailer fields)
   std::size_t max_header_count = 100;        ///< header fields (and, separately, trailer fields)
-  std::size_t max_body_bytes = 64 * 1024;
-  std::uint32_t max_requests_per_connection = 1000;
+  std::size_t max_body_bytes = 64 * 1024;           ///< body (after de-chunking); Top.gg's are under 2 KiB
+  std::uint32_t max_requests_per_connection = 1000; ///< then the connection is closed after its answer
   std::size_t max_pipelined = 16;            ///< answers outstanding before reading stops
   std::size_t max_output_bytes = 256 * 1024; ///< unsent bytes before reading stops
   std::chrono::milliseconds header_timeout{10'000}; ///< first byte → end of headers

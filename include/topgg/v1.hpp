@@ -32,12 +32,12 @@ struct SignatureHeader {
   static constexpr std::size_t max_timestamp_digits = 19; ///< INT64_MAX has 19 digits
   static constexpr std::size_t mac_size = 32;             ///< HMAC-SHA256
 
-  std::int64_t timestamp = 0;
+  std::int64_t timestamp = 0; ///< t=, Unix seconds
   /// t= exactly as sent (leading zeros kept): the signed message is "<these digits>." + body.
   std::array<char, max_timestamp_digits> timestamp_text{};
-  std::size_t timestamp_length = 0;
-  std::array<std::array<unsigned char, mac_size>, max_macs> macs{};
-  std::size_t mac_count = 0;
+  std::size_t timestamp_length = 0; ///< digits used in timestamp_text
+  std::array<std::array<unsigned char, mac_size>, max_macs> macs{}; ///< each v1=, decoded from hex
+  std::size_t mac_count = 0;                                        ///< v1= values used in macs
 
   /// View of timestamp_text; valid while this object lives and is not re-parsed.
   std::string_view timestamp_digits() const noexcept { return {timestamp_text.data(), timestamp_length}; }
@@ -91,20 +91,21 @@ TOPGG_API std::optional<Timestamp> parse_rfc3339(std::string_view text) noexcept
 
 /// data.project
 struct Project {
-  std::string id;
-  std::string type;     ///< "bot", "server", …
-  std::string platform; ///< "discord", …
-  std::string platform_id;
+  std::string id;          ///< Top.gg project ID
+  std::string type;        ///< "bot", "server", …
+  std::string platform;    ///< "discord", …
+  std::string platform_id; ///< e.g. the Discord bot or guild ID (decimal text)
 };
 
 /// data.user
 struct User {
   std::string id;          ///< Top.gg user ID
   std::string platform_id; ///< e.g. the Discord user ID
-  std::string name;
+  std::string name;        ///< Top.gg user name
   std::string avatar_url; ///< "" when absent or null (tolerated: purely cosmetic)
 };
 
+/// Which v1 event a delivery carries (its "type").
 enum class EventType : unsigned char { vote_create, webhook_test, integration_create, integration_delete, unknown };
 
 /// Where a vote.create came from.
@@ -113,47 +114,49 @@ enum class Source : unsigned char {
   catch_up, ///< fetched afterwards from the vote history API: `id`, user name and avatar are unknown (empty)
 };
 
-/// "vote.create": a user voted for the project.
+/// "vote.create": a user voted for the project; handled by on_vote_create(). Handlers get a
+/// reference valid during their call only: copy it (a plain value) to hand it to another thread.
 struct VoteCreate {
-  static constexpr EventType type = EventType::vote_create;
-  static constexpr std::string_view name = "vote.create";
+  static constexpr EventType type = EventType::vote_create;  ///< this struct's EventType
+  static constexpr std::string_view name = "vote.create"; ///< the JSON "type"
   std::string id;          ///< empty for caught-up votes (the history API has no vote ID)
   std::int64_t weight = 0; ///< how many votes this one counts for
-  Timestamp created_at{};
-  Timestamp expires_at{}; ///< when the user may vote again
-  Project project;
-  User user;
-  Query query; ///< optional `query` (object or string); empty when absent
-  std::string trace; ///< x-topgg-trace of the delivery; set by Event::set_trace, not by decode
-  Source source = Source::webhook;
+  Timestamp created_at{};  ///< when the vote was cast
+  Timestamp expires_at{};  ///< when the user may vote again
+  Project project;         ///< what was voted for
+  User user;               ///< who voted; user.platform_id is the Discord ID
+  Query query;             ///< optional `query` (object or string); empty when absent
+  std::string trace;       ///< x-topgg-trace of the delivery; set by Event::set_trace, not by decode
+  Source source = Source::webhook; ///< delivered, or fetched by catch-up
 };
 
-/// "webhook.test": sent from the project's dashboard.
+/// "webhook.test": sent from the project's dashboard; handled by on_webhook_test().
 struct WebhookTest {
-  static constexpr EventType type = EventType::webhook_test;
-  static constexpr std::string_view name = "webhook.test";
-  Project project;
-  User user;
-  std::string trace;
+  static constexpr EventType type = EventType::webhook_test;  ///< this struct's EventType
+  static constexpr std::string_view name = "webhook.test"; ///< the JSON "type"
+  Project project;   ///< the project tested
+  User user;         ///< who pressed the button
+  std::string trace; ///< x-topgg-trace of the delivery
 };
 
-/// "integration.create": a user connected an integration; the reply may carry a JSON body.
+/// "integration.create": a user connected an integration; the reply may carry a JSON body
+/// (complete the Ack with ok(Response)). Handled by on_integration_create().
 struct IntegrationCreate {
-  static constexpr EventType type = EventType::integration_create;
-  static constexpr std::string_view name = "integration.create";
-  std::string connection_id;
-  std::string webhook_secret; ///< signs this connection's future deliveries: store it
-  Project project;
-  User user;
-  std::string trace;
+  static constexpr EventType type = EventType::integration_create;  ///< this struct's EventType
+  static constexpr std::string_view name = "integration.create"; ///< the JSON "type"
+  std::string connection_id;  ///< names the connection in the later integration.delete
+  std::string webhook_secret; ///< signs this connection's future deliveries: store it, never log it
+  Project project;            ///< the project connected
+  User user;                  ///< who connected it
+  std::string trace;          ///< x-topgg-trace of the delivery
 };
 
-/// "integration.delete": a user disconnected an integration.
+/// "integration.delete": a user disconnected an integration; handled by on_integration_delete().
 struct IntegrationDelete {
-  static constexpr EventType type = EventType::integration_delete;
-  static constexpr std::string_view name = "integration.delete";
-  std::string connection_id;
-  std::string trace;
+  static constexpr EventType type = EventType::integration_delete;  ///< this struct's EventType
+  static constexpr std::string_view name = "integration.delete"; ///< the JSON "type"
+  std::string connection_id; ///< as in its integration.create
+  std::string trace;         ///< x-topgg-trace of the delivery
 };
 
 /// A list of types, for tables built at compile time.
@@ -182,10 +185,12 @@ namespace topgg::v1 {
 /// once the strings have grown. Only the member named by `type` is meaningful after a decode;
 /// the others keep stale values (and their storage).
 struct Event {
-  EventType type = EventType::unknown;
-  topgg::detail::TupleOf<EventTypes>::type members;
+  EventType type = EventType::unknown;              ///< the member that holds the event
+  topgg::detail::TupleOf<EventTypes>::type members; ///< one of each type of EventTypes
 
+  /// The member of type E (meaningful when `type == E::type`).
   template <class E> E& get() noexcept { return std::get<E>(members); }
+  /// The member of type E (meaningful when `type == E::type`).
   template <class E> const E& get() const noexcept { return std::get<E>(members); }
 
   /// Calls f(member) with the member named by `type`; nothing for unknown.
@@ -193,6 +198,7 @@ struct Event {
     std::apply([&](auto&... m) { ((type == std::remove_reference_t<decltype(m)>::type ? f(m) : void()), ...); },
                members);
   }
+  /// Calls f(member) with the member named by `type`; nothing for unknown.
   template <class F> void visit(F&& f) const {
     std::apply([&](const auto&... m) { ((type == std::remove_cvref_t<decltype(m)>::type ? f(m) : void()), ...); },
                members);
@@ -207,8 +213,8 @@ struct Event {
 /// Decodes `{"type": "...", "data": {...}}` into `out`. `body` must be followed by
 /// simdjson::SIMDJSON_PADDING readable bytes (see detail::reserve_padding); it is read only during
 /// the call. Returns Error::invalid_json (not one JSON document) or Error::invalid_payload (wrong
-/// shape: missing required field, wrong JSON type, repeated known key, bad date) with a static
-/// detail. An unrecognised "type" is not an error: ok with out.type == EventType::unknown and
+/// shape: missing required field, wrong JSON type, repeated known key, bad date) with a detail
+/// as DecodeStatus::detail says. An unrecognised "type" is not an error: ok with out.type == EventType::unknown and
 /// `data` unread. IDs must be JSON strings (kept as text); unknown fields are ignored; the trace
 /// of the decoded member is cleared. On failure out.type is EventType::unknown.
 TOPGG_API DecodeStatus decode_padded(std::string_view body, Event& out);

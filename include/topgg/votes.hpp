@@ -11,31 +11,45 @@
 
 namespace topgg {
 
+/// A real vote, or the one sent by the "Test" button of Top.gg's webhook page.
 enum class VoteType : unsigned char { upvote, test };
+/// "upvote" or "test", as in the JSON.
 TOPGG_API std::string_view to_string(VoteType t) noexcept;
 
-/// {"bot","user","type","isWeekend","query"}
+/// A bot vote (legacy "dbl" webhook): the body
+/// `{"bot","user","type","isWeekend","query"}`, handled by on_bot_vote().
+/// A handler gets a reference valid only during its call: copy it (it is a
+/// plain value) to hand it to another thread.
 struct BotVote {
-  Snowflake bot;
-  Snowflake user;
-  VoteType type = VoteType::upvote;
-  bool is_weekend = false;
-  Query query;
+  Snowflake bot;                    ///< the bot voted for (which one, when a process serves several)
+  Snowflake user;                   ///< the voter's Discord ID
+  VoteType type = VoteType::upvote; ///< test: sent by the dashboard's Test button
+  bool is_weekend = false;          ///< votes count double on weekends
+  Query query;                      ///< the vote link's query parameters ("?ref=home"), often empty
 };
 
-/// {"guild","user","type","query"}
+/// A server vote (legacy "dsl" webhook): the body
+/// `{"guild","user","type","query"}`, handled by on_server_vote(). Valid
+/// during the handler call only, as BotVote.
 struct ServerVote {
-  Snowflake guild;
-  Snowflake user;
-  VoteType type = VoteType::upvote;
-  Query query;
+  Snowflake guild;                  ///< the server (guild) voted for
+  Snowflake user;                   ///< the voter's Discord ID
+  VoteType type = VoteType::upvote; ///< test: sent by the dashboard's Test button
+  Query query;                      ///< the vote link's query parameters, often empty
 };
 
 /// Outcome of decoding a body: Error::ok, Error::invalid_json or
-/// Error::invalid_payload, and a static message saying why.
+/// Error::invalid_payload, and why.
 struct DecodeStatus {
-  Error error = Error::ok;
+  Error error = Error::ok; ///< ok, invalid_json or invalid_payload
+  /// Why, in the library's words ("missing field user", "repeated field
+  /// \"user\"", "body is not valid JSON: invalid literal (true, false or null
+  /// expected) at byte 34 ('n')"; byte offsets count from 0); empty on
+  /// success. Never a secret. Static storage, or a per-thread buffer that
+  /// stays valid until four more failed decodes on the same thread: copy it
+  /// to keep it.
   std::string_view detail;
+  /// True on success.
   explicit operator bool() const noexcept { return error == Error::ok; }
 };
 

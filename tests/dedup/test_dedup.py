@@ -122,7 +122,7 @@ def sqlite_restart(tool, loop):
             check(deliver(s.port, "dbl", "1001") == 200, "a bot vote is answered 200")
             check(deliver(s.port, "v1", "u-1001", "trace-a") == 204, "a vote.create is answered 204")
             check(deliver(s.port, "dbl", "1001") == 200, "its retry to the same process is answered 200")
-            s.wait_for("err", r"a retry of a handled delivery to /dbl: answered 200")
+            s.wait_for("err", r"POST /dbl from [^:]+:[0-9]+: a retry of a delivery already handled: answered 200")
             settle(s)
             check(forget_sentinels(event_keys(s)) == [("dbl", "1001"), ("v1", "u-1001")],
                   "one line per vote before the restart")
@@ -136,8 +136,8 @@ def sqlite_restart(tool, loop):
             check(deliver(s.port, "dbl", "1001") == 200, "after a restart on the same file, the retry is answered 200")
             check(deliver(s.port, "v1", "u-1001", "trace-b") == 204,
                   "and the v1 retry (another trace, signed anew) is answered 204")
-            s.wait_for("err", r"a retry of a handled delivery to /dbl: answered 200")
-            s.wait_for("err", r"a retry of a handled delivery to /topgg: answered 204")
+            s.wait_for("err", r"POST /dbl from [^:]+:[0-9]+: a retry of a delivery already handled: answered 200")
+            s.wait_for("err", r"POST /topgg from [^:]+:[0-9]+: a retry of a delivery already handled: answered 204")
             check(deliver(s.port, "dbl", "1002") == 200, "a new voter is answered 200")
             settle(s)
             check(forget_sentinels(event_keys(s)) == [("dbl", "1002")],

@@ -17,6 +17,7 @@ import os
 import random
 import re
 import select
+import shutil
 import signal
 import socket
 import sqlite3
@@ -234,6 +235,42 @@ def bot_thread(exe):
         s.kill()
 
 
+def worker_pool(exe):
+    """uv_worker_pool: handlers run on the bot's pool (executor); each delivery is
+    answered after its handler, 500 with a fixed body when it throws."""
+    s = Child([exe, "0"])
+    try:
+        t0 = time.monotonic()
+        status, _ = bot_vote(s.port)
+        took = time.monotonic() - t0
+        check(status == 200, "a correct vote is answered 200")
+        check(re.search(rf"worker [1-4]: rewarded user {USER}\n", s.stdout_now()) is not None,
+              "a pool thread handled it before the answer")
+        check(took >= 0.2, f"the answer waited for the handler's 200 ms ({took:.3f} s)")
+        status, body = bot_vote(s.port, user="13", query="?fail=1")  # another voter: not a retry of the first
+        check(status == 500 and "reward" not in body, f"a handler that throws: 500 with a fixed body ({body!r})")
+        s.wait_for("err", r"refused 500 POST /dbl[^\n]*handler threw: could not store the reward\n")
+        check(True, "the exception's text went to the error hook (stderr by default)")
+        # Four at once: four workers, each busy for 200 ms.
+        threads = [in_thread(lambda u=u: bot_vote(s.port, user=str(7000 + u))[0]) for u in range(4)]
+        for t, _ in threads:
+            t.join(10)
+        check([r.get("value") for _, r in threads] == [200] * 4, "four votes at once are answered 200")
+        workers = set(re.findall(r"worker ([1-4]): rewarded user 700\d", s.stdout_now()))
+        check(len(workers) >= 2, f"and handled on several pool threads ({sorted(workers)})")
+        check(v1_vote(s.port, "pool-1")[0] == 204, "a v1 vote, acknowledged by a later job: 204")
+        check(re.search(rf"worker [1-4]: vote.create by {USER} \(weight 2\) handled", s.stdout_now()) is not None,
+              "the later job handled it before the answer")
+        # SIGTERM with a vote in the pool: still answered 200.
+        sender, result = in_thread(lambda: bot_vote(s.port, user="4242")[0])
+        s.wait_for("out", r"worker [1-4]: rewarding user 4242 ")
+        s.stop()
+        sender.join(10)
+        check(result.get("value") == 200, "a vote in flight at SIGTERM is still answered 200")
+    finally:
+        s.kill()
+
+
 def sqlite_ledger(exe):
     with tempfile.TemporaryDirectory() as tmp:
         db = os.path.join(tmp, "votes.db")
@@ -396,6 +433,41 @@ def tool_options(tool):
     s = Child([tool, *base, *[a for name, top in limits.items() for a in ("--" + name, str(top))]])
     s.stop()
     check(True, "the largest allowed values start the server")
+    # Sizes, the connection cap and the port: range-checked too (strtol once made 99999999999999999999 LONG_MAX).
+    sizes = {"max-body": (1, 16_777_216), "max-header": (1024, 1_048_576), "max-connections": (1, 1_000_000),
+             "port": (0, 65535)}
+    listen_base = ["listen", "--host", "127.0.0.1", "--dbl", "/dbl"]
+    for name, (low, top) in sizes.items():
+        bads = [str(top + 1), "9223372036854775807", "99999999999999999999", "-1", "1k", ""]
+        if low > 0:
+            bads.append(str(low - 1))
+        for bad in bads:
+            args = [*listen_base, *([] if name == "port" else ["--port", "0"]), "--" + name, bad]
+            try:
+                r = run_tool(tool, *args)
+            except subprocess.TimeoutExpired:
+                raise AssertionError(f"--{name} {bad!r} was accepted: the tool started listening")
+            if not (r.returncode == 2 and r.stderr.count("\n") == 1 and f"--{name} " in r.stderr
+                    and re.search(rf"\b{low}\b.*\b{top}\b", r.stderr)):
+                raise AssertionError(f"--{name} {bad!r}: want exit 2 and one line naming it and {low}..{top}, "
+                                     f"got {r.returncode} {r.stderr!r}")
+        check(True, f"--{name}: out of {low}..{top}, huge, negative and non-numeric values are refused")
+        check(f"{low} to {top}" in help_text, f"--help documents --{name}'s range")
+    s = Child([tool, *listen_base, "--port", "0", *[a for name, (low, top) in sizes.items() if name != "port"
+                                                    for a in ("--" + name, str(top))]])
+    s.stop()
+    check(True, "the largest sizes start the server")
+    # A value that is an option: `--auth "$KEY" --query x` with $KEY empty in this shell.
+    for args, opt, val in ((["send", "http://127.0.0.1:1/dbl", "--kind", "dbl", "--auth", "--query", "?ref=x"],
+                            "--auth", "--query"),
+                           (["listen", "--dbl", "--dsl", "/dsl"], "--dbl", "--dsl"),
+                           (["listen", "--dbl", "/dbl", "--host", "--port", "0"], "--host", "--port"),
+                           (["votes", "--since", "--until", "1h"], "--since", "--until")):
+        r = run_tool(tool, *args)
+        check(r.returncode == 2 and r.stderr.count("\n") == 1 and f"{opt} needs a value, not the option '{val}'"
+              in r.stderr, f"{' '.join(args)}: refused ({r.stderr.strip()!r})")
+    r = run_tool(tool, "send", "http://127.0.0.1:1/dbl", "--kind", "dbl", "--auth=--odd-but-meant")
+    check(r.returncode == 1 and "--auth" not in r.stderr, f"--auth=--value passes one on purpose ({r.stderr.strip()!r})")
 
 
 def tool_exec(tool, loop):
@@ -517,7 +589,7 @@ def tool_exec_failures(tool, loop):
         for user, why in cases:
             status = bot_vote(s.port, user=user)[0]
             check(status == 503, f"user {user}: the delivery is answered 503 (got {status})")
-            line = s.wait_for("err", r"topgg-webhook: --exec failed for dbl_vote: " + why + r".*\n").group(0)
+            line = s.wait_for("err", r"topgg-webhook: \S+Z --exec failed for dbl_vote: " + why + r".*\n").group(0)
             check(True, f"stderr says why: {line.strip()}")
         check(bot_vote(s.port, user="5")[0] == 200, "a command that exits 0 still acknowledges")
         s.stop()
@@ -534,7 +606,7 @@ def tool_exec_failures(tool, loop):
                    "--exec", f"while [ ! -e '{gate}' ]; do sleep 0.02; done; cat >/dev/null")
         try:
             senders = [in_thread(lambda u=u: bot_vote(s.port, user=str(100 + u))[0]) for u in range(18)]
-            s.wait_for("err", r"topgg-webhook: --exec failed for dbl_vote: queue full.*\n", 15)
+            s.wait_for("err", r"topgg-webhook: \S+Z --exec failed for dbl_vote: queue full.*\n", 15)
             open(gate, "w").close()
             for t, _ in senders:
                 t.join(30)
@@ -797,13 +869,303 @@ def tool_secrets(tool, loop):
             s.kill()
 
 
+# ---- several routes, the refusal log, host names, the quick start's hint ---------
+
+def expect_usage_error(tool, args, needle, env=ENV):
+    try:
+        r = run_tool(tool, *args, env=env)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"{' '.join(args)}: accepted (the tool started listening)")
+    check(r.returncode == 2 and r.stderr.count("\n") == 1 and needle in r.stderr and r.stdout == "",
+          f"{' '.join(args)}: exit 2, one line saying {needle!r} ({r.stderr.strip()!r})")
+    return r.stderr
+
+
+def tool_routes(tool, loop):
+    """--dbl/--dsl/--v1 ROUTE=VAR, several times: each route checks its own key,
+    taken from the environment variable named; mistakes are refused at start."""
+    env = dict(ENV, BOT1_AUTH="key-one", BOT2_AUTH="key-two", SRV_AUTH="key-srv", EMPTY_VAR="")
+    base = ["listen", "--host", "127.0.0.1", "--port", "0", "--loop", loop]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "env")
+        s = listen(tool, loop, "--dbl", "/bot1=BOT1_AUTH", "--dbl", "/bot2=BOT2_AUTH", "--dbl", "/dbl",
+                   "--dsl", "/srv=SRV_AUTH", "--dsl", "/dsl", "--exec", f"env > '{out}'; cat >/dev/null",
+                   "--no-dedup", env=env)
+        try:
+            check(bot_vote(s.port, auth="key-one", path="/bot1")[0] == 200, "/bot1 takes $BOT1_AUTH")
+            body = json.dumps({"bot": "2222", "user": USER, "type": "upvote"})
+            st = request(s.port, "POST", "/bot2", body.encode(), {"Authorization": "key-two"})[0]
+            check(st == 200, "/bot2 takes $BOT2_AUTH")
+            check(bot_vote(s.port, auth="key-two", path="/bot1")[0] == 401, "/bot1 refuses /bot2's key")
+            check(bot_vote(s.port, auth="key-one", path="/bot2")[0] == 401, "/bot2 refuses /bot1's key")
+            check(bot_vote(s.port, auth=DBL_AUTH, path="/dbl")[0] == 200, "--dbl /dbl still takes $TOPGG_DBL_AUTH")
+            body = json.dumps({"guild": GUILD, "user": USER, "type": "test"}).encode()
+            check(request(s.port, "POST", "/srv", body, {"Authorization": "key-srv"})[0] == 200, "/srv takes $SRV_AUTH")
+            check(request(s.port, "POST", "/dsl", body, {"Authorization": DSL_AUTH})[0] == 200,
+                  "--dsl /dsl takes $TOPGG_DSL_AUTH")
+            check(request(s.port, "POST", "/srv", body, {"Authorization": DSL_AUTH})[0] == 401,
+                  "/srv refuses $TOPGG_DSL_AUTH")
+            lines = [json.loads(l) for l in s.stdout_now().splitlines()]
+            check([l.get("bot", l.get("guild")) for l in lines] == [BOT, "2222", BOT, GUILD, GUILD],
+                  "each line's bot or guild says which one was voted for")
+            child = wait_file(out)
+            check(all(v not in child for v in ("key-one", "key-two", "key-srv")),
+                  "--exec commands never see a ROUTE=VAR's variable")
+            s.stop()
+        finally:
+            s.kill()
+    expect_usage_error(tool, [*base, "--dbl", "dbl"], "must start with '/'")
+    expect_usage_error(tool, [*base, "--dsl", "dsl=SRV_AUTH"], "must start with '/'", env=env)
+    expect_usage_error(tool, [*base, "--dbl", "/x", "--dsl", "/x"], "/x is already set up")
+    expect_usage_error(tool, [*base, "--dbl", "/x=BOT1_AUTH", "--dbl", "/x=BOT2_AUTH"], "/x is already set up", env=env)
+    expect_usage_error(tool, [*base, "--dbl", "/x", "--v1", "/x"], "/x is already set up")
+    expect_usage_error(tool, [*base, "--dbl", "/x=NOT_SET_ANYWHERE_4711"], "$NOT_SET_ANYWHERE_4711 is not set")
+    expect_usage_error(tool, [*base, "--dbl", "/x=no-such name"], "environment variable")
+    expect_usage_error(tool, [*base, "--dbl", "/x=BOT1_AUTH", "--dbl-auth", "k"], "--dbl-auth", env=env)
+    expect_usage_error(tool, [*base, "--port", "1", "--port", "2", "--dbl", "/x"], "--port given more than once")
+    # Keys: never printed, even in these errors.
+    r = run_tool(tool, *base, "--dbl", "/x=BOT1_AUTH", "--dbl", "/x=BOT2_AUTH", env=env)
+    check("key-one" not in r.stderr and "key-two" not in r.stderr, "the error names the route, not its key")
+    r = run_tool(tool, "listen", "--help")
+    check("--dbl ROUTE[=VAR]" in r.stdout and "/bot1=BOT1_AUTH" in r.stdout, "--help documents ROUTE=VAR")
+
+
+STAMP = r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)"
+
+
+def refusal_lines(err):
+    return [l for l in err.decode(errors="replace").splitlines() if " refused " in l]
+
+
+def raw_exchange(port, data):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        c.sendall(data)
+        got = b""
+        while True:
+            try:
+                chunk = c.recv(4096)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not chunk:
+                break
+            got += chunk
+    return got
+
+
+def tool_log(tool, loop):
+    """Each refusal is one stderr line: UTC time, status, method, path, peer, why.
+    Duplicates are an info line; bodies refused for their JSON say where, in our words."""
+    s = listen(tool, loop, "--dbl", "/dbl", "--v1", "/topgg")
+    try:
+        t0 = time.time()
+        check(bot_vote(s.port, auth="wrong")[0] == 401, "a wrong key is answered 401")
+        line = s.wait_for("err", r"topgg-webhook: " + STAMP + r" refused 401 POST /dbl from 127\.0\.0\.1:(\d+): "
+                          r"Authorization header does not match the route's key\n")
+        stamp = time.mktime(time.strptime(line.group(1)[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+        check(abs(stamp - t0) < 5, f"one line with the time in UTC, status, method, path, peer and why: "
+              f"{line.group(0).strip()}")
+        check(request(s.port, "POST", "/dbl", b"{}")[0] == 401, "no Authorization: 401")
+        s.wait_for("err", r"refused 401 POST /dbl from \S+: Authorization header missing\n")
+        check(True, "the line tells a missing key from a wrong one")
+        # A request that breaks before its path was read: no empty path in the line.
+        answer = raw_exchange(s.port, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n")
+        check(answer.startswith(b"HTTP/1.1 400"), f"a TLS hello is answered 400 ({answer[:40]!r})")
+        line = s.wait_for("err", r"refused 400 \(before the request line\) from 127\.0\.0\.1:\d+: [^\n]+\n").group(0)
+        check(True, f"before the request line, the line says so: {line.strip()}")
+        # Bodies: where the JSON breaks, or which field repeats — never simdjson's words.
+        check(bot_vote(s.port, query=None)[0] == 200, "a vote is handled")
+        body = b'{"bot":"1","user":"2","type":"upvote","isWeekend": nope}'
+        st, text = request(s.port, "POST", "/dbl", body, {"Authorization": DBL_AUTH})
+        want = "body is not valid JSON: invalid literal (true, false or null expected) at byte 51 ('n')"
+        check(st == 400 and text == want, f"the 400 says where the JSON breaks ({text!r})")
+        s.wait_for("err", r"refused 400 POST /dbl from \S+: " + re.escape(want) + r"\n")
+        body = b'{"bot":"1","user":"2","type":"upvote","user":"3"}'
+        st, text = request(s.port, "POST", "/dbl", body, {"Authorization": DBL_AUTH})
+        check(st == 400 and text == 'repeated field "user"', f"the 400 names the repeated field ({text!r})")
+        s.wait_for("err", r'refused 400 POST /dbl from \S+: repeated field "user"\n')
+        # Duplicates: answered success, no second event, one info line each.
+        check(bot_vote(s.port, query=None)[0] == 200, "the same vote again is answered 200")
+        s.wait_for("err", r"topgg-webhook: " + STAMP + r" info: POST /dbl from \S+: a retry of a delivery already "
+                   r"handled: answered 200, no second line\n")
+        check(v1_vote(s.port, "vote-dup")[0] == 204 and v1_vote(s.port, "vote-dup")[0] == 204,
+              "a v1 vote delivered twice is answered 204 twice")
+        s.wait_for("err", r"info: POST /topgg from \S+: a retry of a delivery already handled: answered 204")
+        check(s.stdout_now().count('"vote.create"') == 1, "and printed once")
+        s.stop()
+        err = s.err.decode(errors="replace")
+        check("atom" not in err and "simdjson" not in err, "no simdjson wording on stderr")
+        for l in refusal_lines(s.err):
+            if not re.match(r"topgg-webhook: " + STAMP + r" refused \d{3} (\(before the request line\)|\S+ /\S*) "
+                            r"from \S+: \S", l):
+                raise AssertionError(f"a refusal line without its parts: {l!r}")
+        check(True, "every refusal line has a time, a status, a request (never an empty path), a peer and a reason")
+    finally:
+        s.kill()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tool_store_outage(tool, loop):
+    """While Redis is unreachable every delivery is refused 503, with one stderr
+    line for the outage (the store's own lines say when it fails and is back)."""
+    port = free_port()  # nothing listens there (yet)
+    s = listen(tool, loop, "--dbl", "/dbl", "--dedup", f"redis://127.0.0.1:{port}")
+    redis = None
+    try:
+        answers = [bot_vote(s.port, user=str(100 + i))[0] for i in range(5)]
+        check(answers == [503] * 5, f"Redis unreachable: five deliveries answered 503 ({answers})")
+        s.wait_for("err", r"de-duplication store: [^\n]+\n")
+        time.sleep(0.2)
+        s.pump(0.2)
+        lines = [l for l in refusal_lines(s.err) if "refused 503" in l]
+        check(len(lines) == 1, f"one refusal line for the outage, not one per request ({lines})")
+        check("POST /dbl" in lines[0], f"it names the request: {lines[0]}")
+        server = shutil.which("redis-server")
+        if server is None:
+            print("SKIP (rest): no redis-server")
+            s.stop()
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            redis = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                      "--appendonly", "no", "--dir", tmp], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 15
+            while bot_vote(s.port, user="200")[0] != 200:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"no 200 within 15 s of Redis starting: {s.err[-400:]!r}")
+                time.sleep(0.2)
+            check(True, "Redis back: deliveries are handled again")
+            redis.terminate()
+            redis.wait(10)
+            redis = None
+            answers = [bot_vote(s.port, user=str(300 + i))[0] for i in range(5)]
+            check(all(a == 503 for a in answers), f"Redis gone again: 503 ({answers})")
+            time.sleep(0.2)
+            s.pump(0.2)
+            lines = [l for l in refusal_lines(s.err) if "refused 503" in l]
+            check(len(lines) == 2, f"a second outage, a second line ({len(lines)} lines)")
+        s.stop()
+    finally:
+        if redis is not None:
+            redis.kill()
+            redis.wait()
+        s.kill()
+
+
+def tool_host(tool, loop):
+    """--host localhost is looked up; the listening line shows the numeric address bound."""
+    s = Child([tool, "listen", "--host", "localhost", "--port", "0", "--loop", loop, "--dbl", "/dbl"])
+    try:
+        m = s.wait_for("err", r"listening on http://(127\.0\.0\.1|\[::1\]):(\d+)\n")
+        host = m.group(1).strip("[]")
+        c = http.client.HTTPConnection(host, s.port, timeout=10)
+        check(bot_vote(s.port, conn=c)[0] == 200, f"--host localhost: bound {m.group(1)}, a vote there is handled")
+        c.close()
+        s.stop()
+    finally:
+        s.kill()
+    if socket.has_ipv6:
+        try:
+            s = Child([tool, "listen", "--host", "::", "--port", "0", "--loop", loop, "--dbl", "/dbl"])
+        except AssertionError as e:
+            print(f"SKIP (no IPv6 here?): {e}")
+        else:
+            try:
+                check(re.search(r"listening on http://\[::\]:\d+\n", s.err.decode()) is not None,
+                      f"--host :: prints [::]:PORT ({s.err.decode().strip()!r})")
+                s.stop()
+            finally:
+                s.kill()
+    r = run_tool(tool, "listen", "--host", "no-such-host.invalid", "--port", "0", "--loop", loop, "--dbl", "/dbl")
+    check(r.returncode == 1 and r.stderr.count("\n") == 1 and "no-such-host.invalid" in r.stderr
+          and "topgg-webhook: topgg" not in r.stderr and "cannot listen on cannot" not in r.stderr.replace(": ", " "),
+          f"an unknown host: exit 1, one line naming it ({r.stderr.strip()!r})")
+
+
+def tool_run_hint(tool, loop):
+    """The hint examples/run prints works when pasted into a fresh terminal:
+    no variable of the server's shell, another directory."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    s = listen(tool, loop, "--dbl", "/dbl", "--dsl", "/dsl")
+    try:
+        r = subprocess.run([os.path.join(root, "examples", "run"), "--hint", "--port", str(s.port)],
+                           capture_output=True, text=True, env=ENV, timeout=20)
+        check(r.returncode == 0, f"examples/run --hint exits 0 ({r.stderr!r})")
+        cmds = [l.strip() for l in r.stdout.splitlines() if l.startswith("  ") and not l.startswith("   ")]
+        sends = [c for c in cmds if " send " in c]
+        check(len(sends) == 2 and all(c.startswith("/") for c in sends), f"absolute paths to the tool: {sends}")
+        check(all("$" not in c and "--auth" not in c for c in sends), "no --auth \"$VAR\" that a fresh shell lacks")
+        keys = {"TOPGG_DBL_AUTH": DBL_AUTH, "TOPGG_DSL_AUTH": DSL_AUTH}
+        script = []
+        for c in cmds:
+            m = re.match(r"export (\w+)='<[^>]*>'$", c)
+            if m:
+                script.append(f"export {m.group(1)}='{keys[m.group(1)]}'")  # what the user types in
+            elif " send " in c:
+                script.append(c.replace(c.split(" ")[0], os.path.abspath(tool), 1))  # this build's tool, not build-examples'
+        check(len(script) == 4, f"the keys are exported first, then the two sends ({script})")
+        with tempfile.TemporaryDirectory() as elsewhere:
+            fresh = {"PATH": "/usr/bin:/bin"}
+            r = subprocess.run(["/bin/sh", "-ec", "\n".join(script)], capture_output=True, text=True, env=fresh,
+                               cwd=elsewhere, timeout=20)
+        check(r.returncode == 0, f"pasted into a fresh shell elsewhere, both sends succeed ({r.stdout!r} {r.stderr!r})")
+        s.wait_for("out", r'"event":"dsl_vote"')
+        s.stop()
+    finally:
+        s.kill()
+
+
+def shape(v):
+    """The keys (in order) and value types of a JSON value, recursively."""
+    if isinstance(v, dict):
+        return {k: shape(x) for k, x in v.items()}
+    return type(v).__name__
+
+
+def tool_readme_lines(tool, loop):
+    """The README's JSON line of each event has the keys, order and value types
+    the tool prints (legacy "user" a string, v1 "user" an object)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "README.md"), encoding="utf-8") as f:
+        readme = f.read()
+    block = re.search(r"```json\n(.*?)```", readme, re.S).group(1)
+    documented = {e["event"]: e for e in (json.loads(l) for l in block.splitlines() if l.startswith("{"))}
+    check(set(documented) == {"dbl_vote", "dsl_vote", "vote.create", "webhook.test", "integration.create",
+                              "integration.delete"}, f"the README shows a line of every event ({sorted(documented)})")
+    s = listen(tool, loop, "--dbl", "/dbl", "--dsl", "/dsl", "--v1", "/topgg")
+    try:
+        pu = {"project": {"id": "803190510032756736", "type": "bot", "platform": "discord", "platform_id": BOT},
+              "user": {"id": "u1", "platform_id": USER, "name": "voter", "avatar_url": None}}
+        check(bot_vote(s.port)[0] == 200 and server_vote(s.port)[0] == 200 and v1_vote(s.port, "readme-1")[0] == 204,
+              "a vote of each kind is handled")
+        for payload in ({"type": "webhook.test", "data": pu},
+                        {"type": "integration.create", "data": dict(pu, connection_id="1", webhook_secret="whs_x")},
+                        {"type": "integration.delete", "data": {"connection_id": "1"}}):
+            check(v1_delivery(s.port, payload)[0] == 204, f"{payload['type']} is handled")
+        s.wait_for("out", r'"event":"integration.delete"')
+        printed = {e["event"]: e for e in (json.loads(l) for l in s.stdout_now().splitlines() if l)}
+        for name, doc in documented.items():
+            check(shape(doc) == shape(printed[name]), f"README's {name} line has the printed keys and types")
+        check(isinstance(printed["dbl_vote"]["user"], str) and isinstance(printed["vote.create"]["user"], dict),
+              "legacy user is a string, v1 user an object")
+        s.stop()
+    finally:
+        s.kill()
+
+
 CASES = {"uv_minimal": minimal, "asio_minimal": minimal, "uv_byte_level": minimal, "custom_routes": custom_routes,
          "beast_server": beast_server, "bot_thread": bot_thread, "sqlite_ledger": sqlite_ledger,
-         "custom_store": custom_store,
+         "custom_store": custom_store, "uv_worker_pool": worker_pool,
          "tool_listen": tool_listen, "tool_options": tool_options, "tool_exec": tool_exec,
          "tool_exec_timeout": tool_exec_timeout, "tool_exec_failures": tool_exec_failures,
          "tool_exec_env": tool_exec_env, "tool_exec_fds": tool_exec_fds, "tool_exec_signals": tool_exec_signals,
-         "tool_json_query": tool_json_query, "tool_json_utf8": tool_json_utf8, "tool_secrets": tool_secrets}
+         "tool_json_query": tool_json_query, "tool_json_utf8": tool_json_utf8, "tool_secrets": tool_secrets,
+         "tool_routes": tool_routes, "tool_log": tool_log, "tool_store_outage": tool_store_outage,
+         "tool_host": tool_host, "tool_run_hint": tool_run_hint, "tool_readme_lines": tool_readme_lines}
 
 
 def main():

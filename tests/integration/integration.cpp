@@ -807,6 +807,84 @@ TEST_CASE("run() reports bind failures and bad addresses") {
   never_run.close();
 }
 
+TEST_CASE("configuring a running manager throws std::logic_error; after close() it may change and run again") {
+  Recorder rec;
+  auto m = start([&](Manager& mg) { standard(mg, rec); });
+  REQUIRE(m->running());
+  CHECK(m->address() == "127.0.0.1:" + std::to_string(m->port()));
+  // Each of these would race the loop thread reading the configuration.
+  CHECK_THROWS_AS(m->on_bot_vote([](const topgg::BotVote&) {}), std::logic_error);
+  CHECK_THROWS_AS(m->dbl_webhook("/other", "k"), std::logic_error);
+  CHECK_THROWS_AS(m->v1_webhook("/topgg", "whs_x"), std::logic_error);
+  CHECK_THROWS_AS(m->route("GET", "/x", [](const topgg::Request&) { return topgg::Response{}; }), std::logic_error);
+  CHECK_THROWS_AS(m->on_error([](const topgg::Rejection&) {}), std::logic_error);
+  CHECK_THROWS_AS(m->on_warning([](std::string_view) {}), std::logic_error);
+  CHECK_THROWS_AS(m->settings(topgg::Settings{}), std::logic_error);
+  CHECK_THROWS_AS(m->executor([](std::function<void()> job) { job(); }), std::logic_error);
+  CHECK_THROWS_AS(m->idempotency_store(std::make_shared<topgg::MemoryStore>()), std::logic_error);
+  {
+    Client c(m->port());
+    c.send(it::bot_vote(1));
+    auto r = c.read();
+    REQUIRE(r);
+    CHECK(r->status == 200); // the refused calls changed nothing
+    CHECK(rec.wait_count(1));
+  }
+  m->close();
+  CHECK_FALSE(m->running());
+  CHECK(m->address().empty());
+  // Closed: configurable again, and the new route is served by the next run().
+  m->dbl_webhook("/bot2", "bot2-key");
+  REQUIRE(m->run(0, "127.0.0.1") != 0);
+  Client c(m->port());
+  c.send(it::post("/bot2", "bot2-key", it::bot_body(2)));
+  auto r = c.read();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(rec.wait_count(2));
+}
+
+TEST_CASE("a run() that failed (port busy) leaves the manager stopped, configurable and able to run") {
+  Recorder rec;
+  auto first = start([&](Manager& mg) { standard(mg, rec); });
+  Manager second;
+  standard(second, rec);
+  CHECK_THROWS_AS(second.run(first->port(), "127.0.0.1"), std::system_error);
+  CHECK_FALSE(second.running());
+  CHECK(second.port() == 0);
+  CHECK(second.address().empty());
+  CHECK_THROWS_AS(second.run(first->port(), "127.0.0.1"), std::system_error); // still "busy", not "running"
+  second.dsl_webhook("/dsl2", it::server_key); // not frozen by the failed attempts
+  const std::uint16_t port = second.run(0, "127.0.0.1");
+  REQUIRE(port != 0);
+  CHECK(second.running());
+  CHECK_THROWS_AS(second.run(0, "127.0.0.1"), std::logic_error); // running: a second run() is a mistake
+  Client c(port);
+  c.send(it::bot_vote(3));
+  auto r = c.read();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(rec.wait_count(1));
+  second.close();
+}
+
+TEST_CASE("run() resolves a host name: localhost") {
+  Recorder rec;
+  Manager m;
+  standard(m, rec);
+  const std::uint16_t port = m.run(0, "localhost");
+  REQUIRE(port != 0);
+  const std::string a = m.address(); // the numeric address the name resolved to
+  CHECK((a == "127.0.0.1:" + std::to_string(port) || a == "[::1]:" + std::to_string(port)));
+  Client c(port, a[0] == '[' ? "::1" : "127.0.0.1");
+  REQUIRE(c.connected());
+  c.send(it::bot_vote(4));
+  auto r = c.read();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  m.close();
+}
+
 // ---- the security audit's adapter findings (issue 15) -----------------------
 
 namespace {

@@ -92,14 +92,20 @@ TEST_CASE("zero heap allocations per request on a reused connection, de-duplicat
   const long server = allocations_per_request(r, distinct("/dsl", "other-key", "guild", n + 10), n);
   const long duplicate = allocations_per_request(r, bots, n); // all handled already: answered, no event
   const long refused = allocations_per_request(r, {th::post("/dbl", "wrong", th::bot_body)}, n);
+  // Bodies refused with a detail that names a place or a field (written into a per-thread buffer).
+  const long bad_json = allocations_per_request(
+      r, {th::post("/dbl", "secret-key", std::string(40, '[') + "nope"),
+          th::post("/dbl", "secret-key", R"({"bot":"1","user":"2","type":"upvote","user":"3"})")}, n);
   const long pipelined = allocations_per_request(
       r, {th::post("/dbl", "secret-key", th::bot_body) + th::post("/dsl", "other-key", th::server_body)}, n, 2);
   MESSAGE("allocations over ", n, " requests: bot ", bot, ", server ", server, ", duplicate ", duplicate,
-          ", refused ", refused, ", pipelined ", pipelined);
+          ", refused ", refused, ", bad JSON ", bad_json,
+          ", pipelined ", pipelined);
   CHECK(bot == 0);
   CHECK(server == 0);
   CHECK(duplicate == 0);
   CHECK(refused == 0);
+  CHECK(bad_json == 0);
   CHECK(pipelined == 0);
   CHECK(sum > 0);
 }

@@ -547,6 +547,24 @@ TEST_CASE("v1 decode: wrong shapes are invalid_payload") {
   }
 }
 
+TEST_CASE("v1 decode: a repeated field is named, with its object's name when nested") {
+  v1::Event e;
+  const std::pair<std::string, std::string_view> cases[] = {
+      {R"({"type":"webhook.test","type":"webhook.test","data":{}})", "repeated field \"type\""},
+      {replace(vote_body, R"("weight": 2,)", R"("weight": 2, "weight": 2,)"), "repeated field \"weight\""},
+      {replace(vote_body, R"("type": "bot", )", R"("type": "bot", "type": "bot", )"),
+       "repeated field \"project.type\""},
+      {replace(vote_body, R"("id": "top.gg id", )", R"("id": "top.gg id", "id": "x", )"), "repeated field \"user.id\""},
+  };
+  for (const auto& [body, want] : cases) {
+    CAPTURE(body);
+    CHECK(v1::decode(body, e).detail == want);
+  }
+  const auto st = v1::decode(R"({"type":"vote.create","data":{"weight":2.})", e);
+  CHECK(st.error == Error::invalid_json);
+  CHECK(st.detail == "body is not valid JSON: invalid number at byte 41 ('}')");
+}
+
 TEST_CASE("v1 decode_padded: reads a caller-owned padded buffer") {
   std::string buf = test_body;
   topgg::detail::reserve_padding(buf);

@@ -3,8 +3,14 @@
 #include <limits>
 #include <string>
 
+#include <simdjson.h>
+
+#include <optional>
+
+#include "harness.hpp"
 #include "topgg/votes.hpp"
 
+using topgg::DecodeStatus;
 using topgg::Error;
 using topgg::Snowflake;
 
@@ -88,8 +94,95 @@ TEST_CASE("vote decoding errors say what is wrong") {
   CHECK(err(R"({"bot":"x","user":"2","type":"upvote"})").detail == "bot is not a snowflake string");
   CHECK(err(R"({"bot":"1","user":2,"type":"upvote"})").detail == "user is not a snowflake string");
   CHECK(err(R"({"bot":"1","user":"2","type":"UPVOTE"})").detail == "type is not \"upvote\" or \"test\"");
-  CHECK(err(R"({"bot":"1","user":"2","type":"upvote","type":"test"})").detail == "repeated field");
+  CHECK(err(R"({"bot":"1","user":"2","type":"upvote","type":"test"})").detail == "repeated field \"type\"");
+  CHECK(err(R"({"bot":"1","user":"2","type":"upvote","user":"3"})").detail == "repeated field \"user\"");
   CHECK(err(R"({"bot":"1","user":"2","type":"upvote","isWeekend":1})").detail == "isWeekend is not a boolean");
   CHECK(err(R"({"bot":"1","user":"2","type":"upvote","x":"\ud800"})").error == Error::invalid_json);
   CHECK(err("{\"bot\":\"1\",\"user\":\"2\",\"type\":\"upvote\",\"x\":\"\xff\"}").error == Error::invalid_json);
+}
+
+TEST_CASE("invalid JSON is described in the library's words, with the byte where it goes wrong") {
+  topgg::BotVote v;
+  auto detail = [&v](std::string_view body) {
+    const DecodeStatus st = topgg::decode(body, v);
+    CHECK(st.error == Error::invalid_json);
+    return std::string(st.detail);
+  };
+  const std::string p = "body is not valid JSON: ";
+  // The one simdjson called "Problem while parsing an atom starting with the letter 'n'".
+  CHECK(detail(R"({"bot":"1","user":"2","type":"upvote","isWeekend": nope})") ==
+        p + "invalid literal (true, false or null expected) at byte 51 ('n')");
+  CHECK(detail("{") == p + "unexpected end of the body at byte 1");
+  CHECK(detail("") == p + "it is empty");
+  CHECK(detail(" \r\n") == p + "it is empty");
+  CHECK(detail(R"({"bot":"1"} {})") == p + "more data after the JSON value at byte 12 ('{')");
+  CHECK(detail(R"({"bot" "1"})") == p + "':' expected after an object key at byte 7 ('\"')");
+  CHECK(detail(R"({"bot":"1",})") == p + "an object key (a string) expected at byte 11 ('}')");
+  CHECK(detail(R"({"bot":"1" "user":"2"})") == p + "',' or '}' expected at byte 11 ('\"')");
+  CHECK(detail(R"({"q":[1 2]})") == p + "',' or ']' expected at byte 8 ('2')");
+  CHECK(detail(R"({"q":[1,]})") == p + "unexpected character at byte 8 (']')");
+  CHECK(detail(R"({"q":01})") == p + "invalid number (no leading zeros) at byte 6 ('1')");
+  CHECK(detail(R"({"q":1.})") == p + "invalid number at byte 7 ('}')");
+  CHECK(detail(R"({"q":-})") == p + "invalid number at byte 6 ('}')");
+  CHECK(detail(R"({"q":"a\qb"})") == p + "invalid escape in a string at byte 7 (0x5C)");
+  CHECK(detail(R"({"q":"\u12G4"})") == p + "invalid \\u escape in a string (four hex digits expected) at byte 6 (0x5C)");
+  CHECK(detail(R"({"q":"\ud800"})") == p + "unpaired UTF-16 surrogate in a \\u escape at byte 6 (0x5C)");
+  CHECK(detail(R"({"q":"\udc00"})") == p + "unpaired UTF-16 surrogate in a \\u escape at byte 6 (0x5C)");
+  CHECK(detail("{\"q\":\"ok\xc3\xa9\xff\"}") == p + "invalid UTF-8 at byte 10 (0xFF)");
+  CHECK(detail("{\"q\":\"a\tb\"}") == p + "control character in a string (it must be escaped) at byte 7 (0x09)");
+  CHECK(detail(R"({"q":"abc)") == p + "string not closed before the end of the body at byte 5 ('\"')");
+  CHECK(detail(R"({"q":@})") == p + "unexpected character at byte 5 ('@')");
+  CHECK(detail("\xef\xbb\xbf{}") == p + "unexpected character at byte 0 (0xEF)"); // RFC 8259: no byte order mark
+  // Beyond the grammar: limits of the parser, said without a place.
+  CHECK(detail(std::string(2000, '[') + std::string(2000, ']')) == p + "nested too deeply at byte 1024 ('[')");
+  CHECK(detail(R"({"q":1e999})") == p + "a number is out of range");
+}
+
+TEST_CASE("decoding details never carry simdjson's wording, and outlive the next decode") {
+  const char* bad[] = {"{",          "",         "nul",          "tru",           "fals",        "[1,]",
+                       "{\"a\" 1}",  "\"\\x\"",  "\"\x01\"",       "\"\xff\"",       "1e999",       "{\"a\":--1}",
+                       "[[[[[[[[[[", "{\"a\":1}x", "\"\\ud800\"", "{\"a\":\"abc",    "\x00",        "{,}"};
+  topgg::BotVote v;
+  for (std::string_view body : bad) {
+    const DecodeStatus st = topgg::decode(body, v);
+    CAPTURE(body);
+    CHECK(st.error == Error::invalid_json);
+    CHECK(st.detail.substr(0, 24) == "body is not valid JSON: ");
+    for (int code = 1; code < simdjson::NUM_ERROR_CODES; ++code) {
+      const std::string_view theirs = simdjson::error_message(static_cast<simdjson::error_code>(code));
+      CHECK(st.detail.find(theirs) == std::string_view::npos);
+    }
+    CHECK(st.detail.find("atom") == std::string_view::npos);
+  }
+  // The pipeline tells the error hook, which may decode again, then answers
+  // with the same detail: it must still hold its text.
+  const DecodeStatus first = topgg::decode(R"({"q":@})", v);
+  const std::string copy(first.detail);
+  const DecodeStatus second = topgg::decode(R"({"bot":"1","user":"2","type":"upvote","type":"test"})", v);
+  CHECK(second.detail == "repeated field \"type\"");
+  CHECK(first.detail == copy);
+}
+
+TEST_CASE("a 400's body and the error hook both name the repeated field") {
+  topgg::Router r;
+  std::string told;
+  r.dbl_webhook("/dbl", "k").on_bot_vote([](const topgg::BotVote&) {}).on_warning([](std::string_view) {});
+  r.on_error([&told](const topgg::Rejection& rej) { told = rej.detail; });
+  std::vector<topgg::Header> h{{"Host", "x"}, {"Authorization", "k"}};
+  topgg::Request req;
+  req.method = "POST";
+  req.target = "/dbl";
+  req.headers = h;
+  req.body = R"({"bot":"1","user":"2","type":"upvote","user":"3"})";
+  std::optional<topgg::Response> got;
+  r.handle(req, th::at(0), [&got](topgg::Response res) { got = std::move(res); });
+  REQUIRE(got);
+  CHECK(got->status == 400);
+  CHECK(got->body == "repeated field \"user\"");
+  CHECK(told == "repeated field \"user\"");
+  req.body = R"({"bot":"1","user":"2","isWeekend":nope})";
+  r.handle(req, th::at(0), [&got](topgg::Response res) { got = std::move(res); });
+  CHECK(got->status == 400);
+  CHECK(got->body == "body is not valid JSON: invalid literal (true, false or null expected) at byte 34 ('n')");
+  CHECK(told == got->body);
 }

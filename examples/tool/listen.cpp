@@ -1,0 +1,371 @@
+// `topgg-webhook listen`: the routes and their keys, the server, and the
+// stderr log (one timestamped line per refusal).
+#include "listen.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "dedup.hpp"
+#include "events_json.hpp"
+#include "log.hpp"
+#include "exec_runner.hpp"
+#include "options.hpp"
+#include "topgg/topgg.hpp"
+#if TOOL_HAVE_UV
+#include "topgg/uv.hpp"
+#endif
+#if TOOL_HAVE_ASIO
+#include "topgg/asio.hpp"
+#endif
+
+namespace tool {
+namespace {
+
+constexpr const char* listen_help = R"help(usage: topgg-webhook listen [options]
+
+Receives Top.gg webhooks and prints each accepted event on stdout as one JSON
+line; logs and refused requests go to stderr.
+
+routes (each may be given several times, e.g. one --dbl per bot):
+  --dbl ROUTE[=VAR]      bot votes (legacy), e.g. /dbl      key: $VAR, else $TOPGG_DBL_AUTH
+  --dsl ROUTE[=VAR]      server votes (legacy), e.g. /dsl   key: $VAR, else $TOPGG_DSL_AUTH
+  --v1 ROUTE[=VAR]       signed v1 events, e.g. /topgg      secret: $VAR, else $TOPGG_V1_SECRET
+                         (several secrets: separate them with commas)
+                         A route starts with '/'; two routes on one path are refused.
+                         VAR names an environment variable holding that route's key,
+                         so that keys stay off the command line; it must be set.
+                         Several bots in one process, each with its own key:
+                           BOT1_AUTH=k1 BOT2_AUTH=k2 topgg-webhook listen \
+                             --dbl /bot1=BOT1_AUTH --dbl /bot2=BOT2_AUTH
+                         (each line's "bot" or "guild" says which one was voted for).
+  --dbl-auth KEY, --dsl-auth KEY, --v1-secret S
+                         the key of the routes given without =VAR, instead of the
+                         environment (visible to other users in `ps`!)
+server:
+  --host H               address or name to listen on (default 0.0.0.0; :: for IPv6;
+                         a name such as localhost is looked up)
+  --port P               port, 0 to 65535 (default 8080; 0 picks a free one)
+  --loop uv|asio         event loop (default uv)
+handling:
+  --exec CMD             run CMD (with /bin/sh) per event, the JSON line on its stdin;
+                         the delivery is acknowledged only if CMD exits 0 (else 503,
+                         and Top.gg delivers again). CMD's stdout goes to stderr.
+                         Each failure is one stderr line with the event's kind and
+                         why (exit status N, killed by signal N, timed out, queue
+                         full, command not found), never the event's data.
+  --exec-jobs N          CMDs running at once, 1 to 256 (default 4); 16 x N more
+                         events wait for one, beyond that they are answered 503
+  --exec-timeout MS      from CMD's start to its exit, writing its stdin included
+                         (default 3500); then CMD's whole process group is killed
+                         and the delivery answered 503. Keep it below --ack-timeout.
+                         On SIGTERM, running CMDs get at most this long; events
+                         still waiting are not run.
+  --exec-env NAME        hand $NAME to CMD although it holds a secret (repeat it, or
+                         NAME,NAME). CMD gets the tool's environment without
+                         TOPGG_V1_SECRET, TOPGG_DBL_AUTH, TOPGG_DSL_AUTH, TOPGG_TOKEN
+                         and every VAR of a ROUTE=VAR.
+de-duplication (Top.gg delivers again after a timeout or a 5xx; a retry of a
+delivery already handled is answered 2xx with no second line, and said on stderr):
+  --dedup memory         in this process's memory (the default): forgotten on restart,
+                         not shared between instances
+  --dedup sqlite:PATH    in an SQLite file: survives restarts; processes on one host
+                         may share the file
+  --dedup redis://[:PASSWORD@]HOST:PORT[/DB]
+                         in Redis or Valkey: survives restarts and is shared by every
+                         instance behind a load balancer. `--dedup redis` reads the URL
+                         from $TOPGG_REDIS_URL (keeps a password out of `ps`). While
+                         Redis is unreachable deliveries are answered 503 (Top.gg
+                         retries) and one line says so.
+  --dedup-ttl S          how long a handled delivery is remembered (default 3600)
+  --no-dedup             handle every delivery, retries included
+limits (MS: whole milliseconds, 1 to 86400000 = 24 h; S: whole seconds, 1 to 86400):
+  --max-body BYTES       1 to 16777216 (default 65536)
+  --max-header BYTES     1024 to 1048576 (default 16384)
+  --max-connections N    1 to 1000000 (default 1024)
+  --header-timeout MS (10000)  --body-timeout MS (10000)  --idle-timeout MS (60000)
+  --ack-timeout MS (4000)  --v1-window S (300)
+
+Output (stdout), one line per event:
+  {"event":"dbl_vote","bot":"…","user":"…","type":"upvote","is_weekend":false,"query":{…}}
+  {"event":"dsl_vote","guild":"…","user":"…","type":"test","query":{…}}
+  {"event":"vote.create","id":"…","weight":1,…,"user":{"id":…,"platform_id":…},…,"trace":"…"}
+Repeated query keys: "query" holds each key's first value; "query_pairs" then
+lists every [key, value] in order.
+Output is always valid UTF-8: each invalid byte sequence in an event's data
+(e.g. a query's ?ref=%FF) is written as U+FFFD, one per maximal ill-formed
+subpart, as Python's errors="replace" decodes it.
+Secrets: an integration.create line carries the new connection's
+"webhook_secret" in clear (the bot needs it), on stdout and --exec's stdin
+only: treat both as secret. The tool never writes it to stderr; a CMD that
+echoes its stdin would (CMD's stdout goes to stderr).
+
+Log (stderr), one line per refused request, time in UTC:
+  topgg-webhook: 2025-06-01T12:34:56.789Z refused 401 POST /dbl from 203.0.113.7:51234: Authorization header does not match the route's key
+  ("(before the request line)" when a request broke before its path was read).
+A retry of a delivery already handled is an "info:" line. While the de-duplication
+store is unavailable, its deliveries are refused 503 with one line per outage
+(the store says when it fails and when it is back).
+
+examples:
+  TOPGG_DBL_AUTH=s3cret topgg-webhook listen --dbl /dbl --dsl /dsl --port 8080
+  topgg-webhook listen --v1 /topgg --exec 'python3 handle_vote.py'
+)help";
+
+constexpr long kMaxMs = 24L * 60 * 60 * 1000; // no duration here has a use beyond a day
+constexpr long kMaxS = 24L * 60 * 60;
+
+// ---- routes -------------------------------------------------------------------
+
+/// One --dbl/--dsl/--v1 ROUTE[=VAR]: where, and the key (or secrets) it checks.
+struct RouteSpec {
+  std::string kind; ///< "dbl", "dsl", "v1"
+  std::string path;
+  std::string key;
+};
+
+struct Routes {
+  std::vector<RouteSpec> list;
+  std::vector<std::string> secret_vars; ///< every VAR given: kept from --exec commands
+};
+
+Routes route_specs(const Options& o) {
+  struct Kind {
+    const char* name;
+    const char* flag; // the key of routes without =VAR
+    const char* env;
+  };
+  Routes out;
+  for (const Kind k : {Kind{"dbl", "dbl-auth", "TOPGG_DBL_AUTH"}, Kind{"dsl", "dsl-auth", "TOPGG_DSL_AUTH"},
+                       Kind{"v1", "v1-secret", "TOPGG_V1_SECRET"}}) {
+    bool plain = false; // a route without =VAR
+    for (const std::string& value : o.all(k.name)) {
+      RouteSpec spec{k.name, value, {}};
+      const auto eq = value.rfind('=');
+      if (eq != std::string::npos) {
+        const std::string var = value.substr(eq + 1);
+        if (!env_name(var))
+          usage_error("--" + std::string(k.name) + " " + value +
+                      ": after '=' comes the name of the environment variable holding the route's key");
+        spec.path = value.substr(0, eq);
+        if (!std::getenv(var.c_str()))
+          usage_error("--" + std::string(k.name) + " " + value + ": $" + var + " is not set");
+        spec.key = env_or_empty(var);
+        out.secret_vars.push_back(var);
+      } else {
+        plain = true;
+        spec.key = o.has(k.flag) ? o.get(k.flag) : env_or_empty(k.env);
+      }
+      out.list.push_back(std::move(spec));
+    }
+    if (o.has(k.flag)) {
+      if (!plain)
+        usage_error("--" + std::string(k.flag) + " is the key of --" + k.name +
+                    " ROUTE given without =VAR: there is none");
+      std::fprintf(stderr, "topgg-webhook: warning: --%s is visible to other users in the process list; prefer $%s\n",
+                   k.flag, k.env);
+    }
+  }
+  return out;
+}
+
+/// --exec-env NAME[,NAME] (repeatable): each an environment variable name.
+std::vector<std::string> exec_env_names(const Options& o) {
+  std::vector<std::string> names;
+  for (const std::string& value : o.all("exec-env"))
+    for (const std::string& n : split_commas(value)) {
+      if (!env_name(n))
+        usage_error("--exec-env takes environment variable names (letters, digits, _), not '" + n + "'");
+      names.push_back(n);
+    }
+  return names;
+}
+
+// ---- events -------------------------------------------------------------------
+
+std::mutex out_mutex;
+void print_event(const std::string& line) {
+  std::lock_guard lock(out_mutex);
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+}
+
+/// Every event: printed (and, with --exec, handed to CMD) before the Ack.
+template <class Manager, class Event> void handle_events(Manager& m, ExecRunner* exec) {
+  auto handler = [exec](const Event& ev, topgg::Ack ack) {
+    std::string line = to_json(ev);
+    if (!exec) {
+      print_event(line);
+      ack.ok();
+      return;
+    }
+    const std::string_view kind = event_name(ev);
+    exec->submit(line, [line, ack, kind](const ExecResult& r) {
+      if (r.ok) {
+        print_event(line);
+        ack.ok();
+        return;
+      }
+      // Names the event's kind, never its line: integration.create carries a
+      // webhook secret, and stderr ends up in logs. The retry reason is ours
+      // too (the error hook skips it: this line already says why).
+      const std::string why = "--exec failed for " + std::string(kind) + ": " + r.why;
+      const bool answered_now = ack.retry(why);
+      log_line(why + (answered_now ? "; answered 503, Top.gg delivers again" : " (the delivery was already answered)"));
+    });
+  };
+  m.template on<Event>(topgg::AckHandler<Event>(handler));
+}
+
+// ---- the server ---------------------------------------------------------------
+
+template <class Manager> int serve(const Options& o) {
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop, nullptr); // every thread started from here on inherits it
+
+  topgg::Settings s;
+  s.max_body_bytes = static_cast<std::size_t>(o.number("max-body", 65536, 1, 16L << 20, "bytes"));
+  s.max_header_bytes = static_cast<std::size_t>(o.number("max-header", 16384, 1024, 1L << 20, "bytes"));
+  s.max_connections = static_cast<std::size_t>(o.number("max-connections", 1024, 1, 1'000'000, "connections"));
+  s.header_timeout = std::chrono::milliseconds(o.number("header-timeout", 10000, 1, kMaxMs, "ms"));
+  s.body_timeout = std::chrono::milliseconds(o.number("body-timeout", 10000, 1, kMaxMs, "ms"));
+  s.idle_timeout = std::chrono::milliseconds(o.number("idle-timeout", 60000, 1, kMaxMs, "ms"));
+  s.ack_timeout = std::chrono::milliseconds(o.number("ack-timeout", 4000, 1, kMaxMs, "ms"));
+  s.v1_window = std::chrono::seconds(o.number("v1-window", 300, 1, kMaxS, "s"));
+  s.dedup_ttl = std::chrono::seconds(o.number("dedup-ttl", 3600, 1, kMaxS, "s"));
+  if (o.has("no-dedup"))
+    s.dedup_ttl = std::chrono::seconds(0);
+  const std::string host = o.get("host", "0.0.0.0");
+  const auto port = static_cast<std::uint16_t>(o.number("port", 8080, 0, 65535, "port"));
+  const Routes routes = route_specs(o);
+
+  std::shared_ptr<topgg::IdempotencyStore> store;
+  if (o.has("dedup") && !o.has("no-dedup")) {
+    try {
+      store = make_store(o.get("dedup"));
+    } catch (const std::invalid_argument& e) {
+      usage_error(library_words(e));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "topgg-webhook: cannot open the de-duplication store: %s\n", library_words(e).c_str());
+      return 1;
+    }
+    store->on_error(log_store_line);
+  }
+
+  std::unique_ptr<ExecRunner> exec;
+  if (o.has("exec")) {
+    const auto jobs = static_cast<std::size_t>(o.number("exec-jobs", 4, 1, 256, "commands"));
+    const std::chrono::milliseconds timeout(o.number("exec-timeout", 3500, 1, kMaxMs, "ms"));
+    if (timeout >= s.ack_timeout)
+      std::fprintf(stderr,
+                   "topgg-webhook: warning: --exec-timeout (%lld ms) is not below --ack-timeout (%lld ms): a command "
+                   "still running then gets its delivery answered 503, and Top.gg delivers it again\n",
+                   static_cast<long long>(timeout.count()), static_cast<long long>(s.ack_timeout.count()));
+    exec = std::make_unique<ExecRunner>(o.get("exec"), jobs, timeout, exec_env_names(o), routes.secret_vars);
+  }
+
+  Manager m;
+  if (store)
+    m.idempotency_store(store);
+  m.settings(s).on_error(log_rejection).on_warning([](std::string_view w) { log_line("warning: " + std::string(w)); });
+  try {
+    for (const RouteSpec& r : routes.list) {
+      if (r.kind == "dbl")
+        m.dbl_webhook(r.path, r.key);
+      else if (r.kind == "dsl")
+        m.dsl_webhook(r.path, r.key);
+      else
+        m.v1_webhook(r.path, split_commas(r.key));
+    }
+  } catch (const std::invalid_argument& e) { // a route without '/', two on one path
+    usage_error(library_words(e));
+  }
+  handle_events<Manager, topgg::BotVote>(m, exec.get());
+  handle_events<Manager, topgg::ServerVote>(m, exec.get());
+  handle_events<Manager, topgg::v1::VoteCreate>(m, exec.get());
+  handle_events<Manager, topgg::v1::WebhookTest>(m, exec.get());
+  handle_events<Manager, topgg::v1::IntegrationCreate>(m, exec.get());
+  handle_events<Manager, topgg::v1::IntegrationDelete>(m, exec.get());
+
+  try {
+    m.run(port, host);
+  } catch (const std::exception& e) { // the library's text names the address
+    std::fprintf(stderr, "topgg-webhook: %s\n", library_words(e).c_str());
+    return 1;
+  }
+  // What was bound, numeric: "[::1]:8080" for --host localhost on an IPv6-first host.
+  std::fprintf(stderr, "listening on http://%s\n", m.address().c_str());
+  int sig = 0;
+  sigwait(&stop, &sig);
+  log_line(std::string(sig == SIGINT ? "SIGINT" : "SIGTERM") + ": closing (answering requests in flight)");
+  m.close();
+  exec.reset(); // waits for running commands; their Acks find a closed server
+  return 0;
+}
+
+} // namespace
+
+int listen_main(int argc, char** argv) {
+  const Options o(argc, argv, 2,
+                  {{"host",
+                    "port",
+                    "loop",
+                    "dbl",
+                    "dsl",
+                    "v1",
+                    "dbl-auth",
+                    "dsl-auth",
+                    "v1-secret",
+                    "exec",
+                    "exec-jobs",
+                    "exec-timeout",
+                    "exec-env",
+                    "max-body",
+                    "max-header",
+                    "max-connections",
+                    "header-timeout",
+                    "body-timeout",
+                    "idle-timeout",
+                    "ack-timeout",
+                    "v1-window",
+                    "dedup",
+                    "dedup-ttl"},
+                   {"no-dedup"},
+                   {"dbl", "dsl", "v1", "exec-env"}});
+  if (o.help()) {
+    std::fputs(listen_help, stdout);
+    return 0;
+  }
+  if (o.has("no-dedup") && (o.has("dedup") || o.has("dedup-ttl")))
+    usage_error("--no-dedup and --dedup/--dedup-ttl contradict each other");
+  if (!o.positional().empty())
+    usage_error("unexpected argument '" + o.positional()[0] + "'");
+  if (!o.has("dbl") && !o.has("dsl") && !o.has("v1"))
+    usage_error("nothing to listen for: give --dbl, --dsl and/or --v1");
+  for (const char* exec_option : {"exec-jobs", "exec-timeout", "exec-env"})
+    if (o.has(exec_option) && !o.has("exec"))
+      usage_error(std::string("--") + exec_option + " needs --exec");
+  const std::string loop = o.get("loop", "uv");
+#if TOOL_HAVE_UV
+  if (loop == "uv")
+    return serve<topgg::uv::WebhookManager>(o);
+#endif
+#if TOOL_HAVE_ASIO
+  if (loop == "asio")
+    return serve<topgg::asio::WebhookManager>(o);
+#endif
+  usage_error("--loop must be uv or asio (and built in), not '" + loop + "'");
+}
+
+} // namespace tool

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <deque>
 #include <cstdio>
 #include <mutex>
 #include <thread>
@@ -88,14 +89,16 @@ struct CatchUp::Impl {
     return stopping;
   }
 
-  // One vote through the pipeline; waits for its outcome (bounded).
-  // The pipeline's outcome: topgg::Error::ok, duplicate, or why it failed;
-  // nullopt when none came in time (or the manager is not running).
+  // One vote through the pipeline; waits for its outcome (bounded). What
+  // continues after a store's late answer runs where the vote started: on the
+  // manager's loop, or here (the waiting thread runs the jobs it is handed).
   std::optional<topgg::Error> deliver(const v1::VoteCreate& vote) {
     struct Wait {
       std::mutex m;
       std::condition_variable cv;
       std::optional<topgg::Error> result;
+      std::deque<std::function<void()>> jobs;
+      bool left = false; // deliver() returned: later jobs run where they are handed over
     };
     auto w = std::make_shared<Wait>();
     auto done = [w](topgg::Error e) {
@@ -104,16 +107,47 @@ struct CatchUp::Impl {
       w->cv.notify_all();
     };
     if (manager) {
-      if (!manager->post([this, vote, done] { router.deliver(vote, Now::current(), done); }))
+      ManagerBase* m = manager;
+      Executor on_loop = [m](std::function<void()> job) {
+        if (!m->post(job))
+          job(); // not running: no loop thread to keep to
+      };
+      if (!manager->post([this, vote, done, on_loop] { router.deliver(vote, Now::current(), done, on_loop); }))
         return std::nullopt; // not running
     } else {
-      router.deliver(vote, Now::current(), done);
+      Executor here = [w](std::function<void()> job) {
+        std::unique_lock lock(w->m);
+        if (w->left) {
+          lock.unlock();
+          return job();
+        }
+        w->jobs.push_back(std::move(job));
+        w->cv.notify_all();
+      };
+      router.deliver(vote, Now::current(), done, here);
     }
     const auto deadline = std::chrono::steady_clock::now() + options.vote_timeout;
     std::unique_lock lock(w->m);
-    while (!w->result && std::chrono::steady_clock::now() < deadline && !stopped())
+    while (!w->result && std::chrono::steady_clock::now() < deadline && !stopped()) {
+      if (!w->jobs.empty()) {
+        auto job = std::move(w->jobs.front());
+        w->jobs.pop_front();
+        lock.unlock();
+        job();
+        lock.lock();
+        continue;
+      }
       w->cv.wait_for(lock, std::chrono::milliseconds(100)); // stop() does not reach this condition variable
-    return w->result;
+    }
+    // Given up (timeout or stop): what is still queued runs now, so the delivery
+    // finishes — its claim released — rather than waiting here forever.
+    w->left = true;
+    auto rest = std::move(w->jobs);
+    const auto result = w->result;
+    lock.unlock();
+    for (auto& job : rest)
+      job();
+    return result;
   }
 
   std::optional<v1::Timestamp> load_mark(IdempotencyStore* store) {

@@ -17,7 +17,9 @@ namespace topgg::detail {
 /// under the mutex when its owner goes away, so a late completion calls
 /// nothing.
 struct WakeCell {
-  std::mutex m;
+  // Recursive: a run started by fire() may complete an Ack on the same thread
+  // (a plain handler run where a store's answer woke it), which fires again.
+  std::recursive_mutex m;
   std::function<void()> fn;
   void fire() {
     std::lock_guard lock(m);

@@ -168,10 +168,10 @@ public:
   /// Answers `e` (status from the error table, Allow for 405) and tells the error hook.
   void refuse(Error e, std::string_view detail, const Head& head, std::string_view allow, Outlet& out) const;
   /// Router::handle: admit, size check, deliver.
-  void handle(const Request& req, Now now, std::function<void(Response)> reply) const;
+  void handle(const Request& req, Now now, std::function<void(Response)> reply, Executor resume) const;
   /// Router::deliver: a vote that did not come through HTTP (catch-up), from
   /// the claim on; `done` gets Error::ok, Error::duplicate or the failure.
-  void deliver_vote(const v1::VoteCreate& vote, Now now, std::function<void(Error)> done) const;
+  void deliver_vote(const v1::VoteCreate& vote, Now now, std::function<void(Error)> done, Executor resume) const;
 
 private:
   void deliver_v1(const Route& route, const Admission& a, const Head& head, std::string_view body, bool padded,

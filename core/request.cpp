@@ -85,18 +85,23 @@ struct Kicker {
   }
 };
 
-// An outlet with no connection: the answer goes to `finish`, now or from the
-// thread that completes the Ack or the claim.
+// An outlet with no connection: the answer goes to `finish`, now or — when the
+// delivery had to wait — from the thread that completes the Ack or the claim,
+// or from a job given to `resume` if the caller named where the rest runs.
 class CallbackOutlet final : public Outlet {
 public:
-  CallbackOutlet(Finish finish, Now now) : finish_(std::move(finish)), now_(now) {}
+  CallbackOutlet(Finish finish, Now now, Executor resume)
+      : finish_(std::move(finish)), now_(now), resume_(std::move(resume)) {}
   void answer(const Answer& a) override { finish_(a)(); }
   void wait(std::shared_ptr<Pending> p) override {
     auto k = std::make_shared<Kicker>();
     k->pending = std::move(p);
     k->finish = std::move(finish_);
     k->now = now_;
-    waker()->set([k] { k->kick(); });
+    if (resume_)
+      waker()->set([k, resume = resume_] { post_kick(resume, k); });
+    else
+      waker()->set([k] { k->kick(); });
     k->kick(); // whatever completed before the waker was set
   }
   const std::shared_ptr<WakeCell>& waker() override {
@@ -106,8 +111,35 @@ public:
   }
 
 private:
+  // A resume that throws or drops the job must not strand the delivery (its
+  // claim would stay in progress): the last copy of a job never run runs it
+  // as it goes.
+  static void post_kick(const Executor& resume, const std::shared_ptr<Kicker>& k) {
+    struct Once {
+      std::shared_ptr<Kicker> k;
+      std::atomic<bool> ran{false};
+      void run() {
+        if (!ran.exchange(true))
+          k->kick();
+      }
+      ~Once() {
+        try {
+          run();
+        } catch (...) { // out of memory: nothing more can be done here
+        }
+      }
+    };
+    auto once = std::make_shared<Once>();
+    once->k = k;
+    try {
+      resume([once] { once->run(); });
+    } catch (...) { // the job's copies are gone: `once` runs as this returns
+    }
+  }
+
   Finish finish_;
   Now now_;
+  Executor resume_;
   std::shared_ptr<WakeCell> wake_;
 };
 
@@ -137,7 +169,7 @@ private:
 
 } // namespace
 
-void Pipeline::handle(const Request& req, Now now, std::function<void(Response)> reply) const {
+void Pipeline::handle(const Request& req, Now now, std::function<void(Response)> reply, Executor resume) const {
   WholeRequest whole(req);
   Head head;
   head.method = req.method;
@@ -152,7 +184,7 @@ void Pipeline::handle(const Request& req, Now now, std::function<void(Response)>
     else if (iequals(h.name, "x-topgg-trace"))
       head.trace.see(h.value);
   }
-  CallbackOutlet out(reply_with(std::move(reply)), now);
+  CallbackOutlet out(reply_with(std::move(reply)), now, std::move(resume));
   Admission a;
   admit(head, a);
   if (a.refusal == Error::ok && req.body.size() > config_->settings.max_body_bytes)
@@ -160,12 +192,13 @@ void Pipeline::handle(const Request& req, Now now, std::function<void(Response)>
   with_scratch([&](Scratch& s) { deliver(a, head, req.body, false, now, s, out); });
 }
 
-void Pipeline::deliver_vote(const v1::VoteCreate& vote, Now now, std::function<void(Error)> done) const {
+void Pipeline::deliver_vote(const v1::VoteCreate& vote, Now now, std::function<void(Error)> done,
+                            Executor resume) const {
   static const Route caught_up{route_v1, "", "(catch-up)", {}, {}, {}, {}};
   Head head;
   head.path = caught_up.path;
   head.caught_up = true;
-  CallbackOutlet out(tell(std::move(done)), now);
+  CallbackOutlet out(tell(std::move(done)), now, std::move(resume));
   with_scratch([&](Scratch& s) { dispatch(vote, caught_up, head, 204, now, s, out); });
 }
 

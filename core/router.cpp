@@ -176,9 +176,9 @@ void Router::warn_once() {
   }
 }
 
-void Router::deliver(const v1::VoteCreate& vote, Now now, std::function<void(Error)> done) {
+void Router::deliver(const v1::VoteCreate& vote, Now now, std::function<void(Error)> done, Executor resume) {
   warn_once();
-  pipeline_->deliver_vote(vote, now, std::move(done));
+  pipeline_->deliver_vote(vote, now, std::move(done), std::move(resume));
 }
 
 std::optional<v1::Timestamp> Router::newest_vote() const noexcept {
@@ -188,9 +188,9 @@ std::optional<v1::Timestamp> Router::newest_vote() const noexcept {
   return v1::Timestamp(std::chrono::microseconds(us));
 }
 
-void Router::handle(const Request& req, Now now, std::function<void(Response)> reply) {
+void Router::handle(const Request& req, Now now, std::function<void(Response)> reply, Executor resume) {
   warn_once();
-  pipeline_->handle(req, now, std::move(reply));
+  pipeline_->handle(req, now, std::move(reply), std::move(resume));
 }
 
 } // namespace topgg

@@ -209,7 +209,14 @@ public:
   /// Ack is bounded by the caller's own deadline. `req`'s views need to live
   /// only during this call; the Router may be destroyed before a late Ack
   /// completes. `reply` must not throw (what it throws is contained).
-  void handle(const Request& req, Now now, std::function<void(Response)> reply);
+  ///
+  /// `resume` says where a delivery that had to wait goes on: with a store
+  /// that answers its claim later (SqliteStore, RedisStore), the handler runs
+  /// after that answer — on the store's thread, unless `resume` posts the
+  /// rest to yours (e.g. `[&io](auto job) { asio::post(io, job); }`). A job
+  /// `resume` drops or throws on is run where it is let go, so no delivery is
+  /// left claimed and unanswered.
+  void handle(const Request& req, Now now, std::function<void(Response)> reply, Executor resume = {});
 
   /// Delivers a vote that did not come through HTTP — caught up from the vote
   /// history API — exactly as a live vote.create: claimed in the idempotency
@@ -218,9 +225,11 @@ public:
   /// Error::ok (handled), Error::duplicate (handled before) or why it failed
   /// (then nothing was confirmed: deliver it again later), on this thread or
   /// the one that completes the Ack or the claim. The handler runs on this
-  /// thread unless an executor is set; the adapters' WebhookManager::post()
-  /// runs it on the loop instead.
-  void deliver(const v1::VoteCreate& vote, Now now, std::function<void(Error)> done);
+  /// thread unless an executor is set or the store answers later — then where
+  /// `resume` runs its jobs, as for handle(). Call it from a job given to
+  /// WebhookManager::post(), with post as `resume`, to keep every handler on
+  /// the loop thread (CatchUp does).
+  void deliver(const v1::VoteCreate& vote, Now now, std::function<void(Error)> done, Executor resume = {});
   /// The created_at of the newest vote.create handled so far (live or caught
   /// up), if any: where catch-up may resume.
   std::optional<v1::Timestamp> newest_vote() const noexcept;

@@ -999,6 +999,160 @@ TEST_CASE("a store that defers every claim: through Router::handle, answered on 
   }
 }
 
+/// A job queue the test thread runs: Router::handle's `resume`, landing the
+/// rest of a delivery on the test thread.
+struct Jobs {
+  std::mutex m;
+  std::condition_variable cv;
+  std::deque<std::function<void()>> q;
+  topgg::Executor executor() {
+    return [this](std::function<void()> job) {
+      std::lock_guard lock(m);
+      q.push_back(std::move(job));
+      cv.notify_all();
+    };
+  }
+  /// Runs jobs as they come until `done` holds (up to 5 s); false on time out.
+  template <class Done> bool run_until(Done done) {
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    std::unique_lock lock(m);
+    while (!done()) {
+      if (q.empty()) {
+        if (cv.wait_until(lock, deadline) == std::cv_status::timeout && q.empty())
+          return done();
+        continue;
+      }
+      auto job = std::move(q.front());
+      q.pop_front();
+      lock.unlock();
+      job();
+      lock.lock();
+    }
+    return true;
+  }
+};
+
+TEST_CASE("an Ack completed inside its handler, woken by a store's late answer: answered (no self-deadlock)") {
+  for (const Kind& k : kinds) {
+    CAPTURE(k.name);
+    Receiver r;
+    auto store = std::make_shared<Deferring>();
+    r.router.idempotency_store(store);
+    auto ack_now = [&r](topgg::Ack a) {
+      ++r.handled;
+      a.ok(); // on the store's thread, inside the run its answer started
+    };
+    r.router.on_bot_vote([ack_now](const topgg::BotVote&, topgg::Ack a) { ack_now(std::move(a)); })
+        .on_vote_create([ack_now](const v1::VoteCreate&, topgg::Ack a) { ack_now(std::move(a)); });
+    CHECK(handle(r.router, k.request("1")) == (k.success == ok200 ? 200 : 204));
+    CHECK(r.handled == 1);
+    CHECK(handle(r.router, k.request("1")) == (k.success == ok200 ? 200 : 204)); // remembered
+    CHECK(r.handled == 1);
+  }
+}
+
+TEST_CASE("Router::handle with `resume`: after a store's late answer the handler runs where resume runs jobs") {
+  for (const Kind& k : kinds) {
+    CAPTURE(k.name);
+    Receiver r;
+    auto store = std::make_shared<Deferring>();
+    r.router.idempotency_store(store);
+    const auto test_thread = std::this_thread::get_id();
+    std::atomic<int> elsewhere{0};
+    auto note = [&] {
+      if (std::this_thread::get_id() != test_thread)
+        ++elsewhere;
+      ++r.handled;
+    };
+    r.router.on_bot_vote([note](const topgg::BotVote&, topgg::Ack a) {
+      note();
+      a.ok();
+    });
+    r.router.on_vote_create([note](const v1::VoteCreate&, topgg::Ack a) {
+      note();
+      a.ok();
+    });
+    Jobs jobs;
+    HandleRequest one(k.request("1"));
+    std::atomic<int> status{0};
+    std::atomic<bool> replied_elsewhere{false};
+    r.router.handle(
+        one.req, at(1),
+        [&](topgg::Response res) {
+          replied_elsewhere = std::this_thread::get_id() != test_thread;
+          status = res.status;
+        },
+        jobs.executor());
+    REQUIRE(jobs.run_until([&] { return status != 0; }));
+    CHECK(status == (k.success == ok200 ? 200 : 204));
+    CHECK(r.handled == 1);
+    CHECK(elsewhere == 0);       // the handler ran on the test thread, not the store's
+    CHECK(!replied_elsewhere);   // and so did the answer
+    CHECK(handle(r.router, k.request("1")) == status); // confirmed: a duplicate now
+    CHECK(r.handled == 1);
+  }
+}
+
+TEST_CASE("Router::handle with a `resume` that drops or throws on its jobs: the delivery still finishes") {
+  for (const bool throws : {false, true}) {
+    CAPTURE(throws);
+    Receiver r;
+    auto store = std::make_shared<Deferring>();
+    r.router.idempotency_store(store);
+    topgg::Executor lossy = [throws](std::function<void()>) {
+      if (throws)
+        throw std::runtime_error("queue closed");
+    };
+    HandleRequest one(kinds[1].request("1"));
+    auto p = std::make_shared<std::promise<int>>();
+    auto f = p->get_future();
+    r.router.handle(one.req, at(1), [p](topgg::Response res) { p->set_value(res.status); }, lossy);
+    REQUIRE(f.wait_for(5s) == std::future_status::ready);
+    CHECK(f.get() == 204); // run where the job was let go, not left claimed
+    CHECK(r.handled == 1);
+    CHECK(handle(r.router, kinds[1].request("1")) == 204);
+    CHECK(r.handled == 1); // and confirmed
+  }
+}
+
+TEST_CASE("Router::deliver with `resume` and a store that answers later: handled on resume's thread, once") {
+  Receiver r;
+  auto store = std::make_shared<Deferring>();
+  r.router.idempotency_store(store);
+  const auto test_thread = std::this_thread::get_id();
+  std::atomic<bool> on_test_thread{false};
+  r.router.on_vote_create([&](const v1::VoteCreate&, topgg::Ack a) {
+    on_test_thread = std::this_thread::get_id() == test_thread;
+    ++r.handled;
+    a.ok();
+  });
+  v1::VoteCreate v;
+  v.weight = 1;
+  v.created_at = v1::Timestamp(std::chrono::seconds(1'770'598'034));
+  v.expires_at = v.created_at + std::chrono::hours(12);
+  v.project = {"803190510032756736", "bot", "discord", "264811613708746752"};
+  v.user.id = "1";
+  v.source = v1::Source::catch_up;
+  Jobs jobs;
+  std::mutex m;
+  std::vector<topgg::Error> done;
+  auto record = [&](topgg::Error e) {
+    std::lock_guard lock(m);
+    done.push_back(e);
+  };
+  auto count = [&] {
+    std::lock_guard lock(m);
+    return done.size();
+  };
+  r.router.deliver(v, at(1), record, jobs.executor());
+  REQUIRE(jobs.run_until([&] { return count() == 1; }));
+  CHECK(on_test_thread);
+  r.router.deliver(v, at(2), record, jobs.executor());
+  REQUIRE(jobs.run_until([&] { return count() == 2; }));
+  CHECK(done == std::vector<topgg::Error>{topgg::Error::ok, topgg::Error::duplicate});
+  CHECK(r.handled == 1);
+}
+
 TEST_CASE("a store that throws, answers nullopt without deferring, says unavailable or drops its ticket: 503") {
   const Odd::Mode modes[] = {Odd::throws, Odd::forgets, Odd::unavailable, Odd::drops_ticket};
   for (const Kind& k : kinds)

@@ -208,6 +208,8 @@ inline std::string to_json(const topgg::v1::VoteCreate& v) {
   project_user(out, v.project, v.user);
   query_fields(out, v.query);
   field(out, "trace", v.trace);
+  // Caught up from the vote history: "id", the user's "name" and "avatar_url" are "".
+  field(out, "source", v.source == topgg::v1::Source::catch_up ? "catch-up" : "webhook");
   return out + "}";
 }
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "catch_up.hpp"
 #include "dedup.hpp"
 #include "events_json.hpp"
 #include "log.hpp"
@@ -86,6 +87,18 @@ delivery already handled is answered 2xx with no second line, and said on stderr
                          retries) and one line says so.
   --dedup-ttl S          how long a handled delivery is remembered (default 3600)
   --no-dedup             handle every delivery, retries included
+catch-up (votes cast while no receiver was up: Top.gg retries a v1 delivery only
+three times, within seconds):
+  --catch-up             read Top.gg's vote history (v1 API token in $TOPGG_TOKEN,
+                         never logged) and deliver each vote not yet seen like a live
+                         vote.create, with "source":"catch-up" ("id", the user's
+                         "name" and "avatar_url" are "" then). Rounds start from the
+                         newest vote handled, kept in the --dedup store (sqlite or
+                         redis keep it across restarts), re-reading an hour before it.
+  --catch-up-since D     without a kept mark, how far back (default 12h; 90s, 30m, 7d)
+  --catch-up-every D     a round every D after the first (default: only at start; 5m)
+  --api-base URL, --api-ca FILE
+                         another API address (https only) and CA file (for tests)
 limits (MS: whole milliseconds, 1 to 86400000 = 24 h; S: whole seconds, 1 to 86400):
   --max-body BYTES       1 to 16777216 (default 65536)
   --max-header BYTES     1024 to 1048576 (default 16384)
@@ -306,9 +319,11 @@ template <class Manager> int serve(const Options& o) {
   }
   // What was bound, numeric: "[::1]:8080" for --host localhost on an IPv6-first host.
   std::fprintf(stderr, "listening on http://%s\n", m.address().c_str());
+  std::unique_ptr<CatchUpRunner> catch_up = start_catch_up(m, o);
   int sig = 0;
   sigwait(&stop, &sig);
   log_line(std::string(sig == SIGINT ? "SIGINT" : "SIGTERM") + ": closing (answering requests in flight)");
+  catch_up.reset(); // its round in progress is cancelled; the mark stays where it got
   m.close();
   exec.reset(); // waits for running commands; their Acks find a closed server
   return 0;
@@ -340,8 +355,12 @@ int listen_main(int argc, char** argv) {
                     "ack-timeout",
                     "v1-window",
                     "dedup",
-                    "dedup-ttl"},
-                   {"no-dedup"},
+                    "dedup-ttl",
+                    "catch-up-since",
+                    "catch-up-every",
+                    "api-base",
+                    "api-ca"},
+                   {"no-dedup", "catch-up"},
                    {"dbl", "dsl", "v1", "exec-env"}});
   if (o.help()) {
     std::fputs(listen_help, stdout);
@@ -356,6 +375,7 @@ int listen_main(int argc, char** argv) {
   for (const char* exec_option : {"exec-jobs", "exec-timeout", "exec-env"})
     if (o.has(exec_option) && !o.has("exec"))
       usage_error(std::string("--") + exec_option + " needs --exec");
+  check_catch_up_options(o);
   const std::string loop = o.get("loop", "uv");
 #if TOOL_HAVE_UV
   if (loop == "uv")

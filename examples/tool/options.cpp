@@ -112,4 +112,23 @@ std::string env_or_empty(const std::string& name) {
   return v ? v : "";
 }
 
+std::chrono::seconds Options::duration(const std::string& name, std::chrono::seconds fallback, std::chrono::seconds lo,
+                                       std::chrono::seconds hi) const {
+  if (!has(name))
+    return fallback;
+  const std::string text = get(name);
+  long n = -1;
+  if (text.size() >= 2 && text.size() <= 8 && std::all_of(text.begin(), text.end() - 1, [](char c) {
+        return c >= '0' && c <= '9';
+      }))
+    n = std::stol(text.substr(0, text.size() - 1));
+  const char unit = text.empty() ? '?' : text.back();
+  const long scale = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : unit == 'd' ? 86400 : 0;
+  const std::chrono::seconds d(n < 0 || scale == 0 ? -1 : n * scale);
+  if (d < lo || d > hi)
+    usage_error("--" + name + " takes a duration (90s, 30m, 12h, 7d) from " + std::to_string(lo.count()) + " s to " +
+                std::to_string(hi.count()) + " s, not '" + text + "'");
+  return d;
+}
+
 } // namespace tool

@@ -2,6 +2,7 @@
 // errors (exit 2), and the environment variables that hold its secrets.
 #pragma once
 
+#include <chrono>
 #include <exception>
 #include <map>
 #include <string>
@@ -44,6 +45,10 @@ public:
   /// naming the option and the range: out-of-range values would silently
   /// become LONG_MAX or overflow deadlines computed from them).
   long number(const std::string& name, long fallback, long lo, long hi, const char* unit) const;
+  /// `--name`'s value as a duration — "90s", "30m", "12h", "7d" — from `lo` to
+  /// `hi` (else usage_error).
+  std::chrono::seconds duration(const std::string& name, std::chrono::seconds fallback, std::chrono::seconds lo,
+                                std::chrono::seconds hi) const;
 
 private:
   std::map<std::string, std::vector<std::string>> values_;

@@ -3,6 +3,7 @@
 
     run_api_tests.py client API_TESTS_EXE     the doctest program drives the client against the mock
     run_api_tests.py catchup CATCH_UP_EXE     the same for catch-up (test_catch_up.cpp)
+    run_api_tests.py listen TOPGG_WEBHOOK_EXE `listen --catch-up` end to end
     run_api_tests.py cli VOTES_EXE            `VOTES_EXE votes ...` (the tool's votes command) against it
     run_api_tests.py tool TOPGG_WEBHOOK_EXE   the same cases on the installed tool; skipped (77)
                                               while it has no `votes` command
@@ -160,6 +161,166 @@ def cli_mode(exe, mock, ca, other_ca, tool=False):
     return 0
 
 
+# --- listen --catch-up ------------------------------------------------------------------------
+
+class Listener:
+    """`topgg-webhook listen --v1 /topgg --catch-up ...` on a free port; stdout lines and stderr kept."""
+
+    def __init__(self, exe, args, env):
+        import subprocess as sp
+        self.proc = sp.Popen([exe, "listen", "--host", "127.0.0.1", "--port", "0", "--v1", "/topgg", *args],
+                             env=env, stdin=sp.DEVNULL, stdout=sp.PIPE, stderr=sp.PIPE)
+        self.out, self.err = b"", b""
+        self.argv = [exe, "listen", *args]
+        import re
+        import threading
+        self._lock = threading.Lock()
+        line = self.proc.stderr.readline()
+        self.err += line
+        m = re.search(rb":(\d+)\s*$", line)
+        if not m:
+            self.stop()
+            raise AssertionError(f"listen did not start: {self.err!r}")
+        self.port = int(m.group(1))
+        # One reader thread per pipe: the child never blocks on a full pipe, and nothing here
+        # depends on how a buffered reader behaves in non-blocking mode.
+        self._threads = [threading.Thread(target=self._drain, args=(self.proc.stdout, "out"), daemon=True),
+                         threading.Thread(target=self._drain, args=(self.proc.stderr, "err"), daemon=True)]
+        for t in self._threads:
+            t.start()
+
+    def _drain(self, stream, name):
+        for chunk in iter(lambda: stream.readline(), b""):
+            with self._lock:
+                setattr(self, name, getattr(self, name) + chunk)
+
+    def pump(self):
+        pass
+
+    def lines(self):
+        self.pump()
+        return [json.loads(l) for l in self.out.decode().splitlines() if l.strip()]
+
+    def wait_lines(self, n, timeout=15):
+        deadline = time.monotonic() + timeout
+        while len(self.lines()) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.lines()
+
+    def wait_err(self, needle, timeout=15):
+        deadline = time.monotonic() + timeout
+        while needle.encode() not in self.err and time.monotonic() < deadline:
+            self.pump()
+            time.sleep(0.05)
+        return needle.encode() in self.err
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for t in getattr(self, "_threads", []):
+            t.join(timeout=5)
+        outputs.append((self.argv, self.out, self.err))
+        return self.proc.returncode
+
+
+def signed_vote(exe, port, vote, secret):
+    """A v1 vote.create for mock `vote`, signed now, sent the way Top.gg would (a Python client)."""
+    import hashlib
+    import hmac
+    import http.client
+    body = json.dumps({"type": "vote.create", "data": {
+        "id": "webhook-" + vote["user_id"], "weight": vote["weight"], "created_at": vote["created_at"],
+        "expires_at": vote["expires_at"],
+        "project": {"id": "803190510032756736", "type": "bot", "platform": "discord",
+                    "platform_id": "264811613708746752"},
+        "user": {"id": vote["user_id"], "platform_id": vote["platform_id"], "name": "voter", "avatar_url": None}}})
+    t = str(int(time.time()))
+    mac = hmac.new(secret.encode(), (t + "." + body).encode(), hashlib.sha256).hexdigest()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("POST", "/topgg", body, {"x-topgg-signature": f"t={t},v1={mac}", "Content-Type": "application/json"})
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+def listen_mode(exe, mock, ca, tmp):
+    p, _ = run([exe, "listen", "--help"], clean_env())
+    if b"--catch-up" not in p.stdout:
+        print("skip: this topgg-webhook has no --catch-up")
+        return SKIP
+    secret = "whs_listen_test"
+    env = clean_env(TOPGG_TOKEN=TOKEN, TOPGG_V1_SECRET=secret)
+    votes = [{k: v for k, v in vote.items() if not k.startswith("_")} for vote in mock.votes]
+    db = os.path.join(tmp, "dedup.db")
+
+    def base(scenario, run_name):
+        return ["--catch-up", "--catch-up-since", "3h", "--api-base", f"{mock.url}/{scenario}/{run_name}",
+                "--api-ca", ca]
+
+    # A receiver started after the votes were cast: each delivered once, in order, as caught up.
+    first_vote = votes[0]
+    s = Listener(exe, [*base("pages", "listen-1"), "--dedup", f"sqlite:{db}"], env)
+    try:
+        lines = s.wait_lines(len(votes))
+        check([l["user"]["id"] for l in lines] == [v["user_id"] for v in votes],
+              f"listen --catch-up: every vote cast while it was down, once, in order: {lines} {s.err!r}")
+        check(all(l["event"] == "vote.create" and l["source"] == "catch-up" and l["id"] == "" for l in lines),
+              "listen --catch-up: vote.create lines with \"source\":\"catch-up\" and no vote id")
+        # Top.gg's webhook delivers one of them late: the same vote, not a second line.
+        check(signed_vote(exe, s.port, first_vote, secret) == 204, "a caught-up vote delivered by webhook: 204")
+        time.sleep(0.3)
+        check(len(s.lines()) == len(votes), "and no second line for it")
+    finally:
+        s.stop()
+
+    # Restarted on the same store: resumes from its mark, no vote twice.
+    s = Listener(exe, [*base("pages", "listen-2"), "--dedup", f"sqlite:{db}"], env)
+    try:
+        time.sleep(1.5)
+        check(s.lines() == [], "restarted on its store: nothing delivered twice")
+        log = mock.log_of("listen-2")
+        since = [e["query"].get("startDate") for e in log if e["endpoint"] == "votes" and "startDate" in e["query"]]
+        check(since and since[0] >= votes[-1]["created_at"][:11],
+              f"and it read from its mark (an hour before the newest vote), not 3 h back: {since}")
+    finally:
+        s.stop()
+
+    # A vote delivered live first, then returned by the API: one line.
+    s = Listener(exe, ["--catch-up", "--catch-up-since", "3h", "--catch-up-every", "10s",
+                       "--api-base", f"{mock.url}/pages/listen-3", "--api-ca", ca], env)
+    try:
+        lines = s.wait_lines(len(votes))
+        check(len(lines) == len(votes), "memory store: each vote once on the first round")
+    finally:
+        s.stop()
+
+    # 401: one clear line; the live receiver goes on serving.
+    s = Listener(exe, base("pages", "listen-401"), clean_env(TOPGG_TOKEN="wrong-token-x", TOPGG_V1_SECRET=secret))
+    try:
+        check(s.wait_err("token refused (401)"), "a wrong token: one clear line on stderr")
+        check(signed_vote(exe, s.port, votes[2], secret) == 204, "and live deliveries are still handled")
+        lines = s.wait_lines(1)
+        check(len(lines) == 1 and lines[0]["source"] == "webhook", "as webhook lines")
+    finally:
+        s.stop()
+
+    # 429 with Retry-After: honoured, then every vote.
+    s = Listener(exe, base("rate", "listen-429"), env)
+    try:
+        lines = s.wait_lines(len(votes))
+        check(len(lines) == len(votes), "429 then votes: all delivered")
+        log = mock.log_of("listen-429")
+        votes_log = [e for e in log if e["endpoint"] == "votes"]
+        check(len(votes_log) >= 2 and votes_log[1]["t"] - votes_log[0]["t"] >= 1.0, "Retry-After: 1 honoured")
+    finally:
+        s.stop()
+    return 0
+
+
 def main():
     mode, exe = sys.argv[1], sys.argv[2]
     with tempfile.TemporaryDirectory(prefix="topgg-api-") as tmp:
@@ -172,6 +333,8 @@ def main():
         try:
             if mode in ("client", "catchup"):
                 rc = client_mode(exe, mock, cert, other_ca, other_mock) or 0
+            elif mode == "listen":
+                rc = listen_mode(exe, mock, cert, tmp)
             else:
                 rc = cli_mode(exe, mock, cert, other_ca, tool=(mode == "tool"))
         finally:

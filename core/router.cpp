@@ -15,9 +15,11 @@ namespace detail {
 namespace {
 void print_rejection(const Rejection& r) {
   const char* what = r.error == Error::duplicate ? "info: a retry answered" : "refused";
+  // A request refused before its request line was read has no method or path: say so.
+  const std::string_view path = r.path.empty() && r.method.empty() ? "(before the request line)" : r.path;
   std::fprintf(stderr, "topgg-webhook: %s %d%s%.*s%s%.*s%s%.*s: %.*s\n", what, r.status, r.method.empty() ? "" : " ",
-               static_cast<int>(r.method.size()), r.method.data(), r.path.empty() ? "" : " ",
-               static_cast<int>(r.path.size()), r.path.data(), r.peer.empty() ? "" : " from ",
+               static_cast<int>(r.method.size()), r.method.data(), path.empty() ? "" : " ",
+               static_cast<int>(path.size()), path.data(), r.peer.empty() ? "" : " from ",
                static_cast<int>(r.peer.size()), r.peer.data(), static_cast<int>(r.detail.size()), r.detail.data());
 }
 } // namespace

@@ -35,6 +35,20 @@ std::string format(const void* p) {
   return out.append(":").append(std::to_string(port));
 }
 
+namespace {
+// getaddrinfo's own codes, so that what() reads "cannot listen on h:p: Name or
+// service not known" (not a generic errno text after it).
+class ResolverCategory final : public std::error_category {
+public:
+  const char* name() const noexcept override { return "getaddrinfo"; }
+  std::string message(int rc) const override { return gai_strerror(rc); }
+};
+const std::error_category& resolver_category() {
+  static const ResolverCategory c;
+  return c;
+}
+} // namespace
+
 Listener listen(const std::string& host, std::uint16_t port, int backlog) {
   std::string where = host.find(':') != std::string::npos ? std::string("[").append(host).append("]") : host;
   where.append(":").append(std::to_string(port));
@@ -45,8 +59,7 @@ Listener listen(const std::string& host, std::uint16_t port, int backlog) {
   addrinfo* found = nullptr;
   const std::string service = std::to_string(port);
   if (const int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), service.c_str(), &hints, &found); rc != 0)
-    throw std::system_error(std::make_error_code(std::errc::invalid_argument),
-                            "cannot listen on " + where + ": " + gai_strerror(rc));
+    throw std::system_error(rc, resolver_category(), "cannot listen on " + where);
   int err = 0;
   Listener l;
   for (addrinfo* ai = found; ai && l.fd < 0; ai = ai->ai_next) {

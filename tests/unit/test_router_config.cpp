@@ -99,29 +99,49 @@ TEST_CASE("several bot-vote and server-vote routes, each with its own key") {
   CHECK(seen == std::vector<std::string>{"bot 264811613708746752", "bot 2222", "guild 5678", "guild 5678"});
 }
 
-TEST_CASE("without on_error, a refusal is one line on standard error") {
-  // Standard error goes to a temporary file for the duration of the request.
+namespace {
+/// What `f` writes to standard error (redirected to a temporary file meanwhile).
+template <class F> std::string stderr_of(F&& f) {
   std::FILE* tmp = std::tmpfile();
   REQUIRE(tmp);
   std::fflush(stderr);
   const int saved = ::dup(2);
   REQUIRE(saved >= 0);
   ::dup2(::fileno(tmp), 2);
-  topgg::Router r;
-  r.dbl_webhook("/dbl", "k").on_bot_vote([](const topgg::BotVote&) {}).on_warning([](std::string_view) {});
-  const int status = answer(r, "/dbl", "wrong", th::bot_body);
+  f();
   std::fflush(stderr);
   ::dup2(saved, 2);
   ::close(saved);
-  CHECK(status == 401);
   std::string text;
   std::rewind(tmp);
   for (int c; (c = std::fgetc(tmp)) != EOF;)
     text.push_back(static_cast<char>(c));
   std::fclose(tmp);
+  return text;
+}
+} // namespace
+
+TEST_CASE("without on_error, a refusal is one line on standard error") {
+  topgg::Router r;
+  r.dbl_webhook("/dbl", "k").on_bot_vote([](const topgg::BotVote&) {}).on_warning([](std::string_view) {});
+  int status = 0;
+  const std::string text = stderr_of([&] { status = answer(r, "/dbl", "wrong", th::bot_body); });
+  CHECK(status == 401);
   CHECK(std::count(text.begin(), text.end(), '\n') == 1);
   CHECK(text.find("401") != std::string::npos);
   CHECK(text.find("/dbl") != std::string::npos);
   CHECK(text.find("does not match") != std::string::npos);
   CHECK(text.find("wrong") == std::string::npos); // never the key that was sent
+}
+
+TEST_CASE("without on_error, a request broken before its request line is named as such") {
+  topgg::Router r;
+  r.dbl_webhook("/dbl", "k").on_bot_vote([](const topgg::BotVote&) {}).on_warning([](std::string_view) {});
+  const std::string text = stderr_of([&] {
+    topgg::Connection c(r, th::at(0));
+    c.receive("\x01\x02 not http\r\n\r\n", th::at(0));
+    CHECK(th::status_line(c.output()) == "HTTP/1.1 400 Bad Request");
+  });
+  CHECK(std::count(text.begin(), text.end(), '\n') == 1);
+  CHECK(text.find("refused 400 (before the request line): ") != std::string::npos);
 }

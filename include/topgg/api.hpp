@@ -28,6 +28,8 @@
 
 namespace topgg::api {
 
+/// Why a call failed (Error::kind). Network errors, timeouts, 429 and 5xx are retried (Options::max_retries)
+/// before they are reported; the others are reported at once.
 enum class ErrorKind : std::uint8_t {
   network,          ///< no answer: DNS, refused or reset connection (retried, then reported)
   timeout,          ///< no complete answer within Options::timeout (retried, then reported)
@@ -45,29 +47,41 @@ enum class ErrorKind : std::uint8_t {
 /// "network", "timeout", …; static storage.
 TOPGG_API std::string_view to_string(ErrorKind kind) noexcept;
 
+/// Why a Client call failed: what a Result holds instead of its value.
 struct Error {
-  ErrorKind kind = ErrorKind::network;
-  int http_status = 0;                ///< status of the last answer; 0 when none was received
-  std::chrono::seconds retry_after{}; ///< rate_limited: what Top.gg asked to wait (0 if it did not say)
-  std::string message;                ///< one line of English; never contains the token
+  ErrorKind kind = ErrorKind::network; ///< what went wrong
+  int http_status = 0;                 ///< status of the last answer; 0 when none was received
+  std::chrono::seconds retry_after{};  ///< rate_limited: what Top.gg asked to wait (0 if it did not say)
+  std::string message;                 ///< one line of English; never contains the token
 };
 
 /// Either a T or an Error: std::expected's shape, without exceptions (C++20 has no std::expected).
 template <class T> class Result {
 public:
+  /// Holds `value` (implicit, so that a function returning Result<T> can return a T).
   Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}
+  /// Holds `error` (implicit, so that a function returning Result<T> can return an Error).
   Result(Error error) : v_(std::in_place_index<1>, std::move(error)) {}
 
+  /// True if this holds a value, false if it holds an Error.
   bool has_value() const noexcept { return v_.index() == 0; }
+  /// has_value(), for `if (auto r = client.project())`.
   explicit operator bool() const noexcept { return has_value(); }
 
-  /// The value; calling these on an error aborts (a programming error, not a runtime condition).
+  /// The value; calling this or the accessors below on an error aborts (a programming error,
+  /// not a runtime condition).
   T& value() & { return *checked(std::get_if<0>(&v_)); }
+  /// The value, read-only; aborts on an error.
   const T& value() const& { return *checked(std::get_if<0>(&v_)); }
+  /// The value, moved out of a Result about to go away; aborts on an error.
   T&& value() && { return std::move(*checked(std::get_if<0>(&v_))); }
+  /// value(); aborts on an error.
   T& operator*() & { return value(); }
+  /// value(), read-only; aborts on an error.
   const T& operator*() const& { return value(); }
+  /// The value's members (`page->records`); aborts on an error.
   T* operator->() { return &value(); }
+  /// The value's members, read-only; aborts on an error.
   const T* operator->() const { return &value(); }
 
   /// The error; calling this on a value aborts.
@@ -84,8 +98,8 @@ private:
 
 /// GET /projects/\@me. Enum-like fields are kept as sent, unknown values included.
 struct Project {
-  std::string id; ///< Top.gg project ID, as in v1::Project::id
-  std::string name;
+  std::string id;          ///< Top.gg project ID, as in v1::Project::id
+  std::string name;        ///< the project's name on Top.gg; "" when absent or null
   std::string type;        ///< "bot", "server", "game", …
   std::string platform;    ///< "discord", "roblox", …
   std::string platform_id; ///< e.g. the bot's Discord ID; "" when absent or null
@@ -98,17 +112,17 @@ struct Project {
 /// yields the same de-duplication key as the webhook's vote.create: project ID + user_id +
 /// created_at to the second.
 struct VoteRecord {
-  std::string user_id;     ///< Top.gg user ID (v1::User::id)
-  std::string platform_id; ///< the voter on the platform, e.g. Discord user ID (v1::User::platform_id); "" when null
-  std::int64_t weight = 0;
-  v1::Timestamp created_at{};
+  std::string user_id;        ///< Top.gg user ID (v1::User::id)
+  std::string platform_id;    ///< the voter on the platform, e.g. Discord user ID (v1::User::platform_id); "" when null
+  std::int64_t weight = 0;    ///< how many votes this one counts for (v1::VoteCreate::weight)
+  v1::Timestamp created_at{}; ///< when the vote was cast; to the second, part of the de-duplication key
   v1::Timestamp expires_at{}; ///< when the user may vote again; the epoch when Top.gg sent none
 };
 
 /// One page of the history, oldest first. An empty `records` ends the history (for now).
 struct VotesPage {
-  std::string cursor; ///< asks for the next page; "" when Top.gg sent none
-  std::vector<VoteRecord> records;
+  std::string cursor;              ///< asks for the next page; "" when Top.gg sent none
+  std::vector<VoteRecord> records; ///< the votes of this page, oldest first
 };
 
 /// Where a walk through the history stands: the request that fetches the first record the
@@ -120,6 +134,7 @@ struct VotePosition {
   v1::Timestamp since{};          ///< startDate, when there is no cursor yet
   std::optional<VoteRecord> last; ///< the last record the callback accepted; kept when none was
 
+  /// A position without a cursor: the walk starts with the votes from `since` on.
   static VotePosition starting_at(v1::Timestamp since) {
     VotePosition p;
     p.since = since;
@@ -127,6 +142,7 @@ struct VotePosition {
   }
 };
 
+/// What a for_each_vote(VotePosition&, …) walk did, when it did not fail.
 struct WalkStats {
   std::uint64_t pages = 0;   ///< pages fetched, the final empty one included
   std::uint64_t records = 0; ///< records the callback accepted
@@ -136,6 +152,8 @@ struct WalkStats {
 /// Called once per record, in order; return false to stop the walk before the next record.
 using VoteCallback = std::function<bool(const VoteRecord&)>;
 
+/// Settings of a Client, checked by Client::create(): timeouts must be positive, intervals not
+/// negative; a max_backoff below backoff is raised to it.
 struct Options {
   std::string token;                                ///< v1 API token; never logged, never in an Error, wiped by ~Client
   std::string base_url = "https://top.gg/api/v1";   ///< https:// only; a trailing '/' is ignored
@@ -160,7 +178,10 @@ public:
   /// and prepares libcurl. Sends nothing. Errors: invalid_argument.
   static Result<Client> create(Options options);
 
+  /// Takes over the connection; the moved-from Client answers every call with invalid_argument.
   Client(Client&&) noexcept;
+  /// Takes over the connection, wiping this Client's own token first; the moved-from Client answers
+  /// every call with invalid_argument. Must not run while a call is in progress on either.
   Client& operator=(Client&&) noexcept;
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -187,7 +208,9 @@ public:
   /// From any thread: the call in progress (request or wait) returns ErrorKind::cancelled within
   /// milliseconds, and so does every later call until reset_cancel(). For prompt shutdown.
   void cancel() noexcept;
+  /// From any thread: lets calls run again after cancel().
   void reset_cancel() noexcept;
+  /// From any thread: true from cancel() until reset_cancel(); false for a moved-from Client.
   bool cancelled() const noexcept;
 
 private:

@@ -40,7 +40,9 @@ struct ClaimState;
 /// ticket is dropped uncompleted counts as ClaimResult::unavailable.
 class TOPGG_API ClaimTicket {
 public:
+  /// A ticket for no claim: complete() does nothing and returns false.
   ClaimTicket() = default;
+  /// Internal: ClaimDeferral::defer() makes tickets.
   explicit ClaimTicket(std::shared_ptr<detail::ClaimState> s) noexcept : state_(std::move(s)) {}
   /// True if this completion counted.
   bool complete(ClaimResult r) const;
@@ -57,6 +59,7 @@ public:
   /// For calling a store directly (tests, tools): `done` runs once with the
   /// result, on the thread that completes the ticket.
   explicit ClaimDeferral(std::function<void(ClaimResult)> done);
+  /// Tickets from defer() stay valid after the deferral is gone.
   ~ClaimDeferral();
   ClaimDeferral(const ClaimDeferral&) = delete;
   ClaimDeferral& operator=(const ClaimDeferral&) = delete;
@@ -68,6 +71,7 @@ public:
 
   /// Internal: the delivery pipeline's own deferral, waking `wake` on completion.
   struct Internal;
+  /// Internal: the delivery pipeline's deferral; defer() hands the claim's result cell to `in`.
   explicit ClaimDeferral(Internal& in) noexcept : internal_(&in) {}
 
 private:
@@ -87,6 +91,7 @@ private:
 /// valid only during the call.
 class TOPGG_API IdempotencyStore {
 public:
+  /// Drops the marks the default load_mark() and save_mark() keep in memory.
   virtual ~IdempotencyStore();
 
   /// Claims `key` for up to `lease` (after which an unconfirmed claim lapses,
@@ -102,10 +107,14 @@ public:
   virtual void release(std::string_view key, Now now) = 0;
 
   /// A named time kept with the keys (catch-up's high-water mark: the newest
-  /// vote confirmed). Called off the loop thread; may block. The default
-  /// keeps it in memory; a persistent store throws std::runtime_error when it
-  /// cannot read or write it. Names never collide with delivery keys.
+  /// vote confirmed); nullopt if none was saved. Called off the loop thread;
+  /// may block. The default keeps it in this object's memory; a persistent
+  /// store throws std::runtime_error when it cannot read or write it. Names
+  /// never collide with delivery keys.
   virtual std::optional<std::chrono::sys_time<std::chrono::microseconds>> load_mark(std::string_view name);
+  /// Keeps `t` as the mark `name`, replacing the previous one; as load_mark(),
+  /// called off the loop thread, may block, and throws std::runtime_error in a
+  /// persistent store that cannot write it.
   virtual void save_mark(std::string_view name, std::chrono::sys_time<std::chrono::microseconds> t);
 
   /// What the store says when it has trouble (an outage begins or ends): one
@@ -131,12 +140,20 @@ private:
 /// table exists (it is allocated at the first claim).
 class TOPGG_API MemoryStore final : public IdempotencyStore {
 public:
+  /// Holds at most `capacity` keys, claimed and done together (0 counts as 1);
+  /// the table for them is allocated at first use.
   explicit MemoryStore(std::size_t capacity = 16384);
+  /// Frees the table: every key is forgotten.
   ~MemoryStore() override;
 
+  /// Answers at once, never defers. Leases run on `now.mono`; a lapsed key is
+  /// claimed again.
   std::optional<ClaimResult> claim(std::string_view key, Now now, std::chrono::milliseconds lease,
                                    ClaimDeferral& later) override;
+  /// Marks `key` done for `ttl` on `now.mono`; a key forgotten while it was
+  /// handled (the store was full) is added again.
   void confirm(std::string_view key, Now now, std::chrono::milliseconds ttl) override;
+  /// Forgets `key` if it is claimed; a done key stays.
   void release(std::string_view key, Now now) override;
 
   /// Keys held now (claimed or done, expired ones included until reused).

@@ -27,13 +27,15 @@
 
 namespace topgg {
 
+/// Where a RedisStore connects and how it behaves. Its constructor throws
+/// std::invalid_argument for values out of range (see RedisStore::RedisStore).
 struct TOPGG_API RedisOptions {
-  std::string host = "127.0.0.1"; ///< name or address; a name is looked up again at each reconnection
-  std::uint16_t port = 6379;
-  int db = 0;           ///< SELECTed after connecting when not 0
-  std::string username; ///< AUTH username password (Redis 6 ACLs) when set
-  std::string password; ///< AUTH when set; never logged
-  std::string key_prefix = "topgg:";
+  std::string host = "127.0.0.1";    ///< name or address; a name is looked up again at each reconnection
+  std::uint16_t port = 6379;         ///< TCP port (no unix sockets); 0 is refused
+  int db = 0;                        ///< SELECTed after connecting when not 0
+  std::string username;              ///< AUTH username password (Redis 6 ACLs) when set
+  std::string password;              ///< AUTH when set; never logged
+  std::string key_prefix = "topgg:"; ///< put before every key and mark this store reads or writes
   /// Connecting, AUTH and SELECT included; then the attempt is abandoned.
   std::chrono::milliseconds connect_timeout{1000};
   /// Longest wait for any answer. A claim is answered (unavailable) within this
@@ -43,7 +45,7 @@ struct TOPGG_API RedisOptions {
   /// Wait before reconnecting after a failure: `reconnect_min`, doubled after
   /// each failed attempt up to `reconnect_max`.
   std::chrono::milliseconds reconnect_min{100};
-  std::chrono::milliseconds reconnect_max{5000};
+  std::chrono::milliseconds reconnect_max{5000}; ///< cap of that doubling; at least `reconnect_min`
   /// Off (default): while Redis cannot be asked, claims answer unavailable,
   /// the pipeline answers 503 and Top.gg delivers again later — nothing is
   /// handled twice, but a v1 delivery (retried only for about 7 s) can run out
@@ -96,14 +98,18 @@ public:
   /// unavailable (claimed with `fail_open`).
   std::optional<ClaimResult> claim(std::string_view key, Now now, std::chrono::milliseconds lease,
                                    ClaimDeferral& later) override;
+  /// Queues `SET <prefix><key> done PX ttl` and returns. The TTL runs from this
+  /// call: a confirm written after a reconnection gets what remains of it.
   void confirm(std::string_view key, Now now, std::chrono::milliseconds ttl) override;
   /// Deletes the key only if it still holds this store object's claim.
   void release(std::string_view key, Now now) override;
 
-  /// GET / SET `<prefix>mark:<name>`; block for at most `command_timeout`.
-  /// Throw std::runtime_error when Redis cannot be asked or does not answer in
-  /// time, or the stored value is not a number.
+  /// GET `<prefix>mark:<name>` (nullopt when the key does not exist); blocks
+  /// for at most `command_timeout`. Throws std::runtime_error when Redis cannot
+  /// be asked or does not answer in time, or the stored value is not a number.
   std::optional<std::chrono::sys_time<std::chrono::microseconds>> load_mark(std::string_view name) override;
+  /// SET `<prefix>mark:<name>` to `t` in microseconds since the Unix epoch,
+  /// without expiry; blocks and throws as load_mark().
   void save_mark(std::string_view name, std::chrono::sys_time<std::chrono::microseconds> t) override;
 
 private:

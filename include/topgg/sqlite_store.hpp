@@ -23,6 +23,9 @@
 
 namespace topgg {
 
+/// How a SqliteStore waits, queues and cleans up. Its constructor throws
+/// std::invalid_argument for a negative `busy_timeout` or a zero `max_queue` or
+/// `purge_interval`.
 struct SqliteOptions {
   /// How long a transaction waits for another connection's write lock (another
   /// store or process on the same file) before its claims answer unavailable.
@@ -73,14 +76,20 @@ public:
   /// Always defers (nullopt), except when the queue is full: unavailable.
   std::optional<ClaimResult> claim(std::string_view key, Now now, std::chrono::milliseconds lease,
                                    ClaimDeferral& later) override;
+  /// Queues the key as done until `now.wall` + `ttl` and returns; always queued,
+  /// even when the queue is full.
   void confirm(std::string_view key, Now now, std::chrono::milliseconds ttl) override;
   /// Deletes the key only if it is still claimed by this store object.
   void release(std::string_view key, Now now) override;
 
-  /// Read and written in the file (microseconds), through the store's thread;
-  /// blocks until done. Throws std::runtime_error with SQLite's message when the
-  /// file cannot be read or written.
+  /// Read in the file (microseconds), through the store's thread; nullopt when
+  /// none was saved. Blocks until done. Throws std::runtime_error with SQLite's
+  /// message when the transaction it is read in fails (locked beyond
+  /// `busy_timeout`, I/O error, …).
   std::optional<std::chrono::sys_time<std::chrono::microseconds>> load_mark(std::string_view name) override;
+  /// Written in the file (microseconds), replacing the previous value, through
+  /// the store's thread; blocks until committed. Throws std::runtime_error with
+  /// SQLite's message when the transaction fails, as load_mark().
   void save_mark(std::string_view name, std::chrono::sys_time<std::chrono::microseconds> t) override;
 
   /// The file's schema version (`PRAGMA user_version`) this library writes.

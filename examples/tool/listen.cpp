@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -15,6 +16,7 @@
 
 #include "catch_up.hpp"
 #include "dedup.hpp"
+#include "event_output.hpp"
 #include "events_json.hpp"
 #include "log.hpp"
 #include "exec_runner.hpp"
@@ -203,30 +205,17 @@ std::vector<std::string> exec_env_names(const Options& o) {
 
 // ---- events -------------------------------------------------------------------
 
-std::mutex out_mutex;
-void print_event(const std::string& line) {
-  std::lock_guard lock(out_mutex);
-  std::fwrite(line.data(), 1, line.size(), stdout);
-  std::fputc('\n', stdout);
-  std::fflush(stdout);
-}
-
-/// Every event: printed (and, with --exec, handed to CMD) before the Ack.
-template <class Manager, class Event> void handle_events(Manager& m, ExecRunner* exec) {
-  auto handler = [exec](const Event& ev, topgg::Ack ack) {
+/// Every event: printed (and, with --exec, handed to CMD first) before the
+/// Ack — the Ack completes once its line is written (see event_output.hpp).
+template <class Manager, class Event> void handle_events(Manager& m, EventOutput& out, ExecRunner* exec) {
+  auto handler = [&out, exec](const Event& ev, topgg::Ack ack) {
     std::string line = to_json(ev);
-    if (!exec) {
-      print_event(line);
-      ack.ok();
-      return;
-    }
+    if (!exec)
+      return out.add(line, std::move(ack));
     const std::string_view kind = event_name(ev);
-    exec->submit(line, [line, ack, kind](const ExecResult& r) {
-      if (r.ok) {
-        print_event(line);
-        ack.ok();
-        return;
-      }
+    exec->submit(line, [&out, line, ack, kind](const ExecResult& r) {
+      if (r.ok)
+        return out.add(line, ack);
       // Names the event's kind, never its line: integration.create carries a
       // webhook secret, and stderr ends up in logs. The retry reason is ours
       // too (the error hook skips it: this line already says why).
@@ -289,6 +278,7 @@ template <class Manager> int serve(const Options& o) {
   }
 
   Manager m;
+  EventOutput output(STDOUT_FILENO, [&m](std::function<void()> job) { return m.post(std::move(job)); });
   if (store)
     m.idempotency_store(store);
   m.settings(s).on_error(log_rejection).on_warning([](std::string_view w) { log_line("warning: " + std::string(w)); });
@@ -304,12 +294,12 @@ template <class Manager> int serve(const Options& o) {
   } catch (const std::invalid_argument& e) { // a route without '/', two on one path
     usage_error(library_words(e));
   }
-  handle_events<Manager, topgg::BotVote>(m, exec.get());
-  handle_events<Manager, topgg::ServerVote>(m, exec.get());
-  handle_events<Manager, topgg::v1::VoteCreate>(m, exec.get());
-  handle_events<Manager, topgg::v1::WebhookTest>(m, exec.get());
-  handle_events<Manager, topgg::v1::IntegrationCreate>(m, exec.get());
-  handle_events<Manager, topgg::v1::IntegrationDelete>(m, exec.get());
+  handle_events<Manager, topgg::BotVote>(m, output, exec.get());
+  handle_events<Manager, topgg::ServerVote>(m, output, exec.get());
+  handle_events<Manager, topgg::v1::VoteCreate>(m, output, exec.get());
+  handle_events<Manager, topgg::v1::WebhookTest>(m, output, exec.get());
+  handle_events<Manager, topgg::v1::IntegrationCreate>(m, output, exec.get());
+  handle_events<Manager, topgg::v1::IntegrationDelete>(m, output, exec.get());
 
   try {
     m.run(port, host);
@@ -326,6 +316,7 @@ template <class Manager> int serve(const Options& o) {
   catch_up.reset(); // its round in progress is cancelled; the mark stays where it got
   m.close();
   exec.reset(); // waits for running commands; their Acks find a closed server
+  output.flush(); // a line added after the loop stopped (its delivery is already answered)
   return 0;
 }
 

@@ -1158,6 +1158,77 @@ def tool_readme_lines(tool, loop):
         s.kill()
 
 
+# ---- the tool's stdout: a line is written before its 2xx ---------------------
+
+def vote_request(user):
+    body = json.dumps({"bot": BOT, "user": user, "type": "upvote", "isWeekend": False, "query": ""}).encode()
+    return (f"POST /dbl HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: {DBL_AUTH}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+def answer_within(sock, timeout):
+    """The status of the answer on `sock`, or None if none came within `timeout`."""
+    sock.settimeout(timeout)
+    got = b""
+    try:
+        while b"\r\n\r\n" not in got:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+    except socket.timeout:
+        return None
+    return int(got.split(b" ")[1]) if got.startswith(b"HTTP/1.1 ") else -1
+
+
+def tool_stdout(tool, loop):
+    # A reader that falls behind: no 2xx leaves before its line is in the pipe.
+    s = listen(tool, loop, "--dbl", "/dbl")
+    try:
+        fcntl.fcntl(s.proc.stdout.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), 4096)
+        with socket.create_connection(("127.0.0.1", s.port)) as c:
+            blocked = None
+            for i in range(200):  # ~30 lines fill 4 KiB
+                user = str(10**17 + i)
+                c.sendall(vote_request(user))
+                status = answer_within(c, 1.0)
+                if status is None:
+                    blocked = user
+                    break
+                if status != 200:
+                    raise AssertionError(f"vote {i} was answered {status} while stdout had room")
+            check(blocked is not None, "a full stdout pipe holds the next delivery's answer back")
+            check(f'"user":"{blocked}"' not in s.out.decode(), "(its line is not read yet)")
+            status = None
+            deadline = time.monotonic() + 10
+            while status is None and time.monotonic() < deadline:
+                s.pump(0.05)  # reads stdout: the pipe drains
+                status = answer_within(c, 0.05)
+            check(status == 200, f"once stdout drains, the held delivery is answered 200 (got {status})")
+            s.wait_for("out", re.escape(f'"user":"{blocked}"'))
+            check(True, "and its line was written first")
+        s.stop()
+    finally:
+        s.kill()
+
+    # A reader that went away: 503 (Top.gg delivers again), one line on stderr, the tool stops.
+    s = listen(tool, loop, "--dbl", "/dbl")
+    try:
+        s.proc.stdout.close()
+        status = bot_vote(s.port)[0]
+        check(status == 503, f"a delivery whose line cannot be written is answered 503 (got {status})")
+        s.wait_for("err", r"stdout has no reader: closing\n")
+        try:
+            code = s.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the tool still runs 10 s after stdout lost its reader")
+        check(code == 0, f"it then closes gracefully (exit {code})")
+        s.pump(0)
+        check(b"Broken pipe" in s.err, f"the log says why: {s.err.decode(errors='replace')[-200:]!r}")
+    finally:
+        s.kill()
+
+
 CASES = {"uv_minimal": minimal, "asio_minimal": minimal, "uv_byte_level": minimal, "custom_routes": custom_routes,
          "beast_server": beast_server, "bot_thread": bot_thread, "sqlite_ledger": sqlite_ledger,
          "custom_store": custom_store, "uv_worker_pool": worker_pool,
@@ -1166,7 +1237,8 @@ CASES = {"uv_minimal": minimal, "asio_minimal": minimal, "uv_byte_level": minima
          "tool_exec_env": tool_exec_env, "tool_exec_fds": tool_exec_fds, "tool_exec_signals": tool_exec_signals,
          "tool_json_query": tool_json_query, "tool_json_utf8": tool_json_utf8, "tool_secrets": tool_secrets,
          "tool_routes": tool_routes, "tool_log": tool_log, "tool_store_outage": tool_store_outage,
-         "tool_host": tool_host, "tool_run_hint": tool_run_hint, "tool_readme_lines": tool_readme_lines}
+         "tool_host": tool_host, "tool_run_hint": tool_run_hint, "tool_readme_lines": tool_readme_lines,
+         "tool_stdout": tool_stdout}
 
 
 def main():

@@ -1,0 +1,48 @@
+// stdout of `topgg-webhook listen`: each event's JSON line, written before its
+// delivery is acknowledged — batched per loop turn (a group commit).
+//
+// Lines added while the loop handles one turn's reads go out in one write(2)
+// when the turn's posted job runs; only then are their Acks completed, so a
+// 2xx never leaves before its line was handed to the kernel. A write that
+// fails answers the batch 503 (Top.gg delivers again); a reader that went away
+// (EPIPE) also stops the tool, so whoever supervises the pipeline sees it.
+#pragma once
+
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "topgg/ack.hpp"
+
+namespace tool {
+
+class EventOutput {
+public:
+  /// Runs a job on the loop thread; false when it cannot (then the job runs here).
+  using Post = std::function<bool(std::function<void()>)>;
+
+  EventOutput(int fd, Post post) : fd_(fd), post_(std::move(post)) {}
+  EventOutput(const EventOutput&) = delete;
+  EventOutput& operator=(const EventOutput&) = delete;
+
+  /// Any thread: `line` (no newline) is written with this turn's batch, then
+  /// `ack` completed: ok() once written, retry() if the write failed.
+  void add(const std::string& line, topgg::Ack ack);
+  /// Writes what is waiting now (also what a posted job does).
+  void flush();
+
+private:
+  int fd_;
+  Post post_;
+  std::mutex m_;
+  std::string pending_;           // lines, each ending in '\n'
+  std::vector<topgg::Ack> acks_;  // theirs, in order
+  bool scheduled_ = false;        // a flush job is posted
+  std::mutex write_m_;            // batches reach the descriptor whole and in order
+  std::string writing_;           // the batch being written (kept: its capacity is reused)
+  std::vector<topgg::Ack> acking_;
+  bool reader_gone_ = false;
+};
+
+} // namespace tool

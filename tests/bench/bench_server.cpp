@@ -23,6 +23,8 @@
 #include "bench_requests.hpp"
 #include "topgg/topgg.hpp"
 #if BENCH_HAVE_UV
+#include <uv.h>
+
 #include "topgg/uv.hpp"
 #endif
 #if BENCH_HAVE_ASIO

@@ -57,7 +57,7 @@ void Pipeline::admit(const Head& head, Admission& out) const {
       out.detail = "Authorization header missing";
     else if (head.authorization.count > 1)
       out.detail = "Authorization header repeated";
-    else if (!key_matches(head.authorization.value, r.auth_key))
+    else if (!r.auth.matches(head.authorization.value))
       out.detail = "Authorization header does not match the route's key";
     if (!out.detail.empty())
       out.refusal = Error::unauthorized;

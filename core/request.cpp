@@ -130,7 +130,7 @@ void Pipeline::handle(const Request& req, Now now, std::function<void(Response)>
 }
 
 void Pipeline::deliver_vote(const v1::VoteCreate& vote, Now now, std::function<void(Error)> done) const {
-  static const Route caught_up{route_v1, "", "(catch-up)", {}, {}, {}, {}};
+  static const Route caught_up{route_v1, "", "(catch-up)", {}, {}, {}, {}, {}};
   Head head;
   head.path = caught_up.path;
   head.caught_up = true;

@@ -1,9 +1,12 @@
-// llhttp's C callbacks for the Reader: each fragment of the head is appended
-// as it comes; limits are enforced as bytes arrive, trailers counted and
-// dropped, and parsing pauses after every message.
+// llhttp's C callbacks for the Reader: each fragment of the head extends its
+// span (an offset from the request's first byte, see reader.hpp); limits are
+// enforced as bytes arrive, trailers counted and dropped, and parsing pauses
+// after every message.
 #include "reader.hpp"
 
 #include <algorithm>
+
+#include "names.hpp"
 
 namespace topgg::detail {
 
@@ -14,7 +17,6 @@ struct ReaderCallbacks {
 
   static int on_message_begin(llhttp_t* p) {
     Reader& r = self(p);
-    r.head_.clear();
     r.fields_.clear();
     r.target_ = {};
     std::fill(std::begin(r.known_), std::end(r.known_), Reader::Span{});
@@ -32,7 +34,8 @@ struct ReaderCallbacks {
 
   static int on_url(llhttp_t* p, const char* at, std::size_t n) {
     Reader& r = self(p);
-    r.head_.append(at, n);
+    if (r.target_.len == 0)
+      r.target_.off = r.offset(at);
     r.target_.len += static_cast<std::uint32_t>(n);
     return 0;
   }
@@ -49,10 +52,9 @@ struct ReaderCallbacks {
     if (in_trailers(r))
       return count_trailer(r, n);
     if (!r.field_open_) {
-      r.fields_.push_back({{static_cast<std::uint32_t>(r.head_.size()), 0}, {}});
+      r.fields_.push_back({{r.offset(at), 0}, {}});
       r.field_open_ = true;
     }
-    r.head_.append(at, n);
     r.fields_.back().name.len += static_cast<std::uint32_t>(n);
     return 0;
   }
@@ -72,9 +74,8 @@ struct ReaderCallbacks {
       return count_trailer(r, n);
     if (!r.in_value_) {
       r.in_value_ = true;
-      r.fields_.back().value.off = static_cast<std::uint32_t>(r.head_.size());
+      r.fields_.back().value.off = r.offset(at);
     }
-    r.head_.append(at, n);
     r.fields_.back().value.len += static_cast<std::uint32_t>(n);
     return 0;
   }
@@ -88,16 +89,19 @@ struct ReaderCallbacks {
       return 0;
     const Reader::Field& f = r.fields_.back();
     const std::string_view name = r.text(f.name);
+    static constexpr Name host{"host"};
+    static constexpr Name expect{"expect"};
+    static constexpr Name authorization{"authorization"};
+    static constexpr Name trace{"x-topgg-trace"};
+    static constexpr Name signature{"x-topgg-signature"};
     Reader::Known k = Reader::other;
     switch (name.size()) {
-    case 4: k = iequals(name, "host") ? Reader::host : Reader::other; break;
-    case 6: k = iequals(name, "expect") ? Reader::expect : Reader::other; break;
-    case 13:
-      k = iequals(name, "authorization") ? Reader::authorization
-          : iequals(name, "x-topgg-trace") ? Reader::trace
-                                           : Reader::other;
+    case host.size(): k = host.matches(name) ? Reader::host : Reader::other; break;
+    case expect.size(): k = expect.matches(name) ? Reader::expect : Reader::other; break;
+    case authorization.size():
+      k = authorization.matches(name) ? Reader::authorization : trace.matches(name) ? Reader::trace : Reader::other;
       break;
-    case 17: k = iequals(name, "x-topgg-signature") ? Reader::signature : Reader::other; break;
+    case signature.size(): k = signature.matches(name) ? Reader::signature : Reader::other; break;
     default: break;
     }
     if (k != Reader::other && r.known_count_[k]++ == 0)

@@ -4,6 +4,9 @@
 #include "reader.hpp"
 
 #include <algorithm>
+#include <array>
+
+#include "names.hpp"
 
 namespace topgg::detail {
 
@@ -18,14 +21,19 @@ std::string_view trim_ows(std::string_view v) noexcept {
 }
 
 // RFC 9112 §3.2: a Host that is not uri-host [":" port] is a 400.
+constexpr auto host_bytes = [] {
+  std::array<bool, 256> ok{};
+  for (int c = 0; c < 256; ++c)
+    ok[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            std::string_view("-._~%!$&'()*+,;=:[]").find(static_cast<char>(c)) != std::string_view::npos;
+  return ok;
+}();
+
 bool valid_host(std::string_view host) noexcept {
-  for (unsigned char c : host) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    std::string_view("-._~%!$&'()*+,;=:[]").find(static_cast<char>(c)) != std::string_view::npos;
-    if (!ok)
-      return false;
-  }
-  return true;
+  bool ok = true;
+  for (unsigned char c : host)
+    ok &= host_bytes[c];
+  return ok;
 }
 
 // Buffers grown past this by an unusual request are released once it is
@@ -71,26 +79,31 @@ bool Reader::check_head() {
            false;
   bool expect_continue = false;
   if (known_count_[expect] > 0) {
-    if (!iequals(value(known_[expect]), "100-continue"))
+    static constexpr Name hundred_continue{"100-continue"};
+    if (!hundred_continue.matches(value(known_[expect])))
       return fail(Error::expectation_failed), false;
     expect_continue = true;
   }
   if ((parser_.flags & F_CONTENT_LENGTH) && parser_.content_length > settings_.max_body_bytes)
     return fail(Error::payload_too_large, "Content-Length over the body limit"), false;
 
-  head_view_.method = llhttp_method_name(method);
-  head_view_.target = text(target_);
-  head_view_.path = path_of(head_view_.target);
-  head_view_.authorization = {value(known_[authorization]), known_count_[authorization]};
-  head_view_.signature = {value(known_[signature]), known_count_[signature]};
-  head_view_.trace = {value(known_[trace]), known_count_[trace]};
-  head_view_.full = &full_;
+  build_view();
   std::string_view why;
   const Error e = listener_.on_head(head_view_, expect_continue, why);
   if (e == Error::ok)
     return true;
   fail(e, why);
   return false;
+}
+
+void Reader::build_view() {
+  head_view_.method = llhttp_method_name(static_cast<llhttp_method_t>(llhttp_get_method(&parser_)));
+  head_view_.target = text(target_);
+  head_view_.path = path_of(head_view_.target);
+  head_view_.authorization = {value(known_[authorization]), known_count_[authorization]};
+  head_view_.signature = {value(known_[signature]), known_count_[signature]};
+  head_view_.trace = {value(known_[trace]), known_count_[trace]};
+  head_view_.full = &full_;
 }
 
 // Between requests llhttp skips any CR and LF bytes; RFC 9112 §2.2 allows
@@ -120,14 +133,27 @@ bool Reader::skip_empty_lines(std::string_view data, std::size_t& used) {
   return true;
 }
 
+// One llhttp_execute over `n` bytes at `start`. A request that starts here
+// is parsed in place; one whose head began in an earlier feed() has its raw
+// bytes appended to head_ first, so its spans stay contiguous.
+llhttp_errno_t Reader::execute(const char* start, std::size_t n, bool in_head) {
+  if (phase_ != Phase::head && phase_ != Phase::body) {
+    req_ = chunk_ = start; // a new request begins at this byte
+    chunk_off_ = 0;
+  } else if (in_head && !req_) {
+    head_.append(start, n);
+    chunk_ = start;
+    chunk_off_ = head_.size() - n;
+  }
+  return llhttp_execute(&parser_, start, n);
+}
+
 std::size_t Reader::feed(std::string_view data, Stop& stop) {
   stop = Stop::need_more;
   std::size_t used = 0;
   while (used < data.size()) {
-    if (!skip_empty_lines(data, used)) {
-      stop = Stop::failed;
-      return data.size();
-    }
+    if (!skip_empty_lines(data, used))
+      break;
     if (used == data.size())
       break;
     // The header limit counts raw bytes from the request line's first byte
@@ -143,15 +169,14 @@ std::size_t Reader::feed(std::string_view data, Stop& stop) {
     if (capped)
       n = room;
     const char* start = data.data() + used;
-    const llhttp_errno_t err = llhttp_execute(&parser_, start, n);
+    const llhttp_errno_t err = execute(start, n, in_head);
     if (err == HPE_OK) {
       used += n;
       if (in_head && phase_ != Phase::body) {
         head_raw_ += n;
         if (capped) {
           fail(Error::headers_too_large);
-          stop = Stop::failed;
-          return data.size();
+          break;
         }
       }
       continue;
@@ -160,19 +185,37 @@ std::size_t Reader::feed(std::string_view data, Stop& stop) {
       used += static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - start);
       llhttp_resume(&parser_);
       stop = Stop::message;
-      return used;
+      return used; // head() may point into `data`: the caller keeps it until next()
     }
     // Refused at the head, or unparseable: answered, and nothing more is read.
-    if (error_ == Error::ok) {
-      if (err == HPE_PAUSED_H2_UPGRADE)
-        fail(Error::version_not_supported);
-      else
-        fail(Error::malformed_http, llhttp_get_error_reason(&parser_));
-    }
-    stop = Stop::failed;
-    return data.size();
+    if (error_ == Error::ok)
+      fail(err == HPE_PAUSED_H2_UPGRADE ? Error::version_not_supported : Error::malformed_http,
+           err == HPE_PAUSED_H2_UPGRADE ? std::string_view{} : llhttp_get_error_reason(&parser_));
+    break;
   }
+  if (error_ != Error::ok) {
+    stop = Stop::failed;
+    used = data.size();
+  }
+  own_head();
   return used;
+}
+
+// The spans of a request still being read point into bytes the caller is
+// about to reuse: copy them (the raw bytes up to the last span's end, or all
+// of a head still arriving, whose next bytes are appended after them).
+void Reader::own_head() {
+  if (!req_ || (phase_ != Phase::head && phase_ != Phase::body))
+    return;
+  std::size_t end = target_.off + target_.len;
+  for (const Field& f : fields_)
+    end = std::max<std::size_t>({end, f.name.off + f.name.len, f.value.off + f.value.len});
+  if (phase_ == Phase::head && error_ == Error::ok)
+    end = head_raw_; // every byte given so far: the next chunk continues at this offset
+  head_.assign(req_, end);
+  req_ = nullptr;
+  if (head_view_.full) // built (the head passed its checks): its views move too
+    build_view();
 }
 
 void Reader::mark_idle() noexcept {

@@ -1,6 +1,10 @@
 // Internal: HTTP/1.1 request framing with llhttp. Bytes in; one complete
 // request at a time out, every size limit enforced as bytes arrive (head,
 // header count, body, trailers), framing ambiguities refused.
+//
+// The head is not copied when it arrives within one feed(): its fields are
+// spans of the caller's bytes. A head still incomplete (or whose body is)
+// when feed() returns is copied then, so views never outlive the input.
 #pragma once
 
 #include <llhttp.h>
@@ -42,7 +46,8 @@ public:
 
   /// Parses from `data`, stopping after one complete request (Stop::message)
   /// or at an error (Stop::failed: error() and detail() say why; the
-  /// connection must answer and close). Returns the bytes used.
+  /// connection must answer and close). Returns the bytes used. After
+  /// Stop::message, head() may point into `data`: keep it until next().
   std::size_t feed(std::string_view data, Stop& stop);
   /// After Stop::message: ready for the next request.
   void next();
@@ -56,7 +61,8 @@ public:
   void opened(Clock::time_point t) noexcept { now_ = phase_since_ = t; }
   void mark_idle() noexcept;
 
-  /// The current request (valid until next()).
+  /// The current request (valid until next(), and while the bytes given to
+  /// the feed() that completed it stay).
   const Head& head() const noexcept { return head_view_; }
   bool head_complete() const noexcept { return phase_ == Phase::body; }
   bool keep_alive() const noexcept { return keep_alive_; }
@@ -84,9 +90,16 @@ private:
 
   bool skip_empty_lines(std::string_view data, std::size_t& used);
   bool check_head(); // on headers complete; false: error_ set
+  void build_view();
+  llhttp_errno_t execute(const char* start, std::size_t n, bool in_head);
+  void own_head(); // before feed() returns mid-request: copy what the spans point at
   int fail(Error e, std::string_view detail = {});
-  std::string_view text(Span s) const noexcept { return {head_.data() + s.off, s.len}; }
+  // Spans are offsets from the request's first byte, in the caller's bytes
+  // (req_) or, once copied, in head_.
+  const char* base() const noexcept { return req_ ? req_ : head_.data(); }
+  std::string_view text(Span s) const noexcept { return {base() + s.off, s.len}; }
   std::string_view value(Span s) const noexcept;
+  std::uint32_t offset(const char* at) const noexcept { return static_cast<std::uint32_t>(chunk_off_ + (at - chunk_)); }
 
   const Settings& settings_;
   HeadListener& listener_;
@@ -94,7 +107,10 @@ private:
   llhttp_t parser_{};
   Clock::time_point now_{};
 
-  std::string head_; // target, then names and values
+  std::string head_;            // the head's raw bytes, once copied
+  const char* req_ = nullptr;   // the request's first byte in the caller's bytes; null once copied
+  const char* chunk_ = nullptr; // the bytes llhttp is parsing now, at offset chunk_off_ of the request
+  std::size_t chunk_off_ = 0;
   std::vector<Field> fields_;
   Span target_;
   Span known_[known_count];

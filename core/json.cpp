@@ -1,6 +1,7 @@
 #include "json.hpp"
 
-#include <bitset>
+#include <cstdint>
+#include <cstring>
 
 namespace topgg::detail {
 
@@ -67,26 +68,37 @@ bool read_string_or_null(simdjson::dom::element v, std::string& out) {
   return read_string(v, out);
 }
 
+namespace {
+// Keys are compared by size and first byte before their bytes: most
+// candidates differ there.
+bool same_key(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && (a.empty() || (a[0] == b[0] && std::memcmp(a.data(), b.data(), a.size()) == 0));
+}
+} // namespace
+
 DecodeStatus read_object(simdjson::dom::element v, std::span<const Field> fields, std::string_view not_object) {
   simdjson::dom::object obj;
   if (v.get_object().get(obj) != simdjson::SUCCESS)
     return payload_error(not_object);
-  std::bitset<16> seen;
+  std::uint32_t seen = 0;
+  std::size_t next = 0; // senders keep one order: the search starts after the last key found
   for (auto member : obj) {
     const std::string_view key = member.key;
-    for (std::size_t i = 0; i < fields.size(); ++i) {
-      if (fields[i].key != key)
+    for (std::size_t k = 0; k < fields.size(); ++k) {
+      const std::size_t i = next + k < fields.size() ? next + k : next + k - fields.size();
+      if (!same_key(fields[i].key, key))
         continue;
-      if (seen[i])
+      if (seen & (1u << i))
         return payload_error("repeated field");
-      seen[i] = true;
+      seen |= 1u << i;
       if (DecodeStatus st = fields[i].read(member.value, fields[i].target, fields[i].bad); !st)
         return st;
+      next = i + 1 < fields.size() ? i + 1 : 0;
       break;
     }
   }
   for (std::size_t i = 0; i < fields.size(); ++i)
-    if (!seen[i] && !fields[i].missing.empty())
+    if (!(seen & (1u << i)) && !fields[i].missing.empty())
       return payload_error(fields[i].missing);
   return {};
 }

@@ -3,8 +3,9 @@
 // thread that completes the Ack or the claim.
 #include <atomic>
 #include <cstdio>
-#include <optional>
+#include <memory>
 
+#include "http/names.hpp"
 #include "pipeline.hpp"
 
 namespace topgg::detail {
@@ -54,11 +55,12 @@ struct Kicker {
   }
 };
 
-// An outlet with no connection: the answer goes to `finish`, now or from the
-// thread that completes the Ack or the claim.
-class CallbackOutlet final : public Outlet {
+// An outlet with no connection: the answer goes to `finish` (a callable
+// taking const Answer&, owned by the caller), now, or — moved into a
+// std::function only then — from the thread that completes the Ack or the claim.
+template <class Finish> class CallbackOutlet final : public Outlet {
 public:
-  CallbackOutlet(std::function<void(const Answer&)> finish, Now now) : finish_(std::move(finish)), now_(now) {}
+  CallbackOutlet(Finish& finish, Now now) : finish_(finish), now_(now) {}
   void answer(const Answer& a) override { finish_(a); }
   void wait(std::shared_ptr<Pending> p) override {
     auto k = std::make_shared<Kicker>();
@@ -75,7 +77,7 @@ public:
   }
 
 private:
-  std::function<void(const Answer&)> finish_;
+  Finish& finish_;
   Now now_;
   std::shared_ptr<WakeCell> wake_;
 };
@@ -83,16 +85,42 @@ private:
 // A cache for these stateless entry points; a nested call (a handler calling
 // handle()) gets its own.
 template <class F> void with_scratch(F&& f) {
-  thread_local Scratch cached;
-  thread_local int depth = 0;
-  std::optional<Scratch> nested;
-  Scratch& s = depth == 0 ? cached : nested.emplace();
-  struct Depth {
-    int& d;
-    explicit Depth(int& x) : d(++x) {}
-    ~Depth() { --d; }
-  } guard(depth);
-  f(s);
+  struct Cache {
+    Scratch scratch;
+    bool busy = false;
+  };
+  thread_local Cache cache; // one lookup of the thread's block
+  Cache& c = cache;
+  if (c.busy) {
+    auto nested = std::make_unique<Scratch>();
+    return f(*nested);
+  }
+  struct Busy {
+    bool& b;
+    explicit Busy(bool& x) : b(x) { b = true; }
+    ~Busy() { b = false; }
+  } guard(c.busy);
+  f(c.scratch);
+}
+
+// Headers the pipeline acts on, by name; the rest are the route's (full request).
+void see_header(const Header& h, Head& head) noexcept {
+  static constexpr Name authorization{"authorization"};
+  static constexpr Name signature{"x-topgg-signature"};
+  static constexpr Name trace{"x-topgg-trace"};
+  switch (h.name.size()) {
+  case authorization.size():
+    if (authorization.matches(h.name))
+      head.authorization.see(h.value);
+    else if (trace.matches(h.name))
+      head.trace.see(h.value);
+    break;
+  case signature.size():
+    if (signature.matches(h.name))
+      head.signature.see(h.value);
+    break;
+  default: break;
+  }
 }
 
 class WholeRequest final : public RequestSource {
@@ -113,15 +141,13 @@ void Pipeline::handle(const Request& req, Now now, std::function<void(Response)>
   head.target = req.target;
   head.path = req.path.empty() ? path_of(req.target) : req.path;
   head.full = &whole;
-  for (const Header& h : req.headers) {
-    if (iequals(h.name, "authorization"))
-      head.authorization.see(h.value);
-    else if (iequals(h.name, "x-topgg-signature"))
-      head.signature.see(h.value);
-    else if (iequals(h.name, "x-topgg-trace"))
-      head.trace.see(h.value);
-  }
-  CallbackOutlet out([reply = std::move(reply)](const Answer& a) { send(reply, a); }, now);
+  for (const Header& h : req.headers)
+    see_header(h, head);
+  struct Reply {
+    std::function<void(Response)> to;
+    void operator()(const Answer& a) const { send(to, a); }
+  } finish{std::move(reply)};
+  CallbackOutlet<Reply> out(finish, now);
   Admission a;
   admit(head, a);
   if (a.refusal == Error::ok && req.body.size() > config_->settings.max_body_bytes)
@@ -134,15 +160,17 @@ void Pipeline::deliver_vote(const v1::VoteCreate& vote, Now now, std::function<v
   Head head;
   head.path = caught_up.path;
   head.caught_up = true;
-  CallbackOutlet out(
-      [done = std::move(done)](const Answer& a) {
-        try {
-          done(a.error);
-        } catch (...) {
-          std::fputs("topgg-webhook: a Router::deliver callback threw; ignored\n", stderr);
-        }
-      },
-      now);
+  struct Done {
+    std::function<void(Error)> to;
+    void operator()(const Answer& a) const {
+      try {
+        to(a.error);
+      } catch (...) {
+        std::fputs("topgg-webhook: a Router::deliver callback threw; ignored\n", stderr);
+      }
+    }
+  } finish{std::move(done)};
+  CallbackOutlet<Done> out(finish, now);
   with_scratch([&](Scratch& s) { dispatch(vote, caught_up, head, 204, now, s, out); });
 }
 

@@ -6,6 +6,8 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
+#include <array>
+#include <cstdint>
 #include <limits>
 
 namespace topgg::v1 {
@@ -52,17 +54,25 @@ bool parse_timestamp(std::string_view v, SignatureHeader& out) noexcept {
   return true;
 }
 
+// Hex digit values; 0x100 marks a byte that is not one.
+constexpr auto hex_table = [] {
+  std::array<std::uint16_t, 256> t{};
+  for (int c = 0; c < 256; ++c)
+    t[c] = hex_value(static_cast<char>(c)) < 0 ? 0x100 : static_cast<std::uint16_t>(hex_value(static_cast<char>(c)));
+  return t;
+}();
+
 bool parse_mac(std::string_view v, std::array<unsigned char, SignatureHeader::mac_size>& out) noexcept {
   if (v.size() != 2 * SignatureHeader::mac_size)
     return false;
+  unsigned bad = 0;
   for (std::size_t i = 0; i < out.size(); ++i) {
-    const int hi = hex_value(v[2 * i]);
-    const int lo = hex_value(v[2 * i + 1]);
-    if (hi < 0 || lo < 0)
-      return false;
+    const unsigned hi = hex_table[static_cast<unsigned char>(v[2 * i])];
+    const unsigned lo = hex_table[static_cast<unsigned char>(v[2 * i + 1])];
+    bad |= hi | lo;
     out[i] = static_cast<unsigned char>(hi << 4 | lo);
   }
-  return true;
+  return bad < 0x100;
 }
 
 // One HMAC context per thread. The algorithm is fetched once; the key is set

@@ -12,6 +12,7 @@ namespace topgg {
 
 struct Workspace::Impl {
   detail::Scratch scratch;
+  detail::ReaderPool readers; // the state of requests being read, lent to the thread's connections
 };
 
 Workspace::Workspace() : impl_(std::make_unique<Impl>()) {}
@@ -38,13 +39,15 @@ struct Connection::Impl final : detail::HeadListener, detail::Outlet, detail::Re
     now = n;
     reader.set_now(n.mono);
   }
-  detail::Scratch& scratch() {
+  Workspace::Impl& workspace() {
     if (!ws) {
       own_ws = std::make_unique<Workspace>();
       ws = own_ws.get();
     }
-    return ws->impl().scratch;
+    return ws->impl();
   }
+  detail::Scratch& scratch() { return workspace().scratch; }
+  detail::ReaderPool& reader_pool() override { return workspace().readers; }
   std::string_view output() const noexcept { return {out.data() + out_sent, out.size() - out_sent}; }
   bool blocked() const noexcept {
     return answers.size() >= settings.max_pipelined || output().size() >= settings.max_output_bytes;
@@ -62,11 +65,13 @@ struct Connection::Impl final : detail::HeadListener, detail::Outlet, detail::Re
       used += reader.feed(data.substr(used), stop);
       if (stop == detail::Reader::Stop::failed) {
         fail(reader.error(), reader.detail());
-        return data.size();
+        used = data.size();
+        break;
       }
       if (stop == detail::Reader::Stop::message)
         complete_request();
     }
+    reader.rest(); // between requests: an idle connection keeps no request state
     return used;
   }
 
@@ -105,7 +110,6 @@ struct Connection::Impl final : detail::HeadListener, detail::Outlet, detail::Re
     std::string& body = reader.body();
     detail::reserve_padding(body);
     pipeline.deliver(admission, reader.head(), body, true, now, scratch(), *this);
-    reader.trim();
   }
 
   // A request that cannot be answered normally: 4xx/5xx, and nothing more is read.

@@ -147,7 +147,7 @@ void Pipeline::dispatch(const Event& ev, const Route& route, const Head& head, i
   IdempotencyStore* store = config_->idempotency();
   if (!store || !dedup_key(ev, route.path, s.key))
     return run(ev, head, success, now, s, out, false);
-  ClaimDeferral::Internal in{out.waker(), nullptr};
+  ClaimDeferral::Internal in{[&out] { return out.waker(); }, nullptr};
   std::optional<ClaimResult> r;
   {
     ClaimDeferral deferral(in);

@@ -141,12 +141,15 @@ void Server::accept() {
       c->id = self->conns.add(c);
       c->driver.connection().set_peer(peer);
       // Runs on the completing thread with the connection's wake lock held:
-      // it only posts, and holds the connection weakly.
-      c->driver.connection().set_waker([s = self.get(), w = c->weak_from_this()] {
-        s->later(w, [](Conn& k) {
-          if (!k.driver.closed()) {
-            k.driver.on_wake(Now::current());
-            k.rearm();
+      // it only posts. The connection is found again by id on the loop
+      // (closed meanwhile: nothing to do), so the function holds no
+      // allocation; the server outlives its connections' wakers.
+      c->driver.connection().set_waker([s = self.get(), id = c->id] {
+        s->later(std::weak_ptr<Server>(s->weak_from_this()), [id](Server& srv) {
+          if (Conn* k = srv.conns.find(id); k && !k->driver.closed()) {
+            const auto keep = k->shared_from_this(); // on_wake may close it: the set's reference goes
+            k->driver.on_wake(Now::current());
+            k->rearm();
           }
         });
       });

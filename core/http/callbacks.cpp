@@ -31,7 +31,7 @@ struct ReaderCallbacks {
     m.view.full = nullptr; // not built: a head refused before its checks end has no path
     r.head_request_ = false;
     r.phase_ = Phase::head;
-    r.phase_since_ = r.now_;
+    r.phase_since_ = r.listener_.current_time();
     return 0;
   }
 
@@ -127,7 +127,7 @@ struct ReaderCallbacks {
   static int on_headers_complete(llhttp_t* p) {
     Reader& r = self(p);
     r.phase_ = Phase::body;
-    r.phase_since_ = r.now_;
+    r.phase_since_ = r.listener_.current_time();
     return r.check_head() ? 0 : -1;
   }
 

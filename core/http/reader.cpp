@@ -45,9 +45,6 @@ void ReaderPool::release_large(Message& m) noexcept {
     std::string().swap(m.head);
 }
 
-Reader::Reader(const Settings& settings, HeadListener& listener, RequestSource& full)
-    : settings_(settings), listener_(listener), full_(full) {}
-
 int Reader::fail(Error e, std::string_view detail) {
   error_ = e;
   detail_ = detail.empty() ? describe(e) : detail;
@@ -111,7 +108,7 @@ void Reader::build_view() {
   h.authorization = {value(m.known[Message::authorization]), m.known_count[Message::authorization]};
   h.signature = {value(m.known[Message::signature]), m.known_count[Message::signature]};
   h.trace = {value(m.known[Message::trace]), m.known_count[Message::trace]};
-  h.full = &full_;
+  h.full = &listener_.whole_request();
 }
 
 // Between requests llhttp skips any CR and LF bytes; RFC 9112 §2.2 allows
@@ -177,10 +174,9 @@ std::size_t Reader::feed(std::string_view data, Stop& stop) {
     // a head over the limit is 431 however its bytes were split, and a bad
     // byte within the limit is 400 however they were split.
     const bool in_head = phase_ != Phase::body;
-    if (phase_ != Phase::head)
-      head_raw_ = 0; // we pause after every message, so a new one starts here
+    const std::size_t raw = phase_ == Phase::head ? m_->head_raw : 0; // we pause after every message
     std::size_t n = data.size() - used;
-    const std::size_t room = settings_.max_header_bytes - std::min(head_raw_, settings_.max_header_bytes);
+    const std::size_t room = settings_.max_header_bytes - std::min(raw, settings_.max_header_bytes);
     const bool capped = in_head && n > room;
     if (capped)
       n = room;
@@ -189,7 +185,7 @@ std::size_t Reader::feed(std::string_view data, Stop& stop) {
     if (err == HPE_OK) {
       used += n;
       if (in_head && phase_ != Phase::body) {
-        head_raw_ += n;
+        m_->head_raw = raw + n;
         if (capped) {
           fail(Error::headers_too_large);
           break;
@@ -228,7 +224,7 @@ void Reader::own_head() {
   for (const Message::Field& f : m.fields)
     end = std::max<std::size_t>({end, f.name.off + f.name.len, f.value.off + f.value.len});
   if (phase_ == Phase::head && error_ == Error::ok)
-    end = head_raw_; // every byte given so far: the next chunk continues at this offset
+    end = m.head_raw; // every byte given so far: the next chunk continues at this offset
   m.head.assign(m.req, end);
   m.req = nullptr;
   if (m.view.full) // built (the head passed its checks): its views move too
@@ -237,7 +233,7 @@ void Reader::own_head() {
 
 void Reader::mark_idle() noexcept {
   phase_ = Phase::idle;
-  phase_since_ = now_;
+  phase_since_ = listener_.current_time();
 }
 
 void Reader::next() { mark_idle(); }

@@ -31,6 +31,10 @@ public:
   virtual Error on_head(const Head& head, bool expect_continue, std::string_view& detail) = 0;
   /// Where the reader borrows each request's state (the thread's).
   virtual ReaderPool& reader_pool() = 0;
+  /// The whole request, for custom routes and the secret resolver (Head::full).
+  virtual RequestSource& whole_request() noexcept = 0;
+  /// The time of the call being handled (timeouts run from it).
+  virtual Clock::time_point current_time() const noexcept = 0;
 
 protected:
   ~HeadListener() = default;
@@ -39,7 +43,8 @@ protected:
 /// llhttp's callbacks into a Reader (callbacks.cpp).
 const llhttp_settings_t& reader_callbacks() noexcept;
 
-/// One request being read: llhttp's parser, the head's spans, the body.
+/// One request being read: llhttp's parser, the head's spans, the body, the
+/// listener's decision on it.
 /// Taken from a ReaderPool when a request's first byte arrives and given back
 /// once it is answered, so an idle keep-alive connection holds none.
 struct Message {
@@ -64,12 +69,14 @@ struct Message {
   const char* req = nullptr;   // the request's first byte in the caller's bytes; null once copied
   const char* chunk = nullptr; // the bytes llhttp is parsing now, at offset chunk_off of the request
   std::size_t chunk_off = 0;
+  std::size_t head_raw = 0; // bytes of the head given to llhttp so far
   std::vector<Field> fields;
   Span target;
   Span known[kinds];
   unsigned char known_count[kinds] = {};
   bool field_open = false, in_value = false;
   Head view;
+  Admission admission; // the listener's decision on the head, kept with the request
 
   std::string body;
   bool discarding = false;
@@ -106,9 +113,8 @@ class Reader {
 public:
   enum class Stop : unsigned char { need_more, message, failed };
 
-  /// `full` gives the pipeline the whole request when a custom route or the
-  /// secret resolver needs it.
-  Reader(const Settings& settings, HeadListener& listener, RequestSource& full);
+  /// Both must outlive the reader.
+  Reader(const Settings& settings, HeadListener& listener) : settings_(settings), listener_(listener) {}
   Reader(const Reader&) = delete;
   Reader& operator=(const Reader&) = delete;
 
@@ -127,9 +133,8 @@ public:
   std::string_view detail() const noexcept { return detail_; }
   Phase phase() const noexcept { return phase_; }
   Clock::time_point phase_since() const noexcept { return phase_since_; }
-  void set_now(Clock::time_point t) noexcept { now_ = t; }
   /// The connection opened at `t`: the header timeout runs from then.
-  void opened(Clock::time_point t) noexcept { now_ = phase_since_ = t; }
+  void opened(Clock::time_point t) noexcept { phase_since_ = t; }
   void mark_idle() noexcept;
 
   /// The current request (valid until next(), and while the bytes given to
@@ -141,6 +146,8 @@ public:
   bool head_request() const noexcept { return head_request_; }
   /// The body of the request just completed (Stop::message).
   std::string& body() noexcept { return m_->body; }
+  /// Where the listener keeps its decision on the current head.
+  Admission& admission() noexcept { return m_->admission; }
   /// Refused at the head: the body is counted and dropped, never kept.
   void discard_body() noexcept { m_->discarding = true; }
   /// Every header field, for custom routes and the resolver.
@@ -160,11 +167,8 @@ private:
 
   const Settings& settings_;
   HeadListener& listener_;
-  RequestSource& full_;
   ReaderPool* pool_ = nullptr; // the listener's, asked once
   std::unique_ptr<Message> m_; // while a request is read or answered
-  Clock::time_point now_{};
-  std::size_t head_raw_ = 0; // bytes of the current head given to llhttp so far
   Phase phase_ = Phase::fresh;
   Clock::time_point phase_since_{};
   bool pending_cr_ = false; // a CR between requests, waiting for its LF

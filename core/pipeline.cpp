@@ -48,7 +48,7 @@ void Pipeline::admit(const Head& head, Admission& out) const {
     } else if (head.signature.count > 1) {
       out.refusal = Error::signature_malformed;
       out.detail = "x-topgg-signature header repeated";
-    } else if (v1::SignatureHeader sig; v1::parse_signature(head.signature.value, sig) != Error::ok) {
+    } else if (v1::parse_signature(head.signature.value, out.signature.emplace()) != Error::ok) {
       out.refusal = Error::signature_malformed;
       out.detail = "x-topgg-signature header malformed (expected t=<unix seconds>,v1=<64 hex digits>)";
     }
@@ -79,7 +79,7 @@ void Pipeline::deliver(const Admission& a, const Head& head, std::string_view bo
   const Route& route = *a.route;
   switch (route.kind) {
   case route_custom: return deliver_custom(route, head, out);
-  case route_v1: return deliver_v1(route, head, body, padded, now, s, out);
+  case route_v1: return deliver_v1(route, a, head, body, padded, now, s, out);
   case route_bot_vote:
   case route_server_vote: break;
   }
@@ -107,8 +107,8 @@ void Pipeline::deliver_custom(const Route& route, const Head& head, Outlet& out)
   out.answer({res.status, res.body, &res, {}});
 }
 
-void Pipeline::deliver_v1(const Route& route, const Head& head, std::string_view body, bool padded, Now now, Scratch& s,
-                          Outlet& out) const {
+void Pipeline::deliver_v1(const Route& route, const Admission& a, const Head& head, std::string_view body, bool padded,
+                          Now now, Scratch& s, Outlet& out) const {
   std::span<const std::string> secrets = route.secrets;
   if (config_->resolver) {
     s.secrets.assign(route.secrets.begin(), route.secrets.end());
@@ -123,9 +123,7 @@ void Pipeline::deliver_v1(const Route& route, const Head& head, std::string_view
     }
     secrets = s.secrets;
   }
-  // The header's form passed admit(); parsed again here rather than kept per connection.
-  if (const Error e = v1::verify(head.signature.value, secrets, body, now.wall, config_->settings.v1_window);
-      e != Error::ok)
+  if (const Error e = v1::verify(*a.signature, secrets, body, now.wall, config_->settings.v1_window); e != Error::ok)
     return refuse(e, describe(e), head, {}, out);
   if (!padded)
     body = padded_copy(s.padded, body);

@@ -76,7 +76,8 @@ bool same_key(std::string_view a, std::string_view b) noexcept {
 }
 } // namespace
 
-DecodeStatus read_object(simdjson::dom::element v, std::span<const Field> fields, std::string_view not_object) {
+DecodeStatus read_object(simdjson::dom::element v, std::span<const Field> fields, void* object,
+                         std::string_view not_object) {
   simdjson::dom::object obj;
   if (v.get_object().get(obj) != simdjson::SUCCESS)
     return payload_error(not_object);
@@ -91,7 +92,7 @@ DecodeStatus read_object(simdjson::dom::element v, std::span<const Field> fields
       if (seen & (1u << i))
         return payload_error("repeated field");
       seen |= 1u << i;
-      if (DecodeStatus st = fields[i].read(member.value, fields[i].target, fields[i].bad); !st)
+      if (DecodeStatus st = fields[i].read(member.value, object, fields[i].bad); !st)
         return st;
       next = i + 1 < fields.size() ? i + 1 : 0;
       break;

@@ -1,23 +1,18 @@
-// Asio glue: the Driver's hooks on one epoll set per server, waited on with
-// one async_wait per batch of ready sockets (common/poller.hpp says why), one
+// Asio glue: the Driver's hooks on socket readiness waits and one
 // steady_timer for every connection's deadline (common/deadlines.hpp), and
 // the owned context. Socket calls, accept and close fan-out are common/'s.
-// Every handler holds the server's mutex, so handlers never overlap, on a
-// context of any number of threads, and a destructor on another thread is
-// serialised with them. (No strand: the mutex already orders them, and a
-// strand costs a queue hop per handler.)
+// Every handler keeps its connection alive and holds the server's mutex, so
+// handlers never overlap, on a context of any number of threads, and a
+// destructor on another thread is serialised with them. (No strand: the mutex
+// already orders them, and a strand costs a queue hop per handler.)
 #include "topgg/asio.hpp"
 
 #include <asio/ip/tcp.hpp>
-#include <asio/posix/stream_descriptor.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
-#include <fcntl.h>
-
 #include <mutex>
 
-#include "../common/poller.hpp"
 #include "../common/server.hpp"
 
 namespace topgg::asio {
@@ -30,38 +25,33 @@ struct Server;
 struct Conn : std::enable_shared_from_this<Conn> {
   struct Hooks { // the Driver's transport
     Conn& c;
-    IoResult read(std::span<char> in) { return sock::read(c.fd, in); }
-    IoResult write(std::string_view out) { return sock::write(c.fd, out); }
-    void want_read(bool on) { c.watch({on, c.interest.write}); }
-    void want_write(bool on) { c.watch({c.interest.read, on}); }
+    IoResult read(std::span<char> in) { return sock::read(c.sock.native_handle(), in); }
+    IoResult write(std::string_view out) { return sock::write(c.sock.native_handle(), out); }
+    void want_read(bool on) { c.wanted[0] = on; }
+    void want_write(bool on) { c.wanted[1] = on; }
     void arm_timer(std::optional<Clock::time_point> at);
     void close();
   };
-  Conn(std::shared_ptr<Server> s, int socket);
-  void watch(sock::Poller::Interest want);
+  Conn(std::shared_ptr<Server> s, tcp::socket so);
+  void rearm(); // starts the readiness waits the driver asked for
 
   std::shared_ptr<Server> server;
-  int fd;
-  sock::Poller::Interest interest;
+  tcp::socket sock;
   std::uint64_t id = 0;
   sock::Deadline deadline;
+  bool wanted[2] = {}, waiting[2] = {}; // [0] readable, [1] writable
   Hooks hooks{*this};
   Driver<Hooks> driver;
 };
 
 struct Server : sock::ServerCore<Conn, std::shared_ptr<Conn>>, std::enable_shared_from_this<Server> {
-  Server(const net::any_io_executor& e, Router& r)
-      : ServerCore(r), ex(e), acceptor(e), timer(e), ready(e, ::fcntl(poller.fd(), F_DUPFD_CLOEXEC, 0)) {}
+  Server(const net::any_io_executor& e, Router& r) : ServerCore(r), ex(e), acceptor(e), timer(e) {}
   void accept();
   void begin_close();
   void start_timer(Clock::time_point at);
-  void await_ready();
   void check_closed() { // once closing has left nothing open, no wait may hold the server
-    if (stopping && conns.empty()) {
+    if (stopping && conns.empty())
       timer.cancel();
-      std::error_code ec;
-      ready.cancel(ec);
-    }
     closed_check();
   }
   /// Runs `f` on the context, with the mutex, while `weak` lives (and so this
@@ -79,51 +69,29 @@ struct Server : sock::ServerCore<Conn, std::shared_ptr<Conn>>, std::enable_share
   net::any_io_executor ex;
   tcp::acceptor acceptor;
   net::steady_timer timer; // the connections' deadlines
-  sock::Poller poller;     // the connections' sockets (declared before `ready`, which waits on a copy of it)
-  net::posix::stream_descriptor ready;
-  bool awaiting = false;
 };
 
-Conn::Conn(std::shared_ptr<Server> s, int socket)
-    : server(std::move(s)), fd(socket), driver(server->router, hooks, Now::current(), &server->workspace) {}
+Conn::Conn(std::shared_ptr<Server> s, tcp::socket so)
+    : server(std::move(s)), sock(std::move(so)), driver(server->router, hooks, Now::current(), &server->workspace) {}
 
-// Only on a change (the driver says). Should the kernel refuse (no memory for
-// the watch), the connection is never woken and its timeout closes it.
-void Conn::watch(sock::Poller::Interest want) {
-  server->poller.watch(fd, id, interest, want);
-  if (interest.added)
-    server->await_ready();
-}
-
-// One wait for every socket of the server; each time it fires, the sockets
-// ready then are served (up to a batch: the context's other work goes on).
-void Server::await_ready() {
-  if (awaiting)
-    return;
-  awaiting = true;
-  ready.async_wait(net::posix::stream_descriptor::wait_read, [self = shared_from_this()](std::error_code ec) {
-    std::lock_guard lock(self->m);
-    self->awaiting = false;
-    if (ec)
-      return;
-    sock::Poller::Ready batch[64];
-    const int n = self->poller.ready(batch, 64);
-    const Now now = Now::current();
-    for (int i = 0; i < n; ++i) {
-      Conn* c = self->conns.find(batch[i].id);
-      if (!c) // closed by an earlier one of this batch
-        continue;
-      const auto keep = c->shared_from_this(); // a handler may close it: the set's reference goes
-      if (batch[i].failed)
-        c->driver.close();
-      if (batch[i].readable && !c->driver.closed())
-        c->driver.on_readable(now, self->scratch());
-      if (batch[i].writable && !c->driver.closed())
-        c->driver.on_writable(now);
-    }
-    if (!self->conns.empty())
-      self->await_ready();
-  });
+void Conn::rearm() {
+  for (int i = 0; i < 2; ++i) {
+    if (driver.closed() || !wanted[i] || waiting[i])
+      continue;
+    waiting[i] = true;
+    const auto type = i == 0 ? tcp::socket::wait_read : tcp::socket::wait_write;
+    sock.async_wait(type, [self = shared_from_this(), i](std::error_code ec) {
+      std::lock_guard lock(self->server->m);
+      self->waiting[i] = false;
+      if (ec || self->driver.closed() || !self->wanted[i])
+        return;
+      if (i == 0)
+        self->driver.on_readable(Now::current(), self->server->scratch());
+      else
+        self->driver.on_writable(Now::current());
+      self->rearm();
+    });
+  }
 }
 
 void Conn::Hooks::arm_timer(std::optional<Clock::time_point> at) {
@@ -142,6 +110,7 @@ void Server::start_timer(Clock::time_point at) {
     const auto next = self->fire([](Conn& c, Now now) {
       const auto keep = c.shared_from_this(); // on_timer may close it: the set's reference goes
       c.driver.on_timer(now);
+      c.rearm();
     });
     if (next)
       self->start_timer(*next);
@@ -150,8 +119,8 @@ void Server::start_timer(Clock::time_point at) {
 
 void Conn::Hooks::close() {
   const auto keep = c.shared_from_this(); // alive until this returns, whoever held it
-  c.server->poller.watch(c.fd, c.id, c.interest, {});
-  sock::close(c.fd);
+  std::error_code ec;
+  c.sock.close(ec); // pending waits complete with operation_aborted
   c.server->deadlines.remove(c);
   c.server->conns.remove(c.id);
   c.server->check_closed();
@@ -162,8 +131,13 @@ void Server::accept() {
     std::lock_guard lock(self->m);
     if (ec || self->stopping)
       return;
+    const auto protocol = self->acceptor.local_endpoint().protocol();
     const bool more = self->accept_pending(self->acceptor.native_handle(), [&](int fd, const std::string& peer) {
-      auto c = std::make_shared<Conn>(self, fd);
+      tcp::socket so(self->ex);
+      std::error_code e;
+      if (so.assign(protocol, fd, e); e)
+        return sock::close(fd);
+      auto c = std::make_shared<Conn>(self, std::move(so));
       c->id = self->conns.add(c);
       c->driver.connection().set_peer(peer);
       // Runs on the completing thread with the connection's wake lock held:
@@ -175,10 +149,12 @@ void Server::accept() {
           if (Conn* k = srv.conns.find(id); k && !k->driver.closed()) {
             const auto keep = k->shared_from_this(); // on_wake may close it: the set's reference goes
             k->driver.on_wake(Now::current());
+            k->rearm();
           }
         });
       });
       c->driver.start(Now::current());
+      c->rearm();
     });
     if (more)
       return self->accept();
@@ -197,6 +173,7 @@ void Server::begin_close() {
   std::error_code ec;
   acceptor.close(ec);
   shutdown_all();
+  conns.each([](Conn& c) { c.rearm(); });
   check_closed();
 }
 

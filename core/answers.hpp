@@ -14,8 +14,8 @@ namespace topgg::detail {
 
 class AnswerQueue {
 public:
-  bool empty() const noexcept { return slots_.empty(); }
-  std::size_t size() const noexcept { return slots_.size(); }
+  bool empty() const noexcept { return !slots_ || slots_->empty(); }
+  std::size_t size() const noexcept { return slots_ ? slots_->size() : 0; }
   /// Final now: appended to `out` if nothing waits ahead of it, else queued.
   void push(const Answer& a, Framing f, std::string& out);
   /// Final later.
@@ -37,9 +37,11 @@ private:
     std::string bytes;                // the answer, when final
     Framing framing;
   };
+  std::vector<Slot>& slots();
   // A vector (at most max_pipelined long), not a deque: an empty libstdc++
-  // deque still holds a 512-byte node, for every idle connection.
-  std::vector<Slot> slots_;
+  // deque still holds a 512-byte node, for every idle connection. Made when
+  // an answer first has to wait: most connections never queue one.
+  std::unique_ptr<std::vector<Slot>> slots_;
 };
 
 } // namespace topgg::detail

@@ -8,20 +8,57 @@
 
 namespace topgg::detail {
 
-// Time is a·key.size() + b·given.size(): the guess is copied whole into a
-// zeroed key-sized scratch and CRYPTO_memcmp compares key-sized buffers, so
-// neither how much of a guess is right nor how its length relates to the
-// key's shows in timing (no early exit, no length-dependent branch).
-bool key_matches(std::string_view given, std::string_view key) {
-  thread_local std::vector<unsigned char> scratch; // a cache of capacity, not request state
-  const std::size_t need = std::max(given.size(), key.size());
-  if (scratch.size() < need)
-    scratch.resize(need); // grows once per thread, then reused
-  std::memset(scratch.data(), 0, key.size());
+namespace {
+
+constexpr std::size_t block = 16;
+constexpr std::size_t on_stack = 256;
+constexpr std::size_t whole_blocks(std::size_t n) noexcept { return (n + block - 1) / block * block; }
+
+/// `size` bytes of zeroed scratch: on the stack when small, else a
+/// per-thread buffer that grows once and is reused.
+unsigned char* scratch(unsigned char (&local)[on_stack], std::vector<unsigned char>& large, std::size_t size) {
+  if (size <= on_stack)
+    return local;
+  if (large.size() < size)
+    large.resize(size);
+  return large.data();
+}
+
+// Time is a·key size + b·given.size(): the guess is copied whole into a zeroed
+// scratch of the padded key's size (or its own), and CRYPTO_memcmp compares
+// every block of the padded key, so neither how much of a guess is right nor
+// how its length relates to the key's shows in timing (no early exit, no
+// length-dependent branch on the key).
+bool compare(std::string_view given, const unsigned char* padded, std::size_t padded_size, std::size_t key_size) {
+  unsigned char local[on_stack];
+  thread_local std::vector<unsigned char> large; // a cache of capacity, not request state
+  unsigned char* guess = scratch(local, large, std::max(padded_size, given.size()));
+  std::memset(guess, 0, padded_size);
   if (!given.empty())
-    std::memcpy(scratch.data(), given.data(), given.size());
-  const int diff = CRYPTO_memcmp(scratch.data(), key.data(), key.size());
-  return (diff == 0) & (given.size() == key.size());
+    std::memcpy(guess, given.data(), given.size());
+  int diff = 0;
+  for (std::size_t i = 0; i < padded_size; i += block)
+    diff |= CRYPTO_memcmp(guess + i, padded + i, block);
+  return (diff == 0) & (given.size() == key_size);
+}
+
+} // namespace
+
+Secret::Secret(std::string_view key) : padded_(key), size_(key.size()) { padded_.resize(whole_blocks(key.size())); }
+
+bool Secret::matches(std::string_view given) const {
+  return compare(given, reinterpret_cast<const unsigned char*>(padded_.data()), padded_.size(), size_);
+}
+
+bool key_matches(std::string_view given, std::string_view key) {
+  unsigned char local[on_stack];
+  thread_local std::vector<unsigned char> large;
+  const std::size_t padded = whole_blocks(key.size());
+  unsigned char* k = scratch(local, large, padded);
+  std::memset(k, 0, padded);
+  if (!key.empty())
+    std::memcpy(k, key.data(), key.size());
+  return compare(given, k, padded, key.size());
 }
 
 } // namespace topgg::detail

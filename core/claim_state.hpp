@@ -71,10 +71,11 @@ struct ClaimState {
 
 namespace topgg {
 
-/// The pipeline's deferral: on defer(), the ticket wakes `wake` and the
-/// pipeline keeps `cell` to read the result.
+/// The pipeline's deferral: on defer(), the ticket wakes the cell `wake()`
+/// gives (asked only then: most claims are answered at once) and the pipeline
+/// keeps `cell` to read the result.
 struct ClaimDeferral::Internal {
-  std::shared_ptr<detail::WakeCell> wake;
+  std::function<std::shared_ptr<detail::WakeCell>()> wake;
   std::shared_ptr<detail::ClaimCell> cell; // set by defer()
 };
 

@@ -9,6 +9,7 @@
 #include <tuple>
 #include <vector>
 
+#include "auth.hpp"
 #include "topgg/router.hpp"
 
 namespace topgg::detail {
@@ -21,6 +22,7 @@ struct Route {
   RouteHandler handler;
   std::vector<std::string> secrets; ///< v1 routes
   std::string allow;                ///< every method routed at `path`, for 405's Allow
+  Secret auth;                      ///< auth_key, kept for comparing
 };
 
 template <class Event> struct VoteHandlers {

@@ -5,6 +5,7 @@
 #include "answers.hpp"
 #include "http/reader.hpp"
 #include "json.hpp"
+#include "output.hpp"
 #include "pipeline.hpp"
 #include "timeouts.hpp"
 
@@ -12,42 +13,39 @@ namespace topgg {
 
 struct Workspace::Impl {
   detail::Scratch scratch;
+  detail::ReaderPool readers;  // the state of requests being read, lent to the thread's connections
+  detail::SharedOutput output; // answers being written, likewise
 };
 
 Workspace::Workspace() : impl_(std::make_unique<Impl>()) {}
 Workspace::~Workspace() = default;
 
-namespace {
-// Output buffers grown past this by a rare large answer are released once
-// written: an idle connection keeps no large buffer.
-constexpr std::size_t keep_capacity = 16 * 1024;
-} // namespace
-
 struct Connection::Impl final : detail::HeadListener, detail::Outlet, detail::RequestSource {
-  Impl(Router& r, Now n, Workspace* w)
-      : pipeline_ref(r.pipeline()), pipeline(*pipeline_ref), settings(pipeline.settings()), ws(w),
-        reader(settings, *this, *this),
-        wake(std::make_shared<detail::WakeCell>()) {
+  Impl(Router& r, Now n, Workspace* w) : pipeline_ref(r.pipeline()), ws(w), reader(settings(), *this) {
     set_now(n);
     reader.opened(n.mono);
     linger_since = n.mono;
     r.warn_once();
   }
 
-  void set_now(Now n) noexcept {
-    now = n;
-    reader.set_now(n.mono);
-  }
-  detail::Scratch& scratch() {
+  detail::Pipeline& pipeline() const noexcept { return *pipeline_ref; }
+  const Settings& settings() const noexcept { return pipeline_ref->settings(); }
+  void set_now(Now n) noexcept { now = n; }
+  Workspace::Impl& workspace() {
     if (!ws) {
       own_ws = std::make_unique<Workspace>();
       ws = own_ws.get();
     }
-    return ws->impl().scratch;
+    return ws->impl();
   }
-  std::string_view output() const noexcept { return {out.data() + out_sent, out.size() - out_sent}; }
+  detail::Scratch& scratch() { return workspace().scratch; }
+  detail::ReaderPool& reader_pool() override { return workspace().readers; }
+  detail::RequestSource& whole_request() noexcept override { return *this; }
+  Clock::time_point current_time() const noexcept override { return now.mono; }
+  std::string_view output() const noexcept { return out.pending(); }
+  std::string& out_buffer() { return out.buffer(workspace().output); }
   bool blocked() const noexcept {
-    return answers.size() >= settings.max_pipelined || output().size() >= settings.max_output_bytes;
+    return answers.size() >= settings().max_pipelined || output().size() >= settings().max_output_bytes;
   }
   detail::Waiting waiting() const noexcept {
     return {closing, !answers.empty(), !output().empty(), reader.phase(), reader.phase_since(), linger_since};
@@ -62,27 +60,30 @@ struct Connection::Impl final : detail::HeadListener, detail::Outlet, detail::Re
       used += reader.feed(data.substr(used), stop);
       if (stop == detail::Reader::Stop::failed) {
         fail(reader.error(), reader.detail());
-        return data.size();
+        used = data.size();
+        break;
       }
       if (stop == detail::Reader::Stop::message)
         complete_request();
     }
+    reader.rest(); // between requests: an idle connection keeps no request state
     return used;
   }
 
+  bool holding() const noexcept { return held && held->off < held->bytes.size(); }
   void process_held() {
-    if (held_off < held.size() && !closing)
-      held_off += process(std::string_view(held).substr(held_off));
-    if (held_off >= held.size()) {
-      std::string().swap(held); // only filled under back-pressure: not kept
-      held_off = 0;
+    if (holding() && !closing)
+      held->off += process(std::string_view(held->bytes).substr(held->off));
+    if (!holding()) {
+      held.reset(); // only made under back-pressure: not kept
       if (peer_eof)
         closing = true; // a request cut off mid-way has nobody left to answer
     }
   }
 
   Error on_head(const detail::Head& head, bool expect_continue, std::string_view& detail) override {
-    pipeline.admit(head, admission);
+    detail::Admission& admission = reader.admission();
+    pipeline().admit(head, admission);
     if (admission.refusal != Error::ok) {
       if (expect_continue) { // the client waits for our word: refuse now, read no body
         detail = admission.detail;
@@ -90,33 +91,32 @@ struct Connection::Impl final : detail::HeadListener, detail::Outlet, detail::Re
       }
       reader.discard_body();
     } else if (expect_continue && answers.empty()) {
-      detail::write_continue(out);
+      detail::write_continue(out_buffer());
     }
     return Error::ok;
   }
 
   void complete_request() {
     ++requests;
-    framing = {!reader.keep_alive() || requests >= settings.max_requests_per_connection, reader.http10(),
+    framing = {!reader.keep_alive() || requests >= settings().max_requests_per_connection, reader.http10(),
                reader.head_request()};
     if (framing.close)
       closing = true;
     reader.next(); // idle from now: the idle timeout runs while the answer waits
     std::string& body = reader.body();
     detail::reserve_padding(body);
-    pipeline.deliver(admission, reader.head(), body, true, now, scratch(), *this);
-    reader.trim();
+    pipeline().deliver(reader.admission(), reader.head(), body, true, now, scratch(), *this);
   }
 
   // A request that cannot be answered normally: 4xx/5xx, and nothing more is read.
   void fail(Error e, std::string_view why) {
     const bool head_known = reader.head_complete();
     const std::string_view path = head_known ? reader.head().path : std::string_view{};
-    pipeline.config().reject(
+    pipeline().config().reject(
         Rejection{e, http_status(e), path, why, head_known ? reader.head().method : std::string_view{}, peer_});
     framing = {true, reader.http10(), head_known && reader.head_request()};
     closing = true;
-    const std::string_view allow = e == Error::method_not_allowed ? pipeline.config().allow(path) : "";
+    const std::string_view allow = e == Error::method_not_allowed ? pipeline().config().allow(path) : "";
     answer({http_status(e), http_status(e) >= 500 ? describe(e) : why, nullptr, allow});
   }
 
@@ -125,10 +125,17 @@ struct Connection::Impl final : detail::HeadListener, detail::Outlet, detail::Re
   void answer(const detail::Answer& a) override {
     if (answers.empty())
       linger_since = now.mono; // the peer's time to read it starts now
-    answers.push(a, framing, out);
+    answers.push(a, framing, out_buffer());
   }
   void wait(std::shared_ptr<detail::Pending> p) override { answers.push(std::move(p), framing); }
-  const std::shared_ptr<detail::WakeCell>& waker() override { return wake; }
+  // Made for the first delivery that waits: most connections never need one.
+  const std::shared_ptr<detail::WakeCell>& waker() override {
+    if (!wake) {
+      wake = std::make_shared<detail::WakeCell>();
+      wake->set(std::move(wake_fn));
+    }
+    return wake;
+  }
   std::string_view peer() const override { return peer_; }
 
   // ---- detail::RequestSource -----------------------------------------------
@@ -142,28 +149,28 @@ struct Connection::Impl final : detail::HeadListener, detail::Outlet, detail::Re
   }
 
   void flush() {
-    if (answers.flush(now, out) > 0)
+    if (answers.flush(now, out_buffer()) > 0)
       linger_since = now.mono;
   }
 
   std::shared_ptr<detail::Pipeline> pipeline_ref; // keeps the configuration alive while a request is handled
-  detail::Pipeline& pipeline;
-  const Settings& settings;
   Workspace* ws;
   std::unique_ptr<Workspace> own_ws;
   detail::Reader reader;
-  detail::Admission admission;
   detail::Framing framing;
   detail::AnswerQueue answers;
-  std::string out;
-  std::size_t out_sent = 0;
+  detail::Output out;
   std::uint64_t sent_total = 0, linger_sent = 0; // write progress, for giving up on a peer that does not read
   Clock::time_point linger_since{};
-  std::string held; // input received while blocked
-  std::size_t held_off = 0;
+  struct Held {
+    std::string bytes;
+    std::size_t off = 0;
+  };
+  std::unique_ptr<Held> held; // input received while blocked
   bool closing = false, peer_eof = false;
   std::uint64_t requests = 0;
-  std::shared_ptr<detail::WakeCell> wake;
+  std::function<void()> wake_fn;          // set_waker()'s, until a wake cell is made
+  std::shared_ptr<detail::WakeCell> wake; // null until a delivery waits
   Now now{};
   std::string peer_;
 };
@@ -172,11 +179,17 @@ Connection::Connection(Router& router, Now now, Workspace* workspace)
     : impl_(std::make_unique<Impl>(router, now, workspace)) {}
 
 Connection::~Connection() {
-  impl_->wake->set(nullptr); // late completions find nobody to wake
+  if (impl_->wake)
+    impl_->wake->set(nullptr); // late completions find nobody to wake
   impl_->answers.abandon(impl_->now);
 }
 
-void Connection::set_waker(std::function<void()> wake) { impl_->wake->set(std::move(wake)); }
+void Connection::set_waker(std::function<void()> wake) {
+  if (impl_->wake)
+    impl_->wake->set(std::move(wake));
+  else
+    impl_->wake_fn = std::move(wake);
+}
 void Connection::set_peer(std::string_view peer) { impl_->peer_.assign(peer); }
 std::string_view Connection::output() const noexcept { return impl_->output(); }
 std::uint64_t Connection::requests_seen() const noexcept { return impl_->requests; }
@@ -187,14 +200,14 @@ void Connection::receive(std::string_view bytes, Now now) {
   c.set_now(now);
   if (c.closing || c.peer_eof || bytes.empty())
     return;
-  if (c.held_off < c.held.size()) {
-    c.held.append(bytes);
+  if (c.holding()) {
+    c.held->bytes.append(bytes);
     return;
   }
   const std::size_t used = c.process(bytes);
   if (used < bytes.size() && !c.closing) {
-    c.held.assign(bytes.substr(used));
-    c.held_off = 0;
+    c.held = std::make_unique<Impl::Held>();
+    c.held->bytes.assign(bytes.substr(used));
   }
 }
 
@@ -202,27 +215,23 @@ void Connection::receive_eof(Now now) {
   Impl& c = *impl_;
   c.set_now(now);
   c.peer_eof = true;
-  if (c.held_off >= c.held.size())
+  if (!c.holding())
     c.closing = true; // a request cut off mid-way has nobody left to answer
 }
 
 void Connection::consume(std::size_t n) {
   Impl& c = *impl_;
-  c.out_sent += n;
+  c.out.consume(n);
   c.sent_total += n;
-  if (c.out_sent < c.out.size())
+  if (!c.output().empty())
     return;
-  c.out.clear();
-  c.out_sent = 0;
-  if (c.out.capacity() > keep_capacity)
-    std::string().swap(c.out); // a rare large answer: do not keep its buffer per idle connection
-  if (c.held_off < c.held.size())
+  if (c.holding())
     c.process_held(); // held input may go on now that the output drained
 }
 
 bool Connection::want_read() const noexcept {
   const Impl& c = *impl_;
-  return !c.closing && !c.peer_eof && !c.blocked() && c.held_off >= c.held.size();
+  return !c.closing && !c.peer_eof && !c.blocked() && !c.holding();
 }
 
 bool Connection::done() const noexcept {
@@ -243,14 +252,13 @@ void Connection::shutdown(Now now) {
   Impl& c = *impl_;
   c.set_now(now);
   c.closing = true;
-  c.held.clear();
-  c.held_off = 0;
+  c.held.reset();
 }
 
 std::optional<Clock::time_point> Connection::deadline() const noexcept {
   const Impl& c = *impl_;
   std::optional<Clock::time_point> d = c.answers.deadline();
-  const detail::Due due = detail::next_due(c.waiting(), c.settings);
+  const detail::Due due = detail::next_due(c.waiting(), c.settings());
   if (due.kind != detail::Due::none && (!d || due.at < *d))
     d = due.at;
   return d;
@@ -261,7 +269,7 @@ void Connection::on_timer(Now now) {
   c.set_now(now);
   c.answers.expire_due(now.mono);
   c.flush();
-  const detail::Due due = detail::next_due(c.waiting(), c.settings);
+  const detail::Due due = detail::next_due(c.waiting(), c.settings());
   if (due.kind == detail::Due::none || now.mono < due.at)
     return;
   switch (due.kind) {
@@ -273,8 +281,7 @@ void Connection::on_timer(Now now) {
       c.linger_sent = c.sent_total;
       c.linger_since = now.mono;
     } else { // give up on a peer that does not read
-      c.out.clear();
-      c.out_sent = 0;
+      c.out.drop();
     }
     break;
   }

@@ -30,11 +30,12 @@ inline Outcome outcome_of(const AckCell& a) {
 
 /// Runs `h` for `ev`. A plain handler without an executor runs here: its
 /// outcome is left in `now`/`why` and nullptr returned. Otherwise returns the
-/// cell of the outcome to come (wired to `wake` before anything can complete
-/// it), completed by the handler's Ack, the executor's job, or expiry.
-template <class Event>
+/// cell of the outcome to come (wired to `wake()`'s cell before anything can
+/// complete it), completed by the handler's Ack, the executor's job, or
+/// expiry. `wake` is asked only then: a plain handler makes no wake cell.
+template <class Event, class Wake>
 std::shared_ptr<AckCell> run_handlers(const Event& ev, const VoteHandlers<Event>& h, const Executor& executor,
-                                      const std::shared_ptr<WakeCell>& wake, Error& now, std::string& why) {
+                                      Wake&& wake, Error& now, std::string& why) {
   now = Error::ok;
   if (!h)
     return nullptr; // nobody listens: accepted (warned at start)
@@ -51,7 +52,7 @@ std::shared_ptr<AckCell> run_handlers(const Event& ev, const VoteHandlers<Event>
     return nullptr;
   }
   auto ack = std::make_shared<AckState>();
-  ack->cell->wake = wake;
+  ack->cell->wake = wake();
   std::shared_ptr<AckCell> cell = ack->cell;
   auto run = [ack](const Event& e, const VoteHandlers<Event>& hs) {
     try {

@@ -17,7 +17,10 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
 }
 
 std::string_view path_of(std::string_view target) noexcept {
-  target = target.substr(0, target.find_first_of("?#"));
+  std::size_t end = 0;
+  while (end < target.size() && target[end] != '?' && target[end] != '#')
+    ++end;
+  target = target.substr(0, end);
   if (target.empty() || target.front() == '/')
     return target;
   const auto scheme = target.find("://");

@@ -33,7 +33,7 @@ ClaimTicket ClaimDeferral::defer() {
   if (!state_) {
     auto cell = std::make_shared<detail::ClaimCell>();
     if (internal_) {
-      cell->wake = internal_->wake;
+      cell->wake = internal_->wake();
       internal_->cell = cell;
     } else {
       cell->done = std::move(done_);

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <bitset>
 #include <cstdarg>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
 
 namespace topgg::detail {
 
@@ -354,28 +356,39 @@ bool read_string_or_null(simdjson::dom::element v, std::string& out) {
   return read_string(v, out);
 }
 
-DecodeStatus read_object(simdjson::dom::element v, std::span<const Field> fields, std::string_view not_object,
-                         std::string_view prefix) {
+namespace {
+// Keys are compared by size and first byte before their bytes: most
+// candidates differ there.
+bool same_key(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && (a.empty() || (a[0] == b[0] && std::memcmp(a.data(), b.data(), a.size()) == 0));
+}
+} // namespace
+
+DecodeStatus read_object(simdjson::dom::element v, std::span<const Field> fields, void* object,
+                         std::string_view not_object, std::string_view prefix) {
   simdjson::dom::object obj;
   if (v.get_object().get(obj) != simdjson::SUCCESS)
     return payload_error(not_object);
-  std::bitset<16> seen;
+  std::uint32_t seen = 0;
+  std::size_t next = 0; // senders keep one order: the search starts after the last key found
   for (auto member : obj) {
     const std::string_view key = member.key;
-    for (std::size_t i = 0; i < fields.size(); ++i) {
-      if (fields[i].key != key)
+    for (std::size_t k = 0; k < fields.size(); ++k) {
+      const std::size_t i = next + k < fields.size() ? next + k : next + k - fields.size();
+      if (!same_key(fields[i].key, key))
         continue;
-      if (seen[i]) // which one: the sender's JSON writer has a bug worth finding
+      if (seen & (1u << i)) // which one: the sender's JSON writer has a bug worth finding
         return payload_error(detail_text("repeated field \"%.*s%.*s\"", static_cast<int>(prefix.size()), prefix.data(),
                                          static_cast<int>(key.size()), key.data()));
-      seen[i] = true;
-      if (DecodeStatus st = fields[i].read(member.value, fields[i].target, fields[i].bad); !st)
+      seen |= 1u << i;
+      if (DecodeStatus st = fields[i].read(member.value, object, fields[i].bad); !st)
         return st;
+      next = i + 1 < fields.size() ? i + 1 : 0;
       break;
     }
   }
   for (std::size_t i = 0; i < fields.size(); ++i)
-    if (!seen[i] && !fields[i].missing.empty())
+    if (!(seen & (1u << i)) && !fields[i].missing.empty())
       return payload_error(fields[i].missing);
   return {};
 }

@@ -50,35 +50,53 @@ void read_query(simdjson::dom::element value, Query& out);
 
 constexpr DecodeStatus payload_error(std::string_view why) noexcept { return {Error::invalid_payload, why}; }
 
-/// One known key of a JSON object, for read_object(): where its value goes,
-/// what is said if it has the wrong type, and whether it must be present.
+/// One known key of a JSON object, for read_object(): which member of the
+/// object being filled its value goes to, what is said if it has the wrong
+/// type, and whether it must be present. Tables of them are constants: no
+/// table is built per request.
 struct Field {
-  using Reader = DecodeStatus (*)(simdjson::dom::element value, void* target, std::string_view bad);
+  using Reader = DecodeStatus (*)(simdjson::dom::element value, void* object, std::string_view bad);
   std::string_view key;
   Reader read;
-  void* target;
   std::string_view bad;     ///< error detail when `read` refuses the value
   std::string_view missing; ///< error detail when absent; empty: optional
 };
 
-/// Reads the known keys of object `v` into their targets. Unknown keys are
-/// ignored; a repeated known key (named, after `prefix`: "repeated field
-/// \"user.id\""), a missing required one or a refused value is an error (the
-/// first found). `not_object` is the detail when `v` is not an object. At
-/// most 16 fields.
-DecodeStatus read_object(simdjson::dom::element v, std::span<const Field> fields, std::string_view not_object,
-                         std::string_view prefix = {});
+/// Reads the known keys of JSON object `v` into `object`'s members. Unknown
+/// keys are ignored; a repeated known key (named, after `prefix`: "repeated
+/// field \"user.id\""), a missing required one or a refused value is an error
+/// (the first found). `not_object` is the detail when `v` is not an object.
+/// At most 32 fields.
+DecodeStatus read_object(simdjson::dom::element v, std::span<const Field> fields, void* object,
+                         std::string_view not_object, std::string_view prefix = {});
 
-/// Adapts `bool read(element, T&)` to a Field::Reader.
-template <class T, bool (*Read)(simdjson::dom::element, T&)>
-DecodeStatus reader(simdjson::dom::element v, void* target, std::string_view bad) {
-  return Read(v, *static_cast<T*>(target)) ? DecodeStatus{} : payload_error(bad);
+template <class M> struct MemberOf;
+template <class T, class C> struct MemberOf<T C::*> {
+  using type = T;
+  using owner = C;
+};
+
+/// Adapts `bool read(element, T&)` to a Field::Reader for member `Member`.
+template <auto Member, auto Read>
+DecodeStatus read_member(simdjson::dom::element v, void* object, std::string_view bad) {
+  using Owner = typename MemberOf<decltype(Member)>::owner;
+  return Read(v, static_cast<Owner*>(object)->*Member) ? DecodeStatus{} : payload_error(bad);
 }
 
-/// A Field whose value `Read` stores into `target`.
-template <auto Read, class T>
-Field field(std::string_view key, T& target, std::string_view bad, std::string_view missing = {}) {
-  return {key, &reader<T, Read>, &target, bad, missing};
+/// A Field whose value `Read` stores into member `Member`.
+template <auto Member, auto Read>
+constexpr Field field(std::string_view key, std::string_view bad, std::string_view missing = {}) {
+  return {key, &read_member<Member, Read>, bad, missing};
+}
+
+/// A Field whose value is an object read into member `Member` by
+/// `DecodeStatus Read(element, T&)` (its own table).
+template <auto Member, auto Read> DecodeStatus read_nested(simdjson::dom::element v, void* object, std::string_view) {
+  using Owner = typename MemberOf<decltype(Member)>::owner;
+  return Read(v, static_cast<Owner*>(object)->*Member);
+}
+template <auto Member, auto Read> constexpr Field nested(std::string_view key, std::string_view missing) {
+  return {key, &read_nested<Member, Read>, {}, missing};
 }
 
 bool read_string(simdjson::dom::element v, std::string& out);

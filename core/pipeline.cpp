@@ -48,7 +48,7 @@ void Pipeline::admit(const Head& head, Admission& out) const {
     } else if (head.signature.count > 1) {
       out.refusal = Error::signature_malformed;
       out.detail = "x-topgg-signature header repeated";
-    } else if (v1::parse_signature(head.signature.value, out.signature) != Error::ok) {
+    } else if (v1::parse_signature(head.signature.value, out.signature.emplace()) != Error::ok) {
       out.refusal = Error::signature_malformed;
       out.detail = "x-topgg-signature header malformed (expected t=<unix seconds>,v1=<64 hex digits>)";
     }
@@ -57,7 +57,7 @@ void Pipeline::admit(const Head& head, Admission& out) const {
       out.detail = "Authorization header missing";
     else if (head.authorization.count > 1)
       out.detail = "Authorization header repeated";
-    else if (!key_matches(head.authorization.value, r.auth_key))
+    else if (!r.auth.matches(head.authorization.value))
       out.detail = "Authorization header does not match the route's key";
     if (!out.detail.empty())
       out.refusal = Error::unauthorized;
@@ -107,8 +107,8 @@ void Pipeline::deliver_custom(const Route& route, const Head& head, Outlet& out)
   out.answer({res.status, res.body, &res, {}});
 }
 
-void Pipeline::deliver_v1(const Route& route, const Admission& a, const Head& head, std::string_view body,
-                          bool padded, Now now, Scratch& s, Outlet& out) const {
+void Pipeline::deliver_v1(const Route& route, const Admission& a, const Head& head, std::string_view body, bool padded,
+                          Now now, Scratch& s, Outlet& out) const {
   std::span<const std::string> secrets = route.secrets;
   if (config_->resolver) {
     s.secrets.assign(route.secrets.begin(), route.secrets.end());
@@ -123,7 +123,7 @@ void Pipeline::deliver_v1(const Route& route, const Admission& a, const Head& he
     }
     secrets = s.secrets;
   }
-  if (const Error e = v1::verify(a.signature, secrets, body, now.wall, config_->settings.v1_window); e != Error::ok)
+  if (const Error e = v1::verify(*a.signature, secrets, body, now.wall, config_->settings.v1_window); e != Error::ok)
     return refuse(e, describe(e), head, {}, out);
   if (!padded)
     body = padded_copy(s.padded, body);
@@ -163,7 +163,7 @@ void Pipeline::dispatch(const Event& ev, const Route& route, const Head& head, i
   IdempotencyStore* store = config_->idempotency();
   if (!store || !dedup_key(ev, route.path, s.key))
     return run(ev, head, success, now, s, out, false);
-  ClaimDeferral::Internal in{out.waker(), nullptr};
+  ClaimDeferral::Internal in{[&out] { return out.waker(); }, nullptr};
   std::optional<ClaimResult> r;
   {
     ClaimDeferral deferral(in);
@@ -182,7 +182,8 @@ void Pipeline::dispatch(const Event& ev, const Route& route, const Head& head, i
     p->stage_ = Pending::Stage::claiming;
     p->claim_ = std::move(in.cell);
     p->start_ = [cfg = config_, e = ev, wake = out.waker()](Error& now_err, std::string& why) {
-      return run_handlers(e, cfg->handlers_for<Event>(), cfg->executor, wake, now_err, why);
+      return run_handlers(
+          e, cfg->handlers_for<Event>(), cfg->executor, [&wake] { return wake; }, now_err, why);
     };
     return out.wait(std::move(p));
   }
@@ -206,8 +207,8 @@ template <class Event>
 void Pipeline::run(const Event& ev, const Head& head, int success, Now now, Scratch& s, Outlet& out,
                    bool keyed) const {
   Error e = Error::ok;
-  std::shared_ptr<AckCell> cell =
-      run_handlers(ev, config_->handlers_for<Event>(), config_->executor, out.waker(), e, s.why);
+  std::shared_ptr<AckCell> cell = run_handlers(
+      ev, config_->handlers_for<Event>(), config_->executor, [&out] { return out.waker(); }, e, s.why);
   if (cell && !cell->ready()) {
     auto p = pending(ev, head, success, now, out, keyed ? std::string_view(s.key) : std::string_view{});
     p->ack_ = std::move(cell);

@@ -48,13 +48,14 @@ struct Head {
   bool caught_up = false; ///< from the vote history: duplicates are expected, not told one by one
 };
 
-/// What admit() decided, kept until the body is in.
+/// What admit() decided, kept with the request until the body is in (a
+/// Connection keeps it in the request's pooled state, not per connection).
 struct Admission {
   const Route* route = nullptr;
   Error refusal = Error::ok;
-  std::string_view detail;       ///< static text: why, when refused
-  std::string_view allow;        ///< for 405
-  v1::SignatureHeader signature; ///< parsed once, on v1 routes
+  std::string_view detail;                      ///< static text: why, when refused
+  std::string_view allow;                       ///< for 405
+  std::optional<v1::SignatureHeader> signature; ///< parsed once, on v1 routes (not made on others: 560 bytes)
 };
 
 /// A final answer. Views valid while the Outlet call runs (or, for a
@@ -174,8 +175,8 @@ public:
   void deliver_vote(const v1::VoteCreate& vote, Now now, std::function<void(Error)> done, Executor resume) const;
 
 private:
-  void deliver_v1(const Route& route, const Admission& a, const Head& head, std::string_view body, bool padded,
-                  Now now, Scratch& s, Outlet& out) const;
+  void deliver_v1(const Route& route, const Admission& a, const Head& head, std::string_view body, bool padded, Now now,
+                  Scratch& s, Outlet& out) const;
   void deliver_custom(const Route& route, const Head& head, Outlet& out) const;
   template <class Event>
   void dispatch(const Event& ev, const Route& route, const Head& head, int success, Now now, Scratch& s,

@@ -1,5 +1,7 @@
 #include "topgg/query.hpp"
 
+#include <array>
+
 namespace topgg {
 
 namespace {
@@ -12,8 +14,11 @@ int hex_value(char c) noexcept {
 } // namespace
 
 void percent_decode(std::string_view in, std::string& out, bool plus_is_space) {
-  out.clear();
-  for (std::size_t i = 0; i < in.size(); ++i) {
+  std::size_t plain = 0; // most parameters need no decoding: copied whole
+  while (plain < in.size() && in[plain] != '%' && !(in[plain] == '+' && plus_is_space))
+    ++plain;
+  out.assign(in.data(), plain);
+  for (std::size_t i = plain; i < in.size(); ++i) {
     const char c = in[i];
     if (c == '%' && i + 2 < in.size()) {
       const int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
@@ -39,23 +44,49 @@ void Query::add(std::string_view key, std::string_view value) {
   p.value.assign(value);
 }
 
+namespace {
+// What a query string's bytes mean to parse(): most are plain.
+enum : unsigned char { plain, amp, equals, escape };
+constexpr auto query_bytes = [] {
+  std::array<unsigned char, 256> t{};
+  t['&'] = amp;
+  t['='] = equals;
+  t['%'] = t['+'] = escape;
+  return t;
+}();
+
+void assign(std::string_view in, std::string& out, bool escaped) {
+  if (escaped)
+    percent_decode(in, out);
+  else
+    out.assign(in);
+}
+} // namespace
+
 void Query::parse(std::string_view text) {
   clear();
   if (!text.empty() && text.front() == '?')
     text.remove_prefix(1);
-  while (!text.empty()) {
-    const std::size_t amp = text.find('&');
-    const std::string_view part = text.substr(0, amp);
-    text = amp == std::string_view::npos ? std::string_view{} : text.substr(amp + 1);
-    if (part.empty())
-      continue;
-    const std::size_t eq = part.find('=');
-    Param& p = next();
-    percent_decode(part.substr(0, eq), p.key);
-    if (eq == std::string_view::npos)
-      p.value.clear();
-    else
-      percent_decode(part.substr(eq + 1), p.value);
+  for (std::size_t pos = 0; pos < text.size();) {
+    std::size_t end = pos, eq = std::string_view::npos;
+    bool escaped = false; // one pass finds the part's end, its '=' and whether it needs decoding
+    for (; end < text.size(); ++end) {
+      const unsigned char k = query_bytes[static_cast<unsigned char>(text[end])];
+      if (k == plain)
+        continue;
+      if (k == amp)
+        break;
+      if (k == equals && eq == std::string_view::npos)
+        eq = end;
+      escaped |= k == escape;
+    }
+    if (end > pos) { // empty parts ("a=1&&b=2") are skipped
+      Param& p = next();
+      const std::size_t key_end = eq == std::string_view::npos ? end : eq;
+      assign(text.substr(pos, key_end - pos), p.key, escaped);
+      assign(eq == std::string_view::npos ? std::string_view{} : text.substr(eq + 1, end - eq - 1), p.value, escaped);
+    }
+    pos = end + 1;
   }
 }
 

@@ -3,8 +3,9 @@
 // thread that completes the Ack or the claim.
 #include <atomic>
 #include <cstdio>
-#include <optional>
+#include <memory>
 
+#include "http/names.hpp"
 #include "pipeline.hpp"
 
 namespace topgg::detail {
@@ -25,49 +26,60 @@ Response to_response(const Answer& a) {
   return r;
 }
 
-// What becomes of an answer, in two steps: take what is needed from it (its
-// views point into the delivery), then — once the delivery is let go — hand
-// it over. A caller that destroys the Router as soon as its answer arrives
-// must not leave the store's last reference to this thread, which may be the
-// store's own (it cannot join itself).
-using Finish = std::function<std::function<void()>(const Answer&)>;
+// Where an answer goes. Answered at once, `now` hands it over on the caller's
+// thread. Answered after a wait, `later` first takes what is needed from it
+// (its views point into the delivery), and the job it returns hands it over
+// once the delivery is let go: a caller that destroys the Router as soon as
+// its answer arrives must not leave the store's last reference to the
+// store's own thread (it cannot join itself).
+using Later = std::function<std::function<void()>(const Answer&)>;
 
-Finish reply_with(std::function<void(Response)> reply) {
-  return [reply = std::move(reply)](const Answer& a) -> std::function<void()> {
-    std::optional<Response> res;
+void send(const std::function<void(Response)>& reply, Response r) noexcept {
+  try {
+    reply(std::move(r));
+  } catch (...) {
+    std::fputs("topgg-webhook: a Router::handle reply callback threw; ignored\n", stderr);
+  }
+}
+
+Response response_or_500(const Answer& a) noexcept {
+  try {
+    return to_response(a);
+  } catch (...) { // out of memory: the caller still gets its one answer
+    Response r;
+    r.status = 500;
+    return r;
+  }
+}
+
+struct Reply {
+  std::function<void(Response)> to;
+  void now(const Answer& a) const noexcept { send(to, response_or_500(a)); }
+  std::function<void()> later(const Answer& a) const {
+    return [to = to, r = response_or_500(a)]() mutable { send(to, std::move(r)); };
+  }
+};
+
+struct Done {
+  std::function<void(Error)> to;
+  static void tell(const std::function<void(Error)>& to, Error e) noexcept {
     try {
-      res = to_response(a);
-    } catch (...) { // out of memory: the caller still gets its one answer
-      res.emplace();
-      res->status = 500;
+      to(e);
+    } catch (...) {
+      std::fputs("topgg-webhook: a Router::deliver callback threw; ignored\n", stderr);
     }
-    return [reply, r = std::move(*res)]() mutable {
-      try {
-        reply(std::move(r));
-      } catch (...) {
-        std::fputs("topgg-webhook: a Router::handle reply callback threw; ignored\n", stderr);
-      }
-    };
-  };
-}
-
-Finish tell(std::function<void(Error)> done) {
-  return [done = std::move(done)](const Answer& a) -> std::function<void()> {
-    return [done, e = a.error] {
-      try {
-        done(e);
-      } catch (...) {
-        std::fputs("topgg-webhook: a Router::deliver callback threw; ignored\n", stderr);
-      }
-    };
-  };
-}
+  }
+  void now(const Answer& a) const noexcept { tell(to, a.error); }
+  std::function<void()> later(const Answer& a) const {
+    return [to = to, e = a.error] { tell(to, e); };
+  }
+};
 
 // Advances one pending delivery from whichever thread wakes it; runs are
 // serialised (a wake during a run makes the runner go round once more).
 struct Kicker {
   std::shared_ptr<Pending> pending;
-  Finish finish;
+  Later finish;
   Now now;
   std::atomic<int> runs{0};
 
@@ -85,18 +97,18 @@ struct Kicker {
   }
 };
 
-// An outlet with no connection: the answer goes to `finish`, now or — when the
-// delivery had to wait — from the thread that completes the Ack or the claim,
-// or from a job given to `resume` if the caller named where the rest runs.
-class CallbackOutlet final : public Outlet {
+// An outlet with no connection: the answer goes to `sink` (owned by the
+// caller) now or — copied into a std::function only then — from the thread
+// that completes the Ack or the claim, or from a job given to `resume` if the
+// caller named where the rest runs.
+template <class Sink> class CallbackOutlet final : public Outlet {
 public:
-  CallbackOutlet(Finish finish, Now now, Executor resume)
-      : finish_(std::move(finish)), now_(now), resume_(std::move(resume)) {}
-  void answer(const Answer& a) override { finish_(a)(); }
+  CallbackOutlet(Sink& sink, Now now, Executor resume) : sink_(sink), now_(now), resume_(std::move(resume)) {}
+  void answer(const Answer& a) override { sink_.now(a); }
   void wait(std::shared_ptr<Pending> p) override {
     auto k = std::make_shared<Kicker>();
     k->pending = std::move(p);
-    k->finish = std::move(finish_);
+    k->finish = [sink = std::move(sink_)](const Answer& a) { return sink.later(a); };
     k->now = now_;
     if (resume_)
       waker()->set([k, resume = resume_] { post_kick(resume, k); });
@@ -137,7 +149,7 @@ private:
     }
   }
 
-  Finish finish_;
+  Sink& sink_;
   Now now_;
   Executor resume_;
   std::shared_ptr<WakeCell> wake_;
@@ -146,16 +158,42 @@ private:
 // A cache for these stateless entry points; a nested call (a handler calling
 // handle()) gets its own.
 template <class F> void with_scratch(F&& f) {
-  thread_local Scratch cached;
-  thread_local int depth = 0;
-  std::optional<Scratch> nested;
-  Scratch& s = depth == 0 ? cached : nested.emplace();
-  struct Depth {
-    int& d;
-    explicit Depth(int& x) : d(++x) {}
-    ~Depth() { --d; }
-  } guard(depth);
-  f(s);
+  struct Cache {
+    Scratch scratch;
+    bool busy = false;
+  };
+  thread_local Cache cache; // one lookup of the thread's block
+  Cache& c = cache;
+  if (c.busy) {
+    auto nested = std::make_unique<Scratch>();
+    return f(*nested);
+  }
+  struct Busy {
+    bool& b;
+    explicit Busy(bool& x) : b(x) { b = true; }
+    ~Busy() { b = false; }
+  } guard(c.busy);
+  f(c.scratch);
+}
+
+// Headers the pipeline acts on, by name; the rest are the route's (full request).
+void see_header(const Header& h, Head& head) noexcept {
+  static constexpr Name authorization{"authorization"};
+  static constexpr Name signature{"x-topgg-signature"};
+  static constexpr Name trace{"x-topgg-trace"};
+  switch (h.name.size()) {
+  case authorization.size():
+    if (authorization.matches(h.name))
+      head.authorization.see(h.value);
+    else if (trace.matches(h.name))
+      head.trace.see(h.value);
+    break;
+  case signature.size():
+    if (signature.matches(h.name))
+      head.signature.see(h.value);
+    break;
+  default: break;
+  }
 }
 
 class WholeRequest final : public RequestSource {
@@ -176,15 +214,10 @@ void Pipeline::handle(const Request& req, Now now, std::function<void(Response)>
   head.target = req.target;
   head.path = req.path.empty() ? path_of(req.target) : req.path;
   head.full = &whole;
-  for (const Header& h : req.headers) {
-    if (iequals(h.name, "authorization"))
-      head.authorization.see(h.value);
-    else if (iequals(h.name, "x-topgg-signature"))
-      head.signature.see(h.value);
-    else if (iequals(h.name, "x-topgg-trace"))
-      head.trace.see(h.value);
-  }
-  CallbackOutlet out(reply_with(std::move(reply)), now, std::move(resume));
+  for (const Header& h : req.headers)
+    see_header(h, head);
+  Reply sink{std::move(reply)};
+  CallbackOutlet<Reply> out(sink, now, std::move(resume));
   Admission a;
   admit(head, a);
   if (a.refusal == Error::ok && req.body.size() > config_->settings.max_body_bytes)
@@ -194,11 +227,12 @@ void Pipeline::handle(const Request& req, Now now, std::function<void(Response)>
 
 void Pipeline::deliver_vote(const v1::VoteCreate& vote, Now now, std::function<void(Error)> done,
                             Executor resume) const {
-  static const Route caught_up{route_v1, "", "(catch-up)", {}, {}, {}, {}};
+  static const Route caught_up{route_v1, "", "(catch-up)", {}, {}, {}, {}, {}};
   Head head;
   head.path = caught_up.path;
   head.caught_up = true;
-  CallbackOutlet out(tell(std::move(done)), now, std::move(resume));
+  Done sink{std::move(done)};
+  CallbackOutlet<Done> out(sink, now, std::move(resume));
   with_scratch([&](Scratch& s) { dispatch(vote, caught_up, head, 204, now, s, out); });
 }
 

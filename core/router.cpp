@@ -135,7 +135,8 @@ void Router::add_route(int kind, std::string method, std::string path, std::stri
       throw std::invalid_argument("topgg: route " + path + " is already set up" +
                                   (r.method.empty() ? "" : " for " + r.method));
   c.routes.push_back(detail::Route{static_cast<detail::RouteKindId>(kind), std::move(method), std::move(path),
-                                   std::move(key), std::move(h), std::move(secrets), {}});
+                                   std::move(key), std::move(h), std::move(secrets), {}, {}});
+  c.routes.back().auth = detail::Secret(c.routes.back().auth_key);
   // Every route at this path answers 405 with the same Allow list.
   std::string allow;
   const std::string& p = c.routes.back().path;

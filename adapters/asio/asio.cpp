@@ -1,15 +1,15 @@
-// Asio glue: the Driver's hooks on socket readiness waits and a steady_timer
-// per connection, and the owned context. Socket calls, accept and close
-// fan-out are common/'s. Every handler keeps its connection alive, runs on
-// the server's strand and holds the server's mutex (uncontended there), so a
-// destructor on another thread is serialised with them.
+// Asio glue: the Driver's hooks on socket readiness waits and one
+// steady_timer for every connection's deadline (common/deadlines.hpp), and
+// the owned context. Socket calls, accept and close fan-out are common/'s.
+// Every handler keeps its connection alive and holds the server's mutex, so
+// handlers never overlap, on a context of any number of threads, and a
+// destructor on another thread is serialised with them. (No strand: the mutex
+// already orders them, and a strand costs a queue hop per handler.)
 #include "topgg/asio.hpp"
 
-#include <asio/bind_executor.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
-#include <asio/strand.hpp>
 
 #include <mutex>
 
@@ -37,21 +37,27 @@ struct Conn : std::enable_shared_from_this<Conn> {
 
   std::shared_ptr<Server> server;
   tcp::socket sock;
-  net::steady_timer timer;
-  std::uint64_t id = 0, timer_gen = 0;
+  std::uint64_t id = 0;
+  sock::Deadline deadline;
   bool wanted[2] = {}, waiting[2] = {}; // [0] readable, [1] writable
   Hooks hooks{*this};
   Driver<Hooks> driver;
 };
 
 struct Server : sock::ServerCore<Conn, std::shared_ptr<Conn>>, std::enable_shared_from_this<Server> {
-  Server(const net::any_io_executor& ex, Router& r) : ServerCore(r), strand(net::make_strand(ex)), acceptor(strand) {}
+  Server(const net::any_io_executor& e, Router& r) : ServerCore(r), ex(e), acceptor(e), timer(e) {}
   void accept();
   void begin_close();
-  /// Runs `f` on the strand, with the mutex, while `weak` lives (and so this
+  void start_timer(Clock::time_point at);
+  void check_closed() { // once closing has left nothing open, no wait may hold the server
+    if (stopping && conns.empty())
+      timer.cancel();
+    closed_check();
+  }
+  /// Runs `f` on the context, with the mutex, while `weak` lives (and so this
   /// server: a connection holds its server).
   template <class T, class F> void later(std::weak_ptr<T> weak, F f) {
-    net::post(strand, [this, weak = std::move(weak), f = std::move(f)] {
+    net::post(ex, [this, weak = std::move(weak), f = std::move(f)] {
       if (auto t = weak.lock()) {
         std::lock_guard lock(m);
         f(*t);
@@ -60,13 +66,13 @@ struct Server : sock::ServerCore<Conn, std::shared_ptr<Conn>>, std::enable_share
   }
 
   std::mutex m;
-  net::strand<net::any_io_executor> strand;
+  net::any_io_executor ex;
   tcp::acceptor acceptor;
+  net::steady_timer timer; // the connections' deadlines
 };
 
 Conn::Conn(std::shared_ptr<Server> s, tcp::socket so)
-    : server(std::move(s)), sock(std::move(so)), timer(server->strand),
-      driver(server->router, hooks, Now::current(), &server->workspace) {}
+    : server(std::move(s)), sock(std::move(so)), driver(server->router, hooks, Now::current(), &server->workspace) {}
 
 void Conn::rearm() {
   for (int i = 0; i < 2; ++i) {
@@ -74,7 +80,7 @@ void Conn::rearm() {
       continue;
     waiting[i] = true;
     const auto type = i == 0 ? tcp::socket::wait_read : tcp::socket::wait_write;
-    sock.async_wait(type, net::bind_executor(server->strand, [self = shared_from_this(), i](std::error_code ec) {
+    sock.async_wait(type, [self = shared_from_this(), i](std::error_code ec) {
       std::lock_guard lock(self->server->m);
       self->waiting[i] = false;
       if (ec || self->driver.closed() || !self->wanted[i])
@@ -84,21 +90,30 @@ void Conn::rearm() {
       else
         self->driver.on_writable(Now::current());
       self->rearm();
-    }));
+    });
   }
 }
 
 void Conn::Hooks::arm_timer(std::optional<Clock::time_point> at) {
-  const std::uint64_t gen = ++c.timer_gen; // a wait superseded before it fired does nothing
-  if (!at)
-    return void(c.timer.cancel());
-  c.timer.expires_at(*at);
-  c.timer.async_wait([self = c.shared_from_this(), gen](std::error_code ec) {
-    std::lock_guard lock(self->server->m);
-    if (ec || gen != self->timer_gen || self->driver.closed())
+  if (const auto first = c.server->arm(c, at))
+    c.server->start_timer(*first);
+}
+
+// Re-arming cancels the wait before: its handler sees operation_aborted. A
+// handler already due runs fire() once more, which finds nothing due: harmless.
+void Server::start_timer(Clock::time_point at) {
+  timer.expires_at(at);
+  timer.async_wait([self = shared_from_this()](std::error_code ec) {
+    std::lock_guard lock(self->m);
+    if (ec)
       return;
-    self->driver.on_timer(Now::current());
-    self->rearm();
+    const auto next = self->fire([](Conn& c, Now now) {
+      const auto keep = c.shared_from_this(); // on_timer may close it: the set's reference goes
+      c.driver.on_timer(now);
+      c.rearm();
+    });
+    if (next)
+      self->start_timer(*next);
   });
 }
 
@@ -106,9 +121,9 @@ void Conn::Hooks::close() {
   const auto keep = c.shared_from_this(); // alive until this returns, whoever held it
   std::error_code ec;
   c.sock.close(ec); // pending waits complete with operation_aborted
-  c.timer.cancel();
+  c.server->deadlines.remove(c);
   c.server->conns.remove(c.id);
-  c.server->closed_check();
+  c.server->check_closed();
 }
 
 void Server::accept() {
@@ -118,7 +133,7 @@ void Server::accept() {
       return;
     const auto protocol = self->acceptor.local_endpoint().protocol();
     const bool more = self->accept_pending(self->acceptor.native_handle(), [&](int fd, const std::string& peer) {
-      tcp::socket so(self->strand);
+      tcp::socket so(self->ex);
       std::error_code e;
       if (so.assign(protocol, fd, e); e)
         return sock::close(fd);
@@ -126,12 +141,15 @@ void Server::accept() {
       c->id = self->conns.add(c);
       c->driver.connection().set_peer(peer);
       // Runs on the completing thread with the connection's wake lock held:
-      // it only posts, and holds the connection weakly.
-      c->driver.connection().set_waker([s = self.get(), w = c->weak_from_this()] {
-        s->later(w, [](Conn& k) {
-          if (!k.driver.closed()) {
-            k.driver.on_wake(Now::current());
-            k.rearm();
+      // it only posts. The connection is found again by id on the loop
+      // (closed meanwhile: nothing to do), so the function holds no
+      // allocation; the server outlives its connections' wakers.
+      c->driver.connection().set_waker([s = self.get(), id = c->id] {
+        s->later(std::weak_ptr<Server>(s->weak_from_this()), [id](Server& srv) {
+          if (Conn* k = srv.conns.find(id); k && !k->driver.closed()) {
+            const auto keep = k->shared_from_this(); // on_wake may close it: the set's reference goes
+            k->driver.on_wake(Now::current());
+            k->rearm();
           }
         });
       });
@@ -140,7 +158,7 @@ void Server::accept() {
     });
     if (more)
       return self->accept();
-    auto pause = std::make_shared<net::steady_timer>(self->strand, std::chrono::milliseconds(100)); // out of descriptors
+    auto pause = std::make_shared<net::steady_timer>(self->ex, std::chrono::milliseconds(100)); // out of descriptors
     pause->async_wait([self, pause](std::error_code) {
       std::lock_guard lock(self->m);
       if (!self->stopping)
@@ -156,7 +174,7 @@ void Server::begin_close() {
   acceptor.close(ec);
   shutdown_all();
   conns.each([](Conn& c) { c.rearm(); });
-  closed_check();
+  check_closed();
 }
 
 } // namespace

@@ -10,12 +10,14 @@
 #include <string>
 #include <thread>
 
+#include "deadlines.hpp"
 #include "socket.hpp"
 #include "topgg/driver.hpp"
 
 namespace topgg::sock {
 
-/// `Conn` has a `driver` member; `Ptr` is how the set holds it (see ConnectionSet).
+/// `Conn` has `driver` and `deadline` members; `Ptr` is how the set holds it
+/// (see ConnectionSet).
 template <class Conn, class Ptr = Conn*> struct ServerCore {
   explicit ServerCore(Router& r) : router(r) {}
 
@@ -42,6 +44,29 @@ template <class Conn, class Ptr = Conn*> struct ServerCore {
     return true;
   }
 
+  /// A connection's arm_timer hook. Returns when the loop timer must fire
+  /// now, if it must move earlier (or start); nullopt: leave it.
+  std::optional<Clock::time_point> arm(Conn& c, std::optional<Clock::time_point> at) {
+    deadlines.set(c, at);
+    const std::optional<Clock::time_point> first = deadlines.earliest();
+    if (firing || !first || (timer_at && *timer_at <= *first))
+      return std::nullopt;
+    return timer_at = first;
+  }
+  /// The loop timer fired: `due(conn, now)` runs for every connection due
+  /// (it calls the driver's on_timer). Returns when to fire next (nullopt:
+  /// no deadline left).
+  template <class F> std::optional<Clock::time_point> fire(F&& due) {
+    struct Firing { // arm() leaves the loop timer alone meanwhile: it is re-armed below
+      bool& on;
+      explicit Firing(bool& f) : on(f) { on = true; }
+      ~Firing() { on = false; }
+    } guard(firing);
+    const Now now = Now::current();
+    deadlines.expire(now.mono, [&](Conn& c) { due(c, now); });
+    return timer_at = deadlines.earliest();
+  }
+
   /// Graceful close: every connection answers what it received, then closes.
   void shutdown_all() {
     stopping = true;
@@ -62,6 +87,9 @@ template <class Conn, class Ptr = Conn*> struct ServerCore {
   static constexpr std::size_t read_buffer_size = 64 * 1024;
   Router& router;
   Workspace workspace;
+  Deadlines<Conn> deadlines;
+  std::optional<Clock::time_point> timer_at; // when the loop timer fires, if armed
+  bool firing = false;
   ConnectionSet<Conn, Ptr> conns{1024};
   std::function<void()> on_closed; // the manager's; cleared if the manager goes first
   bool stopping = false;

@@ -1,7 +1,8 @@
-// libuv glue: the Driver's hooks on a uv_poll_t (socket readiness) and a
-// uv_timer_t per connection, and the owned loop. Socket calls, accept and
-// close fan-out are common/'s. A connection's memory is freed only after both
-// of its handles' close callbacks ran; the server's after all of its own did.
+// libuv glue: the Driver's hooks on a uv_poll_t per connection (socket
+// readiness) and one uv_timer_t for all of them (common/deadlines.hpp), and
+// the owned loop. Socket calls, accept and close fan-out are common/'s. A
+// connection's memory is freed only after its handle's close callback ran;
+// the server's after all of its own did.
 #include "topgg/uv.hpp"
 
 #include <uv.h>
@@ -30,10 +31,10 @@ struct Conn {
 
   Server& server;
   int fd;
+  int events = 0;
   uv_poll_t poll;
-  uv_timer_t timer;
   std::uint64_t id = 0;
-  int events = 0, open_handles = 2;
+  sock::Deadline deadline;
   Hooks hooks{*this};
   Driver<Hooks> driver;
 };
@@ -41,17 +42,20 @@ struct Conn {
 struct Server : sock::ServerCore<Conn> {
   Server(uv_loop_t* l, Router& r, sock::Listener lis);
   void begin_close();
+  void close_when_empty(); // the handles connections need, once none is left
+  void start_timer(Clock::time_point at);
   void release(); // one of our handles (or a connection) is gone
 
   uv_loop_t* loop;
   sock::Listener listener;
   uv_poll_t accepting;
   uv_timer_t pause; // out of descriptors: accept again after it
+  uv_timer_t timer; // the connections' deadlines
   uv_async_t async; // wakes from other threads (Acks, claims, close())
   std::shared_ptr<WakeQueue> wakes;
   std::vector<std::uint64_t> woken;
   std::vector<std::function<void()>> tasks; // posted from other threads
-  int handles = 3; // accepting, pause, async, and every Conn until freed
+  int handles = 4;                          // accepting, pause, timer, async, and every Conn until freed
 };
 
 void on_poll(uv_poll_t* h, int status, int events) {
@@ -68,20 +72,31 @@ void on_poll(uv_poll_t* h, int status, int events) {
 Conn::Conn(Server& s, int socket, const std::string& peer)
     : server(s), fd(socket), driver(s.router, hooks, Now::current(), &s.workspace) {
   uv_poll_init_socket(s.loop, &poll, fd);
-  uv_timer_init(s.loop, &timer);
-  poll.data = timer.data = this;
+  poll.data = this;
   id = s.conns.add(this);
   ++s.handles;
   driver.connection().set_peer(peer);
-  driver.connection().set_waker([q = s.wakes, i = id] { q->wake(i); });
+  // The queue outlives every connection (the server frees it after the last
+  // one), and the core never calls a connection's waker after its end: a raw
+  // pointer keeps the function small enough to hold no allocation.
+  driver.connection().set_waker([q = s.wakes.get(), i = id] { q->wake(i); });
 }
 
 void Conn::Hooks::arm_timer(std::optional<Clock::time_point> at) {
-  if (!at)
-    return void(uv_timer_stop(&c.timer));
-  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(*at - Clock::now()).count();
-  uv_timer_start(&c.timer, [](uv_timer_t* t) { static_cast<Conn*>(t->data)->driver.on_timer(Now::current()); },
-                 static_cast<std::uint64_t>(std::max<decltype(ms)>(ms, 0)), 0);
+  if (const auto first = c.server.arm(c, at))
+    c.server.start_timer(*first);
+}
+
+void Server::start_timer(Clock::time_point at) {
+  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(at - Clock::now()).count();
+  uv_timer_start(
+      &timer,
+      [](uv_timer_t* t) {
+        Server& s = *static_cast<Server*>(t->data);
+        if (const auto next = s.fire([](Conn& c, Now now) { c.driver.on_timer(now); }))
+          s.start_timer(*next);
+      },
+      static_cast<std::uint64_t>(std::max<decltype(ms)>(ms, 0)), 0);
 }
 
 void Conn::poll_for(int flag, bool on) {
@@ -93,22 +108,17 @@ void Conn::poll_for(int flag, bool on) {
 }
 
 void Conn::Hooks::close() {
-  auto freed = [](uv_handle_t* h) {
+  c.server.conns.remove(c.id);
+  c.server.deadlines.remove(c);
+  uv_close(handle(&c.poll), [](uv_handle_t* h) { // stops polling now: the descriptor may go
     auto* conn = static_cast<Conn*>(h->data);
-    if (--conn->open_handles > 0)
-      return;
     Server& s = conn->server;
     delete conn;
     s.release();
-  };
-  c.server.conns.remove(c.id);
-  uv_close(handle(&c.poll), freed); // stops polling now: the descriptor may go
-  uv_close(handle(&c.timer), freed);
+  });
   sock::close(c.fd);
-  if (c.server.stopping && c.server.conns.empty() && !uv_is_closing(handle(&c.server.async))) {
-    c.server.wakes->close(); // late wakes send nothing to a closing handle
-    uv_close(handle(&c.server.async), [](uv_handle_t* h) { static_cast<Server*>(h->data)->release(); });
-  }
+  if (c.server.stopping)
+    c.server.close_when_empty();
 }
 
 void on_accept(uv_poll_t* h, int status, int) {
@@ -130,6 +140,7 @@ void on_accept(uv_poll_t* h, int status, int) {
 Server::Server(uv_loop_t* l, Router& r, sock::Listener lis) : ServerCore(r), loop(l), listener(std::move(lis)) {
   uv_poll_init_socket(loop, &accepting, listener.fd);
   uv_timer_init(loop, &pause);
+  uv_timer_init(loop, &timer);
   uv_async_init(loop, &async, [](uv_async_t* a) {
     Server& s = *static_cast<Server*>(a->data);
     const bool close = s.wakes->drain(s.woken, &s.tasks);
@@ -141,7 +152,7 @@ Server::Server(uv_loop_t* l, Router& r, sock::Listener lis) : ServerCore(r), loo
     if (close)
       s.begin_close();
   });
-  accepting.data = pause.data = async.data = this;
+  accepting.data = pause.data = timer.data = async.data = this;
   wakes = std::make_shared<WakeQueue>([a = &async] { uv_async_send(a); });
   uv_poll_start(&accepting, UV_READABLE, on_accept);
 }
@@ -161,10 +172,16 @@ void Server::begin_close() {
   uv_close(handle(&pause), released);
   sock::close(listener.fd);
   shutdown_all();
-  if (conns.empty() && !uv_is_closing(handle(&async))) {
-    wakes->close();
-    uv_close(handle(&async), released);
-  }
+  close_when_empty();
+}
+
+void Server::close_when_empty() {
+  if (!conns.empty() || uv_is_closing(handle(&async)))
+    return;
+  auto released = [](uv_handle_t* h) { static_cast<Server*>(h->data)->release(); };
+  wakes->close(); // late wakes send nothing to a closing handle
+  uv_close(handle(&async), released);
+  uv_close(handle(&timer), released);
 }
 
 } // namespace

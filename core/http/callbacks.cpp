@@ -1,59 +1,68 @@
-// llhttp's C callbacks for the Reader: each fragment of the head is appended
-// as it comes; limits are enforced as bytes arrive, trailers counted and
-// dropped, and parsing pauses after every message.
+// llhttp's C callbacks for the Reader: each fragment of the head extends its
+// span (an offset from the request's first byte, see reader.hpp); limits are
+// enforced as bytes arrive, trailers counted and dropped, and parsing pauses
+// after every message.
 #include "reader.hpp"
 
 #include <algorithm>
 
+#include "names.hpp"
+
 namespace topgg::detail {
 
-// Forwards into the Reader stored in parser->data.
+// Forwards into the Reader stored in parser->data, and its Message.
 struct ReaderCallbacks {
   static Reader& self(llhttp_t* p) { return *static_cast<Reader*>(p->data); }
+  static Message& msg(llhttp_t* p) { return *self(p).m_; }
   static bool in_trailers(const Reader& r) noexcept { return r.phase_ == Phase::body; }
 
   static int on_message_begin(llhttp_t* p) {
     Reader& r = self(p);
-    r.head_.clear();
-    r.fields_.clear();
-    r.target_ = {};
-    std::fill(std::begin(r.known_), std::end(r.known_), Reader::Span{});
-    std::fill(std::begin(r.known_count_), std::end(r.known_count_), 0);
-    r.field_open_ = r.in_value_ = false;
-    r.body_.clear();
-    r.discarding_ = false;
-    r.discarded_ = r.trailer_bytes_ = r.trailer_fields_ = 0;
+    Message& m = *r.m_;
+    m.fields.clear();
+    m.target = {};
+    std::fill(std::begin(m.known), std::end(m.known), Message::Span{});
+    std::fill(std::begin(m.known_count), std::end(m.known_count), 0);
+    m.field_open = m.in_value = false;
+    m.body.clear();
+    m.discarding = false;
+    m.discarded = m.trailer_bytes = m.trailer_fields = 0;
+    m.view.method = m.view.target = m.view.path = {};
+    m.view.full = nullptr; // not built: a head refused before its checks end has no path
     r.head_request_ = false;
-    r.head_view_ = {};
     r.phase_ = Phase::head;
-    r.phase_since_ = r.now_;
+    r.phase_since_ = r.listener_.current_time();
     return 0;
   }
 
   static int on_url(llhttp_t* p, const char* at, std::size_t n) {
-    Reader& r = self(p);
-    r.head_.append(at, n);
-    r.target_.len += static_cast<std::uint32_t>(n);
+    Message& m = msg(p);
+    if (m.target.len == 0)
+      m.target.off = m.offset(at);
+    m.target.len += static_cast<std::uint32_t>(n);
     return 0;
   }
 
   // Trailer fields (after a chunked body) never become request headers:
   // counted against the header limits and dropped, never buffered.
   static int count_trailer(Reader& r, std::size_t n) {
-    r.trailer_bytes_ += n;
-    return r.trailer_bytes_ <= r.settings_.max_header_bytes ? 0 : r.fail(Error::headers_too_large, "trailer section over the limit");
+    Message& m = *r.m_;
+    m.trailer_bytes += n;
+    return m.trailer_bytes <= r.settings_.max_header_bytes
+               ? 0
+               : r.fail(Error::headers_too_large, "trailer section over the limit");
   }
 
   static int on_header_field(llhttp_t* p, const char* at, std::size_t n) {
     Reader& r = self(p);
     if (in_trailers(r))
       return count_trailer(r, n);
-    if (!r.field_open_) {
-      r.fields_.push_back({{static_cast<std::uint32_t>(r.head_.size()), 0}, {}});
-      r.field_open_ = true;
+    Message& m = *r.m_;
+    if (!m.field_open) {
+      m.fields.push_back({{m.offset(at), 0}, {}});
+      m.field_open = true;
     }
-    r.head_.append(at, n);
-    r.fields_.back().name.len += static_cast<std::uint32_t>(n);
+    m.fields.back().name.len += static_cast<std::uint32_t>(n);
     return 0;
   }
 
@@ -61,8 +70,9 @@ struct ReaderCallbacks {
   // the bytes were split cannot change which error a request gets.
   static int on_header_field_complete(llhttp_t* p) {
     Reader& r = self(p);
-    r.field_open_ = false;
-    const std::size_t fields = in_trailers(r) ? ++r.trailer_fields_ : r.fields_.size();
+    Message& m = *r.m_;
+    m.field_open = false;
+    const std::size_t fields = in_trailers(r) ? ++m.trailer_fields : m.fields.size();
     return fields <= r.settings_.max_header_count ? 0 : r.fail(Error::headers_too_large, "too many header fields");
   }
 
@@ -70,12 +80,12 @@ struct ReaderCallbacks {
     Reader& r = self(p);
     if (in_trailers(r))
       return count_trailer(r, n);
-    if (!r.in_value_) {
-      r.in_value_ = true;
-      r.fields_.back().value.off = static_cast<std::uint32_t>(r.head_.size());
+    Message& m = *r.m_;
+    if (!m.in_value) {
+      m.in_value = true;
+      m.fields.back().value.off = m.offset(at);
     }
-    r.head_.append(at, n);
-    r.fields_.back().value.len += static_cast<std::uint32_t>(n);
+    m.fields.back().value.len += static_cast<std::uint32_t>(n);
     return 0;
   }
 
@@ -83,46 +93,54 @@ struct ReaderCallbacks {
   // head is never scanned again.
   static int on_header_value_complete(llhttp_t* p) {
     Reader& r = self(p);
-    r.in_value_ = false;
-    if (in_trailers(r) || r.fields_.empty())
+    Message& m = *r.m_;
+    m.in_value = false;
+    if (in_trailers(r) || m.fields.empty())
       return 0;
-    const Reader::Field& f = r.fields_.back();
-    const std::string_view name = r.text(f.name);
-    Reader::Known k = Reader::other;
-    switch (name.size()) {
-    case 4: k = iequals(name, "host") ? Reader::host : Reader::other; break;
-    case 6: k = iequals(name, "expect") ? Reader::expect : Reader::other; break;
-    case 13:
-      k = iequals(name, "authorization") ? Reader::authorization
-          : iequals(name, "x-topgg-trace") ? Reader::trace
-                                           : Reader::other;
-      break;
-    case 17: k = iequals(name, "x-topgg-signature") ? Reader::signature : Reader::other; break;
-    default: break;
-    }
-    if (k != Reader::other && r.known_count_[k]++ == 0)
-      r.known_[k] = f.value;
-    if (r.known_count_[k] == 255)
-      r.known_count_[k] = 2; // "more than one" is all anyone asks
+    const Message::Field& f = m.fields.back();
+    const Message::Known k = known_header(m.text(f.name));
+    if (k != Message::other && m.known_count[k]++ == 0)
+      m.known[k] = f.value;
+    if (m.known_count[k] == 255)
+      m.known_count[k] = 2; // "more than one" is all anyone asks
     return 0;
+  }
+
+  static Message::Known known_header(std::string_view name) noexcept {
+    static constexpr Name host{"host"};
+    static constexpr Name expect{"expect"};
+    static constexpr Name authorization{"authorization"};
+    static constexpr Name trace{"x-topgg-trace"};
+    static constexpr Name signature{"x-topgg-signature"};
+    switch (name.size()) {
+    case host.size(): return host.matches(name) ? Message::host : Message::other;
+    case expect.size(): return expect.matches(name) ? Message::expect : Message::other;
+    case authorization.size():
+      return authorization.matches(name) ? Message::authorization
+             : trace.matches(name)       ? Message::trace
+                                         : Message::other;
+    case signature.size(): return signature.matches(name) ? Message::signature : Message::other;
+    default: return Message::other;
+    }
   }
 
   static int on_headers_complete(llhttp_t* p) {
     Reader& r = self(p);
     r.phase_ = Phase::body;
-    r.phase_since_ = r.now_;
+    r.phase_since_ = r.listener_.current_time();
     return r.check_head() ? 0 : -1;
   }
 
   static int on_body(llhttp_t* p, const char* at, std::size_t n) {
     Reader& r = self(p);
+    Message& m = *r.m_;
     const std::size_t limit = r.settings_.max_body_bytes;
-    if (r.discarding_) {
-      r.discarded_ += n; // refused already: count, do not keep
-      if (r.discarded_ <= limit)
+    if (m.discarding) {
+      m.discarded += n; // refused already: count, do not keep
+      if (m.discarded <= limit)
         return 0;
-    } else if (r.body_.size() + n <= limit) {
-      r.body_.append(at, n);
+    } else if (m.body.size() + n <= limit) {
+      m.body.append(at, n);
       return 0;
     }
     return r.fail(Error::payload_too_large);
@@ -132,8 +150,9 @@ struct ReaderCallbacks {
   // Content-Length is, rather than read (or waited for) until the limit.
   static int on_chunk_header(llhttp_t* p) {
     Reader& r = self(p);
+    const Message& m = *r.m_;
     const std::uint64_t limit = r.settings_.max_body_bytes;
-    const std::uint64_t have = r.discarding_ ? r.discarded_ : r.body_.size();
+    const std::uint64_t have = m.discarding ? m.discarded : m.body.size();
     return p->content_length <= limit - std::min(have, limit) ? 0 : r.fail(Error::payload_too_large);
   }
 

@@ -4,6 +4,9 @@
 #include "reader.hpp"
 
 #include <algorithm>
+#include <array>
+
+#include "names.hpp"
 
 namespace topgg::detail {
 
@@ -18,26 +21,28 @@ std::string_view trim_ows(std::string_view v) noexcept {
 }
 
 // RFC 9112 §3.2: a Host that is not uri-host [":" port] is a 400.
-bool valid_host(std::string_view host) noexcept {
-  for (unsigned char c : host) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    std::string_view("-._~%!$&'()*+,;=:[]").find(static_cast<char>(c)) != std::string_view::npos;
-    if (!ok)
-      return false;
-  }
-  return true;
-}
+constexpr auto host_bytes = [] {
+  std::array<bool, 256> ok{};
+  for (int c = 0; c < 256; ++c)
+    ok[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            std::string_view("-._~%!$&'()*+,;=:[]").find(static_cast<char>(c)) != std::string_view::npos;
+  return ok;
+}();
 
-// Buffers grown past this by an unusual request are released once it is
-// answered; typical deliveries (< 1 KiB) keep theirs and stop allocating.
-constexpr std::size_t keep_capacity = 16 * 1024;
+bool valid_host(std::string_view host) noexcept {
+  bool ok = true;
+  for (unsigned char c : host)
+    ok &= host_bytes[c];
+  return ok;
+}
 
 } // namespace
 
-Reader::Reader(const Settings& settings, HeadListener& listener, RequestSource& full)
-    : settings_(settings), listener_(listener), full_(full) {
-  llhttp_init(&parser_, HTTP_REQUEST, &reader_callbacks());
-  parser_.data = this;
+void ReaderPool::release_large(Message& m) noexcept {
+  if (m.body.capacity() > keep_capacity)
+    std::string().swap(m.body);
+  if (m.head.capacity() > keep_capacity)
+    std::string().swap(m.head);
 }
 
 int Reader::fail(Error e, std::string_view detail) {
@@ -46,51 +51,64 @@ int Reader::fail(Error e, std::string_view detail) {
   return -1;
 }
 
-std::string_view Reader::value(Span s) const noexcept { return trim_ows(text(s)); }
+std::string_view Reader::value(Message::Span s) const noexcept { return trim_ows(m_->text(s)); }
+
+const Head& Reader::head() const noexcept {
+  static const Head none;
+  return m_ ? m_->view : none;
+}
 
 void Reader::headers(std::vector<Header>& out) const {
   out.clear();
-  for (const Field& f : fields_)
-    out.push_back({text(f.name), value(f.value)});
+  for (const Message::Field& f : m_->fields)
+    out.push_back({m_->text(f.name), value(f.value)});
 }
 
 bool Reader::check_head() {
-  http10_ = llhttp_get_http_minor(&parser_) == 0;
-  const auto method = static_cast<llhttp_method_t>(llhttp_get_method(&parser_));
+  llhttp_t& p = m_->parser;
+  http10_ = llhttp_get_http_minor(&p) == 0;
+  const auto method = static_cast<llhttp_method_t>(llhttp_get_method(&p));
   head_request_ = method == HTTP_HEAD;
-  if (llhttp_get_http_major(&parser_) != 1)
+  if (llhttp_get_http_major(&p) != 1)
     return fail(Error::version_not_supported), false;
-  if (http10_ && (parser_.flags & F_TRANSFER_ENCODING)) // RFC 9112 §6.1: HTTP/1.0 has no chunked framing
+  if (http10_ && (p.flags & F_TRANSFER_ENCODING)) // RFC 9112 §6.1: HTTP/1.0 has no chunked framing
     return fail(Error::malformed_http, "Transfer-Encoding in an HTTP/1.0 request"), false;
   if (method == HTTP_CONNECT) // no tunnels here; what follows is not HTTP
     return fail(Error::method_not_allowed, "CONNECT is not served"), false;
-  const unsigned hosts = known_count_[host];
-  if (hosts > 1 || (!http10_ && hosts != 1) || (hosts == 1 && !valid_host(value(known_[host]))))
+  const unsigned hosts = m_->known_count[Message::host];
+  if (hosts > 1 || (!http10_ && hosts != 1) || (hosts == 1 && !valid_host(value(m_->known[Message::host]))))
     return fail(Error::bad_host, hosts > 1 ? "Host header repeated" : hosts == 0 ? "Host header missing"
                                                                                  : "Host header invalid"),
            false;
   bool expect_continue = false;
-  if (known_count_[expect] > 0) {
-    if (!iequals(value(known_[expect]), "100-continue"))
+  if (m_->known_count[Message::expect] > 0) {
+    static constexpr Name hundred_continue{"100-continue"};
+    if (!hundred_continue.matches(value(m_->known[Message::expect])))
       return fail(Error::expectation_failed), false;
     expect_continue = true;
   }
-  if ((parser_.flags & F_CONTENT_LENGTH) && parser_.content_length > settings_.max_body_bytes)
+  if ((p.flags & F_CONTENT_LENGTH) && p.content_length > settings_.max_body_bytes)
     return fail(Error::payload_too_large, "Content-Length over the body limit"), false;
 
-  head_view_.method = llhttp_method_name(method);
-  head_view_.target = text(target_);
-  head_view_.path = path_of(head_view_.target);
-  head_view_.authorization = {value(known_[authorization]), known_count_[authorization]};
-  head_view_.signature = {value(known_[signature]), known_count_[signature]};
-  head_view_.trace = {value(known_[trace]), known_count_[trace]};
-  head_view_.full = &full_;
+  build_view();
   std::string_view why;
-  const Error e = listener_.on_head(head_view_, expect_continue, why);
+  const Error e = listener_.on_head(m_->view, expect_continue, why);
   if (e == Error::ok)
     return true;
   fail(e, why);
   return false;
+}
+
+void Reader::build_view() {
+  Message& m = *m_;
+  Head& h = m.view;
+  h.method = llhttp_method_name(static_cast<llhttp_method_t>(llhttp_get_method(&m.parser)));
+  h.target = m.text(m.target);
+  h.path = path_of(h.target);
+  h.authorization = {value(m.known[Message::authorization]), m.known_count[Message::authorization]};
+  h.signature = {value(m.known[Message::signature]), m.known_count[Message::signature]};
+  h.trace = {value(m.known[Message::trace]), m.known_count[Message::trace]};
+  h.full = &listener_.whole_request();
 }
 
 // Between requests llhttp skips any CR and LF bytes; RFC 9112 §2.2 allows
@@ -109,7 +127,8 @@ bool Reader::skip_empty_lines(std::string_view data, std::size_t& used) {
     } else if (c == '\r' || c == '\n' || pending_cr_) {
       pending_cr_ = false;
       head_request_ = false; // the last request's method says nothing of these bytes
-      head_view_ = {};
+      if (m_)
+        m_->view = {};
       fail(Error::malformed_http, "bare CR or LF before the request line");
       return false;
     } else {
@@ -120,73 +139,115 @@ bool Reader::skip_empty_lines(std::string_view data, std::size_t& used) {
   return true;
 }
 
+// One llhttp_execute over `n` bytes at `start`. A request that starts here
+// is parsed in place (its state taken from the pool if it has none yet); one
+// whose head began in an earlier feed() has its raw bytes appended to the
+// copied head first, so its spans stay contiguous.
+llhttp_errno_t Reader::execute(const char* start, std::size_t n, bool in_head) {
+  if (phase_ != Phase::head && phase_ != Phase::body) {
+    if (!m_) {
+      if (!pool_)
+        pool_ = &listener_.reader_pool();
+      m_ = pool_->take();
+      if (!m_->between) // as it is between two requests of a kept-alive connection, or new
+        llhttp_init(&m_->parser, HTTP_REQUEST, &reader_callbacks());
+      m_->parser.data = this;
+    }
+    m_->req = m_->chunk = start; // a new request begins at this byte
+    m_->chunk_off = 0;
+  } else if (in_head && !m_->req) {
+    m_->head.append(start, n);
+    m_->chunk = start;
+    m_->chunk_off = m_->head.size() - n;
+  }
+  return llhttp_execute(&m_->parser, start, n);
+}
+
 std::size_t Reader::feed(std::string_view data, Stop& stop) {
   stop = Stop::need_more;
   std::size_t used = 0;
   while (used < data.size()) {
-    if (!skip_empty_lines(data, used)) {
-      stop = Stop::failed;
-      return data.size();
-    }
-    if (used == data.size())
+    if (!skip_empty_lines(data, used) || used == data.size())
       break;
     // The header limit counts raw bytes from the request line's first byte
     // to the blank line. llhttp is never given more of a head than fits, so
     // a head over the limit is 431 however its bytes were split, and a bad
     // byte within the limit is 400 however they were split.
     const bool in_head = phase_ != Phase::body;
-    if (phase_ != Phase::head)
-      head_raw_ = 0; // we pause after every message, so a new one starts here
+    const std::size_t raw = phase_ == Phase::head ? m_->head_raw : 0; // we pause after every message
     std::size_t n = data.size() - used;
-    const std::size_t room = settings_.max_header_bytes - std::min(head_raw_, settings_.max_header_bytes);
+    const std::size_t room = settings_.max_header_bytes - std::min(raw, settings_.max_header_bytes);
     const bool capped = in_head && n > room;
     if (capped)
       n = room;
     const char* start = data.data() + used;
-    const llhttp_errno_t err = llhttp_execute(&parser_, start, n);
+    const llhttp_errno_t err = execute(start, n, in_head);
     if (err == HPE_OK) {
       used += n;
       if (in_head && phase_ != Phase::body) {
-        head_raw_ += n;
+        m_->head_raw = raw + n;
         if (capped) {
           fail(Error::headers_too_large);
-          stop = Stop::failed;
-          return data.size();
+          break;
         }
       }
       continue;
     }
     if (err == HPE_PAUSED) {
-      used += static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - start);
-      llhttp_resume(&parser_);
+      used += static_cast<std::size_t>(llhttp_get_error_pos(&m_->parser) - start);
+      llhttp_resume(&m_->parser);
       stop = Stop::message;
-      return used;
+      return used; // head() may point into `data`: the caller keeps it until next()
     }
     // Refused at the head, or unparseable: answered, and nothing more is read.
-    if (error_ == Error::ok) {
-      if (err == HPE_PAUSED_H2_UPGRADE)
-        fail(Error::version_not_supported);
-      else
-        fail(Error::malformed_http, llhttp_get_error_reason(&parser_));
-    }
-    stop = Stop::failed;
-    return data.size();
+    if (error_ == Error::ok)
+      fail(err == HPE_PAUSED_H2_UPGRADE ? Error::version_not_supported : Error::malformed_http,
+           err == HPE_PAUSED_H2_UPGRADE ? std::string_view{} : llhttp_get_error_reason(&m_->parser));
+    break;
   }
+  if (error_ != Error::ok) {
+    stop = Stop::failed;
+    used = data.size();
+  }
+  own_head();
   return used;
+}
+
+// The spans of a request still being read point into bytes the caller is
+// about to reuse: copy them (the raw bytes up to the last span's end, or all
+// of a head still arriving, whose next bytes are appended after them).
+void Reader::own_head() {
+  if (!m_ || !m_->req || (phase_ != Phase::head && phase_ != Phase::body))
+    return;
+  Message& m = *m_;
+  std::size_t end = m.target.off + m.target.len;
+  for (const Message::Field& f : m.fields)
+    end = std::max<std::size_t>({end, f.name.off + f.name.len, f.value.off + f.value.len});
+  if (phase_ == Phase::head && error_ == Error::ok)
+    end = m.head_raw; // every byte given so far: the next chunk continues at this offset
+  m.head.assign(m.req, end);
+  m.req = nullptr;
+  if (m.view.full) // built (the head passed its checks): its views move too
+    build_view();
 }
 
 void Reader::mark_idle() noexcept {
   phase_ = Phase::idle;
-  phase_since_ = now_;
+  phase_since_ = listener_.current_time();
 }
 
 void Reader::next() { mark_idle(); }
 
-void Reader::trim() noexcept {
-  if (body_.capacity() > keep_capacity)
-    std::string().swap(body_);
-  if (head_.capacity() > keep_capacity)
-    std::string().swap(head_);
+void Reader::rest() noexcept {
+  if (!m_ || (phase_ != Phase::idle && phase_ != Phase::fresh))
+    return;
+  // A parser after "Connection: close", an upgrade or an error refuses more
+  // bytes: the next request's reader starts it again.
+  m_->between = phase_ == Phase::idle && keep_alive_ && error_ == Error::ok;
+  try {
+    pool_->give(std::move(m_));
+  } catch (...) { // no room left in the pool: the state is freed instead
+  }
 }
 
 } // namespace topgg::detail

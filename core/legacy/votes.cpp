@@ -38,37 +38,39 @@ bool read_weekend(simdjson::dom::element v, bool& out) {
   return v.is_null() || v.get_bool().get(out) == simdjson::SUCCESS;
 }
 
-DecodeStatus decode_object(std::string_view body, std::span<const Field> fields) {
+DecodeStatus decode_object(std::string_view body, std::span<const Field> fields, void* object) {
   simdjson::dom::element root;
   if (auto st = parse_padded(body, root); !st)
     return st;
-  return read_object(root, fields, "body is not a JSON object");
+  return read_object(root, fields, object, "body is not a JSON object");
 }
+
+constexpr Field bot_fields[] = {
+    field<&BotVote::bot, read_id>("bot", "bot is not a snowflake string", "missing field bot"),
+    field<&BotVote::user, read_id>("user", "user is not a snowflake string", "missing field user"),
+    field<&BotVote::type, read_type>("type", "type is not \"upvote\" or \"test\"", "missing field type"),
+    field<&BotVote::is_weekend, read_weekend>("isWeekend", "isWeekend is not a boolean"),
+    field<&BotVote::query, read_query_field>("query", {}),
+};
+
+constexpr Field server_fields[] = {
+    field<&ServerVote::guild, read_id>("guild", "guild is not a snowflake string", "missing field guild"),
+    field<&ServerVote::user, read_id>("user", "user is not a snowflake string", "missing field user"),
+    field<&ServerVote::type, read_type>("type", "type is not \"upvote\" or \"test\"", "missing field type"),
+    field<&ServerVote::query, read_query_field>("query", {}),
+};
 
 } // namespace
 
 DecodeStatus decode_padded(std::string_view body, BotVote& out) {
   out.is_weekend = false; // optional fields: absent means the default
   out.query.clear();
-  const Field fields[] = {
-      field<read_id>("bot", out.bot, "bot is not a snowflake string", "missing field bot"),
-      field<read_id>("user", out.user, "user is not a snowflake string", "missing field user"),
-      field<read_type>("type", out.type, "type is not \"upvote\" or \"test\"", "missing field type"),
-      field<read_weekend>("isWeekend", out.is_weekend, "isWeekend is not a boolean"),
-      field<read_query_field>("query", out.query, {}),
-  };
-  return decode_object(body, fields);
+  return decode_object(body, bot_fields, &out);
 }
 
 DecodeStatus decode_padded(std::string_view body, ServerVote& out) {
   out.query.clear();
-  const Field fields[] = {
-      field<read_id>("guild", out.guild, "guild is not a snowflake string", "missing field guild"),
-      field<read_id>("user", out.user, "user is not a snowflake string", "missing field user"),
-      field<read_type>("type", out.type, "type is not \"upvote\" or \"test\"", "missing field type"),
-      field<read_query_field>("query", out.query, {}),
-  };
-  return decode_object(body, fields);
+  return decode_object(body, server_fields, &out);
 }
 
 } // namespace detail

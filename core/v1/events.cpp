@@ -58,74 +58,83 @@ bool read_time(element v, Timestamp& out) {
   return true;
 }
 
-DecodeStatus read_project(element v, void* target, std::string_view) {
-  auto& p = *static_cast<Project*>(target);
-  const Field fields[] = {
-      field<read_string>("id", p.id, "project.id is not a string", "missing field project.id"),
-      field<read_string>("type", p.type, "project.type is not a string", "missing field project.type"),
-      field<read_string>("platform", p.platform, "project.platform is not a string", "missing field project.platform"),
-      field<read_string>("platform_id", p.platform_id, "project.platform_id is not a string",
-                         "missing field project.platform_id"),
-  };
-  return detail::read_object(v, fields, "project is not an object", "project.");
+constexpr Field project_fields[] = {
+    field<&Project::id, read_string>("id", "project.id is not a string", "missing field project.id"),
+    field<&Project::type, read_string>("type", "project.type is not a string", "missing field project.type"),
+    field<&Project::platform, read_string>("platform", "project.platform is not a string",
+                                           "missing field project.platform"),
+    field<&Project::platform_id, read_string>("platform_id", "project.platform_id is not a string",
+                                              "missing field project.platform_id"),
+};
+
+constexpr Field user_fields[] = {
+    field<&User::id, read_string>("id", "user.id is not a string", "missing field user.id"),
+    field<&User::platform_id, read_string>("platform_id", "user.platform_id is not a string",
+                                           "missing field user.platform_id"),
+    field<&User::name, read_string>("name", "user.name is not a string", "missing field user.name"),
+    field<&User::avatar_url, detail::read_string_or_null>("avatar_url", "user.avatar_url is not a string or null"),
+};
+
+DecodeStatus read_project(element v, Project& p) {
+  return detail::read_object(v, project_fields, &p, "project is not an object", "project.");
 }
 
-DecodeStatus read_user(element v, void* target, std::string_view) {
-  auto& u = *static_cast<User*>(target);
+DecodeStatus read_user(element v, User& u) {
   u.avatar_url.clear(); // optional: absent means ""
-  const Field fields[] = {
-      field<read_string>("id", u.id, "user.id is not a string", "missing field user.id"),
-      field<read_string>("platform_id", u.platform_id, "user.platform_id is not a string",
-                         "missing field user.platform_id"),
-      field<read_string>("name", u.name, "user.name is not a string", "missing field user.name"),
-      field<detail::read_string_or_null>("avatar_url", u.avatar_url, "user.avatar_url is not a string or null"),
-  };
-  return detail::read_object(v, fields, "user is not an object", "user.");
+  return detail::read_object(v, user_fields, &u, "user is not an object", "user.");
 }
 
-Field project_field(Project& p) { return {"project", read_project, &p, {}, "missing field project"}; }
-Field user_field(User& u) { return {"user", read_user, &u, {}, "missing field user"}; }
-Field connection_id_field(std::string& id) {
-  return field<read_string>("connection_id", id, "connection_id is not a string", "missing field connection_id");
+template <class E> constexpr Field project_field() {
+  return detail::nested<&E::project, read_project>("project", "missing field project");
+}
+template <class E> constexpr Field user_field() {
+  return detail::nested<&E::user, read_user>("user", "missing field user");
+}
+template <class E> constexpr Field connection_id_field() {
+  return field<&E::connection_id, read_string>("connection_id", "connection_id is not a string",
+                                               "missing field connection_id");
 }
 
-// One reader per event type: the fields of its `data` object.
+// One table per event type: the fields of its `data` object.
 constexpr std::string_view not_object = "data is not an object";
+
+constexpr Field vote_create_fields[] = {
+    field<&VoteCreate::id, read_string>("id", "id is not a string", "missing field id"),
+    field<&VoteCreate::weight, read_weight>("weight", "weight is not an integer", "missing field weight"),
+    field<&VoteCreate::created_at, read_time>("created_at", "created_at is not an RFC 3339 date-time",
+                                              "missing field created_at"),
+    field<&VoteCreate::expires_at, read_time>("expires_at", "expires_at is not an RFC 3339 date-time",
+                                              "missing field expires_at"),
+    project_field<VoteCreate>(),
+    user_field<VoteCreate>(),
+    field<&VoteCreate::query, detail::read_query_field>("query", {}),
+};
+constexpr Field webhook_test_fields[] = {project_field<WebhookTest>(), user_field<WebhookTest>()};
+constexpr Field integration_create_fields[] = {
+    connection_id_field<IntegrationCreate>(),
+    field<&IntegrationCreate::webhook_secret, read_string>("webhook_secret", "webhook_secret is not a string",
+                                                           "missing field webhook_secret"),
+    project_field<IntegrationCreate>(),
+    user_field<IntegrationCreate>(),
+};
+constexpr Field integration_delete_fields[] = {connection_id_field<IntegrationDelete>()};
 
 DecodeStatus read(element data, VoteCreate& e) {
   e.query.clear();
   e.source = Source::webhook;
-  const Field fields[] = {
-      field<read_string>("id", e.id, "id is not a string", "missing field id"),
-      field<read_weight>("weight", e.weight, "weight is not an integer", "missing field weight"),
-      field<read_time>("created_at", e.created_at, "created_at is not an RFC 3339 date-time", "missing field created_at"),
-      field<read_time>("expires_at", e.expires_at, "expires_at is not an RFC 3339 date-time", "missing field expires_at"),
-      project_field(e.project),
-      user_field(e.user),
-      field<detail::read_query_field>("query", e.query, {}),
-  };
-  return detail::read_object(data, fields, not_object);
+  return detail::read_object(data, vote_create_fields, &e, not_object);
 }
 
 DecodeStatus read(element data, WebhookTest& e) {
-  const Field fields[] = {project_field(e.project), user_field(e.user)};
-  return detail::read_object(data, fields, not_object);
+  return detail::read_object(data, webhook_test_fields, &e, not_object);
 }
 
 DecodeStatus read(element data, IntegrationCreate& e) {
-  const Field fields[] = {
-      connection_id_field(e.connection_id),
-      field<read_string>("webhook_secret", e.webhook_secret, "webhook_secret is not a string",
-                         "missing field webhook_secret"),
-      project_field(e.project),
-      user_field(e.user),
-  };
-  return detail::read_object(data, fields, not_object);
+  return detail::read_object(data, integration_create_fields, &e, not_object);
 }
 
 DecodeStatus read(element data, IntegrationDelete& e) {
-  const Field fields[] = {connection_id_field(e.connection_id)};
-  return detail::read_object(data, fields, not_object);
+  return detail::read_object(data, integration_delete_fields, &e, not_object);
 }
 
 template <class E> DecodeStatus read_member(element data, Event& out) {
@@ -159,6 +168,15 @@ bool keep_data(element v, Data& out) {
   out.present = true;
   return true;
 }
+// {"type": ..., "data": ...}: the type's name and its data, read before either is understood.
+struct Envelope {
+  std::string_view type_name;
+  Data data;
+};
+constexpr Field envelope_fields[] = {
+    field<&Envelope::type_name, read_type_name>("type", "type is not a string", "missing field type"),
+    field<&Envelope::data, keep_data>("data", {}), // required only for known types: checked below
+};
 
 } // namespace
 
@@ -167,18 +185,13 @@ DecodeStatus decode_padded(std::string_view body, Event& out) {
   element root;
   if (auto st = detail::parse_padded(body, root); !st)
     return st;
-  std::string_view type_name;
-  Data data;
-  const Field fields[] = {
-      field<read_type_name>("type", type_name, "type is not a string", "missing field type"),
-      field<keep_data>("data", data, {}), // required only for known types: checked below
-  };
-  if (auto st = detail::read_object(root, fields, "body is not a JSON object"); !st)
+  Envelope env;
+  if (auto st = detail::read_object(root, envelope_fields, &env, "body is not a JSON object"); !st)
     return st;
-  if (!data.present) // required only for known types
-    return known_name(EventTypes{}, type_name) ? payload_error("missing field data") : DecodeStatus{};
+  if (!env.data.present) // required only for known types
+    return known_name(EventTypes{}, env.type_name) ? payload_error("missing field data") : DecodeStatus{};
   bool known = false;
-  const DecodeStatus st = read_named(EventTypes{}, type_name, data.value, out, known);
+  const DecodeStatus st = read_named(EventTypes{}, env.type_name, env.data.value, out, known);
   if (!st)
     out.type = EventType::unknown;
   return st;

@@ -15,9 +15,9 @@
 namespace topgg::asio {
 
 /// Top.gg's Python SDK `WebhookManager` on Asio: see ManagerBase for run(),
-/// close() and the configuration rules, RouterApi for the configuration. All
-/// of its work runs on one strand of the executor, so an io_context run by
-/// several threads is fine.
+/// close() and the configuration rules, RouterApi for the configuration. Its
+/// work runs on the executor one handler at a time (they share a mutex), so
+/// an io_context run by several threads is fine.
 class TOPGG_API WebhookManager : public BasicWebhookManager<WebhookManager> {
 public:
   /// Owns an io_context; run() starts it on a background thread.

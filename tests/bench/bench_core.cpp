@@ -122,14 +122,37 @@ template <bool Bot> void simdjson_reused(benchmark::State& state, const std::str
       state.SkipWithError("simdjson error");
 }
 
-void simdjson_dom_reused(benchmark::State& state, const std::string& body) {
+template <bool V1> void simdjson_dom_reused(benchmark::State& state, const std::string& body) {
   const simdjson::padded_string padded(body);
   simdjson::dom::parser parser;
-  topgg_bench::read_vote_dom(parser, padded);
+  const auto read = [&] { return V1 ? read_v1_dom(parser, padded) : read_vote_dom(parser, padded); };
+  read();
   AllocScope a(state);
   for (auto _ : state)
-    if (!topgg_bench::read_vote_dom(parser, padded))
+    if (!read())
       state.SkipWithError("simdjson error");
+}
+
+void hmac_bare(benchmark::State& state) {
+  BareHmac h(v1_secret);
+  const std::string t = std::to_string(v1_timestamp);
+  unsigned char mac[32];
+  AllocScope a(state);
+  for (auto _ : state) {
+    if (!h.mac(t, v1_body, mac))
+      state.SkipWithError("HMAC error");
+    benchmark::DoNotOptimize(mac);
+  }
+}
+
+void auth_bare(benchmark::State& state) {
+  const std::string key(dbl_auth), given(dbl_auth);
+  AllocScope a(state);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(given.data());
+    if (!bare_auth(given, key))
+      state.SkipWithError("mismatch");
+  }
 }
 
 template <bool Bot> void simdjson_fresh(benchmark::State& state, const std::string& body) {
@@ -223,6 +246,21 @@ void full_reused(benchmark::State& state, const std::string& req, std::string_vi
     state.SkipWithError("events missing");
 }
 
+// Request level: the server parsed HTTP; parsing is not counted.
+void handle_bot(benchmark::State& state) {
+  Server srv;
+  const topgg::Now now = bench_now();
+  const topgg::Request& req = bot_parsed();
+  int bad = 0;
+  for (int i = 0; i < 4; ++i)
+    srv.router.handle(req, now, [&](topgg::Response r) { bad += r.status != 200; });
+  AllocScope a(state);
+  for (auto _ : state)
+    srv.router.handle(req, now, [&](topgg::Response r) { bad += r.status != 200; });
+  if (bad)
+    state.SkipWithError("unexpected answer");
+}
+
 void full_fresh(benchmark::State& state, const std::string& req, std::string_view expect) {
   Server srv;
   const topgg::Now now = bench_now();
@@ -286,7 +324,12 @@ void register_all() {
   benchmark::RegisterBenchmark("llhttp/v1/reused", [](B& s) { llhttp_reused(s, v1_req()); });
   benchmark::RegisterBenchmark("simdjson/bot/reused", [](B& s) { simdjson_reused<true>(s, std::string(bot_body)); });
   benchmark::RegisterBenchmark("simdjson/bot/fresh", [](B& s) { simdjson_fresh<true>(s, std::string(bot_body)); });
-  benchmark::RegisterBenchmark("simdjson-dom/bot/reused", [](B& s) { simdjson_dom_reused(s, std::string(bot_body)); });
+  benchmark::RegisterBenchmark("simdjson-dom/bot/reused",
+                               [](B& s) { simdjson_dom_reused<false>(s, std::string(bot_body)); });
+  benchmark::RegisterBenchmark("simdjson-dom/v1/reused",
+                               [](B& s) { simdjson_dom_reused<true>(s, std::string(v1_body)); });
+  benchmark::RegisterBenchmark("hmac/v1", [](B& s) { hmac_bare(s); });
+  benchmark::RegisterBenchmark("auth/bot", [](B& s) { auth_bare(s); });
   benchmark::RegisterBenchmark("simdjson/server/reused",
                                [](B& s) { simdjson_reused<false>(s, std::string(server_body)); });
   benchmark::RegisterBenchmark("decode/bot", [](B& s) { decode_only<topgg::BotVote>(s, std::string(bot_body)); });
@@ -304,6 +347,7 @@ void register_all() {
   benchmark::RegisterBenchmark("full/bot/new-voter/dedup-memory", [](B& s) { full_new_voter(s, false, true, ok200); });
   benchmark::RegisterBenchmark("full/v1/new-voter/dedup-off", [](B& s) { full_new_voter(s, true, false, ok204); });
   benchmark::RegisterBenchmark("full/v1/new-voter/dedup-memory", [](B& s) { full_new_voter(s, true, true, ok204); });
+  benchmark::RegisterBenchmark("handle/bot", [](B& s) { handle_bot(s); });
 }
 
 /// Prints as usual and keeps ns/iteration and allocs/req per benchmark for the summary.
@@ -384,6 +428,18 @@ void summary(const Collect& c) {
       std::printf("%-12s %12.1f %12.1f %+10.1f %12.2f %12.2f\n", kind, off->ns, on->ns, on->ns - off->ns, off->allocs,
                   on->allocs);
   }
+  const auto ns = [&](const char* n) { return get(n) ? get(n)->ns : 0.0; };
+  if (const auto* v = get("full/v1/reused");
+      v && ns("llhttp/v1/reused") && ns("hmac/v1") && ns("simdjson-dom/v1/reused")) {
+    const double base = ns("llhttp/v1/reused") + ns("hmac/v1") + ns("simdjson-dom/v1/reused");
+    std::printf("signed v1 vote, reused / (bare llhttp %.1f + bare HMAC %.1f + bare simdjson DOM %.1f ns): %.2f\n",
+                ns("llhttp/v1/reused"), ns("hmac/v1"), ns("simdjson-dom/v1/reused"), v->ns / base);
+  }
+  if (const auto* r = get("handle/bot"); r && ns("simdjson-dom/bot/reused") && ns("auth/bot"))
+    std::printf("Router::handle, bot vote %.1f ns (%.2f allocs) / (bare simdjson DOM %.1f + Authorization compare %.1f "
+                "ns): %.2f\n",
+                r->ns, r->allocs, ns("simdjson-dom/bot/reused"), ns("auth/bot"),
+                r->ns / (ns("simdjson-dom/bot/reused") + ns("auth/bot")));
   std::printf("v1 breakdown: verify (HMAC) %.0f ns, decode %.0f ns\n", get("verify/v1") ? get("verify/v1")->ns : 0.0,
               get("decode/v1") ? get("decode/v1")->ns : 0.0);
 }

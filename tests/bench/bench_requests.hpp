@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "topgg/http.hpp"
 #include "topgg/v1.hpp"
@@ -58,6 +59,19 @@ inline std::string request(std::string_view path, const std::string& headers, st
 inline std::string bot_request() { return request("/dbl", legacy_headers(dbl_auth), bot_body); }
 inline std::string server_request() { return request("/dsl", legacy_headers(dsl_auth), server_body); }
 inline std::string v1_request() { return request("/v1", v1_headers(), v1_body); }
+
+/// The bot vote as a server that parsed HTTP itself (Beast, Drogon) passes it
+/// to Router::handle: the same headers and body as bot_request().
+inline const topgg::Request& bot_parsed() {
+  static const std::string length = std::to_string(bot_body.size());
+  static const std::vector<topgg::Header> headers = {{"Host", "127.0.0.1"},
+                                                     {"User-Agent", "DBL"},
+                                                     {"Content-Type", "application/json"},
+                                                     {"Authorization", dbl_auth},
+                                                     {"Content-Length", length}};
+  static const topgg::Request r{"POST", "/dbl", "/dbl", headers, bot_body};
+  return r;
+}
 
 /// The bot vote of voter number `i` (a different user, the same length).
 inline std::string bot_request_from(long i) {

@@ -3,6 +3,7 @@
 // each make one request and then stay open, and the child reports its VmRSS
 // before and after. Not a test; run by hand:
 //   idle-rss uv|asio [N=10000]
+#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -45,11 +46,13 @@ template <class Manager> int serve(int n, int report, int ctl) {
       .settings(s);
   const long port = m.run(0, "127.0.0.1");
   const long before = rss_kib();
+  const long heap_before = static_cast<long>(mallinfo2().uordblks);
   char c = 0;
   if (::write(report, &port, sizeof port) != sizeof port || ::read(ctl, &c, 1) != 1)
     return 1;
   const long after = rss_kib();
-  const long both[2] = {before, after};
+  const long heap_after = static_cast<long>(mallinfo2().uordblks);
+  const long both[4] = {before, after, heap_before, heap_after};
   if (::write(report, both, sizeof both) != sizeof both)
     return 1;
   m.close();
@@ -100,7 +103,7 @@ int main(int argc, char** argv) {
     clients.push_back(std::move(c));
   }
   const long client_after = rss_kib();
-  long both[2] = {0, 0};
+  long both[4] = {0, 0, 0, 0};
   if (::write(ctl[1], "m", 1) != 1 || ::read(report[0], both, sizeof both) != sizeof both)
     return 1;
   clients.clear();
@@ -109,6 +112,8 @@ int main(int argc, char** argv) {
   std::printf("adapter %s, %d idle keep-alive connections (one request each)\n", adapter.c_str(), n);
   std::printf("server VmRSS: %ld KiB listening, %ld KiB with the connections: %+ld KiB, %.0f bytes each\n", both[0],
               both[1], both[1] - both[0], static_cast<double>(both[1] - both[0]) * 1024.0 / n);
+  std::printf("server heap in use (malloc): %+ld KiB, %.0f bytes each\n", (both[3] - both[2]) / 1024,
+              static_cast<double>(both[3] - both[2]) / n);
   std::printf("client VmRSS (separate process): %ld KiB -> %ld KiB\n", client_before, client_after);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }

@@ -7,6 +7,9 @@
 
 #include <uv.h>
 
+#include <atomic>
+#include <thread>
+
 #include "../common/server.hpp"
 
 namespace topgg::uv {
@@ -52,10 +55,21 @@ struct Server : sock::ServerCore<Conn> {
   uv_timer_t pause; // out of descriptors: accept again after it
   uv_timer_t timer; // the connections' deadlines
   uv_async_t async; // wakes from other threads (Acks, claims, close())
+  // Wakes and posts from the loop thread itself (an Ack completed by a job the
+  // handler posted, as the CLI's stdout batch does) are taken at the end of
+  // the same turn, without the eventfd round trip of uv_async_send: `turn_end`
+  // runs them, `no_block` keeps the poll from blocking before it does (a wake
+  // from a timer callback comes before the poll phase).
+  uv_check_t turn_end;
+  uv_idle_t no_block;
+  std::atomic<std::thread::id> loop_thread{}; // set when the loop first calls us
   std::shared_ptr<WakeQueue> wakes;
   std::vector<std::uint64_t> woken;
-  std::vector<std::function<void()>> tasks; // posted from other threads
-  int handles = 4;                          // accepting, pause, timer, async, and every Conn until freed
+  std::vector<std::function<void()>> tasks; // posted jobs
+  int handles = 6; // accepting, pause, timer, async, turn_end, no_block, and every Conn until freed
+
+  void notify(); // WakeQueue's: something was queued
+  bool take_wakes(); // loop thread: runs what was queued; false if nothing was
 };
 
 void on_poll(uv_poll_t* h, int status, int events) {
@@ -123,6 +137,7 @@ void Conn::Hooks::close() {
 
 void on_accept(uv_poll_t* h, int status, int) {
   Server& s = *static_cast<Server*>(h->data);
+  s.loop_thread.store(std::this_thread::get_id(), std::memory_order_relaxed); // before any connection exists
   if (status < 0 || s.stopping)
     return;
   const bool more = s.accept_pending(s.listener.fd, [&s](int fd, const std::string& peer) {
@@ -141,20 +156,42 @@ Server::Server(uv_loop_t* l, Router& r, sock::Listener lis) : ServerCore(r), loo
   uv_poll_init_socket(loop, &accepting, listener.fd);
   uv_timer_init(loop, &pause);
   uv_timer_init(loop, &timer);
-  uv_async_init(loop, &async, [](uv_async_t* a) {
-    Server& s = *static_cast<Server*>(a->data);
-    const bool close = s.wakes->drain(s.woken, &s.tasks);
-    for (std::uint64_t id : s.woken)
-      if (Conn* c = s.conns.find(id)) // closed meanwhile: nothing to do
-        c->driver.on_wake(Now::current());
-    for (auto& task : std::exchange(s.tasks, {}))
-      sock::run_contained(task);
-    if (close)
-      s.begin_close();
-  });
-  accepting.data = pause.data = timer.data = async.data = this;
-  wakes = std::make_shared<WakeQueue>([a = &async] { uv_async_send(a); });
+  uv_async_init(loop, &async, [](uv_async_t* a) { static_cast<Server*>(a->data)->take_wakes(); });
+  uv_check_init(loop, &turn_end);
+  uv_idle_init(loop, &no_block);
+  accepting.data = pause.data = timer.data = async.data = turn_end.data = no_block.data = this;
+  wakes = std::make_shared<WakeQueue>([this] { notify(); });
   uv_poll_start(&accepting, UV_READABLE, on_accept);
+}
+
+void Server::notify() {
+  if (std::this_thread::get_id() != loop_thread.load(std::memory_order_relaxed))
+    return (void)uv_async_send(&async);
+  uv_check_start(&turn_end, [](uv_check_t* h) {
+    Server& s = *static_cast<Server*>(h->data);
+    // What the jobs run here wake (their Acks) is taken in the next round; a
+    // bound keeps a job that keeps posting from holding the loop.
+    for (int round = 0; round < 16; ++round) {
+      uv_check_stop(&s.turn_end);
+      uv_idle_stop(&s.no_block);
+      if (!s.take_wakes())
+        return;
+    }
+  });
+  uv_idle_start(&no_block, [](uv_idle_t*) {});
+}
+
+bool Server::take_wakes() {
+  const bool close = wakes->drain(woken, &tasks);
+  const bool any = close || !woken.empty() || !tasks.empty();
+  for (std::uint64_t id : woken)
+    if (Conn* c = conns.find(id)) // closed meanwhile: nothing to do
+      c->driver.on_wake(Now::current());
+  for (auto& task : std::exchange(tasks, {}))
+    sock::run_contained(task);
+  if (close)
+    begin_close();
+  return any;
 }
 
 void Server::release() {
@@ -181,6 +218,8 @@ void Server::close_when_empty() {
   auto released = [](uv_handle_t* h) { static_cast<Server*>(h->data)->release(); };
   wakes->close(); // late wakes send nothing to a closing handle
   uv_close(handle(&async), released);
+  uv_close(handle(&turn_end), released);
+  uv_close(handle(&no_block), released);
   uv_close(handle(&timer), released);
 }
 

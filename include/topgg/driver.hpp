@@ -22,13 +22,14 @@ namespace topgg {
 
 /// What one non-blocking read or write did.
 struct IoResult {
+  /// How the call ended.
   enum Kind : unsigned char {
     done,        ///< `bytes` were read or written (a read of 0 bytes is never `done`)
     would_block, ///< nothing now: wait for readiness
     eof,         ///< reads only: the peer shut down its sending side
     failed,      ///< the connection is broken (reset, …): close it
-  } kind = done;
-  std::size_t bytes = 0;
+  } kind = done;          ///< how the call ended
+  std::size_t bytes = 0; ///< bytes read or written when `done`; 0 otherwise
 };
 
 /// The hooks a transport provides (a concept; no virtual call):
@@ -63,10 +64,12 @@ public:
   Driver(Router& router, Transport& transport, Now now, Workspace* workspace = nullptr)
       : conn_(router, now, workspace), t_(transport) {}
 
+  /// The connection driven: set its waker and peer before start().
   Connection& connection() noexcept { return conn_; }
   /// True once the transport was closed: destroy the driver (and transport).
   bool closed() const noexcept { return closed_; }
 
+  /// Once, when the transport can take the hooks' calls: asks for reading and arms the first timer.
   void start(Now now) { settle(now); }
   /// The socket is readable: one read into `scratch` (a buffer shared by the
   /// loop's connections; the core copies whatever it cannot use at once).
@@ -85,10 +88,12 @@ public:
     }
     settle(now);
   }
+  /// The socket became writable after want_write(true): writes what waits.
   void on_writable(Now now) {
     writable_wanted_ = false; // one-shot: asked again by settle() if still needed
     settle(now);
   }
+  /// The time given to arm_timer() came: the connection's timeouts are checked.
   void on_timer(Now now) {
     armed_ = unarmed;
     if (!closed_)
@@ -160,10 +165,15 @@ private:
 /// reference keeps it alive. Loop thread only.
 template <class C, class Ptr = C*> class ConnectionSet {
 public:
+  /// At most `cap` connections (Settings::max_connections); full() says when to stop accepting.
   explicit ConnectionSet(std::size_t cap) : cap_(cap) {}
+  /// True when the cap is reached: accept no more until one is removed.
   bool full() const noexcept { return open_.size() >= cap_; }
+  /// True when no connection is open (a graceful close may finish).
   bool empty() const noexcept { return open_.empty(); }
+  /// Connections open now.
   std::size_t size() const noexcept { return open_.size(); }
+  /// A new cap; connections above it stay open.
   void set_cap(std::size_t cap) noexcept { cap_ = cap; }
   /// Registers `c`; returns its id (never 0, never reused).
   std::uint64_t add(Ptr c) {
@@ -171,7 +181,9 @@ public:
     open_.emplace(id, std::move(c));
     return id;
   }
+  /// Forgets connection `id` (closed); an unknown id is ignored.
   void remove(std::uint64_t id) noexcept { open_.erase(id); }
+  /// The open connection `id`, or nullptr if it was removed (a late wake).
   C* find(std::uint64_t id) const noexcept {
     auto it = open_.find(id);
     return it == open_.end() ? nullptr : &*it->second;
@@ -198,6 +210,8 @@ private:
 /// under the lock, so it is never called after close().
 class WakeQueue {
 public:
+  /// `notify` is called, on the thread that queued something, whenever wake(), post() or
+  /// request_close() queued it; it must make the loop call drain() soon.
   explicit WakeQueue(std::function<void()> notify) : notify_(std::move(notify)) {}
   /// Any thread: connection `id` has something to pick up.
   void wake(std::uint64_t id) {

@@ -645,11 +645,6 @@ def tool_exec_env(tool, loop):
 
 
 CLOEXEC = 0o2000000
-# The Asio adapter's sockets are not yet close-on-exec (sockets opened without
-# SOCK_CLOEXEC, accepted without accept4): that is adapters/asio's to fix, not
-# the tool's. Until it lands this one check is expected to fail on asio; once
-# it passes, delete this set.
-XFAIL_SOCKET_CLOEXEC = {"asio"}
 
 
 def server_fds(pid):
@@ -693,13 +688,7 @@ def tool_exec_fds(tool, loop):
             leaky_sockets = {n: l for n, l in leaky.items() if n in sockets}
             leaky_other = {n: l for n, l in leaky.items() if n not in sockets}
             check(not leaky_other, f"--loop {loop}: every other descriptor of the server is close-on-exec ({leaky_other})")
-            if loop in XFAIL_SOCKET_CLOEXEC:
-                if leaky_sockets:
-                    print(f"XFAIL (adapters/asio, expected until its fix lands): sockets without O_CLOEXEC: {leaky_sockets}")
-                else:
-                    print(f"XPASS: --loop {loop} sockets are all close-on-exec now: remove it from XFAIL_SOCKET_CLOEXEC")
-            else:
-                check(not leaky_sockets, f"--loop {loop}: every socket of the server is close-on-exec ({leaky_sockets})")
+            check(not leaky_sockets, f"--loop {loop}: every socket of the server is close-on-exec ({leaky_sockets})")
             s.stop()
         finally:
             for c in idle:

@@ -185,6 +185,17 @@ struct WebhookManager::Impl {
   std::shared_ptr<Server> server;
   std::thread thread;
   std::mutex m, join_m;
+
+  // close() on the loop thread cannot join it: the next run() does, once
+  // that run has ended, before it starts another.
+  void join_ended() {
+    std::lock_guard lock(join_m);
+    if (!thread.joinable())
+      return;
+    if (thread.get_id() == std::this_thread::get_id())
+      throw std::logic_error("topgg::asio::WebhookManager::run() on the loop thread of the run that is ending");
+    thread.join();
+  }
 };
 
 WebhookManager::WebhookManager() : impl_(std::make_unique<Impl>()) {
@@ -210,6 +221,8 @@ WebhookManager::~WebhookManager() {
 }
 
 WebhookManager::Bound WebhookManager::listen(std::uint16_t port, const std::string& host) {
+  if (impl_->own)
+    impl_->join_ended(); // before anything is posted: the ending run() would take it
   sock::Listener l = sock::listen(host, port); // throws, leaving nothing behind
   auto s = std::make_shared<Server>(impl_->ex, router());
   std::error_code ec;

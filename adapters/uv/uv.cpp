@@ -234,6 +234,18 @@ struct WebhookManager::Impl {
   std::mutex m;                     // guards wakes and server against close() from other threads
   std::shared_ptr<WakeQueue> wakes; // the running server's
   Server* server = nullptr;         // touched on the loop thread (or with the loop stopped) only
+
+  // close() on the loop thread cannot join it: the next run() does, once
+  // that loop has ended, before it starts another.
+  void join_ended() {
+    std::lock_guard lock(join_m);
+    if (!thread.joinable())
+      return;
+    if (thread.get_id() == std::this_thread::get_id())
+      throw std::logic_error("topgg::uv::WebhookManager::run() on the loop thread of the run that is ending");
+    thread.join();
+    uv_loop_close(loop);
+  }
 };
 
 WebhookManager::WebhookManager() : impl_(std::make_unique<Impl>()) { impl_->owns = true; }
@@ -255,8 +267,10 @@ WebhookManager::~WebhookManager() {
 WebhookManager::Bound WebhookManager::listen(std::uint16_t port, const std::string& host) {
   sock::Listener l = sock::listen(host, port); // throws, leaving nothing behind
   Bound bound{l.port, l.address};
-  if (impl_->owns)
+  if (impl_->owns) {
+    impl_->join_ended();
     uv_loop_init(impl_->loop = &impl_->own);
+  }
   auto* s = new Server(impl_->loop, router(), std::move(l));
   s->on_closed = [this] {
     {

@@ -844,6 +844,35 @@ TEST_CASE("configuring a running manager throws std::logic_error; after close() 
   CHECK(rec.wait_count(2));
 }
 
+TEST_CASE("close() from a handler on the owned loop's thread, then run() again: served") {
+  Recorder rec;
+  std::atomic<Manager*> self{nullptr};
+  auto m = start([&](Manager& mg) {
+    standard(mg, rec);
+    mg.route("POST", "/stop", [&self](const topgg::Request&) {
+      self.load()->close(); // on the loop thread: close() cannot join it
+      return topgg::Response{};
+    });
+  });
+  self = m.get();
+  {
+    Client c(m->port());
+    c.send(it::post("/stop", "", "{}"));
+    (void)c.read();
+  }
+  for (int i = 0; i < 500 && m->running(); ++i)
+    std::this_thread::sleep_for(10ms);
+  REQUIRE_FALSE(m->running());
+  REQUIRE(m->run(0, "127.0.0.1") != 0); // joined the ended loop thread (std::terminate before)
+  Client c(m->port());
+  c.send(it::bot_vote(4));
+  auto r = c.read();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(rec.wait_count(1));
+  m->close();
+}
+
 TEST_CASE("a run() that failed (port busy) leaves the manager stopped, configurable and able to run") {
   Recorder rec;
   auto first = start([&](Manager& mg) { standard(mg, rec); });

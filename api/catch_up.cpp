@@ -112,7 +112,9 @@ struct CatchUp::Impl {
         if (!m->post(job))
           job(); // not running: no loop thread to keep to
       };
-      if (!manager->post([this, vote, done, on_loop] { router.deliver(vote, Now::current(), done, on_loop); }))
+      // The job may run after this CatchUp is gone (stop() does not wait for
+      // it): it holds the manager's Router, which lives as long as its loop.
+      if (!manager->post([r = &router, vote, done, on_loop] { r->deliver(vote, Now::current(), done, on_loop); }))
         return std::nullopt; // not running
     } else {
       Executor here = [w](std::function<void()> job) {

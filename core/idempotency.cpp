@@ -51,11 +51,11 @@ struct IdempotencyStore::Marks {
   std::map<std::string, std::chrono::sys_time<std::chrono::microseconds>, std::less<>> values;
 };
 
+// Made here, not at the first save_mark(): load_mark() may run on another thread meanwhile.
+IdempotencyStore::IdempotencyStore() : marks_(std::make_shared<Marks>()) {}
 IdempotencyStore::~IdempotencyStore() = default;
 
 std::optional<std::chrono::sys_time<std::chrono::microseconds>> IdempotencyStore::load_mark(std::string_view name) {
-  if (!marks_)
-    return std::nullopt;
   std::lock_guard lock(marks_->m);
   auto it = marks_->values.find(name);
   if (it == marks_->values.end())
@@ -64,8 +64,6 @@ std::optional<std::chrono::sys_time<std::chrono::microseconds>> IdempotencyStore
 }
 
 void IdempotencyStore::save_mark(std::string_view name, std::chrono::sys_time<std::chrono::microseconds> t) {
-  if (!marks_)
-    marks_ = std::make_shared<Marks>(); // first use happens before any concurrent one (catch-up's start)
   std::lock_guard lock(marks_->m);
   marks_->values.insert_or_assign(std::string(name), t);
 }

@@ -1,6 +1,6 @@
 // One HTTP/1.1 connection, sans I/O: bytes in, bytes out, events to the
 // Router's handlers. Most embedders never call it directly: topgg::Driver
-// (driver.hpp) runs it over a socket given five small hooks.
+// (driver.hpp) runs it over a socket given six small hooks.
 //
 // Call order, all on one thread (the loop's):
 //   Connection c(router, now);          arm the timer at c.deadline()

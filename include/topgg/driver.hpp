@@ -1,7 +1,7 @@
 // The connection driver: the one place that decides, after every event, what
 // to write, whether to read, when the timer fires and when to close. An
 // event loop (the libuv and Asio adapters, the byte-level example, the test
-// harness) provides a Transport of five non-blocking hooks and calls the
+// harness) provides a Transport of six non-blocking hooks and calls the
 // Driver's on_* functions from its events; it makes no decision of its own.
 #pragma once
 

@@ -91,6 +91,8 @@ private:
 /// valid only during the call.
 class TOPGG_API IdempotencyStore {
 public:
+  /// Holds no key; the in-memory marks of the default load_mark() and save_mark() start empty.
+  IdempotencyStore();
   /// Drops the marks the default load_mark() and save_mark() keep in memory.
   virtual ~IdempotencyStore();
 

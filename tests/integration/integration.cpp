@@ -43,7 +43,7 @@ struct ExternalLoop {
   }
 };
 #elif defined(TOPGG_TEST_ASIO)
-// An io_context the test runs on two threads: the adapter's strand must keep
+// An io_context the test runs on two threads: the adapter's server mutex must keep
 // its handlers apart.
 struct ExternalLoop {
   ::asio::io_context ctx;
@@ -1044,7 +1044,7 @@ TEST_CASE("destroyed on one thread while the context runs handlers on two others
       clients.back()->send(it::bot_vote(100 + i));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(round % 4));
-    m.reset(); // races the strand's handlers unless serialised with them (ThreadSanitizer checks)
+    m.reset(); // races the handlers on the two threads unless serialised with them (ThreadSanitizer checks)
     loop.join();
   }
 }

@@ -37,8 +37,14 @@ template <class Event, class Wake>
 std::shared_ptr<AckCell> run_handlers(const Event& ev, const VoteHandlers<Event>& h, const Executor& executor,
                                       Wake&& wake, Error& now, std::string& why) {
   now = Error::ok;
-  if (!h)
-    return nullptr; // nobody listens: accepted (warned at start)
+  if (!h) { // warned at start; a vote nobody saw is not acknowledged, other events are
+    if constexpr (std::is_same_v<Event, BotVote> || std::is_same_v<Event, ServerVote> ||
+                  std::is_same_v<Event, v1::VoteCreate>) {
+      now = Error::no_handler;
+      why = "no handler is set for this kind of vote";
+    }
+    return nullptr;
+  }
   if (h.plain && !executor) {
     try {
       h.plain(ev);

@@ -162,7 +162,7 @@ void Router::warn_once() {
       if (no_secret && !c.resolver)
         c.warn("v1 route " + r.path + " has no secret: every delivery to it is refused (403)");
       if (!c.handlers_for<v1::VoteCreate>())
-        c.warn("v1 route " + r.path + " has no vote.create handler: its votes are answered 204 and dropped");
+        c.warn("v1 route " + r.path + " has no vote.create handler: its votes are answered 503 (Top.gg delivers them again)");
       break;
     }
     case detail::route_bot_vote:
@@ -172,7 +172,7 @@ void Router::warn_once() {
       const bool handled = r.kind == detail::route_bot_vote ? bool(c.handlers_for<BotVote>())
                                                             : bool(c.handlers_for<ServerVote>());
       if (!handled)
-        c.warn("route " + r.path + " has no vote handler: its votes are answered 200 and dropped");
+        c.warn("route " + r.path + " has no vote handler: its votes are answered 503 (Top.gg delivers them again)");
       break;
     }
     }

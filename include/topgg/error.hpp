@@ -35,6 +35,7 @@ enum class Error : std::uint8_t {
   duplicate_in_progress,   ///< 503: the same delivery is being handled right now (Top.gg retries)
   store_unavailable,       ///< 503: the idempotency store cannot be asked (fail closed; Top.gg retries)
   duplicate,               ///< not an error: a retry of a handled delivery, answered success (200/204), no event
+  no_handler,              ///< 503: a vote for which no handler is set (a vote is never acknowledged unseen)
 };
 
 /// HTTP status answered for `e` (200 for Error::ok).

@@ -172,6 +172,7 @@ TEST_CASE("exceptions from the resolver, the executor and the hooks are containe
   SUBCASE("error and warning hooks throw: requests are still answered") {
     topgg::Router r;
     r.dbl_webhook("/dbl", "")
+        .on_bot_vote([](const topgg::BotVote&) {})
         .on_error([](const topgg::Rejection&) { throw std::runtime_error("logger down"); })
         .on_warning([](std::string_view) { throw 42; });
     Connection c(r, at(0));

@@ -72,9 +72,25 @@ TEST_CASE("two routes on one path and method are refused; other methods on the p
   CHECK_THROWS_AS(r.route("GET", "/any", [](const topgg::Request&) { return topgg::Response{}; }),
                   std::invalid_argument);
   CHECK_THROWS_AS(r.dbl_webhook("/any", "k"), std::invalid_argument);
+  r.on_bot_vote([](const topgg::BotVote&) {});
   // The refused calls left the first route as it was.
   CHECK(answer(r, "/dbl", "k", th::bot_body) == 200);
   CHECK(answer(r, "/dbl", "other", th::bot_body) == 401);
+}
+
+TEST_CASE("a legacy vote nobody handles is answered 503, so Top.gg delivers it again; the warning says so") {
+  topgg::Router r;
+  std::vector<std::string> warnings;
+  r.dbl_webhook("/dbl", "k").dsl_webhook("/dsl", "k").on_warning([&warnings](std::string_view w) {
+    warnings.emplace_back(w);
+  });
+  CHECK(answer(r, "/dbl", "k", th::bot_body) == 503);
+  CHECK(answer(r, "/dsl", "k", th::server_body) == 503);
+  CHECK(std::count_if(warnings.begin(), warnings.end(), [](const std::string& w) {
+          return w.find("has no vote handler: its votes are answered 503") != std::string::npos;
+        }) == 2);
+  r.on_bot_vote([](const topgg::BotVote&) {});
+  CHECK(answer(r, "/dbl", "k", th::bot_body) == 200);
 }
 
 TEST_CASE("several bot-vote and server-vote routes, each with its own key") {

@@ -197,6 +197,27 @@ TEST_CASE("v1: signed but undecodable or unknown type is 204 with no event, erro
   CHECK(t.events == std::vector<std::string>{"rejected 204 body is not a valid delivery"});
 }
 
+TEST_CASE("v1: a vote.create nobody handles is answered 503 (never acknowledged unseen); other events 204") {
+  Fixture f;
+  std::vector<std::string> warnings;
+  f.router.v1_webhook("/v1", "whs_secret").on_warning([&warnings](std::string_view w) { warnings.emplace_back(w); });
+  Trace t = replay_all(f, delivery(vote));
+  CHECK(status_line(t.output) == "HTTP/1.1 503 Service Unavailable");
+  CHECK(t.events == std::vector<std::string>{"rejected 503 no handler for this kind of vote"});
+  CHECK(std::any_of(warnings.begin(), warnings.end(), [](const std::string& w) {
+    return w.find("no vote.create handler: its votes are answered 503") != std::string::npos;
+  }));
+  t = replay_all(f, delivery(test_event));
+  CHECK(status_line(t.output) == "HTTP/1.1 204 No Content");
+  // Not remembered as handled: once a handler is set, Top.gg's retry reaches it.
+  Fixture g;
+  int seen = 0;
+  g.router.v1_webhook("/v1", "whs_secret").on_vote_create([&seen](const v1::VoteCreate&) { ++seen; });
+  t = g.whole(delivery(vote));
+  CHECK(status_line(t.output) == "HTTP/1.1 204 No Content");
+  CHECK(seen == 1);
+}
+
 TEST_CASE("v1: a duplicate delivery is answered without a second event; bounded memory") {
   V1Fixture f{{"whs_secret"}, 2};
   // The same vote (project, voter, created_at) retried with a new trace and time: one event.

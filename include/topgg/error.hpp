@@ -41,8 +41,11 @@ enum class Error : std::uint8_t {
 /// HTTP status answered for `e` (200 for Error::ok).
 TOPGG_API int http_status(Error e) noexcept;
 
-/// True if answering `e` closes the connection (the framing of what follows
-/// cannot be trusted, or the peer took too long).
+/// True if answering `e` always closes the connection (the framing of what
+/// follows cannot be trusted, or the peer took too long): what a server that
+/// calls Router::handle itself should do too. A Connection also closes after
+/// any refusal it answers before reading the body (401, 404, 405 at the head,
+/// or under `Expect: 100-continue`): the unread body is never skipped.
 TOPGG_API bool closes_connection(Error e) noexcept;
 
 /// Short English description of `e`; static storage, never empty. It is

@@ -774,7 +774,15 @@ TEST_CASE("external loop: destroyed without close() while connections are open")
   standard(*m, rec);
   const std::uint16_t port = m->run(0, "127.0.0.1");
   Client c(port); // queued in the backlog; the loop never runs
-  m.reset();      // closes everything; the loop's close callbacks free the rest
+  c.send(it::bot_vote(1));
+  m.reset(); // closes everything; the loop's close callbacks free the rest
+  CHECK_FALSE(c.read()); // the queued connection is dropped, never answered
+  CHECK(rec.size() == 0);
+  // The listening socket went with it: the port can be listened on again.
+  auto again = loop.make();
+  standard(*again, rec);
+  CHECK(again->run(port, "127.0.0.1") == port);
+  again.reset();
 }
 
 TEST_CASE("IPv6 loopback") {
@@ -1046,6 +1054,17 @@ TEST_CASE("destroyed on one thread while the context runs handlers on two others
     std::this_thread::sleep_for(std::chrono::milliseconds(round % 4));
     m.reset(); // races the handlers on the two threads unless serialised with them (ThreadSanitizer checks)
     loop.join();
+    // Each vote was handled once at most, and only a handled vote was answered 200.
+    std::size_t answered = 0;
+    for (auto& c : clients)
+      if (auto r = c->read()) {
+        CHECK(r->status == 200);
+        ++answered;
+      }
+    const std::vector<std::string> seen = rec.events();
+    CHECK(std::set<std::string>(seen.begin(), seen.end()).size() == seen.size());
+    CHECK(answered <= seen.size());
+    CHECK(seen.size() <= clients.size());
   }
 }
 #endif

@@ -357,10 +357,27 @@ bool read_string_or_null(simdjson::dom::element v, std::string& out) {
 }
 
 namespace {
-// Keys are compared by size and first byte before their bytes: most
-// candidates differ there.
+// Keys are short: compared with a few fixed-size loads (overlapping when the
+// length is not their multiple) instead of a call to memcmp.
+template <class T> T load(const char* p) noexcept {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
 bool same_key(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() && (a.empty() || (a[0] == b[0] && std::memcmp(a.data(), b.data(), a.size()) == 0));
+  const std::size_t n = a.size();
+  if (n != b.size())
+    return false;
+  const char *x = a.data(), *y = b.data();
+  if (n >= 8 && n <= 16)
+    return load<std::uint64_t>(x) == load<std::uint64_t>(y) &&
+           load<std::uint64_t>(x + n - 8) == load<std::uint64_t>(y + n - 8);
+  if (n >= 4 && n < 8)
+    return load<std::uint32_t>(x) == load<std::uint32_t>(y) &&
+           load<std::uint32_t>(x + n - 4) == load<std::uint32_t>(y + n - 4);
+  if (n > 0 && n < 4) // positions 0, n/2 and n-1 cover every byte
+    return x[0] == y[0] && x[n / 2] == y[n / 2] && x[n - 1] == y[n - 1];
+  return n == 0 || std::memcmp(x, y, n) == 0;
 }
 } // namespace
 

@@ -76,14 +76,14 @@ bool Reader::check_head() {
   if (method == HTTP_CONNECT) // no tunnels here; what follows is not HTTP
     return fail(Error::method_not_allowed, "CONNECT is not served"), false;
   const unsigned hosts = m_->known_count[Message::host];
-  if (hosts > 1 || (!http10_ && hosts != 1) || (hosts == 1 && !valid_host(value(m_->known[Message::host]))))
+  if (hosts > 1 || (!http10_ && hosts != 1) || (hosts == 1 && !valid_host(value(m_->known(Message::host)))))
     return fail(Error::bad_host, hosts > 1 ? "Host header repeated" : hosts == 0 ? "Host header missing"
                                                                                  : "Host header invalid"),
            false;
   bool expect_continue = false;
   if (m_->known_count[Message::expect] > 0) {
     static constexpr Name hundred_continue{"100-continue"};
-    if (!hundred_continue.matches(value(m_->known[Message::expect])))
+    if (!hundred_continue.matches(value(m_->known(Message::expect))))
       return fail(Error::expectation_failed), false;
     expect_continue = true;
   }
@@ -105,9 +105,9 @@ void Reader::build_view() {
   h.method = llhttp_method_name(static_cast<llhttp_method_t>(llhttp_get_method(&m.parser)));
   h.target = m.text(m.target);
   h.path = path_of(h.target);
-  h.authorization = {value(m.known[Message::authorization]), m.known_count[Message::authorization]};
-  h.signature = {value(m.known[Message::signature]), m.known_count[Message::signature]};
-  h.trace = {value(m.known[Message::trace]), m.known_count[Message::trace]};
+  h.authorization = {value(m.known(Message::authorization)), m.known_count[Message::authorization]};
+  h.signature = {value(m.known(Message::signature)), m.known_count[Message::signature]};
+  h.trace = {value(m.known(Message::trace)), m.known_count[Message::trace]};
   h.full = &listener_.whole_request();
 }
 

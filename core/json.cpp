@@ -1,5 +1,7 @@
 #include "json.hpp"
 
+#include "bytes.hpp"
+
 #include <algorithm>
 #include <bitset>
 #include <cstdarg>
@@ -356,31 +358,6 @@ bool read_string_or_null(simdjson::dom::element v, std::string& out) {
   return read_string(v, out);
 }
 
-namespace {
-// Keys are short: compared with a few fixed-size loads (overlapping when the
-// length is not their multiple) instead of a call to memcmp.
-template <class T> T load(const char* p) noexcept {
-  T v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-bool same_key(std::string_view a, std::string_view b) noexcept {
-  const std::size_t n = a.size();
-  if (n != b.size())
-    return false;
-  const char *x = a.data(), *y = b.data();
-  if (n >= 8 && n <= 16)
-    return load<std::uint64_t>(x) == load<std::uint64_t>(y) &&
-           load<std::uint64_t>(x + n - 8) == load<std::uint64_t>(y + n - 8);
-  if (n >= 4 && n < 8)
-    return load<std::uint32_t>(x) == load<std::uint32_t>(y) &&
-           load<std::uint32_t>(x + n - 4) == load<std::uint32_t>(y + n - 4);
-  if (n > 0 && n < 4) // positions 0, n/2 and n-1 cover every byte
-    return x[0] == y[0] && x[n / 2] == y[n / 2] && x[n - 1] == y[n - 1];
-  return n == 0 || std::memcmp(x, y, n) == 0;
-}
-} // namespace
-
 DecodeStatus read_object(simdjson::dom::element v, std::span<const Field> fields, void* object,
                          std::string_view not_object, std::string_view prefix) {
   simdjson::dom::object obj;
@@ -392,7 +369,7 @@ DecodeStatus read_object(simdjson::dom::element v, std::span<const Field> fields
     const std::string_view key = member.key;
     for (std::size_t k = 0; k < fields.size(); ++k) {
       const std::size_t i = next + k < fields.size() ? next + k : next + k - fields.size();
-      if (!same_key(fields[i].key, key))
+      if (!same_bytes(fields[i].key, key))
         continue;
       if (seen & (1u << i)) // which one: the sender's JSON writer has a bug worth finding
         return payload_error(detail_text("repeated field \"%.*s%.*s\"", static_cast<int>(prefix.size()), prefix.data(),
@@ -404,6 +381,8 @@ DecodeStatus read_object(simdjson::dom::element v, std::span<const Field> fields
       break;
     }
   }
+  if (seen == (std::uint64_t(1) << fields.size()) - 1) // every field there: none missing (the usual case)
+    return {};
   for (std::size_t i = 0; i < fields.size(); ++i)
     if (!(seen & (1u << i)) && !fields[i].missing.empty())
       return payload_error(fields[i].missing);

@@ -66,10 +66,11 @@ void Reader::headers(std::vector<Header>& out) const {
 
 bool Reader::check_head() {
   llhttp_t& p = m_->parser;
-  http10_ = llhttp_get_http_minor(&p) == 0;
-  const auto method = static_cast<llhttp_method_t>(llhttp_get_method(&p));
+  // llhttp's public fields, read directly: its getters are calls into the library.
+  http10_ = p.http_minor == 0;
+  const auto method = static_cast<llhttp_method_t>(p.method);
   head_request_ = method == HTTP_HEAD;
-  if (llhttp_get_http_major(&p) != 1)
+  if (p.http_major != 1)
     return fail(Error::version_not_supported), false;
   if (http10_ && (p.flags & F_TRANSFER_ENCODING)) // RFC 9112 §6.1: HTTP/1.0 has no chunked framing
     return fail(Error::malformed_http, "Transfer-Encoding in an HTTP/1.0 request"), false;
@@ -102,7 +103,7 @@ bool Reader::check_head() {
 void Reader::build_view() {
   Message& m = *m_;
   Head& h = m.view;
-  h.method = llhttp_method_name(static_cast<llhttp_method_t>(llhttp_get_method(&m.parser)));
+  h.method = llhttp_method_name(static_cast<llhttp_method_t>(m.parser.method));
   h.target = m.text(m.target);
   h.path = path_of(h.target);
   h.authorization = {value(m.known(Message::authorization)), m.known_count[Message::authorization]};

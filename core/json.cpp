@@ -375,8 +375,8 @@ DecodeStatus read_object(simdjson::dom::element v, std::span<const Field> fields
         return payload_error(detail_text("repeated field \"%.*s%.*s\"", static_cast<int>(prefix.size()), prefix.data(),
                                          static_cast<int>(key.size()), key.data()));
       seen |= 1u << i;
-      if (DecodeStatus st = fields[i].read(member.value, object, fields[i].bad); !st)
-        return st;
+      if (DecodeStatus why; !fields[i].read(member.value, object, why))
+        return why ? payload_error(fields[i].bad) : why;
       next = i + 1 < fields.size() ? i + 1 : 0;
       break;
     }

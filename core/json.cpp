@@ -364,20 +364,23 @@ DecodeStatus read_object(simdjson::dom::element v, std::span<const Field> fields
   if (v.get_object().get(obj) != simdjson::SUCCESS)
     return payload_error(not_object);
   std::uint32_t seen = 0;
+  const std::size_t n = fields.size();
   std::size_t next = 0; // senders keep one order: the search starts after the last key found
+  DecodeStatus why;     // ok until a nested object's reader refuses (simple readers never touch it)
   for (auto member : obj) {
     const std::string_view key = member.key;
-    for (std::size_t k = 0; k < fields.size(); ++k) {
-      const std::size_t i = next + k < fields.size() ? next + k : next + k - fields.size();
+    std::size_t i = next;
+    for (std::size_t k = 0; k < n; ++k, i = i + 1 < n ? i + 1 : 0) {
       if (!same_bytes(fields[i].key, key))
         continue;
-      if (seen & (1u << i)) // which one: the sender's JSON writer has a bug worth finding
+      const std::uint32_t bit = std::uint32_t(1) << i;
+      if (seen & bit) // which one: the sender's JSON writer has a bug worth finding
         return payload_error(detail_text("repeated field \"%.*s%.*s\"", static_cast<int>(prefix.size()), prefix.data(),
                                          static_cast<int>(key.size()), key.data()));
-      seen |= 1u << i;
-      if (DecodeStatus why; !fields[i].read(member.value, object, why))
+      seen |= bit;
+      if (!fields[i].read(member.value, object, why))
         return why ? payload_error(fields[i].bad) : why;
-      next = i + 1 < fields.size() ? i + 1 : 0;
+      next = i + 1 < n ? i + 1 : 0;
       break;
     }
   }

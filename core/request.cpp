@@ -162,8 +162,15 @@ template <class F> void with_scratch(F&& f) {
     Scratch scratch;
     bool busy = false;
   };
-  thread_local Cache cache; // one lookup of the thread's block
-  Cache& c = cache;
+  // A plain pointer (one TLS lookup) in front of the Cache (a constructor:
+  // an init guard and several lookups each time it is named).
+  thread_local Cache* known = nullptr;
+  Cache* cp = known;
+  if (!cp) {
+    thread_local Cache cache;
+    cp = known = &cache;
+  }
+  Cache& c = *cp;
   if (c.busy) {
     auto nested = std::make_unique<Scratch>();
     return f(*nested);

@@ -14,11 +14,13 @@ constexpr std::size_t block = 16;
 constexpr std::size_t on_stack = 256;
 constexpr std::size_t whole_blocks(std::size_t n) noexcept { return (n + block - 1) / block * block; }
 
-/// `size` bytes of zeroed scratch: on the stack when small, else a
-/// per-thread buffer that grows once and is reused.
-unsigned char* scratch(unsigned char (&local)[on_stack], std::vector<unsigned char>& large, std::size_t size) {
+/// `size` bytes of scratch: on the stack when small, else a per-thread
+/// buffer that grows once and is reused (reached only then: a thread_local
+/// costs a lookup each time it is named). Each `Use` has its own buffer.
+template <int Use> unsigned char* scratch(unsigned char (&local)[on_stack], std::size_t size) {
   if (size <= on_stack)
     return local;
+  thread_local std::vector<unsigned char> large; // a cache of capacity, not request state
   if (large.size() < size)
     large.resize(size);
   return large.data();
@@ -31,13 +33,12 @@ unsigned char* scratch(unsigned char (&local)[on_stack], std::vector<unsigned ch
 // length-dependent branch on the key).
 bool compare(std::string_view given, const unsigned char* padded, std::size_t padded_size, std::size_t key_size) {
   unsigned char local[on_stack];
-  thread_local std::vector<unsigned char> large; // a cache of capacity, not request state
-  unsigned char* guess = scratch(local, large, std::max(padded_size, given.size()));
+  unsigned char* guess = scratch<0>(local, std::max(padded_size, given.size()));
   std::memset(guess, 0, padded_size);
   if (!given.empty())
     std::memcpy(guess, given.data(), given.size());
   int diff = 0;
-  for (std::size_t i = 0; i < padded_size; i += block)
+  for (std::size_t i = 0; i < padded_size; i += block) // 16 bytes a call: OpenSSL has a fast case for it
     diff |= CRYPTO_memcmp(guess + i, padded + i, block);
   return (diff == 0) & (given.size() == key_size);
 }
@@ -52,9 +53,8 @@ bool Secret::matches(std::string_view given) const {
 
 bool key_matches(std::string_view given, std::string_view key) {
   unsigned char local[on_stack];
-  thread_local std::vector<unsigned char> large;
   const std::size_t padded = whole_blocks(key.size());
-  unsigned char* k = scratch(local, large, padded);
+  unsigned char* k = scratch<1>(local, padded);
   std::memset(k, 0, padded);
   if (!key.empty())
     std::memcpy(k, key.data(), key.size());

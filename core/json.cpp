@@ -1,5 +1,7 @@
 #include "json.hpp"
 
+#include "bytes.hpp"
+
 #include <algorithm>
 #include <bitset>
 #include <cstdarg>
@@ -10,7 +12,13 @@
 namespace topgg::detail {
 
 simdjson::dom::parser& json_parser() {
+  // The parser is a thread_local with a constructor: naming it costs an init
+  // guard and several TLS lookups. A plain pointer to it costs one.
+  thread_local simdjson::dom::parser* known = nullptr;
+  if (simdjson::dom::parser* p = known)
+    return *p;
   thread_local simdjson::dom::parser parser;
+  known = &parser;
   return parser;
 }
 
@@ -356,37 +364,34 @@ bool read_string_or_null(simdjson::dom::element v, std::string& out) {
   return read_string(v, out);
 }
 
-namespace {
-// Keys are compared by size and first byte before their bytes: most
-// candidates differ there.
-bool same_key(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() && (a.empty() || (a[0] == b[0] && std::memcmp(a.data(), b.data(), a.size()) == 0));
-}
-} // namespace
-
 DecodeStatus read_object(simdjson::dom::element v, std::span<const Field> fields, void* object,
                          std::string_view not_object, std::string_view prefix) {
   simdjson::dom::object obj;
   if (v.get_object().get(obj) != simdjson::SUCCESS)
     return payload_error(not_object);
   std::uint32_t seen = 0;
+  const std::size_t n = fields.size();
   std::size_t next = 0; // senders keep one order: the search starts after the last key found
+  DecodeStatus why;     // ok until a nested object's reader refuses (simple readers never touch it)
   for (auto member : obj) {
     const std::string_view key = member.key;
-    for (std::size_t k = 0; k < fields.size(); ++k) {
-      const std::size_t i = next + k < fields.size() ? next + k : next + k - fields.size();
-      if (!same_key(fields[i].key, key))
+    std::size_t i = next;
+    for (std::size_t k = 0; k < n; ++k, i = i + 1 < n ? i + 1 : 0) {
+      if (!same_bytes(fields[i].key, key))
         continue;
-      if (seen & (1u << i)) // which one: the sender's JSON writer has a bug worth finding
+      const std::uint32_t bit = std::uint32_t(1) << i;
+      if (seen & bit) // which one: the sender's JSON writer has a bug worth finding
         return payload_error(detail_text("repeated field \"%.*s%.*s\"", static_cast<int>(prefix.size()), prefix.data(),
                                          static_cast<int>(key.size()), key.data()));
-      seen |= 1u << i;
-      if (DecodeStatus st = fields[i].read(member.value, object, fields[i].bad); !st)
-        return st;
-      next = i + 1 < fields.size() ? i + 1 : 0;
+      seen |= bit;
+      if (!fields[i].read(member.value, object, why))
+        return why ? payload_error(fields[i].bad) : why;
+      next = i + 1 < n ? i + 1 : 0;
       break;
     }
   }
+  if (seen == (std::uint64_t(1) << fields.size()) - 1) // every field there: none missing (the usual case)
+    return {};
   for (std::size_t i = 0; i < fields.size(); ++i)
     if (!(seen & (1u << i)) && !fields[i].missing.empty())
       return payload_error(fields[i].missing);

@@ -55,7 +55,10 @@ constexpr DecodeStatus payload_error(std::string_view why) noexcept { return {Er
 /// type, and whether it must be present. Tables of them are constants: no
 /// table is built per request.
 struct Field {
-  using Reader = DecodeStatus (*)(simdjson::dom::element value, void* object, std::string_view bad);
+  /// False when the value is refused: `why` set (a nested object's own
+  /// detail), or left ok to mean `bad`. A bool, not a DecodeStatus, so the
+  /// usual outcome is one register.
+  using Reader = bool (*)(simdjson::dom::element value, void* object, DecodeStatus& why);
   std::string_view key;
   Reader read;
   std::string_view bad;     ///< error detail when `read` refuses the value
@@ -77,10 +80,9 @@ template <class T, class C> struct MemberOf<T C::*> {
 };
 
 /// Adapts `bool read(element, T&)` to a Field::Reader for member `Member`.
-template <auto Member, auto Read>
-DecodeStatus read_member(simdjson::dom::element v, void* object, std::string_view bad) {
+template <auto Member, auto Read> bool read_member(simdjson::dom::element v, void* object, DecodeStatus&) {
   using Owner = typename MemberOf<decltype(Member)>::owner;
-  return Read(v, static_cast<Owner*>(object)->*Member) ? DecodeStatus{} : payload_error(bad);
+  return Read(v, static_cast<Owner*>(object)->*Member);
 }
 
 /// A Field whose value `Read` stores into member `Member`.
@@ -91,9 +93,10 @@ constexpr Field field(std::string_view key, std::string_view bad, std::string_vi
 
 /// A Field whose value is an object read into member `Member` by
 /// `DecodeStatus Read(element, T&)` (its own table).
-template <auto Member, auto Read> DecodeStatus read_nested(simdjson::dom::element v, void* object, std::string_view) {
+template <auto Member, auto Read> bool read_nested(simdjson::dom::element v, void* object, DecodeStatus& why) {
   using Owner = typename MemberOf<decltype(Member)>::owner;
-  return Read(v, static_cast<Owner*>(object)->*Member);
+  why = Read(v, static_cast<Owner*>(object)->*Member);
+  return static_cast<bool>(why);
 }
 template <auto Member, auto Read> constexpr Field nested(std::string_view key, std::string_view missing) {
   return {key, &read_nested<Member, Read>, {}, missing};

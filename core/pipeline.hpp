@@ -89,6 +89,7 @@ protected:
 /// Per-request scratch, reused from request to request so that decoding
 /// stops allocating once its strings have grown.
 struct Scratch {
+  Admission admission; // Router::handle's decision on the head
   BotVote bot;
   ServerVote server;
   v1::Event v1;

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "bytes.hpp"
 #include "config.hpp"
 #include "pipeline.hpp"
 
@@ -51,10 +52,10 @@ void Config::warn(std::string_view message) const noexcept {
 const Route* Config::find(std::string_view path, std::string_view method, bool& path_known) const noexcept {
   path_known = false;
   for (const Route& r : routes) {
-    if (r.path != path)
+    if (!same_bytes(r.path, path))
       continue;
     path_known = true;
-    if (r.method.empty() || r.method == method)
+    if (r.method.empty() || same_bytes(r.method, method))
       return &r;
   }
   return nullptr;

@@ -21,9 +21,8 @@ struct ReaderCallbacks {
     Message& m = *r.m_;
     m.fields.clear();
     m.target = {};
-    std::fill(std::begin(m.known), std::end(m.known), Message::Span{});
     std::fill(std::begin(m.known_count), std::end(m.known_count), 0);
-    m.field_open = m.in_value = false;
+    m.field_open = false;
     m.body.clear();
     m.discarding = false;
     m.discarded = m.trailer_bytes = m.trailer_fields = 0;
@@ -58,51 +57,48 @@ struct ReaderCallbacks {
     if (in_trailers(r))
       return count_trailer(r, n);
     Message& m = *r.m_;
-    if (!m.field_open) {
-      m.fields.push_back({{m.offset(at), 0}, {}});
+    if (m.field_open) {
+      m.fields.back().name.len += static_cast<std::uint32_t>(n);
+    } else {
+      m.fields.push_back({{m.offset(at), static_cast<std::uint32_t>(n)}, {}});
       m.field_open = true;
     }
-    m.fields.back().name.len += static_cast<std::uint32_t>(n);
     return 0;
   }
 
   // Counted when a name is complete, not at its first fragment, so that how
-  // the bytes were split cannot change which error a request gets.
+  // the bytes were split cannot change which error a request gets. Headers
+  // the library acts on are recorded here, by the field's index, so the head
+  // is never scanned again; their values are read from the field once the
+  // head is complete (no callback per value end).
   static int on_header_field_complete(llhttp_t* p) {
     Reader& r = self(p);
     Message& m = *r.m_;
     m.field_open = false;
-    const std::size_t fields = in_trailers(r) ? ++m.trailer_fields : m.fields.size();
-    return fields <= r.settings_.max_header_count ? 0 : r.fail(Error::headers_too_large, "too many header fields");
+    if (in_trailers(r))
+      return ++m.trailer_fields <= r.settings_.max_header_count ? 0 : too_many_fields(r);
+    const std::size_t fields = m.fields.size();
+    if (fields > r.settings_.max_header_count)
+      return too_many_fields(r);
+    const Message::Known k = known_header(m.text(m.fields.back().name));
+    if (k == Message::other)
+      return 0;
+    if (m.known_count[k]++ == 0)
+      m.known_field[k] = static_cast<std::uint32_t>(fields - 1);
+    if (m.known_count[k] == 255)
+      m.known_count[k] = 2; // "more than one" is all anyone asks
+    return 0;
   }
+  static int too_many_fields(Reader& r) { return r.fail(Error::headers_too_large, "too many header fields"); }
 
   static int on_header_value(llhttp_t* p, const char* at, std::size_t n) {
     Reader& r = self(p);
     if (in_trailers(r))
       return count_trailer(r, n);
-    Message& m = *r.m_;
-    if (!m.in_value) {
-      m.in_value = true;
-      m.fields.back().value.off = m.offset(at);
-    }
-    m.fields.back().value.len += static_cast<std::uint32_t>(n);
-    return 0;
-  }
-
-  // Headers the library acts on are recorded as each one completes, so the
-  // head is never scanned again.
-  static int on_header_value_complete(llhttp_t* p) {
-    Reader& r = self(p);
-    Message& m = *r.m_;
-    m.in_value = false;
-    if (in_trailers(r) || m.fields.empty())
-      return 0;
-    const Message::Field& f = m.fields.back();
-    const Message::Known k = known_header(m.text(f.name));
-    if (k != Message::other && m.known_count[k]++ == 0)
-      m.known[k] = f.value;
-    if (m.known_count[k] == 255)
-      m.known_count[k] = 2; // "more than one" is all anyone asks
+    Message::Field& f = r.m_->fields.back();
+    if (f.value.off == 0) // its first fragment (offset 0 is the request line's, never a value's)
+      f.value.off = r.m_->offset(at);
+    f.value.len += static_cast<std::uint32_t>(n);
     return 0;
   }
 
@@ -170,7 +166,6 @@ struct ReaderCallbacks {
     s.on_header_field = on_header_field;
     s.on_header_field_complete = on_header_field_complete;
     s.on_header_value = on_header_value;
-    s.on_header_value_complete = on_header_value_complete;
     s.on_headers_complete = on_headers_complete;
     s.on_body = on_body;
     s.on_chunk_header = on_chunk_header;

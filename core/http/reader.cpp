@@ -66,24 +66,25 @@ void Reader::headers(std::vector<Header>& out) const {
 
 bool Reader::check_head() {
   llhttp_t& p = m_->parser;
-  http10_ = llhttp_get_http_minor(&p) == 0;
-  const auto method = static_cast<llhttp_method_t>(llhttp_get_method(&p));
+  // llhttp's public fields, read directly: its getters are calls into the library.
+  http10_ = p.http_minor == 0;
+  const auto method = static_cast<llhttp_method_t>(p.method);
   head_request_ = method == HTTP_HEAD;
-  if (llhttp_get_http_major(&p) != 1)
+  if (p.http_major != 1)
     return fail(Error::version_not_supported), false;
   if (http10_ && (p.flags & F_TRANSFER_ENCODING)) // RFC 9112 §6.1: HTTP/1.0 has no chunked framing
     return fail(Error::malformed_http, "Transfer-Encoding in an HTTP/1.0 request"), false;
   if (method == HTTP_CONNECT) // no tunnels here; what follows is not HTTP
     return fail(Error::method_not_allowed, "CONNECT is not served"), false;
   const unsigned hosts = m_->known_count[Message::host];
-  if (hosts > 1 || (!http10_ && hosts != 1) || (hosts == 1 && !valid_host(value(m_->known[Message::host]))))
+  if (hosts > 1 || (!http10_ && hosts != 1) || (hosts == 1 && !valid_host(value(m_->known(Message::host)))))
     return fail(Error::bad_host, hosts > 1 ? "Host header repeated" : hosts == 0 ? "Host header missing"
                                                                                  : "Host header invalid"),
            false;
   bool expect_continue = false;
   if (m_->known_count[Message::expect] > 0) {
     static constexpr Name hundred_continue{"100-continue"};
-    if (!hundred_continue.matches(value(m_->known[Message::expect])))
+    if (!hundred_continue.matches(value(m_->known(Message::expect))))
       return fail(Error::expectation_failed), false;
     expect_continue = true;
   }
@@ -102,12 +103,12 @@ bool Reader::check_head() {
 void Reader::build_view() {
   Message& m = *m_;
   Head& h = m.view;
-  h.method = llhttp_method_name(static_cast<llhttp_method_t>(llhttp_get_method(&m.parser)));
+  h.method = llhttp_method_name(static_cast<llhttp_method_t>(m.parser.method));
   h.target = m.text(m.target);
   h.path = path_of(h.target);
-  h.authorization = {value(m.known[Message::authorization]), m.known_count[Message::authorization]};
-  h.signature = {value(m.known[Message::signature]), m.known_count[Message::signature]};
-  h.trace = {value(m.known[Message::trace]), m.known_count[Message::trace]};
+  h.authorization = {value(m.known(Message::authorization)), m.known_count[Message::authorization]};
+  h.signature = {value(m.known(Message::signature)), m.known_count[Message::signature]};
+  h.trace = {value(m.known(Message::trace)), m.known_count[Message::trace]};
   h.full = &listener_.whole_request();
 }
 

@@ -54,7 +54,7 @@ struct Message {
   struct Field {
     Span name, value;
   };
-  // Headers the library acts on, recorded as each value completes.
+  // Headers the library acts on, recorded as each name completes.
   enum Known : unsigned char { other, host, expect, authorization, signature, trace, kinds };
 
   // Spans are offsets from the request's first byte, in the caller's bytes
@@ -62,6 +62,8 @@ struct Message {
   const char* base() const noexcept { return req ? req : head.data(); }
   std::string_view text(Span s) const noexcept { return {base() + s.off, s.len}; }
   std::uint32_t offset(const char* at) const noexcept { return static_cast<std::uint32_t>(chunk_off + (at - chunk)); }
+  /// The value of the first header of kind `k` (empty if none).
+  Span known(Known k) const noexcept { return known_count[k] ? fields[known_field[k]].value : Span{}; }
 
   llhttp_t parser{};
   bool between = false;        // parser paused after a kept-alive message and resumed: reusable as is
@@ -72,9 +74,9 @@ struct Message {
   std::size_t head_raw = 0; // bytes of the head given to llhttp so far
   std::vector<Field> fields;
   Span target;
-  Span known[kinds];
+  std::uint32_t known_field[kinds] = {}; // the first field of each kind, by index; valid if its count > 0
   unsigned char known_count[kinds] = {};
-  bool field_open = false, in_value = false;
+  bool field_open = false;
   Head view;
   Admission admission; // the listener's decision on the head, kept with the request
 

@@ -1,11 +1,10 @@
 #include <doctest/doctest.h>
 
 #include <limits>
+#include <optional>
 #include <string>
 
 #include <simdjson.h>
-
-#include <optional>
 
 #include "harness.hpp"
 #include "topgg/votes.hpp"
@@ -31,6 +30,42 @@ TEST_CASE("snowflake: parse and print round trip, bounds") {
   CHECK(Snowflake(0).to_string() == "0");
   CHECK(Snowflake(std::numeric_limits<std::uint64_t>::max()).to_string() == "18446744073709551615");
   CHECK(Snowflake(5) < Snowflake(6));
+}
+
+TEST_CASE("snowflake: every length 1-20, every non-digit byte at every position, against a plain reference") {
+  // The parser takes 16 digits at a time: each position of each length is its own case.
+  // (Leading zeros are accepted, as since 0.1.0: "08" is 8.)
+  auto reference = [](std::string_view s) -> std::optional<std::uint64_t> {
+    if (s.empty() || s.size() > 20)
+      return std::nullopt;
+    std::uint64_t v = 0;
+    for (char c : s) {
+      if (c < '0' || c > '9')
+        return std::nullopt;
+      const auto d = static_cast<std::uint64_t>(c - '0');
+      if (v > (std::numeric_limits<std::uint64_t>::max() - d) / 10)
+        return std::nullopt;
+      v = v * 10 + d;
+    }
+    return v;
+  };
+  const std::string digits = "98765432109876543210";
+  std::size_t mismatches = 0, cases = 0;
+  for (std::size_t len = 1; len <= 20; ++len) {
+    const std::string good = digits.substr(0, len);
+    for (std::size_t pos = 0; pos < len; ++pos)
+      for (int b = 0; b < 256; ++b) {
+        std::string s = good;
+        s[pos] = static_cast<char>(b);
+        const auto want = reference(s);
+        const auto got = Snowflake::parse(s);
+        ++cases;
+        if (want.has_value() != got.has_value() || (want && got->value() != *want))
+          ++mismatches;
+      }
+  }
+  CHECK(cases == 210 * 256);
+  CHECK(mismatches == 0);
 }
 
 TEST_CASE("bot vote: every field") {

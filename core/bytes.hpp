@@ -1,6 +1,6 @@
-// Internal: equality of short byte strings (JSON keys, route paths, methods)
-// without a call to memcmp: a few fixed-size loads, overlapping when the
-// length is not their multiple.
+// Internal: byte-level helpers the parsers share — equality of short byte
+// strings (JSON keys, route paths, methods) without a call to memcmp, and the
+// value of a hex digit (percent escapes, JSON \u escapes, v1 signatures).
 #pragma once
 
 #include <cstdint>
@@ -30,6 +30,17 @@ inline bool same_bytes(std::string_view a, std::string_view b) noexcept {
   if (n - 1 <= 2) // 1 to 3: positions 0, n/2 and n-1 cover every byte
     return x[0] == y[0] && x[n / 2] == y[n / 2] && x[n - 1] == y[n - 1];
   return n == 0 || std::memcmp(x, y, n) == 0;
+}
+
+/// 0-15 for a hex digit of either case, -1 for any other byte.
+constexpr int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
 }
 
 } // namespace topgg::detail

@@ -2,16 +2,11 @@
 
 #include <array>
 
+#include "bytes.hpp"
+
 namespace topgg {
 
-namespace {
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-} // namespace
+using detail::hex_value;
 
 void percent_decode(std::string_view in, std::string& out, bool plus_is_space) {
   std::size_t plain = 0; // most parameters need no decoding: copied whole

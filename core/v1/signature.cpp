@@ -10,9 +10,13 @@
 #include <cstdint>
 #include <limits>
 
+#include "bytes.hpp"
+
 namespace topgg::v1 {
 
 namespace {
+
+using detail::hex_value;
 
 constexpr bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
 
@@ -22,16 +26,6 @@ constexpr std::string_view trim(std::string_view s) noexcept {
   while (!s.empty() && is_ows(s.back()))
     s.remove_suffix(1);
   return s;
-}
-
-constexpr int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
 }
 
 bool parse_timestamp(std::string_view v, SignatureHeader& out) noexcept {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 namespace topgg::detail {
 
@@ -161,105 +162,124 @@ Fault scan_number(std::string_view s, std::size_t& i) {
   return {};
 }
 
-/// The first place `s` is not one JSON value, if any.
-Fault locate_fault(std::string_view s) {
-  // The containers we are in, innermost last: a bit per level (set: object),
-  // so that no refused body allocates; deeper than simdjson goes is refused.
-  struct Stack {
-    std::bitset<simdjson::DEFAULT_MAX_DEPTH> object;
-    std::size_t depth = 0;
-    bool empty() const { return depth == 0; }
-    char back() const { return object[depth - 1] ? '{' : '['; }
-    void pop_back() { --depth; }
-    bool push_back(char c) {
-      if (depth == object.size())
-        return false;
-      object[depth++] = c == '{';
-      return true;
-    }
-  } open;
-  std::size_t i = 0;
-  const auto skip_space = [&] {
-    while (i < s.size() && json_space(s[i]))
-      ++i;
-  };
-  constexpr const char* unexpected = "unexpected character";
-  constexpr const char* end = "unexpected end of the body";
-  enum class Want { value, value_or_close, key, key_or_close, colon, comma_or_close } want = Want::value;
-  for (;;) {
-    skip_space();
-    if (i >= s.size())
-      return open.empty() && want != Want::value ? Fault{} : Fault{end, i};
-    const char c = s[i];
-    switch (want) {
-    case Want::key_or_close:
-    case Want::key:
-      if (c == '}' && want == Want::key_or_close)
-        break; // handled with the closers below
-      if (c != '"')
-        return {"an object key (a string) expected", i};
-      if (Fault f = scan_string(s, i); f.what)
-        return f;
-      want = Want::colon;
-      continue;
-    case Want::colon:
-      if (c != ':')
-        return {"':' expected after an object key", i};
-      ++i;
-      want = Want::value;
-      continue;
-    case Want::comma_or_close:
-      if (c == ',') {
-        ++i;
-        want = open.back() == '{' ? Want::key : Want::value;
-        continue;
-      }
-      if (c != (open.back() == '{' ? '}' : ']'))
-        return {open.back() == '{' ? "',' or '}' expected" : "',' or ']' expected", i};
-      break;
-    case Want::value_or_close:
-      if (c == ']')
-        break;
-      [[fallthrough]];
-    case Want::value:
-      if (c == '{' || c == '[') {
-        if (!open.push_back(c))
-          return {"nested too deeply", i};
-        ++i;
-        want = c == '{' ? Want::key_or_close : Want::value_or_close;
-        continue;
-      }
-      if (c == '"') {
-        if (Fault f = scan_string(s, i); f.what)
-          return f;
-      } else if (c == '-' || (c >= '0' && c <= '9')) {
-        if (Fault f = scan_number(s, i); f.what)
-          return f;
-      } else if (c == 't' || c == 'f' || c == 'n') {
-        const std::string_view word = c == 't' ? "true" : c == 'f' ? "false" : "null";
-        if (s.substr(i, word.size()) != word)
-          return {"invalid literal (true, false or null expected)", i};
-        i += word.size();
-      } else {
-        return {unexpected, i};
-      }
-      if (open.empty()) { // the one top-level value is complete: only space may follow
-        skip_space();
-        return i < s.size() ? Fault{"more data after the JSON value", i} : Fault{};
-      }
-      want = Want::comma_or_close;
-      continue;
-    }
-    // A closing '}' or ']' that matches the innermost container.
-    open.pop_back();
-    ++i;
-    if (open.empty()) {
+/// Walks `s` as the JSON grammar wants it, one token at a time, until the
+/// first place it is not one JSON value. No allocation: the containers it is
+/// in are a bit per level (set: object), as deep as simdjson goes.
+class FaultScanner {
+public:
+  explicit FaultScanner(std::string_view s) : s_(s) {}
+
+  Fault run() {
+    for (;;) {
       skip_space();
-      return i < s.size() ? Fault{"more data after the JSON value", i} : Fault{};
+      if (i_ >= s_.size())
+        return depth_ == 0 && want_ != Want::value ? Fault{} : Fault{"unexpected end of the body", i_};
+      std::optional<Fault> done;
+      switch (want_) {
+      case Want::key_or_close:
+      case Want::key: done = key(); break;
+      case Want::colon: done = colon(); break;
+      case Want::comma_or_close: done = comma_or_close(); break;
+      case Want::value_or_close:
+      case Want::value: done = value(); break;
+      }
+      if (done)
+        return *done;
     }
-    want = Want::comma_or_close;
   }
-}
+
+private:
+  enum class Want { value, value_or_close, key, key_or_close, colon, comma_or_close };
+
+  void skip_space() {
+    while (i_ < s_.size() && json_space(s_[i_]))
+      ++i_;
+  }
+  char c() const { return s_[i_]; }
+  bool in_object() const { return object_[depth_ - 1]; }
+
+  // Each step returns a fault, or the end of the value, or nullopt to go on.
+  std::optional<Fault> key() {
+    if (c() == '}' && want_ == Want::key_or_close)
+      return close();
+    if (c() != '"')
+      return Fault{"an object key (a string) expected", i_};
+    if (Fault f = scan_string(s_, i_); f.what)
+      return f;
+    want_ = Want::colon;
+    return std::nullopt;
+  }
+  std::optional<Fault> colon() {
+    if (c() != ':')
+      return Fault{"':' expected after an object key", i_};
+    ++i_;
+    want_ = Want::value;
+    return std::nullopt;
+  }
+  std::optional<Fault> comma_or_close() {
+    if (c() == ',') {
+      ++i_;
+      want_ = in_object() ? Want::key : Want::value;
+      return std::nullopt;
+    }
+    if (c() != (in_object() ? '}' : ']'))
+      return Fault{in_object() ? "',' or '}' expected" : "',' or ']' expected", i_};
+    return close();
+  }
+  std::optional<Fault> value() {
+    if (c() == ']' && want_ == Want::value_or_close)
+      return close();
+    if (c() == '{' || c() == '[') {
+      if (depth_ == object_.size())
+        return Fault{"nested too deeply", i_};
+      object_[depth_++] = c() == '{';
+      want_ = c() == '{' ? Want::key_or_close : Want::value_or_close;
+      ++i_;
+      return std::nullopt;
+    }
+    if (Fault f = scalar(); f.what)
+      return f;
+    return after_value();
+  }
+  Fault scalar() {
+    if (c() == '"')
+      return scan_string(s_, i_);
+    if (c() == '-' || (c() >= '0' && c() <= '9'))
+      return scan_number(s_, i_);
+    if (c() == 't' || c() == 'f' || c() == 'n') {
+      const std::string_view word = c() == 't' ? "true" : c() == 'f' ? "false" : "null";
+      if (s_.substr(i_, word.size()) != word)
+        return {"invalid literal (true, false or null expected)", i_};
+      i_ += word.size();
+      return {};
+    }
+    return {"unexpected character", i_};
+  }
+  // A closing '}' or ']' that matches the innermost container.
+  std::optional<Fault> close() {
+    --depth_;
+    ++i_;
+    return after_value();
+  }
+  // A value is complete: at the top level only space may follow.
+  std::optional<Fault> after_value() {
+    if (depth_ > 0) {
+      want_ = Want::comma_or_close;
+      return std::nullopt;
+    }
+    skip_space();
+    return i_ < s_.size() ? Fault{"more data after the JSON value", i_} : Fault{};
+  }
+
+  std::string_view s_;
+  std::size_t i_ = 0;
+  std::bitset<simdjson::DEFAULT_MAX_DEPTH> object_;
+  std::size_t depth_ = 0;
+  Want want_ = Want::value;
+};
+
+/// The first place `s` is not one JSON value, if any.
+Fault locate_fault(std::string_view s) { return FaultScanner(s).run(); }
 
 /// What simdjson's code means when locate_fault() found nothing (a limit of
 /// the parser rather than of the grammar).

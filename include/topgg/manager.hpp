@@ -32,7 +32,9 @@ public:
 
   /// Listens on `host` — a numeric IPv4/IPv6 address or a name such as
   /// "localhost"; "::" accepts IPv6 and IPv4 — and `port` (0 = any free
-  /// port). Returns once bound, with the bound port. Throws std::system_error
+  /// port). A name listens on one address: the first of its addresses that
+  /// can be bound, in getaddrinfo's order (address() says which; for both
+  /// families use "::"). Returns once bound, with the bound port. Throws std::system_error
   /// if it cannot listen (nothing is left running: run() may be tried
   /// again), std::logic_error if already running.
   std::uint16_t run(std::uint16_t port = 8080, const std::string& host = "0.0.0.0");

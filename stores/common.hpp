@@ -8,6 +8,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 
 namespace topgg::detail {
 
@@ -38,6 +39,37 @@ inline std::string random_token() {
   char buf[33];
   std::snprintf(buf, sizeof buf, "%08x%08x%08x%08x", rd(), rd(), rd(), rd());
   return buf;
+}
+
+/// The store object an Impl serves. The store may go first (its destructor
+/// runs while the Impl lives on in its thread): then clear() is called, and
+/// with() does nothing from then on.
+template <class Store> class Owner {
+public:
+  explicit Owner(Store* s) noexcept : store_(s) {}
+
+  /// f(store) under the lock, if the store is still there.
+  template <class F> void with(F&& f) {
+    std::lock_guard lock(m_);
+    if (store_)
+      f(*store_);
+  }
+  void clear() {
+    std::lock_guard lock(m_);
+    store_ = nullptr;
+  }
+
+private:
+  std::mutex m_;
+  Store* store_;
+};
+
+/// Joins the store's thread, unless this is that thread, which cannot wait for itself: then it is detached.
+inline void join_unless_self(std::thread& t) {
+  if (t.get_id() == std::this_thread::get_id())
+    t.detach();
+  else if (t.joinable())
+    t.join();
 }
 
 } // namespace topgg::detail

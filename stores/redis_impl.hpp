@@ -85,12 +85,9 @@ struct __attribute__((visibility("hidden"))) RedisStore::Impl {
   enum class Phase : std::uint8_t { down, connecting, up };
 
   // The store this serves; cleared when the store goes first (see ~RedisStore).
-  std::mutex owner_m;
-  RedisStore* owner;
+  detail::Owner<RedisStore> owner;
   void report(std::string_view line) {
-    std::lock_guard lock(owner_m);
-    if (owner)
-      owner->report(line);
+    owner.with([&](RedisStore& s) { s.report(line); });
   }
   const RedisOptions opt;
   const std::string where;       // "redis host:port/db", for the error hook

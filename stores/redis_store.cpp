@@ -68,15 +68,9 @@ void RedisStore::Impl::stop() {
     std::lock_guard lock(m);
     stopping = true;
   }
-  {
-    std::lock_guard lock(owner_m);
-    owner = nullptr;
-  }
+  owner.clear();
   kick();
-  if (thread.get_id() == std::this_thread::get_id())
-    thread.detach();
-  else if (thread.joinable())
-    thread.join();
+  detail::join_unless_self(thread);
 }
 
 RedisStore::Impl::~Impl() {

@@ -1,0 +1,127 @@
+// The HTTP side: libcurl. One easy handle per Client, driven by a private multi handle so that
+// cancel() can wake a transfer at once (curl_multi_wakeup) instead of waiting for the next progress
+// callback; from the caller's side every call still blocks.
+#include <openssl/crypto.h>
+
+#include <cstring>
+
+#include "client_impl.hpp"
+
+namespace topgg::api {
+
+using detail::Attempt;
+using detail::starts_with_nocase;
+
+Client::Impl::~Impl() {
+  for (curl_slist* h = headers; h; h = h->next)
+    OPENSSL_cleanse(h->data, std::strlen(h->data));
+  OPENSSL_cleanse(opt.token.data(), opt.token.size());
+  if (multi && easy)
+    curl_multi_remove_handle(multi, easy);
+  if (easy)
+    curl_easy_cleanup(easy);
+  if (multi)
+    curl_multi_cleanup(multi);
+  curl_slist_free_all(headers);
+}
+
+/// Tells libcurl how every request of this client is made.
+bool Client::Impl::set_options() {
+  CURL* h = easy;
+  const Options& o = opt;
+#if LIBCURL_VERSION_NUM >= 0x075500 // 7.85 replaced the bitmask with a string and deprecated the former
+  bool ok = curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https") == CURLE_OK &&
+#else
+  bool ok = curl_easy_setopt(h, CURLOPT_PROTOCOLS, static_cast<long>(CURLPROTO_HTTPS)) == CURLE_OK &&
+#endif
+            curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_USERAGENT, o.user_agent.c_str()) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(o.timeout.count())) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(o.connect_timeout.count())) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_error) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &Impl::on_body) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_WRITEDATA, this) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &Impl::on_header) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_HEADERDATA, this) == CURLE_OK;
+  if (ok && !o.ca_file.empty())
+    ok = curl_easy_setopt(h, CURLOPT_CAINFO, o.ca_file.c_str()) == CURLE_OK;
+  return ok;
+}
+
+bool Client::Impl::sleep_until(std::chrono::steady_clock::time_point t) {
+  std::unique_lock lock(wait_mutex);
+  return !wait_cv.wait_until(lock, t, [this] { return cancel_flag.load(); });
+}
+
+std::size_t Client::Impl::on_body(char* data, std::size_t size, std::size_t n, void* self) {
+  auto* impl = static_cast<Impl*>(self);
+  const std::size_t len = size * n;
+  if (impl->body.size() + len > impl->opt.max_response_bytes) {
+    impl->body_too_large = true;
+    return 0; // CURLE_WRITE_ERROR
+  }
+  impl->body.append(data, len);
+  return len;
+}
+
+std::size_t Client::Impl::on_header(char* data, std::size_t size, std::size_t n, void* self) {
+  auto* impl = static_cast<Impl*>(self);
+  const std::size_t len = size * n;
+  const std::string_view line(data, len);
+  if (starts_with_nocase(line, "http/"))
+    impl->retry_after_header.clear(); // a new response (after 100 Continue): forget the last one's
+  else if (starts_with_nocase(line, "retry-after:"))
+    impl->retry_after_header.assign(line.substr(12));
+  return len;
+}
+
+Attempt Client::Impl::perform(const std::string& url) {
+  Attempt a;
+  body.clear();
+  retry_after_header.clear();
+  body_too_large = false;
+  curl_error[0] = '\0';
+  curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
+  curl_multi_add_handle(multi, easy);
+  bool done = false;
+  while (!done) {
+    int running = 0;
+    if (curl_multi_perform(multi, &running) != CURLM_OK) {
+      a.code = CURLE_FAILED_INIT;
+      break;
+    }
+    int left = 0;
+    while (CURLMsg* m = curl_multi_info_read(multi, &left)) {
+      if (m->msg == CURLMSG_DONE && m->easy_handle == easy) {
+        a.code = m->data.result;
+        done = true;
+      }
+    }
+    if (done)
+      break;
+    if (cancel_flag.load()) {
+      a.cancelled = true;
+      break;
+    }
+    // Returns early on socket activity, on libcurl's own timers (CURLOPT_TIMEOUT_MS among them)
+    // and on curl_multi_wakeup() from cancel().
+    if (curl_multi_poll(multi, nullptr, 0, 1000, nullptr) != CURLM_OK) {
+      a.code = CURLE_FAILED_INIT;
+      break;
+    }
+  }
+  curl_multi_remove_handle(multi, easy); // aborts the transfer if it is still running
+  if (!a.cancelled && a.code == CURLE_OK) {
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &a.status);
+    a.retry_after = parse_retry_after(retry_after_header, std::chrono::system_clock::now());
+  }
+  a.too_large = body_too_large;
+  return a;
+}
+
+} // namespace topgg::api

@@ -94,14 +94,16 @@ std::string exe_path() {
 
 } // namespace
 
-/// The other process of "two processes on one file agree": once a byte arrives
-/// on standard input, claims race-N-1 down to race-0 one after the other (the
+/// The other process of "two processes on one file agree": says "r" once its
+/// store is open; once a byte arrives on standard input, claims race-N-1 down to race-0 one after the other (the
 /// parent goes upwards, so they meet), and prints one letter per key.
 int sqlite_child(int argc, char** argv) {
   if (argc != 4)
     return 2;
   const std::size_t n = std::stoul(argv[3]);
   SqliteStore store(argv[2]);
+  if (::write(1, "r", 1) != 1) // ready: the store is open
+    return 3;
   char go;
   if (::read(0, &go, 1) != 1)
     return 3;
@@ -225,7 +227,9 @@ TEST_CASE("sqlite store: two processes on one file agree") {
   ::close(from_child[1]);
   REQUIRE(spawned == 0);
 
-  std::this_thread::sleep_for(100ms); // let the child open its store
+  char ready = 0; // both start together, however slow the child's start (a loaded machine)
+  REQUIRE(::read(from_child[0], &ready, 1) == 1);
+  REQUIRE(ready == 'r');
   REQUIRE(::write(to_child[1], "g", 1) == 1);
   std::string ours(n, '-');
   for (std::size_t i = 0; i < n; ++i)

@@ -183,19 +183,8 @@ struct WebhookManager::Impl {
   std::unique_ptr<net::io_context> own; // declared before server: destroyed after it
   net::any_io_executor ex;
   std::shared_ptr<Server> server;
-  std::thread thread;
-  std::mutex m, join_m;
-
-  // close() on the loop thread cannot join it: the next run() does, once
-  // that run has ended, before it starts another.
-  void join_ended() {
-    std::lock_guard lock(join_m);
-    if (!thread.joinable())
-      return;
-    if (thread.get_id() == std::this_thread::get_id())
-      throw std::logic_error("topgg::asio::WebhookManager::run() on the loop thread of the run that is ending");
-    thread.join();
-  }
+  sock::OwnedThread thread;
+  std::mutex m;
 };
 
 WebhookManager::WebhookManager() : impl_(std::make_unique<Impl>()) {
@@ -222,7 +211,7 @@ WebhookManager::~WebhookManager() {
 
 WebhookManager::Bound WebhookManager::listen(std::uint16_t port, const std::string& host) {
   if (impl_->own)
-    impl_->join_ended(); // before anything is posted: the ending run() would take it
+    impl_->thread.join_ended([] {});           // before anything is posted: the ending run() would take it
   sock::Listener l = sock::listen(host, port); // throws, leaving nothing behind
   auto s = std::make_shared<Server>(impl_->ex, router());
   std::error_code ec;
@@ -244,7 +233,7 @@ WebhookManager::Bound WebhookManager::listen(std::uint16_t port, const std::stri
   s->later(std::weak_ptr<Server>(s), [](Server& srv) { srv.accept(); });
   if (impl_->own) {
     impl_->own->restart();
-    impl_->thread = sock::loop_thread([ctx = impl_->own.get()] { ctx->run(); });
+    impl_->thread.start([ctx = impl_->own.get()] { ctx->run(); });
   }
   return {l.port, l.address};
 }
@@ -253,7 +242,8 @@ bool WebhookManager::post_to_loop(std::function<void()> task) {
   std::lock_guard lock(impl_->m);
   if (!impl_->server)
     return false;
-  impl_->server->later(std::weak_ptr<Server>(impl_->server), [task = std::move(task)](Server&) { sock::run_contained(task); });
+  impl_->server->later(std::weak_ptr<Server>(impl_->server),
+                       [task = std::move(task)](Server&) { sock::run_contained(task); });
   return true;
 }
 
@@ -267,9 +257,7 @@ void WebhookManager::stop() {
     s->later(std::weak_ptr<Server>(s), [](Server& srv) { srv.begin_close(); });
   if (!impl_->own)
     return;
-  std::lock_guard lock(impl_->join_m);
-  if (impl_->thread.joinable() && impl_->thread.get_id() != std::this_thread::get_id())
-    impl_->thread.join();
+  impl_->thread.join_unless_self([] {});
 }
 
 } // namespace topgg::asio

@@ -6,7 +6,9 @@
 #include <cerrno>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -103,5 +105,32 @@ void run_contained(const std::function<void()>& task) noexcept;
 /// The thread of an owned loop. Sends use MSG_NOSIGNAL; blocking SIGPIPE
 /// here covers anything else that might write to a socket on this thread.
 std::thread loop_thread(std::function<void()> run);
+
+/// An owned loop's thread across runs: started by run(), joined by close() —
+/// or, when close() ran on that thread (it cannot join itself), by the next
+/// run(), once the loop has ended. `ended` runs after each join (libuv closes
+/// its loop there).
+class OwnedThread {
+public:
+  void start(std::function<void()> run) { thread_ = loop_thread(std::move(run)); }
+  /// close(): joins unless called on the thread itself.
+  template <class Ended> void join_unless_self(Ended&& ended) {
+    std::lock_guard lock(m_); // two close() calls at once join once
+    if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) {
+      thread_.join();
+      ended();
+    }
+  }
+  /// run(): joins a thread left by a close() made on it; refuses to run on it.
+  template <class Ended> void join_ended(Ended&& ended) {
+    if (thread_.joinable() && thread_.get_id() == std::this_thread::get_id())
+      throw std::logic_error("WebhookManager::run() on the loop thread of the run that is ending");
+    join_unless_self(std::forward<Ended>(ended));
+  }
+
+private:
+  std::mutex m_;
+  std::thread thread_;
+};
 
 } // namespace topgg::sock

@@ -7,7 +7,6 @@
 
 #include <uv.h>
 
-#include <atomic>
 #include <thread>
 
 #include "../common/server.hpp"
@@ -62,18 +61,30 @@ struct Server : sock::ServerCore<Conn> {
   // from a timer callback comes before the poll phase).
   uv_check_t turn_end;
   uv_idle_t no_block;
-  std::atomic<std::thread::id> loop_thread{}; // set when the loop first calls us
   std::shared_ptr<WakeQueue> wakes;
   std::vector<std::uint64_t> woken;
   std::vector<std::function<void()>> tasks; // posted jobs
   int handles = 6; // accepting, pause, timer, async, turn_end, no_block, and every Conn until freed
 
-  void notify(); // WakeQueue's: something was queued
+  void notify();     // WakeQueue's: something was queued
   bool take_wakes(); // loop thread: runs what was queued; false if nothing was
+};
+
+// The server whose callback this thread runs now, if any: what that callback
+// wakes or posts takes the end-of-turn path. (Not a thread id kept from the
+// first callback: a user's loop may be run by other threads over time.)
+thread_local const Server* in_callback = nullptr;
+struct InCallback {
+  const Server* outer;
+  explicit InCallback(const Server& s) : outer(std::exchange(in_callback, &s)) {}
+  ~InCallback() { in_callback = outer; }
+  InCallback(const InCallback&) = delete;
+  InCallback& operator=(const InCallback&) = delete;
 };
 
 void on_poll(uv_poll_t* h, int status, int events) {
   Conn& c = *static_cast<Conn*>(h->data);
+  const InCallback in(c.server);
   const Now now = Now::current();
   if (status < 0)
     return c.driver.close();
@@ -107,6 +118,7 @@ void Server::start_timer(Clock::time_point at) {
       &timer,
       [](uv_timer_t* t) {
         Server& s = *static_cast<Server*>(t->data);
+        const InCallback in(s);
         if (const auto next = s.fire([](Conn& c, Now now) { c.driver.on_timer(now); }))
           s.start_timer(*next);
       },
@@ -137,18 +149,20 @@ void Conn::Hooks::close() {
 
 void on_accept(uv_poll_t* h, int status, int) {
   Server& s = *static_cast<Server*>(h->data);
-  s.loop_thread.store(std::this_thread::get_id(), std::memory_order_relaxed); // before any connection exists
+  const InCallback in(s);
   if (status < 0 || s.stopping)
     return;
-  const bool more = s.accept_pending(s.listener.fd, [&s](int fd, const std::string& peer) {
-    (new Conn(s, fd, peer))->driver.start(Now::current());
-  });
+  const bool more = s.accept_pending(
+      s.listener.fd, [&s](int fd, const std::string& peer) { (new Conn(s, fd, peer))->driver.start(Now::current()); });
   if (!more) {
     uv_poll_stop(&s.accepting);
-    uv_timer_start(&s.pause, [](uv_timer_t* t) {
-      if (auto* srv = static_cast<Server*>(t->data); !srv->stopping)
-        uv_poll_start(&srv->accepting, UV_READABLE, on_accept);
-    }, 100, 0);
+    uv_timer_start(
+        &s.pause,
+        [](uv_timer_t* t) {
+          if (auto* srv = static_cast<Server*>(t->data); !srv->stopping)
+            uv_poll_start(&srv->accepting, UV_READABLE, on_accept);
+        },
+        100, 0);
   }
 }
 
@@ -156,7 +170,11 @@ Server::Server(uv_loop_t* l, Router& r, sock::Listener lis) : ServerCore(r), loo
   uv_poll_init_socket(loop, &accepting, listener.fd);
   uv_timer_init(loop, &pause);
   uv_timer_init(loop, &timer);
-  uv_async_init(loop, &async, [](uv_async_t* a) { static_cast<Server*>(a->data)->take_wakes(); });
+  uv_async_init(loop, &async, [](uv_async_t* a) {
+    Server& s = *static_cast<Server*>(a->data);
+    const InCallback in(s);
+    s.take_wakes();
+  });
   uv_check_init(loop, &turn_end);
   uv_idle_init(loop, &no_block);
   accepting.data = pause.data = timer.data = async.data = turn_end.data = no_block.data = this;
@@ -165,10 +183,11 @@ Server::Server(uv_loop_t* l, Router& r, sock::Listener lis) : ServerCore(r), loo
 }
 
 void Server::notify() {
-  if (std::this_thread::get_id() != loop_thread.load(std::memory_order_relaxed))
+  if (in_callback != this)
     return (void)uv_async_send(&async);
   uv_check_start(&turn_end, [](uv_check_t* h) {
     Server& s = *static_cast<Server*>(h->data);
+    const InCallback in(s);
     // What the jobs run here wake (their Acks) is taken in the next round; a
     // bound keeps a job that keeps posting from holding the loop.
     for (int round = 0; round < 16; ++round) {
@@ -229,23 +248,10 @@ struct WebhookManager::Impl {
   uv_loop_t* loop = nullptr;
   uv_loop_t own{};
   bool owns = false;
-  std::thread thread;
-  std::mutex join_m;                // two close() calls at once join once
+  sock::OwnedThread thread;
   std::mutex m;                     // guards wakes and server against close() from other threads
   std::shared_ptr<WakeQueue> wakes; // the running server's
   Server* server = nullptr;         // touched on the loop thread (or with the loop stopped) only
-
-  // close() on the loop thread cannot join it: the next run() does, once
-  // that loop has ended, before it starts another.
-  void join_ended() {
-    std::lock_guard lock(join_m);
-    if (!thread.joinable())
-      return;
-    if (thread.get_id() == std::this_thread::get_id())
-      throw std::logic_error("topgg::uv::WebhookManager::run() on the loop thread of the run that is ending");
-    thread.join();
-    uv_loop_close(loop);
-  }
 };
 
 WebhookManager::WebhookManager() : impl_(std::make_unique<Impl>()) { impl_->owns = true; }
@@ -265,12 +271,12 @@ WebhookManager::~WebhookManager() {
 }
 
 WebhookManager::Bound WebhookManager::listen(std::uint16_t port, const std::string& host) {
+  if (impl_->owns)
+    impl_->thread.join_ended([l = impl_->loop] { uv_loop_close(l); });
   sock::Listener l = sock::listen(host, port); // throws, leaving nothing behind
   Bound bound{l.port, l.address};
-  if (impl_->owns) {
-    impl_->join_ended();
+  if (impl_->owns)
     uv_loop_init(impl_->loop = &impl_->own);
-  }
   auto* s = new Server(impl_->loop, router(), std::move(l));
   s->on_closed = [this] {
     {
@@ -286,7 +292,7 @@ WebhookManager::Bound WebhookManager::listen(std::uint16_t port, const std::stri
     impl_->wakes = s->wakes;
   }
   if (impl_->owns)
-    impl_->thread = sock::loop_thread([loop = impl_->loop] { uv_run(loop, UV_RUN_DEFAULT); });
+    impl_->thread.start([loop = impl_->loop] { uv_run(loop, UV_RUN_DEFAULT); });
   return bound;
 }
 
@@ -305,11 +311,8 @@ void WebhookManager::stop() {
     q->request_close();
   if (!impl_->owns)
     return;
-  std::lock_guard lock(impl_->join_m);
-  if (impl_->thread.joinable() && impl_->thread.get_id() != std::this_thread::get_id()) {
-    impl_->thread.join(); // the loop ends once every handle of ours closed
-    uv_loop_close(impl_->loop);
-  }
+  impl_->thread.join_unless_self(
+      [l = impl_->loop] { uv_loop_close(l); }); // the loop ends once every handle of ours closed
 }
 
 } // namespace topgg::uv

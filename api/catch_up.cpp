@@ -53,6 +53,7 @@ struct CatchUp::Impl {
   std::optional<Client> client;
   std::optional<v1::Project> project;
   std::string mark_name;
+  bool told_no_handler = false; // rounds run one at a time
 
   std::mutex m;
   std::condition_variable cv;
@@ -209,6 +210,13 @@ struct CatchUp::Impl {
     auto walked = client->for_each_vote(at, [&](const VoteRecord& record) {
       ++r.fetched;
       const std::optional<topgg::Error> e = deliver(to_event(record, *project));
+      if (e == topgg::Error::no_handler) { // no vote can be delivered: no point reading the rest
+        ++r.failed;
+        if (!std::exchange(told_no_handler, true))
+          report("catch-up: no vote.create handler is set, so no vote can be delivered: each round stops at its "
+                 "first vote until one is");
+        return false;
+      }
       if (e == topgg::Error::ok || e == topgg::Error::duplicate) {
         ++(e == topgg::Error::ok ? r.delivered : r.duplicates);
         if (r.failed == 0)

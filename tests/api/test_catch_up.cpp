@@ -275,6 +275,23 @@ TEST_CASE("401: one clear line, the round ends, the mark stays; the token is in 
   CHECK_FALSE(router.idempotency_store()->load_mark("catch-up/803190510032756736"));
 }
 
+TEST_CASE("no vote.create handler: one line, each round stops at its first vote, the mark stays") {
+  topgg::Router router;
+  router.v1_webhook("/v1", "whs_catchup").on_warning([](std::string_view) {});
+  std::vector<std::string> errors;
+  api::CatchUp catch_up(router, options("pages", &errors));
+  for (int round = 0; round < 2; ++round) {
+    const api::CatchUpRound r = catch_up.run_once();
+    CHECK_FALSE(r.error);
+    CHECK(r.fetched == 1); // not the whole history, again and again
+    CHECK(r.failed == 1);
+    CHECK(r.delivered == 0);
+  }
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].find("no vote.create handler") != std::string::npos);
+  CHECK_FALSE(router.idempotency_store()->load_mark("catch-up/803190510032756736"));
+}
+
 TEST_CASE("429 with Retry-After is honoured and the round completes") {
   topgg::Router router;
   Seen seen;

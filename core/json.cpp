@@ -3,6 +3,7 @@
 #include "bytes.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
@@ -99,8 +100,9 @@ DecodeStatus read_object(simdjson::dom::element v, std::span<const Field> fields
   simdjson::dom::object obj;
   if (v.get_object().get(obj) != simdjson::SUCCESS)
     return payload_error(not_object);
-  std::uint32_t seen = 0;
+  std::uint32_t seen = 0; // a bit per field: tables have at most 32
   const std::size_t n = fields.size();
+  assert(n <= 32);
   std::size_t next = 0; // senders keep one order: the search starts after the last key found
   DecodeStatus why;     // ok until a nested object's reader refuses (simple readers never touch it)
   for (auto member : obj) {
@@ -120,10 +122,10 @@ DecodeStatus read_object(simdjson::dom::element v, std::span<const Field> fields
       break;
     }
   }
-  if (seen == (std::uint64_t(1) << fields.size()) - 1) // every field there: none missing (the usual case)
+  if (seen == (std::uint64_t(1) << n) - 1) // every field there: none missing (the usual case)
     return {};
-  for (std::size_t i = 0; i < fields.size(); ++i)
-    if (!(seen & (1u << i)) && !fields[i].missing.empty())
+  for (std::size_t i = 0; i < n; ++i)
+    if (!(seen & (std::uint32_t(1) << i)) && !fields[i].missing.empty())
       return payload_error(fields[i].missing);
   return {};
 }

@@ -155,22 +155,27 @@ private:
   std::shared_ptr<WakeCell> wake_;
 };
 
-// A cache for these stateless entry points; a nested call (a handler calling
+// The thread's Scratch for these stateless entry points, shared by all of
+// them (not a template: one cache per thread, not one per caller).
+struct ScratchCache {
+  Scratch scratch;
+  bool busy = false;
+};
+ScratchCache& scratch_cache() {
+  // A plain pointer (one TLS lookup) in front of the cache (a constructor:
+  // an init guard and several lookups each time it is named).
+  thread_local ScratchCache* known = nullptr;
+  if (ScratchCache* c = known)
+    return *c;
+  thread_local ScratchCache cache;
+  known = &cache;
+  return cache;
+}
+
+// Runs f with the thread's Scratch; a nested call (a handler calling
 // handle()) gets its own.
 template <class F> void with_scratch(F&& f) {
-  struct Cache {
-    Scratch scratch;
-    bool busy = false;
-  };
-  // A plain pointer (one TLS lookup) in front of the Cache (a constructor:
-  // an init guard and several lookups each time it is named).
-  thread_local Cache* known = nullptr;
-  Cache* cp = known;
-  if (!cp) {
-    thread_local Cache cache;
-    cp = known = &cache;
-  }
-  Cache& c = *cp;
+  ScratchCache& c = scratch_cache();
   if (c.busy) {
     auto nested = std::make_unique<Scratch>();
     return f(*nested);

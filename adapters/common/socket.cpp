@@ -68,8 +68,10 @@ Listener listen(const std::string& host, std::uint16_t port, int backlog) {
       err = errno;
       continue;
     }
-    const int on = 1;
+    const int on = 1, off = 0;
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (ai->ai_family == AF_INET6) // "::" takes IPv4 too, whatever net.ipv6.bindv6only says
+      ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
     if (::bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || ::listen(fd, backlog) != 0) {
       err = errno;
       ::close(fd);

@@ -22,7 +22,7 @@ namespace topgg {
 
 /// What one non-blocking read or write did.
 struct IoResult {
-  /// How the call ended.
+  /// The outcomes a transport reports.
   enum Kind : unsigned char {
     done,        ///< `bytes` were read or written (a read of 0 bytes is never `done`)
     would_block, ///< nothing now: wait for readiness

@@ -46,8 +46,10 @@ public:
   bool running() const noexcept;
 
   /// Runs `task` on the loop thread (where handlers run), from any thread;
-  /// false (and `task` dropped) when not running. For work that must not race
-  /// the handlers, such as delivering caught-up votes (Router::deliver).
+  /// false (and `task` dropped) when not running. True means queued: a task
+  /// queued while a close is finishing may be dropped instead of run. For
+  /// work that must not race the handlers, such as delivering caught-up votes
+  /// (Router::deliver).
   bool post(std::function<void()> task);
 
   /// Graceful close: stops accepting, answers requests already received

@@ -802,6 +802,25 @@ TEST_CASE("IPv6 loopback") {
   CHECK(r->status == 200);
 }
 
+TEST_CASE("\"::\" listens on IPv6 and IPv4, whatever the system's bindv6only default") {
+  Recorder rec;
+  std::unique_ptr<Manager> m;
+  try {
+    m = start([&](Manager& mg) { standard(mg, rec); }, "::");
+  } catch (const std::system_error& e) {
+    MESSAGE("IPv6 unavailable, skipped: " << e.what());
+    return;
+  }
+  for (const char* peer : {"127.0.0.1", "::1"}) {
+    Client c(m->port(), peer);
+    REQUIRE(c.connected());
+    c.send(it::bot_vote(2));
+    auto r = c.read();
+    REQUIRE(r);
+    CHECK(r->status == 200);
+  }
+}
+
 TEST_CASE("run() reports bind failures and bad addresses") {
   Recorder rec;
   auto first = start([&](Manager& mg) { standard(mg, rec); });

@@ -1,11 +1,16 @@
 #include <doctest/doctest.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <string>
 
 #include <simdjson.h>
 
+#include "bytes.hpp"
 #include "harness.hpp"
 #include "topgg/votes.hpp"
 
@@ -66,6 +71,58 @@ TEST_CASE("snowflake: every length 1-20, every non-digit byte at every position,
   }
   CHECK(cases == 210 * 256);
   CHECK(mismatches == 0);
+}
+
+TEST_CASE("snowflake: all nines and random values of every length round-trip") {
+  std::uint64_t x = 0x9E3779B97F4A7C15ULL; // xorshift: the same values every run
+  auto next = [&x] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  std::size_t wrong = 0;
+  for (std::size_t len = 1; len <= 19; ++len) {
+    const std::string nines(len, '9'); // every lane at its largest
+    if (const auto got = Snowflake::parse(nines); !got || got->to_string() != nines)
+      ++wrong;
+    for (int i = 0; i < 200; ++i) {
+      std::string v = std::to_string(next());
+      v = v.substr(0, len);
+      if (v.size() > 1 && v[0] == '0')
+        v[0] = '1';
+      if (const auto got = Snowflake::parse(v); !got || got->to_string() != v)
+        ++wrong;
+    }
+  }
+  CHECK(wrong == 0);
+}
+
+TEST_CASE("same_bytes: equal to memcmp for lengths 0-40, a difference at every position, at a page's end") {
+  // The strings end where an unreadable page begins: a load past their end faults.
+  const long page = ::sysconf(_SC_PAGESIZE);
+  char* mem = static_cast<char*>(::mmap(nullptr, static_cast<std::size_t>(2 * page), PROT_READ | PROT_WRITE,
+                                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  REQUIRE(mem != MAP_FAILED);
+  REQUIRE(::mprotect(mem + page, static_cast<std::size_t>(page), PROT_NONE) == 0);
+  char* end = mem + page;
+  std::size_t wrong = 0;
+  for (std::size_t n = 0; n <= 40; ++n) {
+    char* a = end - n;            // the end of the page
+    char* b = end - 2 * n - 64;   // before it, clear of a
+    for (std::size_t i = 0; i < n; ++i)
+      a[i] = b[i] = static_cast<char>('a' + i % 26);
+    wrong += !topgg::detail::same_bytes({a, n}, {b, n});
+    for (std::size_t pos = 0; pos < n; ++pos) {
+      b[pos] ^= 0x20;
+      wrong += topgg::detail::same_bytes({a, n}, {b, n}) != (std::memcmp(a, b, n) == 0);
+      b[pos] ^= 0x20;
+    }
+    if (n > 0)
+      wrong += topgg::detail::same_bytes({a, n}, {b, n - 1}); // lengths differ
+  }
+  ::munmap(mem, static_cast<std::size_t>(2 * page));
+  CHECK(wrong == 0);
 }
 
 TEST_CASE("bot vote: every field") {

@@ -76,9 +76,7 @@ void Query::parse(std::string_view text) {
       escaped |= k == escape;
     }
     if (end > pos) { // empty parts ("a=1&&b=2") are skipped
-      if (size_ == params_.size()) // spare entries are reused: this grows once per thread, not per request
-        params_.emplace_back();
-      Param& p = params_[size_++];
+      Param& p = next(); // spare entries are reused: this grows once per thread, not per request
       const std::size_t key_end = eq == std::string_view::npos ? end : eq;
       assign(text.substr(pos, key_end - pos), p.key, escaped);
       assign(eq == std::string_view::npos ? std::string_view{} : text.substr(eq + 1, end - eq - 1), p.value, escaped);

@@ -6,21 +6,15 @@
 #include <stdexcept>
 #include <string>
 
+#include "../core/bytes.hpp" // header-only: hex_value, shared with the core's parsers
+
 namespace topgg {
 
 namespace {
 
-[[noreturn]] void bad_url(const std::string& why) { throw std::invalid_argument("redis URL: " + why); }
+using detail::hex_value;
 
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
+[[noreturn]] void bad_url(const std::string& why) { throw std::invalid_argument("redis URL: " + why); }
 
 std::string percent_decoded(std::string_view s, const char* what) {
   std::string out;
@@ -29,8 +23,8 @@ std::string percent_decoded(std::string_view s, const char* what) {
       out += s[i];
       continue;
     }
-    const int hi = i + 2 < s.size() ? hex_digit(s[i + 1]) : -1;
-    const int lo = i + 2 < s.size() ? hex_digit(s[i + 2]) : -1;
+    const int hi = i + 2 < s.size() ? hex_value(s[i + 1]) : -1;
+    const int lo = i + 2 < s.size() ? hex_value(s[i + 2]) : -1;
     if (hi < 0 || lo < 0)
       bad_url(std::string("bad percent escape in the ") + what);
     out += static_cast<char>(hi * 16 + lo);

@@ -70,6 +70,9 @@ bool Reader::check_head() {
   http10_ = p.http_minor == 0;
   const auto method = static_cast<llhttp_method_t>(p.method);
   head_request_ = method == HTTP_HEAD;
+  // Known before any check, so that a refusal names it (a HEAD request's
+  // refusal has no body: the error hook must be able to tell why).
+  m_->view.method = llhttp_method_name(method);
   if (p.http_major != 1)
     return fail(Error::version_not_supported), false;
   if (http10_ && (p.flags & F_TRANSFER_ENCODING)) // RFC 9112 §6.1: HTTP/1.0 has no chunked framing
@@ -102,8 +105,7 @@ bool Reader::check_head() {
 
 void Reader::build_view() {
   Message& m = *m_;
-  Head& h = m.view;
-  h.method = llhttp_method_name(static_cast<llhttp_method_t>(m.parser.method));
+  Head& h = m.view; // h.method: set by check_head()
   h.target = m.text(m.target);
   h.path = path_of(h.target);
   h.authorization = {value(m.known(Message::authorization)), m.known_count[Message::authorization]};

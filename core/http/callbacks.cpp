@@ -26,6 +26,7 @@ struct ReaderCallbacks {
     m.body.clear();
     m.discarding = false;
     m.discarded = m.trailer_bytes = m.trailer_fields = 0;
+    m.trailers = m.trailer_pause = false;
     m.view.method = m.view.target = m.view.path = {};
     m.view.full = nullptr; // not built: a head refused before its checks end has no path
     r.head_request_ = false;
@@ -42,20 +43,10 @@ struct ReaderCallbacks {
     return 0;
   }
 
-  // Trailer fields (after a chunked body) never become request headers:
-  // counted against the header limits and dropped, never buffered.
-  static int count_trailer(Reader& r, std::size_t n) {
-    Message& m = *r.m_;
-    m.trailer_bytes += n;
-    return m.trailer_bytes <= r.settings_.max_header_bytes
-               ? 0
-               : r.fail(Error::headers_too_large, "trailer section over the limit");
-  }
-
   static int on_header_field(llhttp_t* p, const char* at, std::size_t n) {
     Reader& r = self(p);
-    if (in_trailers(r))
-      return count_trailer(r, n);
+    if (in_trailers(r)) // never a request header: dropped (its bytes are counted by the Reader)
+      return 0;
     Message& m = *r.m_;
     if (m.field_open) {
       m.fields.back().name.len += static_cast<std::uint32_t>(n);
@@ -94,7 +85,7 @@ struct ReaderCallbacks {
   static int on_header_value(llhttp_t* p, const char* at, std::size_t n) {
     Reader& r = self(p);
     if (in_trailers(r))
-      return count_trailer(r, n);
+      return 0;
     Message::Field& f = r.m_->fields.back();
     if (f.value.off == 0) // its first fragment (offset 0 is the request line's, never a value's)
       f.value.off = r.m_->offset(at);
@@ -144,12 +135,19 @@ struct ReaderCallbacks {
 
   // A declared chunk that cannot fit is refused now, as a large
   // Content-Length is, rather than read (or waited for) until the limit.
+  // The last chunk (size 0) pauses the parser: the Reader then counts the
+  // trailer section's raw bytes, however they are split.
   static int on_chunk_header(llhttp_t* p) {
     Reader& r = self(p);
-    const Message& m = *r.m_;
+    Message& m = *r.m_;
     const std::uint64_t limit = r.settings_.max_body_bytes;
     const std::uint64_t have = m.discarding ? m.discarded : m.body.size();
-    return p->content_length <= limit - std::min(have, limit) ? 0 : r.fail(Error::payload_too_large);
+    if (p->content_length > limit - std::min(have, limit))
+      return r.fail(Error::payload_too_large);
+    if (p->content_length != 0)
+      return 0;
+    m.trailers = m.trailer_pause = true;
+    return HPE_PAUSED;
   }
 
   static int on_message_complete(llhttp_t* p) {

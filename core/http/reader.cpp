@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <utility>
 
 #include "names.hpp"
 
@@ -176,11 +177,15 @@ std::size_t Reader::feed(std::string_view data, Stop& stop) {
     // to the blank line. llhttp is never given more of a head than fits, so
     // a head over the limit is 431 however its bytes were split, and a bad
     // byte within the limit is 400 however they were split.
+    // The trailer section is counted the same way, from the last chunk on.
     const bool in_head = phase_ != Phase::body;
-    const std::size_t raw = phase_ == Phase::head ? m_->head_raw : 0; // we pause after every message
+    const bool in_trailers = !in_head && m_->trailers;
+    const std::size_t raw = phase_ == Phase::head ? m_->head_raw // we pause after every message
+                            : in_trailers         ? m_->trailer_bytes
+                                                  : 0;
     std::size_t n = data.size() - used;
     const std::size_t room = settings_.max_header_bytes - std::min(raw, settings_.max_header_bytes);
-    const bool capped = in_head && n > room;
+    const bool capped = (in_head || in_trailers) && n > room;
     if (capped)
       n = room;
     const char* start = data.data() + used;
@@ -193,7 +198,18 @@ std::size_t Reader::feed(std::string_view data, Stop& stop) {
           fail(Error::headers_too_large);
           break;
         }
+      } else if (in_trailers) {
+        m_->trailer_bytes = raw + n;
+        if (capped) {
+          fail(Error::headers_too_large, "trailer section over the limit");
+          break;
+        }
       }
+      continue;
+    }
+    if (err == HPE_PAUSED && std::exchange(m_->trailer_pause, false)) { // at the last chunk: count from here
+      used += static_cast<std::size_t>(llhttp_get_error_pos(&m_->parser) - start);
+      llhttp_resume(&m_->parser);
       continue;
     }
     if (err == HPE_PAUSED) {

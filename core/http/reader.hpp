@@ -83,6 +83,10 @@ struct Message {
   std::string body;
   bool discarding = false;
   std::size_t discarded = 0;
+  // The trailer section, after the last chunk: its raw bytes count against
+  // max_header_bytes as a head's do (llhttp is paused at the last chunk, then
+  // given no more of it than fits), its fields against max_header_count.
+  bool trailers = false, trailer_pause = false;
   std::size_t trailer_bytes = 0, trailer_fields = 0;
 };
 

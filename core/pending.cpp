@@ -54,8 +54,10 @@ void settle_key(Config& c, std::string_view key, bool handled, Now now, bool lon
 Answer outcome_answer(Error e, const Response* reply, int success) {
   if (e != Error::ok)
     return {http_status(e), describe(e), nullptr, {}, e};
-  if (reply)
+  if (reply && final_status(reply->status))
     return {reply->status, reply->body, reply, {}, Error::ok};
+  // A reply whose status is not a final one cannot be written: the delivery
+  // was handled all the same, so it gets the usual success.
   return {success, success_body(success), nullptr, {}, Error::ok};
 }
 

@@ -104,6 +104,9 @@ void Pipeline::deliver_custom(const Route& route, const Head& head, Outlet& out)
   } catch (...) {
     return refuse(Error::handler_failed, "route handler threw a non-std exception", head, {}, out);
   }
+  if (!final_status(res.status)) // written out, it would not be HTTP
+    return refuse(Error::handler_failed,
+                  "route handler answered status " + std::to_string(res.status) + " (200-599 only)", head, {}, out);
   out.answer({res.status, res.body, &res, {}});
 }
 

@@ -155,6 +155,10 @@ void settle_key(Config& c, std::string_view key, bool handled, Now now, bool lon
 /// table's status and text — never the handler's words (the error hook's).
 Answer outcome_answer(Error e, const Response* reply, int success);
 
+/// A status a handler may answer with: a final one (200-599). 1xx are interim
+/// and anything else is not HTTP.
+constexpr bool final_status(int status) noexcept { return status >= 200 && status <= 599; }
+
 class Pipeline {
 public:
   explicit Pipeline(std::shared_ptr<Config> c) : config_(std::move(c)) {}

@@ -33,7 +33,8 @@ public:
   /// answered (completed before, or expired): then this call changed nothing
   /// and Top.gg will deliver it again (or already got an answer).
   bool ok() const;
-  /// Handled, answering with `reply` (e.g. integration.create's JSON body).
+  /// Handled, answering with `reply` (e.g. integration.create's JSON body);
+  /// a reply whose status is outside 200-599 is replaced by the usual success.
   bool ok(Response reply) const;
   /// Not handled now: 503 so Top.gg delivers again. `reason` goes to the
   /// error hook only, never into the answer. False as for ok().

@@ -112,6 +112,7 @@ public:
   /// More secrets per v1 delivery (e.g. integrations'), see SecretResolver.
   Self& v1_secret_resolver(SecretResolver resolver);
   /// Any method ("" = any) and path, answered by `handler` on the loop thread.
+  /// A status outside 200-599 is answered 500 (and told to the error hook).
   /// Throws std::invalid_argument as dbl_webhook does.
   Self& route(std::string method, std::string path, RouteHandler handler);
 

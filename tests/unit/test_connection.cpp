@@ -324,6 +324,19 @@ TEST_CASE("custom routes: request fields, headers, any-method routes, a throwing
   CHECK(t.output.ends_with(R"({"ok":true})"));
   t = f.whole("GET /boom HTTP/1.1\r\nHost: x\r\n\r\n");
   CHECK(status_line(t.output) == "HTTP/1.1 500 Internal Server Error");
+  // A status that is not a final one would be written as an invalid (or interim) status line.
+  for (int status : {0, 101, 1000}) {
+    CAPTURE(status);
+    Fixture g;
+    g.router.route("GET", "/odd", [status](const topgg::Request&) {
+      topgg::Response res;
+      res.status = status;
+      return res;
+    });
+    t = g.whole("GET /odd HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK(status_line(t.output) == "HTTP/1.1 500 Internal Server Error");
+    CHECK(t.events == std::vector<std::string>{"rejected 500 handler failed"}); // the hook is told
+  }
 }
 
 TEST_CASE("empty auth key accepts every request and warns once") {

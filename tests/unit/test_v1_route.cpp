@@ -218,6 +218,18 @@ TEST_CASE("v1: a vote.create nobody handles is answered 503 (never acknowledged 
   CHECK(seen == 1);
 }
 
+TEST_CASE("v1: an Ack's reply with a status outside 200-599 is replaced by the usual 204") {
+  Fixture f;
+  f.router.v1_webhook("/v1", "whs_secret").on_integration_create([](const v1::IntegrationCreate&, topgg::Ack ack) {
+    topgg::Response reply;
+    reply.status = 1000; // would be written as "HTTP/1.1 1000"
+    reply.body = "{}";
+    ack.ok(std::move(reply));
+  });
+  const Trace t = replay_all(f, delivery(integration_create));
+  CHECK(status_line(t.output) == "HTTP/1.1 204 No Content");
+}
+
 TEST_CASE("v1: a duplicate delivery is answered without a second event; bounded memory") {
   V1Fixture f{{"whs_secret"}, 2};
   // The same vote (project, voter, created_at) retried with a new trace and time: one event.

@@ -14,8 +14,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "events_json.hpp"
+#include "options.hpp"
 #include "topgg/api.hpp"
 
 namespace tool {
@@ -95,68 +97,38 @@ std::string failure_line(const topgg::api::Error& e) {
 } // namespace
 
 int votes_main(int argc, char** argv) {
-  static const char* const valued[] = {"since", "until", "api-base", "api-ca", "timeout", "max-retries", "interval"};
-  std::map<std::string, std::string> o;
-  for (int i = 2; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--help" || a == "-h") {
-      std::fputs(votes_help, stdout);
-      return 0;
-    }
-    if (a.rfind("--", 0) != 0)
-      return usage("unexpected argument '" + a + "'");
-    std::string name = a.substr(2), value;
-    const auto eq = name.find('=');
-    const bool inline_value = eq != std::string::npos;
-    if (inline_value) {
-      value = name.substr(eq + 1);
-      name.resize(eq);
-    }
-    if (name == "token" || name == "api-token") // never echo the value: it is the secret
-      return usage("--" + name + " is not accepted: put the token in $TOPGG_TOKEN (flags are visible in `ps`)");
-    bool known = false;
-    for (const char* v : valued)
-      known = known || name == v;
-    if (!known)
-      return usage("unknown option --" + name);
-    if (!inline_value) {
-      if (i + 1 >= argc)
-        return usage("--" + name + " needs a value");
-      value = argv[++i];
-      if (value.rfind("--", 0) == 0) // `--since "$T" --until x` with $T empty
-        return usage("--" + name + " needs a value, not the option '" + value + "' (to pass a value starting with --, write --" +
-                     name + "=VALUE)");
-    }
-    o[name] = value;
+  for (int i = 2; i < argc; ++i) // never echo the value: it is the secret
+    if (const std::string_view a = argv[i]; a.starts_with("--token") || a.starts_with("--api-token"))
+      return usage(std::string(a.substr(0, a.find('='))) +
+                   " is not accepted: put the token in $TOPGG_TOKEN (flags are visible in `ps`)");
+  // Given twice, an option's last value counts (a wrapper's default, then the caller's).
+  const std::vector<std::string> valued = {"since", "until", "api-base", "api-ca", "timeout", "max-retries", "interval"};
+  const Options o(argc, argv, 2, {valued, {}, valued});
+  if (o.help()) {
+    std::fputs(votes_help, stdout);
+    return 0;
   }
+  if (!o.positional().empty())
+    return usage("unexpected argument '" + o.positional().front() + "'");
 
   const auto now = std::chrono::time_point_cast<std::chrono::microseconds>(std::chrono::system_clock::now());
-  if (!o.count("since"))
+  if (!o.has("since"))
     return usage("votes needs --since");
-  const auto since = parse_time(o["since"], now);
+  const auto since = parse_time(o.get("since"), now);
   if (!since)
-    return usage("--since takes an RFC 3339 time (2026-11-01T00:00:00Z) or a time ago (12h), not '" + o["since"] + "'");
+    return usage("--since takes an RFC 3339 time (2026-11-01T00:00:00Z) or a time ago (12h), not '" + o.get("since") +
+                 "'");
   if (*since < now - std::chrono::days(365))
     return usage("--since is more than one year back: Top.gg keeps one year of votes");
   std::optional<topgg::v1::Timestamp> until;
-  if (o.count("until")) {
-    until = parse_time(o["until"], now);
+  if (o.has("until")) {
+    until = parse_time(o.get("until"), now);
     if (!until)
-      return usage("--until takes an RFC 3339 time or a time ago, not '" + o["until"] + "'");
+      return usage("--until takes an RFC 3339 time or a time ago, not '" + o.get("until") + "'");
   }
-  auto number = [&o](const char* name, long fallback) -> std::optional<long> {
-    auto it = o.find(name);
-    if (it == o.end())
-      return fallback;
-    char* end = nullptr;
-    const long v = std::strtol(it->second.c_str(), &end, 10);
-    if (it->second.empty() || *end != '\0' || v < 0 || v > 86'400'000)
-      return std::nullopt;
-    return v;
-  };
-  const auto timeout = number("timeout", 30000), retries = number("max-retries", 4), interval = number("interval", 250);
-  if (!timeout || *timeout == 0 || !retries || !interval)
-    return usage("--timeout, --max-retries and --interval take a number (--timeout above 0)");
+  const long timeout = o.number("timeout", 30000, 1, 86'400'000, "milliseconds");
+  const long retries = o.number("max-retries", 4, 0, 86'400'000, "attempts");
+  const long interval = o.number("interval", 250, 0, 86'400'000, "milliseconds");
 
   const char* token = std::getenv("TOPGG_TOKEN");
   if (!token || !*token)
@@ -164,14 +136,12 @@ int votes_main(int argc, char** argv) {
 
   topgg::api::Options opt;
   opt.token = token;
-  if (o.count("api-base"))
-    opt.base_url = o["api-base"];
-  if (o.count("api-ca"))
-    opt.ca_file = o["api-ca"];
-  opt.timeout = std::chrono::milliseconds(*timeout);
+  opt.base_url = o.get("api-base", opt.base_url);
+  opt.ca_file = o.get("api-ca", opt.ca_file);
+  opt.timeout = std::chrono::milliseconds(timeout);
   opt.connect_timeout = std::min(opt.timeout, std::chrono::milliseconds(10000));
-  opt.max_retries = static_cast<unsigned>(*retries);
-  opt.min_interval = std::chrono::milliseconds(*interval);
+  opt.max_retries = static_cast<unsigned>(retries);
+  opt.min_interval = std::chrono::milliseconds(interval);
   auto client = topgg::api::Client::create(std::move(opt));
   if (!client)
     return usage(client.error().message);

@@ -203,58 +203,63 @@ TEST_CASE("sqlite store: two store objects on one file agree") {
 }
 
 TEST_CASE("sqlite store: two processes on one file agree") {
-  ts::TempDir dir;
-  const std::string path = dir.file("dedup.db");
   constexpr std::size_t n = 1000;
-  SqliteStore store(path); // creates the schema before the child opens the file
+  // On a loaded machine one process may finish before the other starts: then
+  // the round shows nothing of their race, and another is run (a fresh file).
+  bool met = false;
+  for (int round = 0; round < 5 && !met; ++round) {
+    ts::TempDir dir;
+    const std::string path = dir.file("dedup.db");
+    SqliteStore store(path); // creates the schema before the child opens the file
 
-  int to_child[2], from_child[2];
-  REQUIRE(::pipe(to_child) == 0);
-  REQUIRE(::pipe(from_child) == 0);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, to_child[0], 0);
-  posix_spawn_file_actions_adddup2(&fa, from_child[1], 1);
-  for (int fd : {to_child[0], to_child[1], from_child[0], from_child[1]})
-    posix_spawn_file_actions_addclose(&fa, fd);
-  const std::string exe = exe_path(), count = std::to_string(n);
-  std::vector<char*> args = {const_cast<char*>(exe.c_str()), const_cast<char*>("--child"),
-                             const_cast<char*>(path.c_str()), const_cast<char*>(count.c_str()), nullptr};
-  pid_t pid = -1;
-  const int spawned = posix_spawn(&pid, exe.c_str(), &fa, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(to_child[0]);
-  ::close(from_child[1]);
-  REQUIRE(spawned == 0);
+    int to_child[2], from_child[2];
+    REQUIRE(::pipe(to_child) == 0);
+    REQUIRE(::pipe(from_child) == 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, to_child[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, from_child[1], 1);
+    for (int fd : {to_child[0], to_child[1], from_child[0], from_child[1]})
+      posix_spawn_file_actions_addclose(&fa, fd);
+    const std::string exe = exe_path(), count = std::to_string(n);
+    std::vector<char*> args = {const_cast<char*>(exe.c_str()), const_cast<char*>("--child"),
+                               const_cast<char*>(path.c_str()), const_cast<char*>(count.c_str()), nullptr};
+    pid_t pid = -1;
+    const int spawned = posix_spawn(&pid, exe.c_str(), &fa, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(to_child[0]);
+    ::close(from_child[1]);
+    REQUIRE(spawned == 0);
 
-  char ready = 0; // both start together, however slow the child's start (a loaded machine)
-  REQUIRE(::read(from_child[0], &ready, 1) == 1);
-  REQUIRE(ready == 'r');
-  REQUIRE(::write(to_child[1], "g", 1) == 1);
-  std::string ours(n, '-');
-  for (std::size_t i = 0; i < n; ++i)
-    ours[i] = letter(claim(store, key(i), at(0)));
-  std::string theirs;
-  char buf[512];
-  for (ssize_t got; (got = ::read(from_child[0], buf, sizeof buf)) > 0;)
-    theirs.append(buf, static_cast<std::size_t>(got));
-  ::close(to_child[1]);
-  ::close(from_child[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  REQUIRE(WIFEXITED(status));
-  REQUIRE(WEXITSTATUS(status) == 0);
-  REQUIRE(theirs.size() >= n);
+    char ready = 0; // both start together, however slow the child's start (a loaded machine)
+    REQUIRE(::read(from_child[0], &ready, 1) == 1);
+    REQUIRE(ready == 'r');
+    REQUIRE(::write(to_child[1], "g", 1) == 1);
+    std::string ours(n, '-');
+    for (std::size_t i = 0; i < n; ++i)
+      ours[i] = letter(claim(store, key(i), at(0)));
+    std::string theirs;
+    char buf[512];
+    for (ssize_t got; (got = ::read(from_child[0], buf, sizeof buf)) > 0;)
+      theirs.append(buf, static_cast<std::size_t>(got));
+    ::close(to_child[1]);
+    ::close(from_child[0]);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+    REQUIRE(theirs.size() >= n);
 
-  std::size_t exactly_one = 0, child_claimed = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const char a = ours[i], b = theirs[i];
-    exactly_one += (a == 'c' && b == 'i') || (a == 'i' && b == 'c');
-    child_claimed += b == 'c';
+    std::size_t exactly_one = 0, child_claimed = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const char a = ours[i], b = theirs[i];
+      exactly_one += (a == 'c' && b == 'i') || (a == 'i' && b == 'c');
+      child_claimed += b == 'c';
+    }
+    CHECK(exactly_one == n); // every round: each key claimed by exactly one of them
+    met = child_claimed > 0 && child_claimed < n;
   }
-  CHECK(exactly_one == n);
-  CHECK(child_claimed > 0); // they did meet
-  CHECK(child_claimed < n);
+  CHECK(met); // in some round they did meet
 }
 
 TEST_CASE("sqlite store: many claims from several threads; each key claimed once") {

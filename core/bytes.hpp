@@ -32,6 +32,10 @@ inline bool same_bytes(std::string_view a, std::string_view b) noexcept {
   return n == 0 || std::memcmp(x, y, n) == 0;
 }
 
+/// Buffers a rare large request or answer grew past this are released once
+/// done with; typical deliveries (< 1 KiB) keep theirs and stop allocating.
+inline constexpr std::size_t keep_capacity = 16 * 1024;
+
 /// 0-15 for a hex digit of either case, -1 for any other byte.
 constexpr int hex_value(char c) noexcept {
   if (c >= '0' && c <= '9')

@@ -1,11 +1,8 @@
 #include "output.hpp"
 
-namespace topgg::detail {
+#include "bytes.hpp"
 
-namespace {
-// Buffers grown past this by a rare large answer are released once written.
-constexpr std::size_t keep_capacity = 16 * 1024;
-} // namespace
+namespace topgg::detail {
 
 Output::~Output() { release(); }
 
@@ -48,10 +45,12 @@ void Output::consume(std::size_t n) {
     return;
   b.clear();
   sent_ = 0;
-  if (b.capacity() > keep_capacity)
-    std::string().swap(b); // no large buffer kept for a rare large answer
-  if (!shared_ && own_->capacity() > keep_capacity)
-    own_.reset();
+  if (b.capacity() > keep_capacity) { // no large buffer kept for a rare large answer
+    if (shared_)
+      std::string().swap(b);
+    else
+      own_.reset();
+  }
   release();
 }
 

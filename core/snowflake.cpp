@@ -4,6 +4,8 @@
 #include <cstring>
 #include <limits>
 
+#include "bytes.hpp"
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -16,8 +18,7 @@ constexpr std::uint64_t bytes(unsigned char b) noexcept { return 0x0101010101010
 
 // Eight bytes, the first in the lowest byte whatever the machine.
 std::uint64_t load8(const char* p) noexcept {
-  std::uint64_t v = 0;
-  std::memcpy(&v, p, 8);
+  std::uint64_t v = detail::load_bytes<std::uint64_t>(p);
   if constexpr (std::endian::native == std::endian::big)
     v = __builtin_bswap64(v);
   return v;

@@ -7,6 +7,7 @@
 #include <array>
 #include <utility>
 
+#include "bytes.hpp"
 #include "names.hpp"
 
 namespace topgg::detail {
@@ -207,14 +208,11 @@ std::size_t Reader::feed(std::string_view data, Stop& stop) {
       }
       continue;
     }
-    if (err == HPE_PAUSED && std::exchange(m_->trailer_pause, false)) { // at the last chunk: count from here
-      used += static_cast<std::size_t>(llhttp_get_error_pos(&m_->parser) - start);
-      llhttp_resume(&m_->parser);
-      continue;
-    }
     if (err == HPE_PAUSED) {
       used += static_cast<std::size_t>(llhttp_get_error_pos(&m_->parser) - start);
       llhttp_resume(&m_->parser);
+      if (std::exchange(m_->trailer_pause, false))
+        continue; // at the last chunk: the trailer section is counted from here
       stop = Stop::message;
       return used; // head() may point into `data`: the caller keeps it until next()
     }

@@ -102,15 +102,12 @@ public:
   }
   /// Keeps `m` for the next request, without the buffers a rare large one grew.
   void give(std::unique_ptr<Message> m) {
-    if (m->body.capacity() > keep_capacity || m->head.capacity() > keep_capacity)
-      release_large(*m);
+    release_large(*m);
     m->req = m->chunk = nullptr;
     free_.push_back(std::move(m));
   }
 
 private:
-  // Typical deliveries (< 1 KiB) keep their buffers and stop allocating.
-  static constexpr std::size_t keep_capacity = 16 * 1024;
   static void release_large(Message& m) noexcept;
   std::vector<std::unique_ptr<Message>> free_;
 };

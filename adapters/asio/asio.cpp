@@ -121,8 +121,7 @@ void Conn::Hooks::close() {
   const auto keep = c.shared_from_this(); // alive until this returns, whoever held it
   std::error_code ec;
   c.sock.close(ec); // pending waits complete with operation_aborted
-  c.server->deadlines.remove(c);
-  c.server->conns.remove(c.id);
+  c.server->forget(c);
   c.server->check_closed();
 }
 

@@ -69,6 +69,12 @@ template <class Conn, class Ptr = Conn*> struct ServerCore {
     return timer_at = deadlines.earliest();
   }
 
+  /// A connection's close hook: it is no longer open, and has no deadline.
+  void forget(Conn& c) {
+    deadlines.remove(c);
+    conns.remove(c.id);
+  }
+
   /// Graceful close: every connection answers what it received, then closes.
   void shutdown_all() {
     stopping = true;

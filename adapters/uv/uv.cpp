@@ -7,8 +7,6 @@
 
 #include <uv.h>
 
-#include <thread>
-
 #include "../common/server.hpp"
 
 namespace topgg::uv {
@@ -134,8 +132,7 @@ void Conn::poll_for(int flag, bool on) {
 }
 
 void Conn::Hooks::close() {
-  c.server.conns.remove(c.id);
-  c.server.deadlines.remove(c);
+  c.server.forget(c);
   uv_close(handle(&c.poll), [](uv_handle_t* h) { // stops polling now: the descriptor may go
     auto* conn = static_cast<Conn*>(h->data);
     Server& s = conn->server;
@@ -203,11 +200,13 @@ void Server::notify() {
 bool Server::take_wakes() {
   const bool close = wakes->drain(woken, &tasks);
   const bool any = close || !woken.empty() || !tasks.empty();
+  const Now now = Now::current();
   for (std::uint64_t id : woken)
     if (Conn* c = conns.find(id)) // closed meanwhile: nothing to do
-      c->driver.on_wake(Now::current());
-  for (auto& task : std::exchange(tasks, {}))
+      c->driver.on_wake(now);
+  for (auto& task : tasks) // a task posting more queues it in `wakes`, not here
     sock::run_contained(task);
+  tasks.clear(); // its capacity goes back to the queue at the next drain
   if (close)
     begin_close();
   return any;

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "client_impl.hpp"
+#include "topgg/http.hpp"
 
 namespace topgg::api {
 
@@ -70,16 +71,7 @@ bool is_header_safe(std::string_view s) {
 }
 
 bool starts_with_nocase(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size())
-    return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i) {
-    char c = s[i];
-    if (c >= 'A' && c <= 'Z')
-      c = static_cast<char>(c - 'A' + 'a');
-    if (c != prefix[i])
-      return false;
-  }
-  return true;
+  return s.size() >= prefix.size() && topgg::iequals(s.substr(0, prefix.size()), prefix);
 }
 
 std::string snippet(std::string_view body, std::size_t max) {

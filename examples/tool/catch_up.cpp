@@ -12,7 +12,16 @@ namespace tool {
 
 namespace {
 constexpr std::chrono::seconds kYear{365L * 24 * 3600};
+
+// Read where they are checked and where they are used, with one range each:
+// the API takes a year back at most, and a round re-reads an hour before.
+[[maybe_unused]] std::chrono::seconds catch_up_since(const Options& o) {
+  return o.duration("catch-up-since", std::chrono::hours(12), std::chrono::seconds(1), kYear - std::chrono::hours(1));
 }
+[[maybe_unused]] std::chrono::seconds catch_up_every(const Options& o) {
+  return o.duration("catch-up-every", std::chrono::seconds(0), std::chrono::seconds(10), std::chrono::hours(24));
+}
+} // namespace
 
 void check_catch_up_options(const Options& o) {
   for (const char* name : {"catch-up-since", "catch-up-every", "api-base", "api-ca"})
@@ -27,8 +36,8 @@ void check_catch_up_options(const Options& o) {
     usage_error("--catch-up delivers vote.create events: it needs a --v1 route");
   if (env_or_empty("TOPGG_TOKEN").empty())
     usage_error("--catch-up needs the v1 API token in $TOPGG_TOKEN");
-  o.duration("catch-up-since", std::chrono::hours(12), std::chrono::seconds(1), kYear - std::chrono::hours(1));
-  o.duration("catch-up-every", std::chrono::seconds(0), std::chrono::seconds(10), std::chrono::hours(24));
+  (void)catch_up_since(o); // checked now, before anything starts
+  (void)catch_up_every(o);
 #endif
 }
 
@@ -56,8 +65,8 @@ std::unique_ptr<CatchUpRunner> start_catch_up(topgg::ManagerBase& m, const Optio
   if (o.has("api-base"))
     c.api.base_url = o.get("api-base");
   c.api.ca_file = o.get("api-ca");
-  c.since = o.duration("catch-up-since", std::chrono::hours(12), std::chrono::seconds(1), kYear);
-  c.every = o.duration("catch-up-every", std::chrono::seconds(0), std::chrono::seconds(10), std::chrono::hours(24));
+  c.since = catch_up_since(o);
+  c.every = catch_up_every(o);
   c.on_error = [](std::string_view line) { log_line(std::string(line)); };
   c.on_info = [](std::string_view line) { log_line("info: " + std::string(line)); };
   return std::make_unique<Runner>(m, std::move(c));

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <memory>
 
-#include "http/names.hpp"
+#include "http/reader.hpp"
 #include "pipeline.hpp"
 
 namespace topgg::detail {
@@ -188,22 +188,13 @@ template <class F> void with_scratch(F&& f) {
   f(c.scratch);
 }
 
-// Headers the pipeline acts on, by name; the rest are the route's (full request).
+// Headers the pipeline acts on, by name (the reader's table); the rest are
+// the route's (full request).
 void see_header(const Header& h, Head& head) noexcept {
-  static constexpr Name authorization{"authorization"};
-  static constexpr Name signature{"x-topgg-signature"};
-  static constexpr Name trace{"x-topgg-trace"};
-  switch (h.name.size()) {
-  case authorization.size():
-    if (authorization.matches(h.name))
-      head.authorization.see(h.value);
-    else if (trace.matches(h.name))
-      head.trace.see(h.value);
-    break;
-  case signature.size():
-    if (signature.matches(h.name))
-      head.signature.see(h.value);
-    break;
+  switch (Message::known_header(h.name)) {
+  case Message::authorization: head.authorization.see(h.value); break;
+  case Message::signature: head.signature.see(h.value); break;
+  case Message::trace: head.trace.see(h.value); break;
   default: break;
   }
 }

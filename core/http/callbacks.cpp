@@ -6,7 +6,6 @@
 
 #include <algorithm>
 
-#include "names.hpp"
 
 namespace topgg::detail {
 
@@ -71,7 +70,7 @@ struct ReaderCallbacks {
     const std::size_t fields = m.fields.size();
     if (fields > r.settings_.max_header_count)
       return too_many_fields(r);
-    const Message::Known k = known_header(m.text(m.fields.back().name));
+    const Message::Known k = Message::known_header(m.text(m.fields.back().name));
     if (k == Message::other)
       return 0;
     if (m.known_count[k]++ == 0)
@@ -91,24 +90,6 @@ struct ReaderCallbacks {
       f.value.off = r.m_->offset(at);
     f.value.len += static_cast<std::uint32_t>(n);
     return 0;
-  }
-
-  static Message::Known known_header(std::string_view name) noexcept {
-    static constexpr Name host{"host"};
-    static constexpr Name expect{"expect"};
-    static constexpr Name authorization{"authorization"};
-    static constexpr Name trace{"x-topgg-trace"};
-    static constexpr Name signature{"x-topgg-signature"};
-    switch (name.size()) {
-    case host.size(): return host.matches(name) ? Message::host : Message::other;
-    case expect.size(): return expect.matches(name) ? Message::expect : Message::other;
-    case authorization.size():
-      return authorization.matches(name) ? Message::authorization
-             : trace.matches(name)       ? Message::trace
-                                         : Message::other;
-    case signature.size(): return signature.matches(name) ? Message::signature : Message::other;
-    default: return Message::other;
-    }
   }
 
   static int on_headers_complete(llhttp_t* p) {

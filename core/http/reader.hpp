@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "../pipeline.hpp"
+#include "names.hpp"
 #include "../timeouts.hpp"
 
 namespace topgg::detail {
@@ -56,6 +57,22 @@ struct Message {
   };
   // Headers the library acts on, recorded as each name completes.
   enum Known : unsigned char { other, host, expect, authorization, signature, trace, kinds };
+  /// Which of them `name` is (a word-at-a-time match after a switch on the length).
+  static Known known_header(std::string_view name) noexcept {
+    static constexpr Name host_name{"host"};
+    static constexpr Name expect_name{"expect"};
+    static constexpr Name authorization_name{"authorization"};
+    static constexpr Name trace_name{"x-topgg-trace"};
+    static constexpr Name signature_name{"x-topgg-signature"};
+    switch (name.size()) {
+    case host_name.size(): return host_name.matches(name) ? host : other;
+    case expect_name.size(): return expect_name.matches(name) ? expect : other;
+    case authorization_name.size():
+      return authorization_name.matches(name) ? authorization : trace_name.matches(name) ? trace : other;
+    case signature_name.size(): return signature_name.matches(name) ? signature : other;
+    default: return other;
+    }
+  }
 
   // Spans are offsets from the request's first byte, in the caller's bytes
   // (req) or, once copied, in head.

@@ -39,6 +39,8 @@ struct AckCell {
   std::optional<Response> reply; // written by the winner of the claim only
   std::string reason;            // why: retry reason or exception text
   std::shared_ptr<WakeCell> wake;
+  /// When the delivery is answered 503 without this outcome (Ack::deadline()).
+  Clock::time_point deadline = Clock::time_point::max();
 
   /// First caller wins; returns false for later calls.
   bool complete(int result, std::optional<Response> r = std::nullopt, std::string_view why = {}) {

@@ -137,6 +137,7 @@ struct Connection::Impl final : detail::HeadListener, detail::Outlet, detail::Re
     return wake;
   }
   std::string_view peer() const override { return peer_; }
+  bool timed() const noexcept override { return true; }
 
   // ---- detail::RequestSource -----------------------------------------------
 

@@ -23,7 +23,8 @@ struct Outcome {
 inline Outcome outcome_of(const AckCell& a) {
   switch (a.result()) {
   case AckCell::ok: return {Error::ok, a.reply ? &*a.reply : nullptr, {}};
-  case AckCell::retry: return {Error::handler_retry, nullptr, a.reason.empty() ? describe(Error::handler_retry) : a.reason};
+  case AckCell::retry:
+    return {Error::handler_retry, nullptr, a.reason.empty() ? describe(Error::handler_retry) : a.reason};
   case AckCell::failed: return {Error::handler_failed, nullptr, a.reason};
   default: return {Error::ack_timeout, nullptr, describe(Error::ack_timeout)};
   }
@@ -34,9 +35,14 @@ inline Outcome outcome_of(const AckCell& a) {
 /// cell of the outcome to come (wired to `wake()`'s cell before anything can
 /// complete it), completed by the handler's Ack, the executor's job, or
 /// expiry. `wake` is asked only then: a plain handler makes no wake cell.
+/// `deadline` is when the delivery is answered 503 without its outcome
+/// (Ack::deadline()). An executor's job that runs once the delivery was
+/// answered (expired) does not start the handler: Top.gg delivers it again,
+/// and the retry is the one handled.
 template <class Event, class Wake>
 std::shared_ptr<AckCell> run_handlers(const Event& ev, const VoteHandlers<Event>& h, const Executor& executor,
-                                      Wake&& wake, Error& now, std::string& why) {
+                                      Wake&& wake, Error& now, std::string& why,
+                                      Clock::time_point deadline = Clock::time_point::max()) {
   now = Error::ok;
   if (!h) { // warned at start; a vote nobody saw is not acknowledged, other events are
     if constexpr (std::is_same_v<Event, BotVote> || std::is_same_v<Event, ServerVote> ||
@@ -60,8 +66,11 @@ std::shared_ptr<AckCell> run_handlers(const Event& ev, const VoteHandlers<Event>
   }
   auto ack = std::make_shared<AckState>();
   ack->cell->wake = wake();
+  ack->cell->deadline = deadline;
   std::shared_ptr<AckCell> cell = ack->cell;
   auto run = [ack](const Event& e, const VoteHandlers<Event>& hs) {
+    if (ack->cell->result() != AckCell::pending)
+      return; // answered already (its deadline passed while the job waited): never started late
     try {
       if (hs.plain) {
         hs.plain(e);

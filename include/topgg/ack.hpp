@@ -41,6 +41,13 @@ public:
   bool retry(std::string_view reason = {}) const;
   /// True once completed (by anyone) or expired.
   bool done() const noexcept;
+  /// When the delivery is answered 503 unless this Ack completed before:
+  /// its arrival plus Settings::ack_timeout on the adapter's clock
+  /// (Clock::time_point::max() when nothing times it, as with Router::handle
+  /// and an Ack for no delivery). Work queued for later (a busy pool, a
+  /// command queue) should start only while it can finish before this: a
+  /// delivery answered 503 comes again, and would be handled twice.
+  Clock::time_point deadline() const noexcept;
 
 private:
   std::shared_ptr<detail::AckState> state_;

@@ -29,7 +29,7 @@ std::string describe(const Error& e) {
   }
   if (!e.message.empty())
     line += " (" + e.message + ")";
-  return line + "; live deliveries go on, the next round retries";
+  return line + "; live deliveries go on";
 }
 
 v1::VoteCreate to_event(const VoteRecord& r, const v1::Project& project) {
@@ -52,8 +52,10 @@ struct CatchUp::Impl {
   CatchUpOptions options;
   std::optional<Client> client;
   std::optional<v1::Project> project;
+  std::string route; // the v1 route votes go through
   std::string mark_name;
   bool told_no_handler = false; // rounds run one at a time
+  bool told_wrong_target = false;
 
   std::mutex m;
   std::condition_variable cv;
@@ -115,7 +117,9 @@ struct CatchUp::Impl {
       };
       // The job may run after this CatchUp is gone (stop() does not wait for
       // it): it holds the manager's Router, which lives as long as its loop.
-      if (!manager->post([r = &router, vote, done, on_loop] { r->deliver(vote, Now::current(), done, on_loop); }))
+      if (!manager->post([r = &router, route = route, vote, done, on_loop] {
+            r->deliver(route, vote, Now::current(), done, on_loop);
+          }))
         return std::nullopt; // not running
     } else {
       Executor here = [w](std::function<void()> job) {
@@ -127,7 +131,7 @@ struct CatchUp::Impl {
         w->jobs.push_back(std::move(job));
         w->cv.notify_all();
       };
-      router.deliver(vote, Now::current(), done, here);
+      router.deliver(route, vote, Now::current(), done, here);
     }
     const auto deadline = std::chrono::steady_clock::now() + options.vote_timeout;
     std::unique_lock lock(w->m);
@@ -183,10 +187,28 @@ struct CatchUp::Impl {
       round.error = Error{ErrorKind::invalid_argument, 0, {}, "the webhook manager is not running"};
       return false;
     }
+    if (route.empty()) {
+      route = options.route.empty() ? router.only_v1_route() : options.route;
+      if (route.empty()) {
+        round.error =
+            Error{ErrorKind::invalid_argument,
+                  0,
+                  {},
+                  "no v1 route to deliver the votes through (with several, name one in CatchUpOptions::route)"};
+        return false;
+      }
+    }
     if (!project) {
       auto p = client->project();
       if (!p) {
         round.error = p.error();
+        return false;
+      }
+      if (options.only_token_project && !router.learn_project(route, p->as_v1().id)) {
+        round.error = Error{ErrorKind::invalid_argument,
+                            0,
+                            {},
+                            "the route " + route + " serves another project than the token's (" + p->as_v1().id + ")"};
         return false;
       }
       project = p->as_v1();
@@ -217,6 +239,15 @@ struct CatchUp::Impl {
                  "first vote until one is");
         return false;
       }
+      if (e == topgg::Error::wrong_target || e == topgg::Error::not_found) { // misconfigured: none would go
+        ++r.failed;
+        if (!std::exchange(told_wrong_target, true))
+          report("catch-up: the route " + route +
+                 (e == topgg::Error::not_found ? " is no v1 route"
+                                               : " serves another project than the token's (" + project->id + ")") +
+                 ": no vote can be delivered through it");
+        return false;
+      }
       if (e == topgg::Error::ok || e == topgg::Error::duplicate) {
         ++(e == topgg::Error::ok ? r.delivered : r.duplicates);
         if (r.failed == 0)
@@ -234,7 +265,7 @@ struct CatchUp::Impl {
     }
     // A complete, clean walk also covers the votes handled live meanwhile.
     if (walked && walked->complete && r.failed == 0)
-      if (const auto live = router.newest_vote(); live && (!newest || *live > *newest))
+      if (const auto live = router.newest_vote(project->id); live && (!newest || *live > *newest))
         newest = live;
     if (newest && newest != mark)
       save_mark(store.get(), *newest);
@@ -245,18 +276,30 @@ struct CatchUp::Impl {
     return r;
   }
 
+  // A failed round comes again sooner than `every`, with back-off: the first
+  // round failing (Top.gg unreachable at start) is not left until the next
+  // scheduled one, or forever when rounds do not repeat.
   void loop() {
-    for (bool first = true;; first = false) {
-      if (!first) {
-        std::unique_lock lock(m);
-        if (options.every.count() <= 0)
-          return;
-        if (cv.wait_for(lock, options.every, [&] { return stopping; }))
-          return;
-      }
+    constexpr std::chrono::milliseconds most_backoff = std::chrono::minutes(5);
+    std::chrono::milliseconds backoff = options.retry_first;
+    for (;;) {
       if (stopped())
         return;
-      round();
+      const CatchUpRound r = round();
+      std::chrono::milliseconds wait;
+      if (r.error && r.error->kind != ErrorKind::cancelled) {
+        wait = options.every.count() > 0 ? std::min<std::chrono::milliseconds>(backoff, options.every) : backoff;
+        backoff = std::min(backoff * 2, most_backoff);
+        report("catch-up: the round is tried again in " + std::to_string((wait.count() + 999) / 1000) + " s");
+      } else {
+        backoff = options.retry_first;
+        if (options.every.count() <= 0)
+          return;
+        wait = options.every;
+      }
+      std::unique_lock lock(m);
+      if (cv.wait_for(lock, wait, [&] { return stopping; }))
+        return;
     }
   }
 };

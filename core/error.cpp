@@ -13,7 +13,7 @@ struct ErrorInfo {
 };
 
 // Indexed by Error: adding an error is one enumerator and one row here.
-constexpr std::array<ErrorInfo, 24> errors{{
+constexpr std::array<ErrorInfo, 25> errors{{
     {200, false, "ok"},
     {400, true, "malformed HTTP request"},
     {400, true, "HTTP/1.1 request needs exactly one Host header"},
@@ -38,8 +38,9 @@ constexpr std::array<ErrorInfo, 24> errors{{
     {503, false, "idempotency store unavailable"},
     {200, false, "already handled (a retry): answered without a second event"},
     {503, false, "no handler for this kind of vote"},
+    {403, false, "the delivery is for another bot, server or project than this route serves"},
 }};
-static_assert(errors.size() == static_cast<std::size_t>(Error::no_handler) + 1, "one row per Error");
+static_assert(errors.size() == static_cast<std::size_t>(Error::wrong_target) + 1, "one row per Error");
 
 const ErrorInfo& info(Error e) noexcept {
   const auto i = static_cast<std::size_t>(e);

@@ -30,8 +30,8 @@ void append_id(std::string& key, Snowflake id) {
   key.append(id.format(buf));
 }
 
-template <class Vote> bool legacy_key(std::string_view kind, Snowflake target, const Vote& v, std::string_view route,
-                                      std::string& key) {
+template <class Vote>
+bool legacy_key(std::string_view kind, Snowflake target, const Vote& v, std::string_view route, std::string& key) {
   if (v.type == VoteType::test)
     return false;
   key.assign(kind);
@@ -52,8 +52,9 @@ bool dedup_key(const ServerVote& v, std::string_view route, std::string& key) {
   return legacy_key("dsl", v.guild, v, route, key);
 }
 
-bool dedup_key(const v1::VoteCreate& v, std::string_view, std::string& key) {
+bool dedup_key(const v1::VoteCreate& v, std::string_view route, std::string& key) {
   key.assign("v1/vote.create");
+  append_part(key, route);
   append_part(key, v.project.id);
   append_part(key, v.user.id);
   const auto secs = std::chrono::floor<std::chrono::seconds>(v.created_at).time_since_epoch().count();
@@ -64,14 +65,16 @@ bool dedup_key(const v1::VoteCreate& v, std::string_view, std::string& key) {
   return true;
 }
 
-bool dedup_key(const v1::IntegrationCreate& v, std::string_view, std::string& key) {
+bool dedup_key(const v1::IntegrationCreate& v, std::string_view route, std::string& key) {
   key.assign("v1/integration.create");
+  append_part(key, route);
   append_part(key, v.connection_id);
   return true;
 }
 
-bool dedup_key(const v1::IntegrationDelete& v, std::string_view, std::string& key) {
+bool dedup_key(const v1::IntegrationDelete& v, std::string_view route, std::string& key) {
   key.assign("v1/integration.delete");
+  append_part(key, route);
   append_part(key, v.connection_id);
   return true;
 }

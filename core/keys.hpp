@@ -14,12 +14,13 @@ namespace topgg::detail {
 /// a `type: test` vote (the dashboard's Test button) never.
 bool dedup_key(const BotVote& v, std::string_view route, std::string& key);
 bool dedup_key(const ServerVote& v, std::string_view route, std::string& key);
-/// vote.create: project + the voter's Top.gg user ID + created_at to the
-/// second — what the vote history API gives too, so caught-up votes match.
+/// vote.create: route + project + the voter's Top.gg user ID + created_at to
+/// the second — what the vote history API gives too, so caught-up votes
+/// delivered through the same route match.
 bool dedup_key(const v1::VoteCreate& v, std::string_view route, std::string& key);
 /// webhook.test: never (pressing Test twice shows twice).
 inline bool dedup_key(const v1::WebhookTest&, std::string_view, std::string&) { return false; }
-/// integration.*: the event type + connection_id.
+/// integration.*: the event type + route + connection_id.
 bool dedup_key(const v1::IntegrationCreate& v, std::string_view route, std::string& key);
 bool dedup_key(const v1::IntegrationDelete& v, std::string_view route, std::string& key);
 

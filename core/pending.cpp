@@ -13,12 +13,13 @@ namespace topgg::detail {
 std::chrono::milliseconds claim_lease(const Settings& s) noexcept {
   constexpr std::chrono::milliseconds margin{5000};
   return s.ack_timeout >= std::chrono::milliseconds::max() - margin ? std::chrono::milliseconds::max()
-                                                                     : std::max(s.ack_timeout, {}) + margin;
+                                                                    : std::max(s.ack_timeout, {}) + margin;
 }
 
 namespace {
 constexpr std::chrono::hours vote_key_ttl{25};
-}
+constexpr std::chrono::hours legacy_key_most{11};
+} // namespace
 
 std::chrono::milliseconds confirm_ttl(const Settings& s) noexcept {
   constexpr auto most = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::milliseconds::max());
@@ -31,15 +32,19 @@ void tell_duplicate(const Config& c, int status, std::string_view path, std::str
 }
 
 // Confirms or releases a claimed key; a store that throws is told about, not fatal.
-void settle_key(Config& c, std::string_view key, bool handled, Now now, bool long_lived) {
+void settle_key(Config& c, std::string_view key, bool handled, Now now, KeyLife life) {
   IdempotencyStore* store = c.idempotency();
   if (key.empty() || !store)
     return;
   try {
-    if (handled)
-      store->confirm(key, now, long_lived ? std::max(confirm_ttl(c.settings), std::chrono::milliseconds(vote_key_ttl))
-                                          : confirm_ttl(c.settings));
-    else
+    if (handled) {
+      std::chrono::milliseconds ttl = confirm_ttl(c.settings);
+      if (life == KeyLife::v1_vote)
+        ttl = std::max(ttl, std::chrono::milliseconds(vote_key_ttl));
+      else if (life == KeyLife::legacy_vote)
+        ttl = std::min(ttl, std::chrono::milliseconds(legacy_key_most));
+      store->confirm(key, now, ttl);
+    } else
       store->release(key, now);
   } catch (const std::exception& e) {
     c.warn(std::string("idempotency store threw on ") + (handled ? "confirm: " : "release: ") + e.what());
@@ -60,7 +65,6 @@ Answer outcome_answer(Error e, const Response* reply, int success) {
   // was handled all the same, so it gets the usual success.
   return {success, success_body(success), nullptr, {}, Error::ok};
 }
-
 
 void Pending::expire() {
   expired_ = true;
@@ -90,7 +94,7 @@ void Pending::abandon(Now now) noexcept {
   if (stage_ == Stage::handling) {
     ack_->expire(); // a late ack.ok() now returns false: the delivery will come again
     try {
-      settle_key(*config_, key_, ack_->result() == AckCell::ok, now, vote_time_.has_value());
+      settle_key(*config_, key_, ack_->result() == AckCell::ok, now, life_);
     } catch (...) {
     }
   }
@@ -99,9 +103,9 @@ void Pending::abandon(Now now) noexcept {
 }
 
 void Pending::finish(Error e, std::string_view why, const Response* reply, Now now) {
-  settle_key(*config_, key_, e == Error::ok, now, vote_time_.has_value());
+  settle_key(*config_, key_, e == Error::ok, now, life_);
   if (e == Error::ok && vote_time_)
-    config_->note_vote(*vote_time_);
+    config_->newest_votes.note(vote_project_, *vote_time_, now.wall);
   if (e != Error::ok)
     config_->reject(Rejection{e, http_status(e), path_, why.empty() ? describe(e) : why, method_, peer_});
   answer_ = outcome_answer(e, reply, success_);
@@ -138,6 +142,15 @@ bool Pending::advance(Now now) {
       return true;
     case ClaimResult::claimed: break;
     }
+    if (expired_) {
+      // Claimed after the delivery's deadline: it is answered 503 and comes
+      // again, so starting the handler now would handle it twice.
+      settle_key(*config_, key_, false, now);
+      key_.clear();
+      finish(Error::store_unavailable, "idempotency store answered after the delivery's deadline: not handled", nullptr,
+             now);
+      return true;
+    }
     Error e = Error::ok;
     std::string why;
     ack_ = start_(e, why);
@@ -147,8 +160,6 @@ bool Pending::advance(Now now) {
       return true;
     }
     stage_ = Stage::handling;
-    if (expired_)
-      ack_->expire();
   }
   if (stage_ == Stage::handling) {
     if (!ack_->ready())

@@ -22,6 +22,45 @@ std::string_view padded_copy(std::string& buf, std::string_view body) {
   return buf;
 }
 
+// Whether a payload is for what the route serves (only_for); a route that
+// declared nothing takes any. Writes why not into `why`.
+bool names_target(const BotVote& v, const Route& r, std::string& why) {
+  if (r.target.empty() || v.bot == r.target_id)
+    return true;
+  why.assign("the vote is for bot ").append(v.bot.to_string()).append("; ").append(r.path);
+  why.append(" serves bot ").append(r.target);
+  return false;
+}
+bool names_target(const ServerVote& v, const Route& r, std::string& why) {
+  if (r.target.empty() || v.guild == r.target_id)
+    return true;
+  why.assign("the vote is for server ").append(v.guild.to_string()).append("; ").append(r.path);
+  why.append(" serves server ").append(r.target);
+  return false;
+}
+template <class Event> bool names_target(const Event& e, const Route& r, std::string& why) {
+  if constexpr (requires { e.project; }) {
+    const std::string_view served = r.served();
+    if (served.empty() || e.project.id == served || e.project.platform_id == served)
+      return true;
+    why.assign("the delivery is for project ").append(e.project.id).append("; ").append(r.path);
+    why.append(" serves project ").append(served);
+    return false;
+  } else {
+    return true; // integration.delete names no project
+  }
+}
+
+// The time a handled delivery's key is kept, by kind: see KeyLife.
+template <class Event> constexpr KeyLife key_life() noexcept {
+  if constexpr (std::is_same_v<Event, v1::VoteCreate>)
+    return KeyLife::v1_vote;
+  else if constexpr (std::is_same_v<Event, BotVote> || std::is_same_v<Event, ServerVote>)
+    return KeyLife::legacy_vote;
+  else
+    return KeyLife::other;
+}
+
 } // namespace
 
 // ---- admit -----------------------------------------------------------------
@@ -72,8 +111,8 @@ void Pipeline::refuse(Error e, std::string_view detail, const Head& head, std::s
   out.answer({http_status(e), private_detail || detail.empty() ? describe(e) : detail, nullptr, allow, e});
 }
 
-void Pipeline::deliver(const Admission& a, const Head& head, std::string_view body, bool padded, Now now,
-                       Scratch& s, Outlet& out) const {
+void Pipeline::deliver(const Admission& a, const Head& head, std::string_view body, bool padded, Now now, Scratch& s,
+                       Outlet& out) const {
   if (a.refusal != Error::ok)
     return refuse(a.refusal, a.detail, head, a.allow, out);
   const Route& route = *a.route;
@@ -88,10 +127,12 @@ void Pipeline::deliver(const Admission& a, const Head& head, std::string_view bo
   if (route.kind == route_bot_vote) {
     if (const DecodeStatus st = decode_padded(body, s.bot); !st)
       return refuse(st.error, st.detail, head, {}, out);
+    s.bot.route.assign(route.path);
     return dispatch(s.bot, route, head, 200, now, s, out);
   }
   if (const DecodeStatus st = decode_padded(body, s.server); !st)
     return refuse(st.error, st.detail, head, {}, out);
+  s.server.route.assign(route.path);
   dispatch(s.server, route, head, 200, now, s, out);
 }
 
@@ -138,13 +179,14 @@ void Pipeline::deliver_v1(const Route& route, const Admission& a, const Head& he
     return out.answer({204, {}, nullptr, {}});
   }
   s.v1.set_trace(head.trace.value);
+  s.v1.set_route(route.path);
   s.v1.visit([&](const auto& ev) { dispatch(ev, route, head, 204, now, s, out); });
 }
 
 // A delivery that must wait (for its claim or its Ack): what answering it later needs.
 template <class Event>
-std::shared_ptr<Pending> Pipeline::pending(const Event& ev, const Head& head, int success, Now now,
-                                           const Outlet& out, std::string_view key) const {
+std::shared_ptr<Pending> Pipeline::pending(const Event& ev, const Head& head, int success, Now now, const Outlet& out,
+                                           std::string_view key) const {
   auto p = std::make_shared<Pending>();
   p->config_ = config_;
   p->path_.assign(head.path);
@@ -153,8 +195,11 @@ std::shared_ptr<Pending> Pipeline::pending(const Event& ev, const Head& head, in
   p->success_ = success;
   p->caught_up_ = head.caught_up;
   p->key_.assign(key);
-  if constexpr (std::is_same_v<Event, v1::VoteCreate>)
+  p->life_ = key_life<Event>();
+  if constexpr (std::is_same_v<Event, v1::VoteCreate>) {
     p->vote_time_ = ev.created_at;
+    p->vote_project_ = ev.project.id;
+  }
   p->deadline_ = later(now.mono, config_->settings.ack_timeout);
   return p;
 }
@@ -163,6 +208,8 @@ std::shared_ptr<Pending> Pipeline::pending(const Event& ev, const Head& head, in
 template <class Event>
 void Pipeline::dispatch(const Event& ev, const Route& route, const Head& head, int success, Now now, Scratch& s,
                         Outlet& out) const {
+  if (!names_target(ev, route, s.why))
+    return refuse(Error::wrong_target, s.why, head, {}, out);
   IdempotencyStore* store = config_->idempotency();
   if (!store || !dedup_key(ev, route.path, s.key))
     return run(ev, head, success, now, s, out, false);
@@ -184,9 +231,10 @@ void Pipeline::dispatch(const Event& ev, const Route& route, const Head& head, i
     auto p = pending(ev, head, success, now, out, s.key);
     p->stage_ = Pending::Stage::claiming;
     p->claim_ = std::move(in.cell);
-    p->start_ = [cfg = config_, e = ev, wake = out.waker()](Error& now_err, std::string& why) {
+    const Clock::time_point deadline = out.timed() ? p->deadline_ : Clock::time_point::max();
+    p->start_ = [cfg = config_, e = ev, wake = out.waker(), deadline](Error& now_err, std::string& why) {
       return run_handlers(
-          e, cfg->handlers_for<Event>(), cfg->executor, [&wake] { return wake; }, now_err, why);
+          e, cfg->handlers_for<Event>(), cfg->executor, [&wake] { return wake; }, now_err, why, deadline);
     };
     return out.wait(std::move(p));
   }
@@ -196,22 +244,23 @@ void Pipeline::dispatch(const Event& ev, const Route& route, const Head& head, i
       tell_duplicate(*config_, success, head.path, head.method, out.peer());
     return out.answer({success, success_body(success), nullptr, {}, Error::duplicate});
   case ClaimResult::in_progress:
-    return refuse(Error::duplicate_in_progress, "the same delivery is being handled now; Top.gg will retry", head,
-                  {}, out);
+    return refuse(Error::duplicate_in_progress, "the same delivery is being handled now; Top.gg will retry", head, {},
+                  out);
   case ClaimResult::unavailable:
-    return refuse(Error::store_unavailable, "idempotency store unavailable: answered 503 so Top.gg retries", head,
-                  {}, out);
+    return refuse(Error::store_unavailable, "idempotency store unavailable: answered 503 so Top.gg retries", head, {},
+                  out);
   case ClaimResult::claimed: break;
   }
   run(ev, head, success, now, s, out, true);
 }
 
 template <class Event>
-void Pipeline::run(const Event& ev, const Head& head, int success, Now now, Scratch& s, Outlet& out,
-                   bool keyed) const {
+void Pipeline::run(const Event& ev, const Head& head, int success, Now now, Scratch& s, Outlet& out, bool keyed) const {
   Error e = Error::ok;
+  const Clock::time_point deadline =
+      out.timed() ? later(now.mono, config_->settings.ack_timeout) : Clock::time_point::max();
   std::shared_ptr<AckCell> cell = run_handlers(
-      ev, config_->handlers_for<Event>(), config_->executor, [&out] { return out.waker(); }, e, s.why);
+      ev, config_->handlers_for<Event>(), config_->executor, [&out] { return out.waker(); }, e, s.why, deadline);
   if (cell && !cell->ready()) {
     auto p = pending(ev, head, success, now, out, keyed ? std::string_view(s.key) : std::string_view{});
     p->ack_ = std::move(cell);
@@ -225,11 +274,10 @@ void Pipeline::run(const Event& ev, const Head& head, int success, Now now, Scra
     why = o.why;
     reply = o.reply;
   }
-  constexpr bool vote = std::is_same_v<Event, v1::VoteCreate>;
-  settle_key(*config_, keyed ? std::string_view(s.key) : std::string_view{}, e == Error::ok, now, vote);
-  if constexpr (vote)
+  settle_key(*config_, keyed ? std::string_view(s.key) : std::string_view{}, e == Error::ok, now, key_life<Event>());
+  if constexpr (std::is_same_v<Event, v1::VoteCreate>)
     if (e == Error::ok)
-      config_->note_vote(ev.created_at);
+      config_->newest_votes.note(ev.project.id, ev.created_at, now.wall);
   if (e != Error::ok)
     config_->reject(Rejection{e, http_status(e), head.path, why, head.method, out.peer()});
   out.answer(outcome_answer(e, reply, success));

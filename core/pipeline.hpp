@@ -70,6 +70,19 @@ struct Answer {
 
 class Pending;
 
+/// How long a handled delivery's key is kept, by kind:
+enum class KeyLife : unsigned char {
+  /// Settings::dedup_ttl.
+  other,
+  /// dedup_ttl, but never 11 h or more: a legacy vote carries no vote ID or
+  /// time, and the same user may really vote again 12 h later.
+  legacy_vote,
+  /// A day at least: the key holds the vote's time, so it can never stand for
+  /// another vote, and the vote history API (catch-up) returns the same vote
+  /// for as long.
+  v1_vote,
+};
+
 /// Where the pipeline puts a request's answer.
 class Outlet {
 public:
@@ -81,6 +94,9 @@ public:
   virtual const std::shared_ptr<WakeCell>& waker() = 0;
   /// The client's address, for the error hook ("" if unknown).
   virtual std::string_view peer() const { return {}; }
+  /// True when something answers a waiting delivery 503 at its deadline (a
+  /// Connection's timer); Router::handle has no clock.
+  virtual bool timed() const noexcept { return false; }
 
 protected:
   ~Outlet() = default;
@@ -128,7 +144,9 @@ private:
   bool caught_up_ = false;
   Stage stage_ = Stage::handling;
   std::string key_; // "" when the delivery is not de-duplicated
+  KeyLife life_ = KeyLife::other;
   std::optional<v1::Timestamp> vote_time_; // a vote.create's: for the catch-up mark
+  std::string vote_project_;               // and its project's
   Clock::time_point deadline_{};
   std::shared_ptr<ClaimCell> claim_;
   std::function<std::shared_ptr<AckCell>(Error&, std::string&)> start_; // runs the handler once claimed
@@ -144,13 +162,10 @@ std::chrono::milliseconds claim_lease(const Settings& s) noexcept;
 /// How long a handled delivery is remembered.
 std::chrono::milliseconds confirm_ttl(const Settings& s) noexcept;
 /// Tells the error hook of a retry answered without a second event.
-void tell_duplicate(const Config& c, int status, std::string_view path, std::string_view method,
-                    std::string_view peer);
-/// Confirms (handled) or releases a claimed key; "" does nothing. A
-/// vote.create's key is kept for a day at least (`long_lived`): it holds the
-/// vote's time, so it can never stand for another vote, and the vote history
-/// API (catch-up) returns the same vote for as long.
-void settle_key(Config& c, std::string_view key, bool handled, Now now, bool long_lived = false);
+void tell_duplicate(const Config& c, int status, std::string_view path, std::string_view method, std::string_view peer);
+/// Confirms (handled) or releases a claimed key; "" does nothing. How long a
+/// confirmed key is kept depends on `life` (see KeyLife).
+void settle_key(Config& c, std::string_view key, bool handled, Now now, KeyLife life = KeyLife::other);
 /// The answer to a finished handler: success (or its own reply), or the error
 /// table's status and text — never the handler's words (the error hook's).
 Answer outcome_answer(Error e, const Response* reply, int success);
@@ -177,7 +192,8 @@ public:
   void handle(const Request& req, Now now, std::function<void(Response)> reply, Executor resume) const;
   /// Router::deliver: a vote that did not come through HTTP (catch-up), from
   /// the claim on; `done` gets Error::ok, Error::duplicate or the failure.
-  void deliver_vote(const v1::VoteCreate& vote, Now now, std::function<void(Error)> done, Executor resume) const;
+  void deliver_vote(std::string_view route, const v1::VoteCreate& vote, Now now, std::function<void(Error)> done,
+                    Executor resume) const;
 
 private:
   void deliver_v1(const Route& route, const Admission& a, const Head& head, std::string_view body, bool padded, Now now,

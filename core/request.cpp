@@ -10,7 +10,6 @@
 
 namespace topgg::detail {
 
-
 namespace {
 
 Response to_response(const Answer& a) {
@@ -230,15 +229,25 @@ void Pipeline::handle(const Request& req, Now now, std::function<void(Response)>
   });
 }
 
-void Pipeline::deliver_vote(const v1::VoteCreate& vote, Now now, std::function<void(Error)> done,
-                            Executor resume) const {
-  static const Route caught_up{route_v1, "", "(catch-up)", {}, {}, {}, {}, {}};
+void Pipeline::deliver_vote(std::string_view route, const v1::VoteCreate& vote, Now now,
+                            std::function<void(Error)> done, Executor resume) const {
+  const Route* r = nullptr;
+  for (const Route& candidate : config_->routes)
+    if (candidate.kind == route_v1 && candidate.path == route)
+      r = &candidate;
   Head head;
-  head.path = caught_up.path;
+  head.path = r ? std::string_view(r->path) : route;
   head.caught_up = true;
   Done sink{std::move(done)};
   CallbackOutlet<Done> out(sink, now, std::move(resume));
-  with_scratch([&](Scratch& s) { dispatch(vote, caught_up, head, 204, now, s, out); });
+  if (!r)
+    return refuse(Error::not_found, "catch-up: no v1 route to deliver through", head, {}, out);
+  with_scratch([&](Scratch& s) {
+    v1::VoteCreate& v = s.v1.get<v1::VoteCreate>();
+    v = vote;
+    v.route.assign(r->path);
+    dispatch(v, *r, head, 204, now, s, out);
+  });
 }
 
 } // namespace topgg::detail

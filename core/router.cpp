@@ -68,8 +68,47 @@ std::string_view Config::allow(std::string_view path) const noexcept {
   return {};
 }
 
-IdempotencyStore* Config::idempotency() noexcept {
-  return settings.dedup_ttl.count() > 0 ? store.get() : nullptr;
+IdempotencyStore* Config::idempotency() noexcept { return settings.dedup_ttl.count() > 0 ? store.get() : nullptr; }
+
+void VoteMarks::note(std::string_view project, v1::Timestamp t, std::chrono::system_clock::time_point now) {
+  constexpr auto skew = std::chrono::minutes(5);
+  if (t > now + skew)
+    return;
+  std::lock_guard lock(m_);
+  for (auto& [p, newest] : marks_)
+    if (p == project) {
+      newest = std::max(newest, t);
+      return;
+    }
+  marks_.emplace_back(std::string(project), t);
+}
+
+std::optional<v1::Timestamp> VoteMarks::newest(std::string_view project) const {
+  std::lock_guard lock(m_);
+  for (const auto& [p, newest] : marks_)
+    if (p == project)
+      return newest;
+  return std::nullopt;
+}
+
+void set_target(Config& c, std::string_view path, std::string id) {
+  for (Route& r : c.routes) {
+    if (r.path != path || r.kind == route_custom)
+      continue;
+    if (id.empty())
+      throw std::invalid_argument("topgg: only_for(" + r.path + "): the ID is empty");
+    if (r.kind != route_v1) {
+      const auto sf = Snowflake::parse(id);
+      if (!sf)
+        throw std::invalid_argument("topgg: only_for(" + r.path + ", \"" + id + "\"): a " +
+                                    (r.kind == route_bot_vote ? "bot" : "server") + " route takes a Discord ID");
+      r.target_id = *sf;
+    }
+    r.target = std::move(id);
+    return;
+  }
+  throw std::invalid_argument("topgg: only_for(" + std::string(path) +
+                              "): no dbl_webhook, dsl_webhook or v1_webhook route is set up there");
 }
 
 void set_error_hook(Config& c, std::function<void(const Rejection&)> hook) { c.on_error = std::move(hook); }
@@ -104,7 +143,8 @@ std::shared_ptr<IdempotencyStore> Router::current_store() const {
 
 detail::Config& Router::configure() {
   if (config_->frozen.load(std::memory_order_acquire))
-    throw std::logic_error("topgg: configuration changed while the server runs; configure before run() or after close()");
+    throw std::logic_error(
+        "topgg: configuration changed while the server runs; configure before run() or after close()");
   return *config_;
 }
 
@@ -135,9 +175,8 @@ void Router::add_route(int kind, std::string method, std::string path, std::stri
     if (r.path == path && (r.method.empty() || method.empty() || r.method == method))
       throw std::invalid_argument("topgg: route " + path + " is already set up" +
                                   (r.method.empty() ? "" : " for " + r.method));
-  c.routes.push_back(detail::Route{static_cast<detail::RouteKindId>(kind), std::move(method), std::move(path),
-                                   std::move(key), std::move(h), std::move(secrets), {}, {}});
-  c.routes.back().auth = detail::Secret(c.routes.back().auth_key);
+  c.routes.emplace_back(static_cast<detail::RouteKindId>(kind), std::move(method), std::move(path), std::move(key),
+                        std::move(h), std::move(secrets));
   // Every route at this path answers 405 with the same Allow list.
   std::string allow;
   const std::string& p = c.routes.back().path;
@@ -163,15 +202,16 @@ void Router::warn_once() {
       if (no_secret && !c.resolver)
         c.warn("v1 route " + r.path + " has no secret: every delivery to it is refused (403)");
       if (!c.handlers_for<v1::VoteCreate>())
-        c.warn("v1 route " + r.path + " has no vote.create handler: its votes are answered 503 (Top.gg delivers them again)");
+        c.warn("v1 route " + r.path +
+               " has no vote.create handler: its votes are answered 503 (Top.gg delivers them again)");
       break;
     }
     case detail::route_bot_vote:
     case detail::route_server_vote: {
       if (r.auth_key.empty())
         c.warn("route " + r.path + " has no auth key: every request to it is accepted");
-      const bool handled = r.kind == detail::route_bot_vote ? bool(c.handlers_for<BotVote>())
-                                                            : bool(c.handlers_for<ServerVote>());
+      const bool handled =
+          r.kind == detail::route_bot_vote ? bool(c.handlers_for<BotVote>()) : bool(c.handlers_for<ServerVote>());
       if (!handled)
         c.warn("route " + r.path + " has no vote handler: its votes are answered 503 (Top.gg delivers them again)");
       break;
@@ -180,16 +220,48 @@ void Router::warn_once() {
   }
 }
 
-void Router::deliver(const v1::VoteCreate& vote, Now now, std::function<void(Error)> done, Executor resume) {
+void Router::deliver(std::string_view route, const v1::VoteCreate& vote, Now now, std::function<void(Error)> done,
+                     Executor resume) {
   warn_once();
-  pipeline_->deliver_vote(vote, now, std::move(done), std::move(resume));
+  pipeline_->deliver_vote(route, vote, now, std::move(done), std::move(resume));
 }
 
-std::optional<v1::Timestamp> Router::newest_vote() const noexcept {
-  const std::int64_t us = config_->newest_vote.load();
-  if (us == 0)
-    return std::nullopt;
-  return v1::Timestamp(std::chrono::microseconds(us));
+void Router::deliver(const v1::VoteCreate& vote, Now now, std::function<void(Error)> done, Executor resume) {
+  deliver(only_v1_route(), vote, now, std::move(done), std::move(resume));
+}
+
+std::string Router::only_v1_route() const {
+  const detail::Route* found = nullptr;
+  for (const detail::Route& r : config_->routes) {
+    if (r.kind != detail::route_v1)
+      continue;
+    if (found)
+      return {};
+    found = &r;
+  }
+  return found ? found->path : std::string();
+}
+
+std::optional<v1::Timestamp> Router::newest_vote(std::string_view project) const {
+  return config_->newest_votes.newest(project);
+}
+
+bool Router::learn_project(std::string_view route, std::string_view project) {
+  detail::Config& c = *config_;
+  for (const detail::Route& r : c.routes) {
+    if (r.kind != detail::route_v1 || r.path != route)
+      continue;
+    if (!r.target.empty())
+      return r.target == project;
+    if (const std::string* l = r.learned.load(std::memory_order_acquire))
+      return *l == project;
+    std::lock_guard lock(c.learned_m);
+    if (const std::string* l = r.learned.load(std::memory_order_acquire)) // learned meanwhile
+      return *l == project;
+    r.learned.store(&c.learned.emplace_back(project), std::memory_order_release);
+    return true;
+  }
+  return false;
 }
 
 void Router::handle(const Request& req, Now now, std::function<void(Response)> reply, Executor resume) {

@@ -36,7 +36,20 @@ struct CatchUpOptions {
   /// ones whose handler failed, come round again (duplicates are recognised).
   std::chrono::seconds overlap{3600};
   /// A round every `every` after the first; zero: only the first, at start().
+  /// A round that fails (the API unreachable, an error answer) is retried
+  /// sooner, with back-off from `retry_first` doubling up to 5 minutes (and
+  /// never later than `every`), whether or not rounds repeat.
   std::chrono::seconds every{0};
+  /// The first wait before a failed round is tried again.
+  std::chrono::milliseconds retry_first{5000};
+  /// The v1 route the votes are delivered through (their de-duplication key
+  /// and the event's `route`, as if Top.gg had delivered them there); empty:
+  /// the Router's one v1 route (with several, name it).
+  std::string route;
+  /// Once the token's project is known, `route` serves only that project
+  /// (Router::learn_project): a delivery there for another project is refused
+  /// 403. For a route whose project is not declared with only_for().
+  bool only_token_project = false;
   /// How long one vote's delivery (its handler, its Ack) may take before the
   /// round counts it as failed and stops advancing the mark.
   std::chrono::milliseconds vote_timeout{10000};
@@ -49,13 +62,13 @@ struct CatchUpOptions {
 
 /// What one round did.
 struct CatchUpRound {
-  v1::Timestamp since{};        ///< where it read from
-  std::uint64_t fetched = 0;    ///< votes the API returned
-  std::uint64_t delivered = 0;  ///< handled now
-  std::uint64_t duplicates = 0; ///< handled before (by webhook or an earlier round)
-  std::uint64_t failed = 0;     ///< handler failed or timed out: the mark stays before the first
+  v1::Timestamp since{};             ///< where it read from
+  std::uint64_t fetched = 0;         ///< votes the API returned
+  std::uint64_t delivered = 0;       ///< handled now
+  std::uint64_t duplicates = 0;      ///< handled before (by webhook or an earlier round)
+  std::uint64_t failed = 0;          ///< handler failed or timed out: the mark stays before the first
   std::optional<v1::Timestamp> mark; ///< the mark after the round (saved in the store)
-  std::optional<Error> error;   ///< the API call that ended the round early, if any
+  std::optional<Error> error;        ///< the API call that ended the round early, if any
 };
 
 /// Fetches the votes cast while no receiver was up and delivers each once to
@@ -76,7 +89,8 @@ public:
   CatchUp& operator=(const CatchUp&) = delete;
 
   /// Starts the catch-up thread: a round now, then one every `every`. A round
-  /// that fails is reported and retried at the next; the thread goes on.
+  /// that fails is reported and retried with back-off (see
+  /// CatchUpOptions::every); the thread goes on.
   void start();
   /// Stops promptly (a request in progress or a wait is cancelled) and joins.
   /// Idempotent; from any thread but the catch-up thread.

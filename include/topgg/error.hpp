@@ -36,6 +36,7 @@ enum class Error : std::uint8_t {
   store_unavailable,       ///< 503: the idempotency store cannot be asked (fail closed; Top.gg retries)
   duplicate,               ///< not an error: a retry of a handled delivery, answered success (200/204), no event
   no_handler,              ///< 503: a vote for which no handler is set (a vote is never acknowledged unseen)
+  wrong_target,            ///< 403: the payload names another bot, server or project than the route serves (only_for)
 };
 
 /// HTTP status answered for `e` (200 for Error::ok).

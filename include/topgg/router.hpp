@@ -49,8 +49,8 @@ using RouteHandler = std::function<Response(const Request&)>;
 using Executor = std::function<void(std::function<void()>)>;
 
 /// Every event a handler can take, legacy and v1.
-using Events = v1::TypeList<BotVote, ServerVote, v1::VoteCreate, v1::WebhookTest, v1::IntegrationCreate,
-                            v1::IntegrationDelete>;
+using Events =
+    v1::TypeList<BotVote, ServerVote, v1::VoteCreate, v1::WebhookTest, v1::IntegrationCreate, v1::IntegrationDelete>;
 
 class Router;
 namespace detail {
@@ -111,6 +111,15 @@ public:
   }
   /// More secrets per v1 delivery (e.g. integrations'), see SecretResolver.
   Self& v1_secret_resolver(SecretResolver resolver);
+  /// Declares the one bot (a dbl_webhook route: the bot's Discord ID), server
+  /// (dsl_webhook: the guild ID) or project (v1_webhook: its Top.gg project
+  /// ID, or its platform ID) the route at `route` serves. A delivery there
+  /// that names another is refused 403 (Error::wrong_target) and told to the
+  /// error hook: whoever holds one route's key cannot speak for another bot.
+  /// Without it, a route takes whatever its payload names (the event's
+  /// `route` says where it came in). Throws std::invalid_argument if no such
+  /// route is set up, or if `id` is not a Discord ID on a legacy route.
+  Self& only_for(std::string route, std::string id);
   /// Any method ("" = any) and path, answered by `handler` on the loop thread.
   /// A status outside 200-599 is answered 500 (and told to the error hook).
   /// Throws std::invalid_argument as dbl_webhook does.
@@ -145,15 +154,11 @@ public:
   /// v1 "integration.create".
   Self& on_integration_create(Handler<v1::IntegrationCreate> h) { return on<v1::IntegrationCreate>(std::move(h)); }
   /// v1 "integration.create"; Ack::ok(Response) answers with a JSON body.
-  Self& on_integration_create(AckHandler<v1::IntegrationCreate> h) {
-    return on<v1::IntegrationCreate>(std::move(h));
-  }
+  Self& on_integration_create(AckHandler<v1::IntegrationCreate> h) { return on<v1::IntegrationCreate>(std::move(h)); }
   /// v1 "integration.delete".
   Self& on_integration_delete(Handler<v1::IntegrationDelete> h) { return on<v1::IntegrationDelete>(std::move(h)); }
   /// v1 "integration.delete", acknowledged through the Ack.
-  Self& on_integration_delete(AckHandler<v1::IntegrationDelete> h) {
-    return on<v1::IntegrationDelete>(std::move(h));
-  }
+  Self& on_integration_delete(AckHandler<v1::IntegrationDelete> h) { return on<v1::IntegrationDelete>(std::move(h)); }
 
   /// Told of every refused or failed request (with its reason), on the loop
   /// thread or the thread completing an Ack. Default: one line on standard
@@ -220,20 +225,35 @@ public:
   void handle(const Request& req, Now now, std::function<void(Response)> reply, Executor resume = {});
 
   /// Delivers a vote that did not come through HTTP — caught up from the vote
-  /// history API — exactly as a live vote.create: claimed in the idempotency
-  /// store (so a vote both delivered by webhook and caught up reaches the
-  /// handler once), handled, confirmed or released. `done` is called once with
-  /// Error::ok (handled), Error::duplicate (handled before) or why it failed
-  /// (then nothing was confirmed: deliver it again later), on this thread or
-  /// the one that completes the Ack or the claim. The handler runs on this
-  /// thread unless an executor is set or the store answers later — then where
-  /// `resume` runs its jobs, as for handle(). Call it from a job given to
-  /// WebhookManager::post(), with post as `resume`, to keep every handler on
-  /// the loop thread (CatchUp does).
+  /// history API — exactly as a live vote.create to the v1 route `route`:
+  /// claimed in the idempotency store under the same key (so a vote both
+  /// delivered by webhook and caught up reaches the handler once), handled,
+  /// confirmed or released; `vote.route` is set to `route`. `done` is called
+  /// once with Error::ok (handled), Error::duplicate (handled before), or why
+  /// it failed (then nothing was confirmed: deliver it again later) —
+  /// Error::not_found if `route` is no v1 route, Error::wrong_target if the
+  /// route serves another project — on this thread or the one that completes
+  /// the Ack or the claim. The handler runs on this thread unless an executor
+  /// is set or the store answers later — then where `resume` runs its jobs,
+  /// as for handle(). Call it from a job given to WebhookManager::post(),
+  /// with post as `resume`, to keep every handler on the loop thread (CatchUp
+  /// does).
+  void deliver(std::string_view route, const v1::VoteCreate& vote, Now now, std::function<void(Error)> done,
+               Executor resume = {});
+  /// deliver() to the one v1 route set up (Error::not_found if there is none
+  /// or more than one: name it then).
   void deliver(const v1::VoteCreate& vote, Now now, std::function<void(Error)> done, Executor resume = {});
-  /// The created_at of the newest vote.create handled so far (live or caught
-  /// up), if any: where catch-up may resume.
-  std::optional<v1::Timestamp> newest_vote() const noexcept;
+  /// The path of the one v1 route set up; "" when there is none or several.
+  std::string only_v1_route() const;
+  /// The created_at of the newest vote.create handled so far for `project`
+  /// (its Top.gg ID; live or caught up), if any: where catch-up may resume. A
+  /// vote dated more than 5 minutes ahead of the clock never moves it.
+  std::optional<v1::Timestamp> newest_vote(std::string_view project) const;
+  /// The v1 route at `route` serves `project` from now on (any thread, also
+  /// while serving), unless only_for() declared one: what CatchUp does with
+  /// its token's project when asked to. False if the route declared another
+  /// project or is no v1 route (then nothing changed).
+  bool learn_project(std::string_view route, std::string_view project);
 
   /// Methods accepted at `path`, comma-separated ("POST").
   std::string allowed_methods(std::string_view path) const;
@@ -278,6 +298,7 @@ TOPGG_API void set_executor(Config& c, Executor ex);
 TOPGG_API void set_settings(Config& c, const Settings& s);
 TOPGG_API void set_resolver(Config& c, SecretResolver r);
 TOPGG_API void set_store(Config& c, std::shared_ptr<IdempotencyStore> s);
+TOPGG_API void set_target(Config& c, std::string_view route, std::string id);
 } // namespace detail
 
 template <class S> S& RouterApi<S>::dbl_webhook(std::string route, std::string auth_key) {
@@ -309,6 +330,10 @@ template <class S> template <class Event> S& RouterApi<S>::on(AckHandler<Event> 
 }
 template <class S> S& RouterApi<S>::v1_secret_resolver(SecretResolver resolver) {
   detail::set_resolver(r().configure(), std::move(resolver));
+  return static_cast<S&>(*this);
+}
+template <class S> S& RouterApi<S>::only_for(std::string route, std::string id) {
+  detail::set_target(r().configure(), route, std::move(id));
   return static_cast<S&>(*this);
 }
 template <class S> S& RouterApi<S>::on_error(std::function<void(const Rejection&)> hook) {

@@ -27,15 +27,15 @@ inline constexpr std::chrono::seconds default_window{300};
 /// A parsed `x-topgg-signature: t=<unix seconds>,v1=<hex>[,v1=<hex>…]` value.
 /// Fixed capacity, so parsing never allocates.
 struct SignatureHeader {
-  static constexpr std::size_t max_macs = 16;            ///< more v1= values than this is malformed
-  static constexpr std::size_t max_params = 32;          ///< more parameters of any key than this is malformed
+  static constexpr std::size_t max_macs = 16;             ///< more v1= values than this is malformed
+  static constexpr std::size_t max_params = 32;           ///< more parameters of any key than this is malformed
   static constexpr std::size_t max_timestamp_digits = 19; ///< INT64_MAX has 19 digits
   static constexpr std::size_t mac_size = 32;             ///< HMAC-SHA256
 
   std::int64_t timestamp = 0; ///< t=, Unix seconds
   /// t= exactly as sent (leading zeros kept): the signed message is "<these digits>." + body.
   std::array<char, max_timestamp_digits> timestamp_text{};
-  std::size_t timestamp_length = 0; ///< digits used in timestamp_text
+  std::size_t timestamp_length = 0;                                 ///< digits used in timestamp_text
   std::array<std::array<unsigned char, mac_size>, max_macs> macs{}; ///< each v1=, decoded from hex
   std::size_t mac_count = 0;                                        ///< v1= values used in macs
 
@@ -102,7 +102,7 @@ struct User {
   std::string id;          ///< Top.gg user ID
   std::string platform_id; ///< e.g. the Discord user ID
   std::string name;        ///< Top.gg user name
-  std::string avatar_url; ///< "" when absent or null (tolerated: purely cosmetic)
+  std::string avatar_url;  ///< "" when absent or null (tolerated: purely cosmetic)
 };
 
 /// Which v1 event a delivery carries (its "type").
@@ -117,46 +117,50 @@ enum class Source : unsigned char {
 /// "vote.create": a user voted for the project; handled by on_vote_create(). Handlers get a
 /// reference valid during their call only: copy it (a plain value) to hand it to another thread.
 struct VoteCreate {
-  static constexpr EventType type = EventType::vote_create;  ///< this struct's EventType
-  static constexpr std::string_view name = "vote.create"; ///< the JSON "type"
-  std::string id;          ///< empty for caught-up votes (the history API has no vote ID)
-  std::int64_t weight = 0; ///< how many votes this one counts for
-  Timestamp created_at{};  ///< when the vote was cast
-  Timestamp expires_at{};  ///< when the user may vote again
-  Project project;         ///< what was voted for
-  User user;               ///< who voted; user.platform_id is the Discord ID
-  Query query;             ///< optional `query` (object or string); empty when absent
-  std::string trace;       ///< x-topgg-trace of the delivery; set by Event::set_trace, not by decode
+  static constexpr EventType type = EventType::vote_create; ///< this struct's EventType
+  static constexpr std::string_view name = "vote.create";   ///< the JSON "type"
+  std::string id;                  ///< empty for caught-up votes (the history API has no vote ID)
+  std::int64_t weight = 0;         ///< how many votes this one counts for
+  Timestamp created_at{};          ///< when the vote was cast
+  Timestamp expires_at{};          ///< when the user may vote again
+  Project project;                 ///< what was voted for
+  User user;                       ///< who voted; user.platform_id is the Discord ID
+  Query query;                     ///< optional `query` (object or string); empty when absent
+  std::string trace;               ///< x-topgg-trace of the delivery; set by Event::set_trace, not by decode
   Source source = Source::webhook; ///< delivered, or fetched by catch-up
+  std::string route;               ///< the v1 route (path) that received it, or that catch-up delivered it through
 };
 
 /// "webhook.test": sent from the project's dashboard; handled by on_webhook_test().
 struct WebhookTest {
-  static constexpr EventType type = EventType::webhook_test;  ///< this struct's EventType
-  static constexpr std::string_view name = "webhook.test"; ///< the JSON "type"
-  Project project;   ///< the project tested
-  User user;         ///< who pressed the button
-  std::string trace; ///< x-topgg-trace of the delivery
+  static constexpr EventType type = EventType::webhook_test; ///< this struct's EventType
+  static constexpr std::string_view name = "webhook.test";   ///< the JSON "type"
+  Project project;                                           ///< the project tested
+  User user;                                                 ///< who pressed the button
+  std::string trace;                                         ///< x-topgg-trace of the delivery
+  std::string route;                                         ///< the v1 route (path) that received it
 };
 
 /// "integration.create": a user connected an integration; the reply may carry a JSON body
 /// (complete the Ack with ok(Response)). Handled by on_integration_create().
 struct IntegrationCreate {
-  static constexpr EventType type = EventType::integration_create;  ///< this struct's EventType
-  static constexpr std::string_view name = "integration.create"; ///< the JSON "type"
+  static constexpr EventType type = EventType::integration_create; ///< this struct's EventType
+  static constexpr std::string_view name = "integration.create";   ///< the JSON "type"
   std::string connection_id;  ///< names the connection in the later integration.delete
   std::string webhook_secret; ///< signs this connection's future deliveries: store it, never log it
   Project project;            ///< the project connected
   User user;                  ///< who connected it
   std::string trace;          ///< x-topgg-trace of the delivery
+  std::string route;          ///< the v1 route (path) that received it
 };
 
 /// "integration.delete": a user disconnected an integration; handled by on_integration_delete().
 struct IntegrationDelete {
-  static constexpr EventType type = EventType::integration_delete;  ///< this struct's EventType
-  static constexpr std::string_view name = "integration.delete"; ///< the JSON "type"
-  std::string connection_id; ///< as in its integration.create
-  std::string trace;         ///< x-topgg-trace of the delivery
+  static constexpr EventType type = EventType::integration_delete; ///< this struct's EventType
+  static constexpr std::string_view name = "integration.delete";   ///< the JSON "type"
+  std::string connection_id;                                       ///< as in its integration.create
+  std::string trace;                                               ///< x-topgg-trace of the delivery
+  std::string route;                                               ///< the v1 route (path) that received it
 };
 
 /// A list of types, for tables built at compile time.
@@ -174,9 +178,7 @@ TOPGG_API std::string_view to_string(EventType t) noexcept;
 
 namespace topgg::detail {
 template <class L> struct TupleOf;
-template <class... T> struct TupleOf<v1::TypeList<T...>> {
-  using type = std::tuple<T...>;
-};
+template <class... T> struct TupleOf<v1::TypeList<T...>> { using type = std::tuple<T...>; };
 } // namespace topgg::detail
 
 namespace topgg::v1 {
@@ -207,6 +209,10 @@ struct Event {
   /// Stores `trace` in the member named by `type` (nothing for unknown).
   void set_trace(std::string_view trace) {
     visit([trace](auto& m) { m.trace.assign(trace); });
+  }
+  /// Stores the receiving `route` in the member named by `type` (nothing for unknown).
+  void set_route(std::string_view route) {
+    visit([route](auto& m) { m.route.assign(route); });
   }
 };
 

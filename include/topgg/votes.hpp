@@ -3,6 +3,7 @@
 
 #include "topgg/export.hpp"
 
+#include <string>
 #include <string_view>
 
 #include "topgg/error.hpp"
@@ -26,6 +27,7 @@ struct BotVote {
   VoteType type = VoteType::upvote; ///< test: sent by the dashboard's Test button
   bool is_weekend = false;          ///< votes count double on weekends
   Query query;                      ///< the vote link's query parameters ("?ref=home"), often empty
+  std::string route; ///< the route (path) that received it, e.g. "/dbl"; set by the pipeline, not by decode
 };
 
 /// A server vote (legacy "dsl" webhook): the body
@@ -36,6 +38,7 @@ struct ServerVote {
   Snowflake user;                   ///< the voter's Discord ID
   VoteType type = VoteType::upvote; ///< test: sent by the dashboard's Test button
   Query query;                      ///< the vote link's query parameters, often empty
+  std::string route;                ///< the route (path) that received it; set by the pipeline, not by decode
 };
 
 /// Outcome of decoding a body: Error::ok, Error::invalid_json or

@@ -319,7 +319,7 @@ def redis_shared(tool, loop, program=None):
             check(sorted(keys) == sorted(voters) and len(keys) == len(voters),
                   f"exactly one event line per delivery across both receivers ({len(keys)} lines, "
                   f"{len(voters)} deliveries)")
-            check(redis.command("EXISTS", f"topgg:v1/vote.create/{PROJECT}/both-0/1770598034").startswith(":1"),
+            check(redis.command("EXISTS", f"topgg:v1/vote.create/%2Ftopgg/{PROJECT}/both-0/1770598034").startswith(":1"),
                   "the keys are in the shared Redis")
 
             # 3. Redis stopped mid-run: 503 (fail closed), no event, one line per outage.

@@ -373,6 +373,13 @@ struct Waited {
       cv.notify_all();
     });
   }
+  /// Waits for a wake (up to 5 s) without resuming the connection.
+  bool wait_wake() {
+    std::unique_lock lock(m);
+    const bool woke = cv.wait_for(lock, 5s, [this] { return wakes > 0; });
+    wakes = 0;
+    return woke;
+  }
   /// Waits for a wake (up to 5 s), then resumes the connection on this thread.
   bool resume_after_wake(int ms) {
     std::unique_lock lock(m);
@@ -891,6 +898,87 @@ TEST_CASE("a deferred claim not answered by the deadline: 503, and the handler n
   }
 }
 
+TEST_CASE("a claim answered but not yet acted on when the deadline passes: the handler never starts") {
+  // The delivery is answered 503 at its deadline and Top.gg delivers it again:
+  // a handler started then would handle the vote twice (issue 23, item 2).
+  topgg::Settings s;
+  s.ack_timeout = 500ms;
+  Receiver r(s);
+  r.ack_later();
+  auto store = std::make_shared<Deferring>();
+  store->hold(true);
+  r.router.idempotency_store(store);
+  {
+    Waited w(r.router, 0);
+    w.c.receive(post("/dbl", "k", bot("1")), at(1));
+    store->complete_held(); // "claimed", from the store's thread
+    REQUIRE(w.wait_wake());
+    w.c.on_timer(at(501)); // the deadline comes before the loop acted on the answer
+    CHECK(status_line(w.c.output()) == busy503);
+    CHECK(r.handled == 0);
+    CHECK(r.take_errors() == std::vector<topgg::Error>{topgg::Error::store_unavailable});
+  }
+  // The key was released: Top.gg's retry is handled, once.
+  store->hold(false);
+  Waited w(r.router, 1000);
+  w.c.receive(post("/dbl", "k", bot("1")), at(1000));
+  REQUIRE(w.resume_after_wake(1001));
+  CHECK(r.handled == 1);
+  CHECK(r.ack(0).ok());
+  CHECK(w.resume_after_wake(1002));
+  CHECK(status_line(w.c.output()) == ok200);
+}
+
+TEST_CASE("an executor's job that runs after its delivery's deadline does not start the handler") {
+  for (bool with_ack : {false, true}) {
+    CAPTURE(with_ack);
+    topgg::Settings s;
+    s.ack_timeout = 500ms;
+    Receiver r(s);
+    if (with_ack)
+      r.ack_later();
+    std::vector<std::function<void()>> jobs;
+    r.router.executor([&jobs](std::function<void()> job) { jobs.push_back(std::move(job)); });
+    Waited w(r.router, 0);
+    w.c.receive(post("/dbl", "k", bot("1")), at(1));
+    REQUIRE(jobs.size() == 1); // queued, not started
+    w.c.on_timer(at(501));
+    CHECK(status_line(w.c.output()) == busy503);
+    for (auto& job : jobs)
+      job(); // the pool gets to it only now
+    CHECK(r.handled == 0);
+    // The retry is handled, once.
+    jobs.clear();
+    Waited again(r.router, 1000);
+    again.c.receive(post("/dbl", "k", bot("1")), at(1000));
+    REQUIRE(jobs.size() == 1);
+    jobs[0]();
+    CHECK(r.handled == 1);
+    if (with_ack)
+      CHECK(r.ack(0).ok());
+    REQUIRE(again.resume_after_wake(1001));
+    CHECK(status_line(again.c.output()) == ok200);
+  }
+}
+
+TEST_CASE("Ack::deadline(): the delivery's arrival plus ack_timeout on a Connection; none through Router::handle") {
+  topgg::Settings s;
+  s.ack_timeout = 700ms;
+  Receiver r(s);
+  r.ack_later();
+  Waited w(r.router, 0);
+  w.c.receive(post("/dbl", "k", bot("1")), at(10));
+  REQUIRE(r.handled == 1);
+  CHECK(r.ack(0).deadline() == at(710).mono);
+  CHECK(topgg::Ack().deadline() == topgg::Clock::time_point::max());
+  HandleRequest hr(post("/dbl", "k", bot("2")));
+  r.router.handle(hr.req, at(20), [](topgg::Response) {});
+  REQUIRE(r.handled == 2);
+  CHECK(r.ack(1).deadline() == topgg::Clock::time_point::max());
+  CHECK(r.ack(1).ok());
+  CHECK(r.ack(0).ok());
+}
+
 TEST_CASE("settings() never replaces a store the user gave, even a MemoryStore") {
   topgg::Router r;
   auto mine = std::make_shared<topgg::MemoryStore>(10);
@@ -1086,8 +1174,8 @@ TEST_CASE("Router::handle with `resume`: after a store's late answer the handler
     REQUIRE(jobs.run_until([&] { return status != 0; }));
     CHECK(status == (k.success == ok200 ? 200 : 204));
     CHECK(r.handled == 1);
-    CHECK(elsewhere == 0);       // the handler ran on the test thread, not the store's
-    CHECK(!replied_elsewhere);   // and so did the answer
+    CHECK(elsewhere == 0);                             // the handler ran on the test thread, not the store's
+    CHECK(!replied_elsewhere);                         // and so did the answer
     CHECK(handle(r.router, k.request("1")) == status); // confirmed: a duplicate now
     CHECK(r.handled == 1);
   }
@@ -1106,7 +1194,8 @@ TEST_CASE("Router::handle with a `resume` that drops or throws on its jobs: the 
     HandleRequest one(kinds[1].request("1"));
     auto p = std::make_shared<std::promise<int>>();
     auto f = p->get_future();
-    r.router.handle(one.req, at(1), [p](topgg::Response res) { p->set_value(res.status); }, lossy);
+    r.router.handle(
+        one.req, at(1), [p](topgg::Response res) { p->set_value(res.status); }, lossy);
     REQUIRE(f.wait_for(5s) == std::future_status::ready);
     CHECK(f.get() == 204); // run where the job was let go, not left claimed
     CHECK(r.handled == 1);

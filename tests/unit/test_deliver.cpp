@@ -24,6 +24,15 @@ v1::VoteCreate vote(std::string user, v1::Timestamp created) {
 }
 
 const v1::Timestamp t1{std::chrono::seconds(1'770'598'034) + std::chrono::microseconds(251014)};
+const std::string project = "803190510032756736";
+
+/// A time after the test votes were cast (marks ignore votes dated ahead of the clock).
+topgg::Now after_votes(int ms = 0) {
+  topgg::Now n = at(ms);
+  n.wall = std::chrono::system_clock::time_point(t1.time_since_epoch()) + std::chrono::hours(2) +
+           std::chrono::milliseconds(ms);
+  return n;
+}
 
 // The same vote as Top.gg's webhook sends it (created_at to a finer fraction: the same second).
 std::string webhook(std::string_view user, std::int64_t signed_at = 1'700'000'000) {
@@ -52,7 +61,7 @@ struct DeliverFixture {
         .on_error([](const topgg::Rejection&) {})
         .on_warning([](std::string_view) {});
   }
-  Error deliver(const v1::VoteCreate& v, topgg::Now now = at(0)) {
+  Error deliver(const v1::VoteCreate& v, topgg::Now now = after_votes()) {
     router.deliver(v, now, [this](Error e) { done.push_back(e); });
     REQUIRE(!done.empty());
     return done.back();
@@ -90,10 +99,10 @@ TEST_CASE("Router::deliver: a failed handler is reported and the vote can be del
   DeliverFixture f;
   f.fail = true;
   CHECK(f.deliver(vote("u1", t1)) == Error::handler_failed);
-  CHECK_FALSE(f.router.newest_vote()); // nothing handled: no mark
+  CHECK_FALSE(f.router.newest_vote(project)); // nothing handled: no mark
   f.fail = false;
   CHECK(f.deliver(vote("u1", t1)) == Error::ok); // released, not remembered
-  CHECK(f.router.newest_vote() == t1);
+  CHECK(f.router.newest_vote(project) == t1);
 }
 
 TEST_CASE("Router::deliver with an Ack completed on another thread answers there") {
@@ -102,7 +111,7 @@ TEST_CASE("Router::deliver with an Ack completed on another thread answers there
   r.v1_webhook("/v1", "whs_s").on_vote_create([&held](const v1::VoteCreate&, topgg::Ack a) { held = a; });
   std::optional<Error> result;
   std::thread::id answered_on;
-  r.deliver(vote("u1", t1), at(0), [&](Error e) {
+  r.deliver(vote("u1", t1), after_votes(), [&](Error e) {
     result = e;
     answered_on = std::this_thread::get_id();
   });
@@ -115,7 +124,7 @@ TEST_CASE("Router::deliver with an Ack completed on another thread answers there
   }).join();
   CHECK(result == Error::ok);
   CHECK(answered_on == worker);
-  CHECK(r.newest_vote() == t1);
+  CHECK(r.newest_vote(project) == t1);
 }
 
 TEST_CASE("a vote's key outlives Settings::dedup_ttl: a day, as long as the history returns it") {
@@ -123,9 +132,9 @@ TEST_CASE("a vote's key outlives Settings::dedup_ttl: a day, as long as the hist
   topgg::Settings s;
   s.dedup_ttl = std::chrono::seconds(60);
   f.router.settings(s);
-  CHECK(f.deliver(vote("u1", t1), at(0)) == Error::ok);
-  CHECK(f.deliver(vote("u1", t1), at(2 * 3600 * 1000)) == Error::duplicate);  // 2 h later: still known
-  CHECK(f.deliver(vote("u1", t1), at(26 * 3600 * 1000)) == Error::ok);        // 26 h later: forgotten
+  CHECK(f.deliver(vote("u1", t1), after_votes(0)) == Error::ok);
+  CHECK(f.deliver(vote("u1", t1), after_votes(2 * 3600 * 1000)) == Error::duplicate); // 2 h later: still known
+  CHECK(f.deliver(vote("u1", t1), after_votes(26 * 3600 * 1000)) == Error::ok);       // 26 h later: forgotten
   // A legacy vote keeps the configured TTL.
   Fixture legacy;
   legacy.router.settings(s);
@@ -141,10 +150,51 @@ TEST_CASE("a vote's key outlives Settings::dedup_ttl: a day, as long as the hist
 
 TEST_CASE("newest_vote: the newest created_at handled, by webhook or catch-up") {
   DeliverFixture f;
-  CHECK_FALSE(f.router.newest_vote());
+  CHECK_FALSE(f.router.newest_vote(project));
   CHECK(f.deliver(vote("u1", t1 + std::chrono::hours(1))) == Error::ok);
   CHECK(f.deliver(vote("u2", t1)) == Error::ok); // older: the mark does not go back
-  CHECK(f.router.newest_vote() == t1 + std::chrono::hours(1));
+  CHECK(f.router.newest_vote(project) == t1 + std::chrono::hours(1));
   drive(f.router, {webhook("u3")});
-  CHECK(f.router.newest_vote() == t1 + std::chrono::hours(1));
+  CHECK(f.router.newest_vote(project) == t1 + std::chrono::hours(1));
+}
+
+TEST_CASE("newest_vote is kept per project, and a vote dated ahead of the clock never moves it") {
+  // One future-dated vote on any route moved the one mark for all routes:
+  // catch-up would then skip every later vote (issue 23, item 7).
+  DeliverFixture f;
+  CHECK(f.deliver(vote("u1", t1)) == Error::ok);
+  REQUIRE(f.router.newest_vote(project) == t1);
+  v1::VoteCreate other = vote("u2", t1 + std::chrono::minutes(30));
+  other.project.id = "999";
+  CHECK(f.deliver(other) == Error::ok); // another project's vote: its own mark
+  CHECK(f.router.newest_vote(project) == t1);
+  CHECK(f.router.newest_vote("999") == t1 + std::chrono::minutes(30));
+  // Dated in 2031: handled (it is a vote), but no mark moves.
+  const v1::Timestamp future = t1 + std::chrono::hours(24 * 365 * 5);
+  CHECK(f.deliver(vote("u3", future)) == Error::ok);
+  CHECK(f.router.newest_vote(project) == t1);
+  // A little ahead (clocks differ by seconds): still counted.
+  CHECK(f.deliver(vote("u4", t1 + std::chrono::hours(2) + std::chrono::minutes(4))) == Error::ok);
+  CHECK(f.router.newest_vote(project) == t1 + std::chrono::hours(2) + std::chrono::minutes(4));
+}
+
+TEST_CASE("Router::deliver goes through a named v1 route: its key, its event route; no such route: not_found") {
+  topgg::Router r;
+  std::vector<v1::VoteCreate> seen;
+  r.v1_webhook("/a", "whs_a").v1_webhook("/b", "whs_b").on_vote_create([&](const v1::VoteCreate& v) {
+    seen.push_back(v);
+  });
+  r.on_error([](const topgg::Rejection&) {}).on_warning([](std::string_view) {});
+  std::vector<Error> done;
+  auto record = [&](Error e) { done.push_back(e); };
+  CHECK(r.only_v1_route().empty()); // two: ambiguous
+  r.deliver(vote("u1", t1), after_votes(), record);
+  r.deliver("/a", vote("u1", t1), after_votes(), record);
+  r.deliver("/a", vote("u1", t1), after_votes(), record); // the same route: a duplicate
+  r.deliver("/b", vote("u1", t1), after_votes(), record); // another route: its own key
+  r.deliver("/nope", vote("u1", t1), after_votes(), record);
+  CHECK(done == std::vector<Error>{Error::not_found, Error::ok, Error::duplicate, Error::ok, Error::not_found});
+  REQUIRE(seen.size() == 2);
+  CHECK(seen[0].route == "/a");
+  CHECK(seen[1].route == "/b");
 }

@@ -3,9 +3,13 @@
 //
 // Lines added while the loop handles one turn's reads go out in one write(2)
 // when the turn's posted job runs; only then are their Acks completed, so a
-// 2xx never leaves before its line was handed to the kernel. A write that
-// fails answers the batch 503 (Top.gg delivers again); a reader that went away
-// (EPIPE) also stops the tool, so whoever supervises the pipeline sees it.
+// 2xx never leaves before its line was handed to the kernel. A line whose
+// delivery was answered meanwhile (503 at its deadline: it comes again) is not
+// written, so no event is printed twice. A stdout that is non-blocking and
+// full is waited for, as a blocking one would be. A write that fails answers
+// the lines not written whole 503 (Top.gg delivers again); one that fails
+// mid-line, or a reader that went away (EPIPE), also stops the tool — nothing
+// is written after half a line — so whoever supervises the pipeline sees it.
 #pragma once
 
 #include <functional>
@@ -35,14 +39,20 @@ public:
 private:
   int fd_;
   Post post_;
+  /// Writes all of `bytes`; 0 or the errno that stopped it, with `written` bytes out.
+  int write_all(std::string_view bytes, std::size_t& written);
+  void stop_tool(const std::string& why);
+
   std::mutex m_;
   std::string pending_;           // lines, each ending in '\n'
+  std::vector<std::size_t> ends_; // where each line of pending_ ends
   std::vector<topgg::Ack> acks_;  // theirs, in order
   bool scheduled_ = false;        // a flush job is posted
   std::mutex write_m_;            // batches reach the descriptor whole and in order
-  std::string writing_;           // the batch being written (kept: its capacity is reused)
-  std::vector<topgg::Ack> acking_;
-  bool reader_gone_ = false;
+  std::string taken_, writing_;   // the batch taken, and its lines still wanted (capacity reused)
+  std::vector<std::size_t> taken_ends_, writing_ends_;
+  std::vector<topgg::Ack> acking_, writing_acks_;
+  bool stopped_ = false; // a write failed mid-line or the reader went: nothing more is written
 };
 
 } // namespace tool

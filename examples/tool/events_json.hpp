@@ -146,10 +146,12 @@ constexpr std::string_view event_name(const topgg::v1::WebhookTest&) { return "w
 constexpr std::string_view event_name(const topgg::v1::IntegrationCreate&) { return "integration.create"; }
 constexpr std::string_view event_name(const topgg::v1::IntegrationDelete&) { return "integration.delete"; }
 
-/// `{"event":"<name>"`, the start of every line.
+/// `{"event":"<name>","route":"<path>"`, the start of every line: the route
+/// says which of several routes (bots, projects) received the event.
 template <class Event> std::string line_start(const Event& e) {
   std::string out = "{\"event\":";
   json_string(out, event_name(e));
+  field(out, "route", e.route);
   return out;
 }
 
@@ -161,8 +163,8 @@ inline std::string rfc3339(topgg::v1::Timestamp t) {
   const auto micros = (t - secs).count();
   char buf[48];
   std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%06lldZ", int(ymd.year()), unsigned(ymd.month()),
-                unsigned(ymd.day()), int(hms.hours().count()), int(hms.minutes().count()),
-                int(hms.seconds().count()), static_cast<long long>(micros));
+                unsigned(ymd.day()), int(hms.hours().count()), int(hms.minutes().count()), int(hms.seconds().count()),
+                static_cast<long long>(micros));
   return buf;
 }
 

@@ -71,7 +71,7 @@ std::string describe(int status) {
 
 ExecRunner::ExecRunner(std::string command, std::size_t workers, std::chrono::milliseconds timeout,
                        const std::vector<std::string>& pass_env, const std::vector<std::string>& more_secrets)
-    : command_(std::move(command)), timeout_(timeout), max_queue_(workers * kQueuePerWorker) {
+    : command_(std::move(command)), timeout_(timeout), workers_count_(workers), max_queue_(workers * kQueuePerWorker) {
   // Commands are the user's, but they log, crash-report and start other
   // programs: a secret in their environment travels with all of that.
   for (char** e = environ; e && *e; ++e) {
@@ -87,6 +87,7 @@ ExecRunner::ExecRunner(std::string command, std::size_t workers, std::chrono::mi
   envp_.push_back(nullptr);
   for (std::size_t i = 0; i < workers; ++i)
     workers_.emplace_back([this] { work(); });
+  watcher_ = std::thread([this] { watch_queue(); });
 }
 
 ExecRunner::~ExecRunner() {
@@ -97,29 +98,81 @@ ExecRunner::~ExecRunner() {
     dropped.swap(queue_);
   }
   cv_.notify_all();
+  watch_cv_.notify_all();
   // Shutdown waits for running commands (each bounded by its timeout), not
   // for a queue of them one after another.
   for (auto& job : dropped)
-    job.done({false, "not run: shutting down"});
+    job.done({false, "not run: shutting down", false});
   for (auto& t : workers_)
     t.join();
+  watcher_.join();
 }
 
-void ExecRunner::submit(std::string line, std::function<void(const ExecResult&)> done) {
-  ExecResult refused;
+void ExecRunner::submit(std::string line, Clock::time_point latest_start, std::function<bool()> wanted,
+                        std::function<void(const ExecResult&)> done) {
+  ExecResult refused{false, {}, false};
   {
     std::lock_guard lock(m_);
-    if (stopping_) {
+    if (stopping_ || (draining_ && busy_ + queue_.size() >= workers_count_)) {
       refused.why = "not run: shutting down";
     } else if (queue_.size() >= max_queue_) {
-      refused.why = "queue full (" + std::to_string(queue_.size()) + " events waiting for a command)";
+      refused.why =
+          "queue full (" + std::to_string(queue_.size()) + " events waiting for a command; raise --exec-jobs)";
     } else {
-      queue_.push_back({std::move(line), std::move(done)});
+      queue_.push_back({std::move(line), Clock::now(), latest_start, std::move(wanted), std::move(done)});
       cv_.notify_one();
+      if (queue_.size() == 1)
+        watch_cv_.notify_one(); // a new front: the clock's next time
       return;
     }
   }
   done(refused);
+}
+
+void ExecRunner::refuse_waiting() {
+  std::deque<Job> dropped;
+  {
+    std::lock_guard lock(m_);
+    draining_ = true;
+    dropped.swap(queue_);
+  }
+  for (auto& job : dropped)
+    job.done({false, "not run: shutting down", false});
+}
+
+ExecResult ExecRunner::not_started(const Job& job, Clock::time_point now) const {
+  const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(now - job.queued_at).count();
+  return {false,
+          "still queued after " + std::to_string(waited) + " ms, every one of the " + std::to_string(workers_count_) +
+              " commands busy: not run, since it could no longer end within --ack-timeout (raise --exec-jobs, or "
+              "lower --exec-timeout)",
+          false};
+}
+
+void ExecRunner::watch_queue() {
+  std::unique_lock lock(m_);
+  while (!stopping_) {
+    if (queue_.empty()) {
+      watch_cv_.wait(lock);
+      continue;
+    }
+    const auto now = Clock::now();
+    if (now < queue_.front().latest_start) {
+      watch_cv_.wait_until(lock, queue_.front().latest_start);
+      continue;
+    }
+    // Deadlines follow arrival order: the late ones are at the front.
+    std::vector<Job> late;
+    while (!queue_.empty() && queue_.front().latest_start <= now) {
+      late.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    lock.unlock();
+    for (Job& job : late)
+      job.done(not_started(job, now));
+    late.clear(); // the callbacks' captures go before the lock is taken again
+    lock.lock();
+  }
 }
 
 void ExecRunner::work() {
@@ -132,8 +185,17 @@ void ExecRunner::work() {
         return;
       job = std::move(queue_.front());
       queue_.pop_front();
+      ++busy_;
     }
-    job.done(run_one(job.line));
+    const auto now = Clock::now();
+    if (!job.wanted())
+      job.done({false, "not run: its delivery was answered while it waited in the queue", false});
+    else if (now > job.latest_start)
+      job.done(not_started(job, now));
+    else
+      job.done(run_one(job.line));
+    std::lock_guard lock(m_);
+    --busy_;
   }
 }
 

@@ -1,6 +1,9 @@
 // Runs `--exec CMD` once per event: the event's JSON line on CMD's stdin,
 // success only when CMD exits 0 within the timeout. Bounded: a fixed number
 // of workers, a bounded queue (full → failure at once, so Top.gg retries).
+// An event never starts once its delivery was answered, nor so late that its
+// command could still be running when the delivery must be answered: such a
+// delivery is answered 503 and comes again, and the command would run twice.
 //
 // What a command gets: stdin = the line, stdout and stderr = the tool's
 // stderr, no other descriptor; no blocked signal, SIGINT, SIGTERM and SIGPIPE
@@ -31,13 +34,17 @@ inline constexpr std::array<std::string_view, 5> kSecretEnv = {"TOPGG_V1_SECRET"
 
 /// How one run ended. `why` is empty on success, else one short phrase such
 /// as "exit status 3" or "timed out after 1000 ms"; it never carries event data.
+/// `started` is false for an event whose command never ran (queue full, still
+/// queued when its time ran out, shutting down, its delivery answered already).
 struct ExecResult {
   bool ok = false;
   std::string why;
+  bool started = true;
 };
 
 class ExecRunner {
 public:
+  using Clock = std::chrono::steady_clock;
   /// Events waiting per worker before submit() refuses ("queue full").
   static constexpr std::size_t kQueuePerWorker = 16;
 
@@ -54,28 +61,44 @@ public:
   ExecRunner(const ExecRunner&) = delete;
   ExecRunner& operator=(const ExecRunner&) = delete;
 
-  /// `done(result)` runs on a worker thread (or here, when the queue is full
-  /// or the runner is stopping).
-  void submit(std::string line, std::function<void(const ExecResult&)> done);
+  /// Queues one event. Its command starts only if `wanted()` still holds
+  /// then and the time is not past `latest_start` (so that the command, given
+  /// its whole timeout, ends before its delivery must be answered); an event
+  /// still queued at `latest_start` fails then, not run ("still queued").
+  /// `done(result)` runs once, on a worker thread, the queue's clock thread,
+  /// or here (queue full, shutting down).
+  void submit(std::string line, Clock::time_point latest_start, std::function<bool()> wanted,
+              std::function<void(const ExecResult&)> done);
+  /// SIGTERM: events still waiting fail now ("not run: shutting down"), and
+  /// from now on an event is accepted only while a worker is free to start it.
+  void refuse_waiting();
 
 private:
   struct Job {
     std::string line;
+    Clock::time_point queued_at, latest_start;
+    std::function<bool()> wanted;
     std::function<void(const ExecResult&)> done;
   };
   void work();
+  void watch_queue(); // fails the events whose latest start passed while queued
+  ExecResult not_started(const Job& job, Clock::time_point now) const;
   ExecResult run_one(const std::string& line) const;
 
   std::string command_;
   std::chrono::milliseconds timeout_;
+  std::size_t workers_count_;
   std::size_t max_queue_;
   std::vector<std::string> env_; // "NAME=value", secrets removed
   std::vector<char*> envp_;      // points into env_, null-terminated
   std::mutex m_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;       // workers: a job or stop
+  std::condition_variable watch_cv_; // the queue's clock: the front changed, or stop
   std::deque<Job> queue_;
-  bool stopping_ = false;
+  std::size_t busy_ = 0; // workers running a command
+  bool stopping_ = false, draining_ = false;
   std::vector<std::thread> workers_;
+  std::thread watcher_;
 };
 
 } // namespace tool

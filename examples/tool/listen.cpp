@@ -21,6 +21,7 @@
 #include "log.hpp"
 #include "exec_runner.hpp"
 #include "options.hpp"
+#include "routes.hpp"
 #include "topgg/topgg.hpp"
 #if TOOL_HAVE_UV
 #include "topgg/uv.hpp"
@@ -67,10 +68,14 @@ handling:
   --exec-jobs N          CMDs running at once, 1 to 256 (default 4); 16 x N more
                          events wait for one, beyond that they are answered 503
   --exec-timeout MS      from CMD's start to its exit, writing its stdin included
-                         (default 3500); then CMD's whole process group is killed
-                         and the delivery answered 503. Keep it below --ack-timeout.
+                         (default 3000); then CMD's whole process group is killed
+                         and the delivery answered 503. An event waits for a free
+                         CMD only while its whole --exec-timeout still fits before
+                         its --ack-timeout (less 250 ms to answer); later it is
+                         answered 503 and not run, so a CMD never runs for a
+                         delivery answered 503 (Top.gg's retry runs it once).
                          On SIGTERM, running CMDs get at most this long; events
-                         still waiting are not run.
+                         still waiting are answered 503 and not run.
   --exec-env NAME        hand $NAME to CMD although it holds a secret (repeat it, or
                          NAME,NAME). CMD gets the tool's environment without
                          TOPGG_V1_SECRET, TOPGG_DBL_AUTH, TOPGG_DSL_AUTH, TOPGG_TOKEN
@@ -137,60 +142,6 @@ examples:
 constexpr long kMaxMs = 24L * 60 * 60 * 1000; // no duration here has a use beyond a day
 constexpr long kMaxS = 24L * 60 * 60;
 
-// ---- routes -------------------------------------------------------------------
-
-/// One --dbl/--dsl/--v1 ROUTE[=VAR]: where, and the key (or secrets) it checks.
-struct RouteSpec {
-  std::string kind; ///< "dbl", "dsl", "v1"
-  std::string path;
-  std::string key;
-};
-
-struct Routes {
-  std::vector<RouteSpec> list;
-  std::vector<std::string> secret_vars; ///< every VAR given: kept from --exec commands
-};
-
-Routes route_specs(const Options& o) {
-  struct Kind {
-    const char* name;
-    const char* flag; // the key of routes without =VAR
-    const char* env;
-  };
-  Routes out;
-  for (const Kind k : {Kind{"dbl", "dbl-auth", "TOPGG_DBL_AUTH"}, Kind{"dsl", "dsl-auth", "TOPGG_DSL_AUTH"},
-                       Kind{"v1", "v1-secret", "TOPGG_V1_SECRET"}}) {
-    bool plain = false; // a route without =VAR
-    for (const std::string& value : o.all(k.name)) {
-      RouteSpec spec{k.name, value, {}};
-      const auto eq = value.rfind('=');
-      if (eq != std::string::npos) {
-        const std::string var = value.substr(eq + 1);
-        if (!env_name(var))
-          usage_error("--" + std::string(k.name) + " " + value +
-                      ": after '=' comes the name of the environment variable holding the route's key");
-        spec.path = value.substr(0, eq);
-        if (!std::getenv(var.c_str()))
-          usage_error("--" + std::string(k.name) + " " + value + ": $" + var + " is not set");
-        spec.key = env_or_empty(var);
-        out.secret_vars.push_back(var);
-      } else {
-        plain = true;
-        spec.key = o.has(k.flag) ? o.get(k.flag) : env_or_empty(k.env);
-      }
-      out.list.push_back(std::move(spec));
-    }
-    if (o.has(k.flag)) {
-      if (!plain)
-        usage_error("--" + std::string(k.flag) + " is the key of --" + k.name +
-                    " ROUTE given without =VAR: there is none");
-      std::fprintf(stderr, "topgg-webhook: warning: --%s is visible to other users in the process list; prefer $%s\n",
-                   k.flag, k.env);
-    }
-  }
-  return out;
-}
-
 /// --exec-env NAME[,NAME] (repeatable): each an environment variable name.
 std::vector<std::string> exec_env_names(const Options& o) {
   std::vector<std::string> names;
@@ -203,26 +154,82 @@ std::vector<std::string> exec_env_names(const Options& o) {
   return names;
 }
 
+// ---- --exec -------------------------------------------------------------------
+
+/// The command runner and the time each command is given.
+struct Exec {
+  std::unique_ptr<ExecRunner> runner;
+  std::chrono::milliseconds ack_timeout{};
+  std::chrono::milliseconds run_limit{}; ///< --exec-timeout, cut to what fits in --ack-timeout
+  /// Kept between a command's end and its delivery's deadline: the line is
+  /// written and the answer sent in that time.
+  static std::chrono::milliseconds answer_margin(std::chrono::milliseconds ack_timeout) {
+    return std::min(std::chrono::milliseconds(250), ack_timeout / 5);
+  }
+};
+
+std::unique_ptr<Exec> start_exec(const Options& o, std::chrono::milliseconds ack_timeout,
+                                 const std::vector<std::string>& secret_vars) {
+  if (!o.has("exec"))
+    return nullptr;
+  auto exec = std::make_unique<Exec>();
+  const auto jobs = static_cast<std::size_t>(o.number("exec-jobs", 4, 1, 256, "commands"));
+  const std::chrono::milliseconds timeout(o.number("exec-timeout", 3000, 1, kMaxMs, "ms"));
+  const auto margin = Exec::answer_margin(ack_timeout);
+  exec->ack_timeout = ack_timeout;
+  exec->run_limit = std::max(std::chrono::milliseconds(1), std::min(timeout, ack_timeout - margin));
+  const auto queue_wait = ack_timeout - margin - exec->run_limit;
+  if (timeout > exec->run_limit)
+    std::fprintf(
+        stderr,
+        "topgg-webhook: warning: --exec-timeout (%lld ms) does not fit in --ack-timeout (%lld ms) with %lld ms "
+        "left to answer: each command is stopped after %lld ms, and an event only starts at once (none waits "
+        "for a busy command: beyond --exec-jobs they are answered 503)\n",
+        static_cast<long long>(timeout.count()), static_cast<long long>(ack_timeout.count()),
+        static_cast<long long>(margin.count()), static_cast<long long>(exec->run_limit.count()));
+  else if (queue_wait < std::chrono::milliseconds(500))
+    std::fprintf(stderr,
+                 "topgg-webhook: warning: with --exec-timeout %lld ms and --ack-timeout %lld ms an event waits at most "
+                 "%lld ms for a free command (it must still be able to run its whole --exec-timeout and be answered); "
+                 "then it is answered 503 without running\n",
+                 static_cast<long long>(timeout.count()), static_cast<long long>(ack_timeout.count()),
+                 static_cast<long long>(queue_wait.count()));
+  exec->runner = std::make_unique<ExecRunner>(o.get("exec"), jobs, exec->run_limit, exec_env_names(o), secret_vars);
+  return exec;
+}
+
 // ---- events -------------------------------------------------------------------
 
 /// Every event: printed (and, with --exec, handed to CMD first) before the
 /// Ack — the Ack completes once its line is written (see event_output.hpp).
-template <class Manager, class Event> void handle_events(Manager& m, EventOutput& out, ExecRunner* exec) {
+template <class Manager, class Event> void handle_events(Manager& m, EventOutput& out, Exec* exec) {
   auto handler = [&out, exec](const Event& ev, topgg::Ack ack) {
     std::string line = to_json(ev);
     if (!exec)
       return out.add(line, std::move(ack));
     const std::string_view kind = event_name(ev);
-    exec->submit(line, [&out, line, ack, kind](const ExecResult& r) {
-      if (r.ok)
-        return out.add(line, ack);
-      // Names the event's kind, never its line: integration.create carries a
-      // webhook secret, and stderr ends up in logs. The retry reason is ours
-      // too (the error hook skips it: this line already says why).
-      const std::string why = "--exec failed for " + std::string(kind) + ": " + r.why;
-      const bool answered_now = ack.retry(why);
-      log_line(why + (answered_now ? "; answered 503, Top.gg delivers again" : " (the delivery was already answered)"));
-    });
+    // The command gets its whole time limit and must end `answer_margin`
+    // before the delivery's deadline (time to write the line and answer):
+    // an event that cannot start by then is answered 503 without running.
+    const auto deadline = ack.deadline();
+    const auto latest_start = deadline == topgg::Clock::time_point::max()
+                                  ? deadline
+                                  : deadline - Exec::answer_margin(exec->ack_timeout) - exec->run_limit;
+    std::string copy = line;
+    exec->runner->submit(
+        std::move(copy), latest_start, [ack] { return !ack.done(); },
+        [&out, line = std::move(line), ack, kind](const ExecResult& r) {
+          if (r.ok)
+            return out.add(line, ack);
+          // Names the event's kind, never its line: integration.create carries a
+          // webhook secret, and stderr ends up in logs. The retry reason is ours
+          // too (the error hook skips it: this line already says why).
+          const std::string why =
+              (r.started ? "--exec failed for " : "--exec did not run ") + std::string(kind) + ": " + r.why;
+          const bool answered_now = ack.retry(why);
+          log_line(why +
+                   (answered_now ? "; answered 503, Top.gg delivers again" : " (the delivery was already answered)"));
+        });
   };
   m.template on<Event>(topgg::AckHandler<Event>(handler));
 }
@@ -251,6 +258,7 @@ template <class Manager> int serve(const Options& o) {
   const std::string host = o.get("host", "0.0.0.0");
   const auto port = static_cast<std::uint16_t>(o.number("port", 8080, 0, 65535, "port"));
   const Routes routes = route_specs(o);
+  check_catch_up_options(o, routes);
 
   std::shared_ptr<topgg::IdempotencyStore> store;
   if (o.has("dedup") && !o.has("no-dedup")) {
@@ -265,17 +273,7 @@ template <class Manager> int serve(const Options& o) {
     store->on_error(log_store_line);
   }
 
-  std::unique_ptr<ExecRunner> exec;
-  if (o.has("exec")) {
-    const auto jobs = static_cast<std::size_t>(o.number("exec-jobs", 4, 1, 256, "commands"));
-    const std::chrono::milliseconds timeout(o.number("exec-timeout", 3500, 1, kMaxMs, "ms"));
-    if (timeout >= s.ack_timeout)
-      std::fprintf(stderr,
-                   "topgg-webhook: warning: --exec-timeout (%lld ms) is not below --ack-timeout (%lld ms): a command "
-                   "still running then gets its delivery answered 503, and Top.gg delivers it again\n",
-                   static_cast<long long>(timeout.count()), static_cast<long long>(s.ack_timeout.count()));
-    exec = std::make_unique<ExecRunner>(o.get("exec"), jobs, timeout, exec_env_names(o), routes.secret_vars);
-  }
+  std::unique_ptr<Exec> exec = start_exec(o, s.ack_timeout, routes.secret_vars);
 
   Manager m;
   EventOutput output(STDOUT_FILENO, [&m](std::function<void()> job) { return m.post(std::move(job)); });
@@ -290,6 +288,8 @@ template <class Manager> int serve(const Options& o) {
         m.dsl_webhook(r.path, r.key);
       else
         m.v1_webhook(r.path, split_commas(r.key));
+      if (!r.only_for.empty() && r.only_for != "@me") // @me: catch-up learns it from its token
+        m.only_for(r.path, r.only_for);
     }
   } catch (const std::invalid_argument& e) { // a route without '/', two on one path
     usage_error(library_words(e));
@@ -309,50 +309,30 @@ template <class Manager> int serve(const Options& o) {
   }
   // What was bound, numeric: "[::1]:8080" for --host localhost on an IPv6-first host.
   std::fprintf(stderr, "listening on http://%s\n", m.address().c_str());
-  std::unique_ptr<CatchUpRunner> catch_up = start_catch_up(m, o);
+  std::unique_ptr<CatchUpRunner> catch_up = start_catch_up(m, o, routes);
   int sig = 0;
   sigwait(&stop, &sig);
   log_line(std::string(sig == SIGINT ? "SIGINT" : "SIGTERM") + ": closing (answering requests in flight)");
   catch_up.reset(); // its round in progress is cancelled; the mark stays where it got
+  if (exec)
+    exec->runner->refuse_waiting(); // answered 503 now, never run (the retry is)
   m.close();
-  exec.reset(); // waits for running commands; their Acks find a closed server
-  output.flush(); // a line added after the loop stopped (its delivery is already answered)
+  exec.reset();   // waits for running commands; their Acks find a closed server
+  output.flush(); // a line added after the loop stopped: its delivery was answered, so it is not written
   return 0;
 }
 
 } // namespace
 
 int listen_main(int argc, char** argv) {
+  std::vector<std::string> valued = {"host", "port", "loop"};
+  valued.insert(valued.end(), kRouteOptions.begin(), kRouteOptions.end());
+  valued.insert(valued.end(),
+                {"exec", "exec-jobs", "exec-timeout", "exec-env", "max-body", "max-header", "max-connections",
+                 "header-timeout", "body-timeout", "idle-timeout", "ack-timeout", "v1-window", "dedup", "dedup-ttl",
+                 "catch-up-since", "catch-up-every", "catch-up-route", "api-base", "api-ca"});
   const Options o(argc, argv, 2,
-                  {{"host",
-                    "port",
-                    "loop",
-                    "dbl",
-                    "dsl",
-                    "v1",
-                    "dbl-auth",
-                    "dsl-auth",
-                    "v1-secret",
-                    "exec",
-                    "exec-jobs",
-                    "exec-timeout",
-                    "exec-env",
-                    "max-body",
-                    "max-header",
-                    "max-connections",
-                    "header-timeout",
-                    "body-timeout",
-                    "idle-timeout",
-                    "ack-timeout",
-                    "v1-window",
-                    "dedup",
-                    "dedup-ttl",
-                    "catch-up-since",
-                    "catch-up-every",
-                    "api-base",
-                    "api-ca"},
-                   {"no-dedup", "catch-up"},
-                   {"dbl", "dsl", "v1", "exec-env"}});
+                  {valued, {"no-dedup", "catch-up", "allow-no-auth"}, {"dbl", "dsl", "v1", "exec-env", "only-for"}});
   if (o.help()) {
     std::fputs(listen_help, stdout);
     return 0;
@@ -366,7 +346,7 @@ int listen_main(int argc, char** argv) {
   for (const char* exec_option : {"exec-jobs", "exec-timeout", "exec-env"})
     if (o.has(exec_option) && !o.has("exec"))
       usage_error(std::string("--") + exec_option + " needs --exec");
-  check_catch_up_options(o);
+
   const std::string loop = o.get("loop", "uv");
 #if TOOL_HAVE_UV
   if (loop == "uv")

@@ -177,6 +177,9 @@ class Listener:
         self._lock = threading.Lock()
         line = self.proc.stderr.readline()
         self.err += line
+        while line.startswith(b"topgg-webhook: warning:"):  # said at start, before listening
+            line = self.proc.stderr.readline()
+            self.err += line
         m = re.search(rb":(\d+)\s*$", line)
         if not m:
             self.stop()

@@ -155,7 +155,8 @@ TEST_CASE("votes on both routes: right keys 200 and delivered, wrong keys 401 an
 
 namespace {
 std::string signed_post(std::string_view body, std::string_view secret, std::string_view trace) {
-  const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+  const auto now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
   return "POST /topgg HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nx-topgg-signature: " +
          topgg::v1::sign(secret, now.count(), body) + "\r\nx-topgg-trace: " + std::string(trace) +
          "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
@@ -171,7 +172,8 @@ TEST_CASE("v1 signed deliveries: all four event types round-trip; bad signatures
         .on_vote_create([&rec](const topgg::v1::VoteCreate& v) {
           rec.add("vote.create " + v.id + " w" + std::to_string(v.weight) + " " + v.user.platform_id + " " + v.trace);
         })
-        .on_webhook_test([&rec](const topgg::v1::WebhookTest& t) { rec.add("webhook.test " + t.project.id + " " + t.trace); })
+        .on_webhook_test(
+            [&rec](const topgg::v1::WebhookTest& t) { rec.add("webhook.test " + t.project.id + " " + t.trace); })
         .on_integration_create([&rec](const topgg::v1::IntegrationCreate& c, topgg::Ack ack) {
           rec.add("integration.create " + c.connection_id + " " + c.webhook_secret);
           topgg::Response reply;
@@ -179,23 +181,28 @@ TEST_CASE("v1 signed deliveries: all four event types round-trip; bad signatures
           reply.body = R"({"webhook_url":"https://bot.example/topgg"})";
           std::thread([ack, reply] { ack.ok(reply); }).detach(); // answered from another thread
         })
-        .on_integration_delete([&rec](const topgg::v1::IntegrationDelete& d) { rec.add("integration.delete " + d.connection_id); })
+        .on_integration_delete(
+            [&rec](const topgg::v1::IntegrationDelete& d) { rec.add("integration.delete " + d.connection_id); })
         .on_warning([](std::string_view) {});
   });
   Client c(m->port());
-  const std::string vote = R"({"type":"vote.create","data":{"id":"v1","weight":2,"created_at":"2026-02-09T00:47:14.25+00:00",)"
-                           R"("expires_at":"2026-02-09T12:47:14.25+00:00","project":)" + v1_project + R"(,"user":)" + v1_user + "}}";
+  const std::string vote =
+      R"({"type":"vote.create","data":{"id":"v1","weight":2,"created_at":"2026-02-09T00:47:14.25+00:00",)"
+      R"("expires_at":"2026-02-09T12:47:14.25+00:00","project":)" +
+      v1_project + R"(,"user":)" + v1_user + "}}";
   c.send(signed_post(vote, "whs_current", "t1"));
   auto r = c.read();
   REQUIRE(r);
   CHECK(r->status == 204);
-  c.send(signed_post(R"({"type":"webhook.test","data":{"project":)" + v1_project + R"(,"user":)" + v1_user + "}}", "whs_old", "t2"));
+  c.send(signed_post(R"({"type":"webhook.test","data":{"project":)" + v1_project + R"(,"user":)" + v1_user + "}}",
+                     "whs_old", "t2"));
   r = c.read();
   REQUIRE(r);
   CHECK(r->status == 204);
-  c.send(signed_post(R"({"type":"integration.create","data":{"connection_id":"c9","webhook_secret":"whs_c9","project":)" +
-                         v1_project + R"(,"user":)" + v1_user + "}}",
-                     "whs_current", "t3"));
+  c.send(
+      signed_post(R"({"type":"integration.create","data":{"connection_id":"c9","webhook_secret":"whs_c9","project":)" +
+                      v1_project + R"(,"user":)" + v1_user + "}}",
+                  "whs_current", "t3"));
   r = c.read();
   REQUIRE(r);
   CHECK(r->status == 200);
@@ -775,7 +782,7 @@ TEST_CASE("external loop: destroyed without close() while connections are open")
   const std::uint16_t port = m->run(0, "127.0.0.1");
   Client c(port); // queued in the backlog; the loop never runs
   c.send(it::bot_vote(1));
-  m.reset(); // closes everything; the loop's close callbacks free the rest
+  m.reset();             // closes everything; the loop's close callbacks free the rest
   CHECK_FALSE(c.read()); // the queued connection is dropped, never answered
   CHECK(rec.size() == 0);
   // The listening socket went with it: the port can be listened on again.
@@ -910,7 +917,7 @@ TEST_CASE("a run() that failed (port busy) leaves the manager stopped, configura
   CHECK(second.port() == 0);
   CHECK(second.address().empty());
   CHECK_THROWS_AS(second.run(first->port(), "127.0.0.1"), std::system_error); // still "busy", not "running"
-  second.dsl_webhook("/dsl2", it::server_key); // not frozen by the failed attempts
+  second.dsl_webhook("/dsl2", it::server_key);                                // not frozen by the failed attempts
   const std::uint16_t port = second.run(0, "127.0.0.1");
   REQUIRE(port != 0);
   CHECK(second.running());

@@ -3,8 +3,11 @@
 // the owned context. Socket calls, accept and close fan-out are common/'s.
 // Every handler keeps its connection alive and holds the server's mutex, so
 // handlers never overlap, on a context of any number of threads, and a
-// destructor on another thread is serialised with them. (No strand: the mutex
-// already orders them, and a strand costs a queue hop per handler.)
+// destructor on another thread is serialised with them. A handler drops its
+// connection while it still holds the mutex: the connection's destructor gives
+// buffers back to the server's pools, which the other threads use under it.
+// (No strand: the mutex already orders them, and a strand costs a queue hop
+// per handler.)
 #include "topgg/asio.hpp"
 
 #include <asio/ip/tcp.hpp>
@@ -55,7 +58,8 @@ struct Server : sock::ServerCore<Conn, std::shared_ptr<Conn>>, std::enable_share
     closed_check();
   }
   /// Runs `f` on the context, with the mutex, while `weak` lives (and so this
-  /// server: a connection holds its server).
+  /// server: a connection holds its server). `f` is destroyed after the
+  /// unlock: it must not own a connection.
   template <class T, class F> void later(std::weak_ptr<T> weak, F f) {
     net::post(ex, [this, weak = std::move(weak), f = std::move(f)] {
       if (auto t = weak.lock()) {
@@ -80,16 +84,20 @@ void Conn::rearm() {
       continue;
     waiting[i] = true;
     const auto type = i == 0 ? tcp::socket::wait_read : tcp::socket::wait_write;
-    sock.async_wait(type, [self = shared_from_this(), i](std::error_code ec) {
-      std::lock_guard lock(self->server->m);
-      self->waiting[i] = false;
-      if (ec || self->driver.closed() || !self->wanted[i])
+    // Either reference may be the last: the connection's is released before
+    // the unlock, the server's (it owns the mutex) after it.
+    sock.async_wait(type, [self = shared_from_this(), i](std::error_code ec) mutable {
+      const std::shared_ptr<Server> server = self->server;
+      std::lock_guard lock(server->m);
+      const std::shared_ptr<Conn> c = std::move(self);
+      c->waiting[i] = false;
+      if (ec || c->driver.closed() || !c->wanted[i])
         return;
       if (i == 0)
-        self->driver.on_readable(Now::current(), self->server->scratch());
+        c->driver.on_readable(Now::current(), server->scratch());
       else
-        self->driver.on_writable(Now::current());
-      self->rearm();
+        c->driver.on_writable(Now::current());
+      c->rearm();
     });
   }
 }

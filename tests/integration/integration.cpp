@@ -155,7 +155,8 @@ TEST_CASE("votes on both routes: right keys 200 and delivered, wrong keys 401 an
 
 namespace {
 std::string signed_post(std::string_view body, std::string_view secret, std::string_view trace) {
-  const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+  const auto now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
   return "POST /topgg HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nx-topgg-signature: " +
          topgg::v1::sign(secret, now.count(), body) + "\r\nx-topgg-trace: " + std::string(trace) +
          "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
@@ -171,7 +172,8 @@ TEST_CASE("v1 signed deliveries: all four event types round-trip; bad signatures
         .on_vote_create([&rec](const topgg::v1::VoteCreate& v) {
           rec.add("vote.create " + v.id + " w" + std::to_string(v.weight) + " " + v.user.platform_id + " " + v.trace);
         })
-        .on_webhook_test([&rec](const topgg::v1::WebhookTest& t) { rec.add("webhook.test " + t.project.id + " " + t.trace); })
+        .on_webhook_test(
+            [&rec](const topgg::v1::WebhookTest& t) { rec.add("webhook.test " + t.project.id + " " + t.trace); })
         .on_integration_create([&rec](const topgg::v1::IntegrationCreate& c, topgg::Ack ack) {
           rec.add("integration.create " + c.connection_id + " " + c.webhook_secret);
           topgg::Response reply;
@@ -179,23 +181,28 @@ TEST_CASE("v1 signed deliveries: all four event types round-trip; bad signatures
           reply.body = R"({"webhook_url":"https://bot.example/topgg"})";
           std::thread([ack, reply] { ack.ok(reply); }).detach(); // answered from another thread
         })
-        .on_integration_delete([&rec](const topgg::v1::IntegrationDelete& d) { rec.add("integration.delete " + d.connection_id); })
+        .on_integration_delete(
+            [&rec](const topgg::v1::IntegrationDelete& d) { rec.add("integration.delete " + d.connection_id); })
         .on_warning([](std::string_view) {});
   });
   Client c(m->port());
-  const std::string vote = R"({"type":"vote.create","data":{"id":"v1","weight":2,"created_at":"2026-02-09T00:47:14.25+00:00",)"
-                           R"("expires_at":"2026-02-09T12:47:14.25+00:00","project":)" + v1_project + R"(,"user":)" + v1_user + "}}";
+  const std::string vote =
+      R"({"type":"vote.create","data":{"id":"v1","weight":2,"created_at":"2026-02-09T00:47:14.25+00:00",)"
+      R"("expires_at":"2026-02-09T12:47:14.25+00:00","project":)" +
+      v1_project + R"(,"user":)" + v1_user + "}}";
   c.send(signed_post(vote, "whs_current", "t1"));
   auto r = c.read();
   REQUIRE(r);
   CHECK(r->status == 204);
-  c.send(signed_post(R"({"type":"webhook.test","data":{"project":)" + v1_project + R"(,"user":)" + v1_user + "}}", "whs_old", "t2"));
+  c.send(signed_post(R"({"type":"webhook.test","data":{"project":)" + v1_project + R"(,"user":)" + v1_user + "}}",
+                     "whs_old", "t2"));
   r = c.read();
   REQUIRE(r);
   CHECK(r->status == 204);
-  c.send(signed_post(R"({"type":"integration.create","data":{"connection_id":"c9","webhook_secret":"whs_c9","project":)" +
-                         v1_project + R"(,"user":)" + v1_user + "}}",
-                     "whs_current", "t3"));
+  c.send(
+      signed_post(R"({"type":"integration.create","data":{"connection_id":"c9","webhook_secret":"whs_c9","project":)" +
+                      v1_project + R"(,"user":)" + v1_user + "}}",
+                  "whs_current", "t3"));
   r = c.read();
   REQUIRE(r);
   CHECK(r->status == 200);
@@ -775,7 +782,7 @@ TEST_CASE("external loop: destroyed without close() while connections are open")
   const std::uint16_t port = m->run(0, "127.0.0.1");
   Client c(port); // queued in the backlog; the loop never runs
   c.send(it::bot_vote(1));
-  m.reset(); // closes everything; the loop's close callbacks free the rest
+  m.reset();             // closes everything; the loop's close callbacks free the rest
   CHECK_FALSE(c.read()); // the queued connection is dropped, never answered
   CHECK(rec.size() == 0);
   // The listening socket went with it: the port can be listened on again.
@@ -910,7 +917,7 @@ TEST_CASE("a run() that failed (port busy) leaves the manager stopped, configura
   CHECK(second.port() == 0);
   CHECK(second.address().empty());
   CHECK_THROWS_AS(second.run(first->port(), "127.0.0.1"), std::system_error); // still "busy", not "running"
-  second.dsl_webhook("/dsl2", it::server_key); // not frozen by the failed attempts
+  second.dsl_webhook("/dsl2", it::server_key);                                // not frozen by the failed attempts
   const std::uint16_t port = second.run(0, "127.0.0.1");
   REQUIRE(port != 0);
   CHECK(second.running());
@@ -1032,6 +1039,95 @@ TEST_CASE("a peer that resets while answers are still due cannot raise SIGPIPE (
     m->close();
     loop.join();
   }
+}
+
+TEST_CASE("hundreds of connections at once on an external loop (Asio: two threads): 404s and 401s pipelined, "
+          "resets before the answers") {
+  // Asio: whichever thread drops a connection's last reference frees it, and
+  // its destructor gives buffers back to pools the server's other connections
+  // use under its mutex: ThreadSanitizer finds any free made outside it. The
+  // refused requests and the resets make many connections end while others are
+  // being read and answered.
+  Recorder rec;
+  ExternalLoop loop;
+  auto m = loop.make();
+  standard(*m, rec);
+  std::atomic<std::size_t> rejected{0}; // told on the loop's threads
+  m->on_error([&](const topgg::Rejection&) { ++rejected; });
+  const std::uint16_t port = m->run(0, "127.0.0.1");
+  loop.start();
+  const std::string refused = "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n" + it::bot_vote(0, "wrong") +
+                              it::server_vote(0, "") +
+                              "POST /elsewhere HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+  const std::vector<int> refused_statuses{404, 401, 401, 404};
+  constexpr int client_threads = 4, per_thread = 96, batch = 12; // batches of connections open at once
+  enum Kind { reads_all, resets_at_once, resets_after_one };     // connection n is of kind n % 3
+  std::mutex failures_m;
+  std::vector<std::string> failures;
+  auto fail = [&](int n, const std::string& what) {
+    std::lock_guard lock(failures_m);
+    failures.push_back("connection " + std::to_string(n) + ": " + what);
+  };
+  // Reads `want` in order; the deadline is generous, only a server that never answers hits it.
+  auto expect = [&](it::Client& c, int n, const std::vector<int>& want) {
+    for (int status : want) {
+      const auto r = c.read();
+      if (!r)
+        return fail(n, "no answer where " + std::to_string(status) + " was due");
+      if (r->status != status)
+        return fail(n, std::to_string(r->status) + " where " + std::to_string(status) + " was due");
+    }
+  };
+  std::vector<std::thread> clients;
+  for (int t = 0; t < client_threads; ++t)
+    clients.emplace_back([&, t] {
+      for (int first = t * per_thread; first < (t + 1) * per_thread; first += batch) {
+        std::vector<std::unique_ptr<Client>> open;
+        for (int n = first; n < first + batch; ++n) {
+          open.push_back(std::make_unique<Client>(port, "127.0.0.1", 60000));
+          Client& c = *open.back();
+          if (!c.connected() || !c.send(n % 3 == reads_all ? refused + it::bot_vote(1000 + n) : refused))
+            fail(n, "not connected or not sent");
+          if (n % 3 == resets_at_once)
+            c.reset();
+        }
+        for (int n = first; n < first + batch; ++n) {
+          Client& c = *open[static_cast<std::size_t>(n - first)];
+          if (n % 3 == reads_all) {
+            std::vector<int> want = refused_statuses;
+            want.push_back(200);
+            expect(c, n, want);
+          } else if (n % 3 == resets_after_one) {
+            expect(c, n, {404});
+            c.reset(); // three answers unread
+          }
+        }
+      }
+    });
+  for (auto& c : clients)
+    c.join();
+  {
+    std::lock_guard lock(failures_m);
+    CHECK(failures.empty());
+    for (std::size_t i = 0; i < failures.size() && i < 10; ++i)
+      MESSAGE(failures[i]);
+  }
+  // The handler ran once for each valid vote (each one answered 200 above), and never for a refused request.
+  constexpr std::size_t votes = (client_threads * per_thread + 2) / 3;
+  CHECK(rejected >= votes * refused_statuses.size()); // and more, from the connections that reset
+  std::vector<std::string> seen = rec.events();
+  CHECK(seen.size() == votes);
+  CHECK(std::set<std::string>(seen.begin(), seen.end()).size() == seen.size());
+  {
+    Client c(port); // still serving
+    c.send(it::bot_vote(1));
+    const auto r = c.read();
+    REQUIRE(r);
+    CHECK(r->status == 200);
+  }
+  CHECK(rec.size() == votes + 1);
+  m->close();
+  loop.join();
 }
 
 #if defined(TOPGG_TEST_UV)

@@ -166,6 +166,11 @@ struct Exec {
   static std::chrono::milliseconds answer_margin(std::chrono::milliseconds ack_timeout) {
     return std::min(std::chrono::milliseconds(250), ack_timeout / 5);
   }
+  /// What an event may always wait for a free command, even when
+  /// --exec-timeout takes all of --ack-timeout (the command's limit is cut).
+  static std::chrono::milliseconds least_wait(std::chrono::milliseconds ack_timeout) {
+    return std::min(std::chrono::milliseconds(250), ack_timeout / 10);
+  }
 };
 
 std::unique_ptr<Exec> start_exec(const Options& o, std::chrono::milliseconds ack_timeout,
@@ -177,16 +182,18 @@ std::unique_ptr<Exec> start_exec(const Options& o, std::chrono::milliseconds ack
   const std::chrono::milliseconds timeout(o.number("exec-timeout", 3000, 1, kMaxMs, "ms"));
   const auto margin = Exec::answer_margin(ack_timeout);
   exec->ack_timeout = ack_timeout;
-  exec->run_limit = std::max(std::chrono::milliseconds(1), std::min(timeout, ack_timeout - margin));
+  exec->run_limit =
+      std::max(std::chrono::milliseconds(1), std::min(timeout, ack_timeout - margin - Exec::least_wait(ack_timeout)));
   const auto queue_wait = ack_timeout - margin - exec->run_limit;
   if (timeout > exec->run_limit)
     std::fprintf(
         stderr,
         "topgg-webhook: warning: --exec-timeout (%lld ms) does not fit in --ack-timeout (%lld ms) with %lld ms "
-        "left to answer: each command is stopped after %lld ms, and an event only starts at once (none waits "
-        "for a busy command: beyond --exec-jobs they are answered 503)\n",
+        "left to answer: each command is stopped after %lld ms, and an event waits at most %lld ms for a "
+        "free command (beyond --exec-jobs they are answered 503 without running)\n",
         static_cast<long long>(timeout.count()), static_cast<long long>(ack_timeout.count()),
-        static_cast<long long>(margin.count()), static_cast<long long>(exec->run_limit.count()));
+        static_cast<long long>(margin.count()), static_cast<long long>(exec->run_limit.count()),
+        static_cast<long long>(queue_wait.count()));
   else if (queue_wait < std::chrono::milliseconds(500))
     std::fprintf(stderr,
                  "topgg-webhook: warning: with --exec-timeout %lld ms and --ack-timeout %lld ms an event waits at most "

@@ -84,8 +84,10 @@ int send_main(int argc, char** argv) {
       usage_error("v1 deliveries need --secret or $TOPGG_V1_SECRET");
     std::mt19937_64 rng{std::random_device{}()};
     const std::string id = std::to_string(rng() >> 2);
-    const std::string project = R"({"id":"803190510032756736","type":"bot","platform":"discord","platform_id":)" + q(bot) + "}";
-    const std::string voter = R"({"id":"topgg-user","platform_id":)" + q(user) + R"(,"name":"test-voter","avatar_url":null})";
+    const std::string project =
+        R"({"id":"803190510032756736","type":"bot","platform":"discord","platform_id":)" + q(bot) + "}";
+    const std::string voter =
+        R"({"id":"topgg-user","platform_id":)" + q(user) + R"(,"name":"test-voter","avatar_url":null})";
     if (kind == "vote.create") {
       const auto now = std::chrono::system_clock::now();
       body = R"({"type":"vote.create","data":{"id":)" + q(id) + R"(,"weight":1,"created_at":)" + q(rfc3339_at(now)) +
@@ -103,7 +105,8 @@ int send_main(int argc, char** argv) {
     } else {
       body = R"({"type":"webhook.test","data":{"project":)" + project + R"(,"user":)" + voter + "}}";
     }
-    const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+    const auto now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
     headers += "x-topgg-signature: " + topgg::v1::sign(secret, now.count(), body) + "\r\n";
     headers += "x-topgg-trace: send-" + id + "\r\n";
   } else {
@@ -132,7 +135,8 @@ int main(int argc, char** argv) {
     return send_main(argc, argv);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
     std::printf("usage: topgg-webhook listen|send|votes [options]   (topgg-webhook <command> --help)\n"
-                "version %s\n", TOPGG_WEBHOOK_VERSION);
+                "version %s\n",
+                TOPGG_WEBHOOK_VERSION);
     return 0;
   }
   if (cmd == "--version") {

@@ -118,9 +118,8 @@ std::chrono::seconds Options::duration(const std::string& name, std::chrono::sec
     return fallback;
   const std::string text = get(name);
   long n = -1;
-  if (text.size() >= 2 && text.size() <= 8 && std::all_of(text.begin(), text.end() - 1, [](char c) {
-        return c >= '0' && c <= '9';
-      }))
+  if (text.size() >= 2 && text.size() <= 8 &&
+      std::all_of(text.begin(), text.end() - 1, [](char c) { return c >= '0' && c <= '9'; }))
     n = std::stol(text.substr(0, text.size() - 1));
   const char unit = text.empty() ? '?' : text.back();
   const long scale = unit == 's' ? 1 : unit == 'm' ? 60 : unit == 'h' ? 3600 : unit == 'd' ? 86400 : 0;

@@ -71,9 +71,10 @@ HttpResult http_post(const std::string& url, const std::string& headers, const s
   freeaddrinfo(list);
   if (fd < 0)
     return res;
-  const std::string request = "POST " + u.target + " HTTP/1.1\r\nHost: " + u.host + ":" + u.port +
-                              "\r\nUser-Agent: topgg-webhook-send\r\nConnection: close\r\nContent-Length: " +
-                              std::to_string(body.size()) + "\r\n" + headers + "\r\n" + body;
+  const std::string request =
+      "POST " + u.target + " HTTP/1.1\r\nHost: " + u.host + ":" + u.port +
+      "\r\nUser-Agent: topgg-webhook-send\r\nConnection: close\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n" + headers + "\r\n" + body;
   for (std::size_t off = 0; off < request.size();) {
     const ssize_t n = send(fd, request.data() + off, request.size() - off, MSG_NOSIGNAL);
     if (n <= 0)

@@ -6,9 +6,9 @@
 namespace tool {
 
 struct HttpResult {
-  int status = 0;     ///< 0 when no answer could be read
+  int status = 0; ///< 0 when no answer could be read
   std::string body;
-  std::string error;  ///< why there is no answer
+  std::string error; ///< why there is no answer
 };
 
 /// POSTs `request_tail` (headers after Host + blank line + body) to an

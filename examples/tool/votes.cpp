@@ -102,7 +102,8 @@ int votes_main(int argc, char** argv) {
       return usage(std::string(a.substr(0, a.find('='))) +
                    " is not accepted: put the token in $TOPGG_TOKEN (flags are visible in `ps`)");
   // Given twice, an option's last value counts (a wrapper's default, then the caller's).
-  const std::vector<std::string> valued = {"since", "until", "api-base", "api-ca", "timeout", "max-retries", "interval"};
+  const std::vector<std::string> valued = {"since",   "until",       "api-base", "api-ca",
+                                           "timeout", "max-retries", "interval"};
   const Options o(argc, argv, 2, {valued, {}, valued});
   if (o.help()) {
     std::fputs(votes_help, stdout);

@@ -3,6 +3,7 @@
 
     test_dedup.py sqlite_restart TOOL LOOP
     test_dedup.py redis_shared TOOL LOOP [REDIS_SERVER]
+    test_dedup.py redis_exec TOOL LOOP [REDIS_SERVER]
 
 sqlite_restart: a vote answered by `listen --dedup sqlite:PATH`, the listener
 restarted on the same file, Top.gg's retry delivered: no second event line.
@@ -409,7 +410,56 @@ def redis_shared(tool, loop, program=None):
             redis.stop()
 
 
-CASES = {"sqlite_restart": sqlite_restart, "redis_shared": redis_shared}
+def redis_exec(tool, loop, program=None):
+    """Two listeners sharing Redis, each with --exec and one command at a time, each vote sent
+    to both at once, then retried like Top.gg after every 5xx: every vote's command ran exactly
+    once, and a delivery answered 503 never ran it (issue 23, item 1)."""
+    program = program or shutil.which("redis-server")
+    if not program or not os.access(program, os.X_OK):
+        print("SKIP: redis-server is not installed (tools/setup installs the Debian package redis-server)")
+        sys.exit(77)
+    with tempfile.TemporaryDirectory() as tmp:
+        redis = RedisServer(program, tmp)
+        runs = os.path.join(tmp, "runs")
+        a = b = None
+        try:
+            flags = ("--dedup", f"redis://127.0.0.1:{redis.port}", "--exec", f"cat >> '{runs}'; sleep 0.3",
+                     "--exec-jobs", "1", "--ack-timeout", "1500")
+            a, b = listen(tool, loop, *flags), listen(tool, loop, *flags)
+            users = [str(TAGS["both"] * 100_000 + 900 + i) for i in range(6)]
+            first = {}
+            senders = [threading.Thread(target=lambda u=u: first.__setitem__(u, at_once([a.port, b.port], "dbl", u)))
+                       for u in users]
+            for t in senders:
+                t.start()
+            for t in senders:
+                t.join(30)
+
+            def ran():
+                with open(runs) as f:
+                    return [json.loads(line)["user"] for line in f.read().splitlines() if line]
+            answered = {u: [st for st in first[u] if st == 200] for u in users}
+            check(all(len(v) <= 1 for v in answered.values()),
+                  f"a vote sent to both at once is answered 2xx by one at most ({first})")
+            check(sorted(ran()) == sorted(u for u in users if answered[u]),
+                  f"only the deliveries answered 2xx ran their command ({ran()}; first answers {first})")
+            for u in users:  # Top.gg's retries, to either receiver
+                if not answered[u]:
+                    until_2xx([a.port, b.port], "dbl", u)
+            check(sorted(ran()) == sorted(users), f"in the end every vote ran exactly once ({sorted(ran())})")
+            settle(a, b)
+            keys = forget_sentinels(event_keys(a, b))
+            check(sorted(k[1] for k in keys) == sorted(users), f"and has one stdout line ({keys})")
+            a.stop()
+            b.stop()
+        finally:
+            for c in (a, b):
+                if c:
+                    c.kill()
+            redis.stop()
+
+
+CASES = {"sqlite_restart": sqlite_restart, "redis_shared": redis_shared, "redis_exec": redis_exec}
 
 
 def main():

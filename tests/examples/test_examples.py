@@ -44,10 +44,10 @@ class Child:
     """A server under test. Its pipes are read on demand (select), so a test
     can tell what the child had written *before* an answer arrived."""
 
-    def __init__(self, argv, env=ENV):
+    def __init__(self, argv, env=ENV, stdout=subprocess.PIPE, preexec_fn=None):
         self.argv = argv
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=env)
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout,
+                                     stderr=subprocess.PIPE, env=env, preexec_fn=preexec_fn)
         self.out = b""
         self.err = b""
         m = self.wait_for("err", r"listening on http://\S+:(\d+)\n", 10)
@@ -55,7 +55,7 @@ class Child:
 
     def pump(self, timeout=0.0):
         """Reads what is available on stdout and stderr, waiting up to `timeout`."""
-        fds = [f for f in (self.proc.stdout, self.proc.stderr) if not f.closed]
+        fds = [f for f in (self.proc.stdout, self.proc.stderr) if f is not None and not f.closed]
         if not fds:
             return False
         ready, _, _ = select.select(fds, [], [], timeout)
@@ -492,8 +492,8 @@ def tool_exec(tool, loop):
 
 # ---- the tool's --exec hardening and its JSON output ---------------------------
 
-def listen(tool, loop, *args, env=ENV):
-    return Child([tool, "listen", "--host", "127.0.0.1", "--port", "0", "--loop", loop, *args], env=env)
+def listen(tool, loop, *args, env=ENV, **child):
+    return Child([tool, "listen", "--host", "127.0.0.1", "--port", "0", "--loop", loop, *args], env=env, **child)
 
 
 def in_thread(fn):
@@ -613,6 +613,187 @@ def tool_exec_failures(tool, loop):
             answers = sorted(r.get("value") for _, r in senders)
             check(answers == [200] * 17 + [503], f"18 at once with --exec-jobs 1: 17 handled, 1 refused at once ({answers})")
             s.stop()
+        finally:
+            s.kill()
+
+
+def votes_at_once(port, users):
+    """One bot vote per user, all sent at the same moment; their statuses, in `users`' order."""
+    barrier = threading.Barrier(len(users))
+    results = {}
+
+    def send(u):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            c.connect()
+            barrier.wait(10)
+            body = json.dumps({"bot": BOT, "user": u, "type": "upvote", "isWeekend": False, "query": ""})
+            c.request("POST", "/dbl", body=body, headers={"Content-Type": "application/json", "Authorization": DBL_AUTH})
+            r = c.getresponse()
+            r.read()
+            results[u] = r.status
+        finally:
+            c.close()
+    threads = [threading.Thread(target=send, args=(u,)) for u in users]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(40)
+    return [results.get(u) for u in users]
+
+
+def run_lines(path):
+    """The "user" of each event line a command appended to `path`."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line)["user"] for line in f.read().splitlines() if line]
+
+
+def tool_exec_queue(tool, loop):
+    """An event whose delivery was answered 503 never runs its command (issue 23, item 1):
+    it used to wait in the queue past --ack-timeout, be answered 503, then run anyway, and
+    Top.gg's retry ran it a second time."""
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = os.path.join(tmp, "runs")
+        s = listen(tool, loop, "--dbl", "/dbl", "--exec", f"cat >> '{runs}'; sleep 0.5", "--exec-jobs", "1",
+                   "--ack-timeout", "1500")
+        try:
+            users = [str(500 + i) for i in range(4)]
+            statuses = votes_at_once(s.port, users)
+            check(sorted(statuses) == [200, 503, 503, 503],
+                  f"4 votes at once, one command at a time: 1 answered 200, 3 answered 503 ({statuses})")
+            ran = run_lines(runs)
+            handled = [u for u, st in zip(users, statuses) if st == 200]
+            check(ran == handled, f"only the delivery answered 200 ran its command ({ran}, answered 200: {handled})")
+            for _ in range(3):
+                s.wait_for("err", r"--exec did not run dbl_vote: still queued after \d+ ms.*raise --exec-jobs")
+            check(True, "each 503 line says the event was still queued and suggests --exec-jobs")
+            # Top.gg's retries: each runs exactly once.
+            for u, st in zip(users, statuses):
+                if st == 503:
+                    check(bot_vote(s.port, user=u)[0] == 200, f"the retry of {u} is answered 200")
+            check(sorted(run_lines(runs)) == sorted(users), f"every vote ran exactly once ({run_lines(runs)})")
+            s.wait_for("out", r'"user":"' + users[-1])
+            lines = [json.loads(l)["user"] for l in s.stdout_now().splitlines()]
+            check(sorted(lines) == sorted(users), f"one stdout line per vote ({lines})")
+            s.stop()
+        finally:
+            s.kill()
+
+
+def tool_exec_sigterm(tool, loop):
+    """SIGTERM: events still waiting are answered 503 and never run ("not run" in --help)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        runs, gate = os.path.join(tmp, "runs"), os.path.join(tmp, "gate")
+        s = listen(tool, loop, "--dbl", "/dbl", "--exec-jobs", "1", "--ack-timeout", "30000", "--exec-timeout", "10000",
+                   "--exec", f"cat >> '{runs}'; while [ ! -e '{gate}' ]; do sleep 0.02; done")
+        try:
+            senders = [in_thread(lambda u=u: bot_vote(s.port, user=u)[0]) for u in ("601", "602", "603")]
+            wait_file(runs)
+            first = run_lines(runs)
+            check(len(first) == 1, f"one command runs, two events wait ({first})")
+            s.proc.send_signal(signal.SIGTERM)
+            waiting = [(t, r) for (t, r), u in zip(senders, ("601", "602", "603")) if u not in first]
+            for t, r in waiting:
+                t.join(20)
+                check(r.get("value") == 503, f"a waiting event is answered 503 at SIGTERM (got {r})")
+            open(gate, "w").close()
+            for t, r in senders:
+                t.join(20)
+            running = [r.get("value") for (t, r), u in zip(senders, ("601", "602", "603")) if u in first]
+            check(running == [200], f"the running command's delivery is still answered 200 ({running})")
+            check(s.proc.wait(20) == 0, "the tool then exits 0")
+            check(run_lines(runs) == first, f"no waiting event ran after SIGTERM ({run_lines(runs)})")
+        finally:
+            s.kill()
+
+
+def tool_stdout_whole_lines(tool, loop):
+    """A line is written whole or the tool stops (issue 23, item 3): a write that stopped
+    part-way left half a line, and the next (acknowledged) event was glued to it."""
+    # A non-blocking stdout that fills mid-line is waited for, as a blocking one is.
+    r, w = os.pipe()
+    fcntl.fcntl(r, getattr(fcntl, "F_SETPIPE_SZ", 1031), 4096)
+    os.set_blocking(w, False)
+    s = listen(tool, loop, "--dbl", "/dbl", stdout=w)
+    os.close(w)
+    out = b""
+    try:
+        users = [str(700 + i) for i in range(6)]
+        statuses = {}
+        conns = [socket.create_connection(("127.0.0.1", s.port)) for _ in users[:2]]
+        try:
+            for c, u in zip(conns, users):  # ~3 KiB lines: the second one does not fit in the 4 KiB pipe
+                body = json.dumps({"bot": BOT, "user": u, "type": "upvote", "query": "?q=" + "x" * 3000}).encode()
+                c.sendall((f"POST /dbl HTTP/1.1\r\nHost: x\r\nAuthorization: {DBL_AUTH}\r\n"
+                           f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
+            reader_done = threading.Event()
+
+            def read_all():
+                nonlocal out
+                while True:
+                    ready, _, _ = select.select([r], [], [], 0.05)
+                    if ready:
+                        data = os.read(r, 65536)
+                        if not data:
+                            break
+                        out += data
+                    elif reader_done.is_set():
+                        break
+            time.sleep(0.3)  # the tool meets the full pipe; nothing reads it yet
+            reader = threading.Thread(target=read_all, daemon=True)
+            reader.start()
+            for c, u in zip(conns, users):
+                statuses[u] = answer_within(c, 20)
+        finally:
+            for c in conns:
+                c.close()
+        for u in users[2:]:
+            statuses[u] = bot_vote(s.port, user=u, query="?q=" + "y" * 2000)[0]
+        check(all(statuses[u] == 200 for u in users), f"every vote answered 200 ({statuses})")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and out.count(b"\n") < len(users):
+            time.sleep(0.05)
+        reader_done.set()
+        lines = out.decode().splitlines()
+        parsed = [json.loads(l)["user"] for l in lines]  # raises if a line was cut or glued
+        check(parsed == users, f"every line whole and once, in order ({parsed})")
+        s.stop()
+    finally:
+        s.kill()
+        os.close(r)
+
+
+
+def tool_stdout_cut_line(tool, loop):
+    """A write that fails mid-line (the file size limit: EFBIG): the tool stops, nothing follows."""
+    import resource
+
+    def limit_file():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (600, 600))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "out")
+        with open(path, "wb") as f:
+            s = listen(tool, loop, "--dbl", "/dbl", stdout=f, preexec_fn=limit_file)
+        try:
+            statuses = []
+            for i in range(3):
+                statuses.append(bot_vote(s.port, user=str(800 + i), query="?q=" + "z" * 150)[0])
+            check(statuses == [200, 200, 503], f"the vote whose line was cut short is answered 503 ({statuses})")
+            s.wait_for("err", r"stdout: a line was cut short by the failed write: closing")
+            try:
+                code = s.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                raise AssertionError("the tool still runs 10 s after a line was cut short")
+            check(code == 0, f"it closes gracefully (exit {code})")
+            with open(path, "rb") as f:
+                written = f.read()
+            whole = written.split(b"\n")
+            check([json.loads(l)["user"] for l in whole[:2]] == ["800", "801"], "the first two lines are whole")
+            check(written.count(b"\n") == 2 and not written.endswith(b"\n"),
+                  "the cut line is the last bytes written: nothing was glued to it")
         finally:
             s.kill()
 
@@ -1227,7 +1408,9 @@ CASES = {"uv_minimal": minimal, "asio_minimal": minimal, "uv_byte_level": minima
          "tool_json_query": tool_json_query, "tool_json_utf8": tool_json_utf8, "tool_secrets": tool_secrets,
          "tool_routes": tool_routes, "tool_log": tool_log, "tool_store_outage": tool_store_outage,
          "tool_host": tool_host, "tool_run_hint": tool_run_hint, "tool_readme_lines": tool_readme_lines,
-         "tool_stdout": tool_stdout}
+         "tool_stdout": tool_stdout, "tool_exec_queue": tool_exec_queue,
+         "tool_stdout_whole_lines": tool_stdout_whole_lines, "tool_exec_sigterm": tool_exec_sigterm,
+         "tool_stdout_cut_line": tool_stdout_cut_line}
 
 
 def main():

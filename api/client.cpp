@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <string>
+#include <unordered_set>
 
 #include "client_impl.hpp"
 #include "topgg/version.hpp"
@@ -125,6 +127,12 @@ Result<WalkStats> Client::for_each_vote(VotePosition& from, const VoteCallback& 
   if (!on_vote)
     return make_error(ErrorKind::invalid_argument, "no vote callback");
   WalkStats stats;
+  // Every cursor of this walk, to catch a history that leads back to a page
+  // already walked (A -> B -> A) rather than paging forever. A few thousand
+  // pages at most for a year of votes: a set of their cursors is small.
+  std::unordered_set<std::string> seen;
+  if (!from.cursor.empty())
+    seen.insert(from.cursor);
   for (;;) {
     Result<VotesPage> page = from.cursor.empty() ? impl_->page_since(from.since) : impl_->page_after(from.cursor);
     if (!page)
@@ -155,6 +163,11 @@ Result<WalkStats> Client::for_each_vote(VotePosition& from, const VoteCallback& 
                          200);
     if (page->cursor == from.cursor)
       return impl_->fail(ErrorKind::bad_response, "GET /projects/@me/votes: the cursor did not move forward", 200);
+    if (!seen.insert(page->cursor).second)
+      return impl_->fail(ErrorKind::bad_response,
+                         "GET /projects/@me/votes: the cursor led back to a page already walked (after " +
+                             std::to_string(stats.pages) + " pages): the history loops",
+                         200);
     from.cursor = std::move(page->cursor);
   }
 }

@@ -20,6 +20,11 @@ struct Workspace::Impl {
 Workspace::Workspace() : impl_(std::make_unique<Impl>()) {}
 Workspace::~Workspace() = default;
 
+namespace detail {
+// Exposed for the unit test of the pool's bound.
+TOPGG_API std::size_t idle_request_states(Workspace& w) noexcept { return w.impl().readers.idle(); }
+} // namespace detail
+
 struct Connection::Impl final : detail::HeadListener, detail::Outlet, detail::RequestSource {
   Impl(Router& r, Now n, Workspace* w) : pipeline_ref(r.pipeline()), ws(w), reader(settings(), *this) {
     set_now(n);

@@ -130,7 +130,8 @@ std::uint64_t load_le(const unsigned char* p, std::size_t n) noexcept {
 
 namespace detail {
 // Exposed for the unit test's reference vector.
-TOPGG_API std::array<std::uint64_t, 2> siphash128(const std::array<std::uint64_t, 2>& key, std::string_view msg) noexcept {
+TOPGG_API std::array<std::uint64_t, 2> siphash128(const std::array<std::uint64_t, 2>& key,
+                                                  std::string_view msg) noexcept {
   Sip s{key[0] ^ 0x736f6d6570736575ull, key[1] ^ 0x646f72616e646f6dull ^ 0xee, key[0] ^ 0x6c7967656e657261ull,
         key[1] ^ 0x7465646279746573ull};
   const auto* p = reinterpret_cast<const unsigned char*>(msg.data());
@@ -149,23 +150,32 @@ TOPGG_API std::array<std::uint64_t, 2> siphash128(const std::array<std::uint64_t
 }
 } // namespace detail
 
-/// Open addressing with linear probing over a power-of-two table at most half
-/// full, backward-shift deletion, and a FIFO ring of insertions for eviction
-/// when `capacity` keys are held. An entry whose time has passed is free.
+/// A slab of `capacity` nodes, found through open addressing with linear
+/// probing over a power-of-two table of node numbers at most half full;
+/// backward-shift deletion moves only the numbers, so a node never moves and
+/// can sit on a list. Each node is on one of three lists, oldest first:
+/// unused, claimed (in the order claimed) and done (in the order confirmed).
+/// With every node in use, a new key takes the node of the oldest claim if
+/// its lease lapsed, else of the oldest done key; a claim still leased is
+/// never forgotten (its delivery may still be handled), so with nothing else
+/// to forget the new claim is refused.
 struct MemoryStore::Table {
-  enum : std::uint8_t { empty, claimed, done };
-  struct Entry {
+  enum : std::uint8_t { unused, claimed, done, states };
+  static constexpr std::uint32_t none = 0xFFFFFFFF;
+  static constexpr std::size_t not_found = std::size_t(-1);
+  struct Node {
     Fingerprint fp;
     Clock::time_point expires;
-    std::uint64_t seq = 0; // insertion number: the ring evicts only the insertion it recorded
-    std::uint8_t state = empty;
+    std::uint32_t prev = none, next = none;
+    std::uint8_t state = unused;
   };
-  struct Inserted {
-    Fingerprint fp;
-    std::uint64_t seq;
+  struct List {
+    std::uint32_t head = none, tail = none;
+    std::size_t size = 0;
   };
 
-  explicit Table(std::size_t cap) : capacity(std::max<std::size_t>(cap, 1)) {
+  // Node numbers are 32 bits; 2^31 nodes would take 80 GiB anyway.
+  explicit Table(std::size_t cap) : capacity(std::clamp<std::size_t>(cap, 1, std::size_t(1) << 31)) {
     std::random_device rd;
     key = {(std::uint64_t(rd()) << 32) ^ rd(), (std::uint64_t(rd()) << 32) ^ rd()};
   }
@@ -174,79 +184,117 @@ struct MemoryStore::Table {
     std::size_t n = 16;
     while (n < 2 * capacity)
       n *= 2;
-    slots.assign(n, Entry{});
-    ring.assign(2 * capacity, Inserted{}); // room for records of released or lapsed keys too
+    slots.assign(n, 0);
+    nodes.assign(capacity, Node{});
+    for (std::size_t i = 0; i < capacity; ++i)
+      push(unused, static_cast<std::uint32_t>(i));
   }
+
+  // ---- lists ----
+
+  void push(std::uint8_t state, std::uint32_t i) noexcept {
+    List& l = lists[state];
+    Node& n = nodes[i];
+    n.state = state;
+    n.prev = l.tail;
+    n.next = none;
+    (l.tail == none ? l.head : nodes[l.tail].next) = i;
+    l.tail = i;
+    ++l.size;
+  }
+  void unlink(std::uint32_t i) noexcept {
+    Node& n = nodes[i];
+    List& l = lists[n.state];
+    (n.prev == none ? l.head : nodes[n.prev].next) = n.next;
+    (n.next == none ? l.tail : nodes[n.next].prev) = n.prev;
+    --l.size;
+  }
+  /// To the end of `state`'s list: the youngest there.
+  void move(std::uint32_t i, std::uint8_t state) noexcept {
+    unlink(i);
+    push(state, i);
+  }
+
+  // ---- the index ----
 
   Fingerprint print(std::string_view k) const noexcept {
     const auto h = detail::siphash128(key, k);
     return {h[0], h[1]};
   }
-  std::size_t home(const Fingerprint& fp) const noexcept { return fp.a & (slots.size() - 1); }
+  std::size_t mask() const noexcept { return slots.size() - 1; }
+  std::size_t home(const Fingerprint& fp) const noexcept { return fp.a & mask(); }
+  Node& at(std::size_t slot) noexcept { return nodes[slots[slot] - 1]; }
 
-  Entry* find(const Fingerprint& fp) noexcept {
+  /// The slot naming `fp`'s node, or not_found.
+  std::size_t find(const Fingerprint& fp) noexcept {
     if (slots.empty())
-      return nullptr;
-    for (std::size_t i = home(fp);; i = (i + 1) & (slots.size() - 1)) {
-      Entry& e = slots[i];
-      if (e.state == empty)
-        return nullptr;
-      if (e.fp == fp)
-        return &e;
+      return not_found;
+    for (std::size_t i = home(fp);; i = (i + 1) & mask()) {
+      if (slots[i] == 0)
+        return not_found;
+      if (at(i).fp == fp)
+        return i;
     }
   }
 
-  void erase(Entry* e) noexcept {
-    const std::size_t mask = slots.size() - 1;
-    std::size_t hole = static_cast<std::size_t>(e - slots.data());
-    for (std::size_t i = (hole + 1) & mask; slots[i].state != empty; i = (i + 1) & mask) {
+  /// Forgets the key at `slot`; its node becomes unused.
+  void erase(std::size_t slot) noexcept {
+    const std::uint32_t node = slots[slot] - 1;
+    std::size_t hole = slot;
+    for (std::size_t i = (hole + 1) & mask(); slots[i] != 0; i = (i + 1) & mask()) {
       // Move an entry back into the hole unless its home lies cyclically in (hole, i].
-      const std::size_t h = home(slots[i].fp);
+      const std::size_t h = home(at(i).fp);
       const bool stays = hole <= i ? (hole < h && h <= i) : (hole < h || h <= i);
       if (stays)
         continue;
       slots[hole] = slots[i];
       hole = i;
     }
-    slots[hole] = Entry{};
-    --count;
+    slots[hole] = 0;
+    move(node, unused);
   }
 
-  // Drops the oldest insertion record, and its key if that insertion is still held.
-  void pop_oldest() noexcept {
-    const Inserted old = ring[ring_head];
-    ring_head = (ring_head + 1) % ring.size();
-    --ring_size;
-    if (Entry* e = find(old.fp); e && e->seq == old.seq)
-      erase(e);
+  /// Frees a node when all are in use: false if every key is claimed and leased.
+  bool make_room(Clock::time_point now) noexcept {
+    const std::uint32_t claim = lists[claimed].head;
+    std::uint32_t victim = claim != none && nodes[claim].expires <= now ? claim : lists[done].head;
+    if (victim == none)
+      return false;
+    erase(find(nodes[victim].fp));
+    return true;
   }
 
-  Entry& insert(const Fingerprint& fp) {
+  /// Holds `fp` in `state` until `expires`; nullptr when there is no room.
+  Node* insert(const Fingerprint& fp, std::uint8_t state, Clock::time_point expires, Clock::time_point now) {
     if (slots.empty())
       allocate();
-    while (count >= capacity) // full: forget the oldest keys first
-      pop_oldest();
-    if (ring_size == ring.size())
-      pop_oldest();
+    if (lists[unused].size == 0 && !make_room(now))
+      return nullptr;
+    const std::uint32_t n = lists[unused].head;
+    move(n, state);
+    nodes[n].fp = fp;
+    nodes[n].expires = expires;
     std::size_t i = home(fp);
-    while (slots[i].state != empty)
-      i = (i + 1) & (slots.size() - 1);
-    Entry& e = slots[i];
-    e.fp = fp;
-    e.seq = ++last_seq;
-    ++count;
-    ring[(ring_head + ring_size) % ring.size()] = {fp, e.seq};
-    ++ring_size;
-    return e;
+    while (slots[i] != 0)
+      i = (i + 1) & mask();
+    slots[i] = n + 1;
+    return &nodes[n];
   }
+
+  std::size_t held() const noexcept { return lists[claimed].size + lists[done].size; }
 
   std::mutex m;
   std::size_t capacity;
   std::array<std::uint64_t, 2> key{};
-  std::vector<Entry> slots;
-  std::vector<Inserted> ring;
-  std::size_t ring_head = 0, ring_size = 0, count = 0;
-  std::uint64_t last_seq = 0;
+  std::vector<std::uint32_t> slots; // node number + 1; 0 is an empty slot
+  std::vector<Node> nodes;
+  List lists[states];
+
+  // Claims refused because every key was claimed and leased: in all, and the
+  // episode now under way (told once when it begins and once when it ends).
+  std::uint64_t refused = 0, refused_before = 0;
+  bool full = false;
+  Clock::time_point full_since{};
 };
 
 MemoryStore::MemoryStore(std::size_t capacity) : table_(std::make_unique<Table>(capacity)) {}
@@ -256,40 +304,78 @@ std::optional<ClaimResult> MemoryStore::claim(std::string_view key, Now now, std
                                               ClaimDeferral&) {
   Table& t = *table_;
   const Fingerprint fp = t.print(key);
-  std::lock_guard lock(t.m);
-  Table::Entry* e = t.find(fp);
-  if (e && e->expires > now.mono)
-    return e->state == Table::done ? ClaimResult::done : ClaimResult::in_progress;
-  if (e) // lapsed: a new insertion, evicted in its own turn
-    t.erase(e);
-  Table::Entry& fresh = t.insert(fp);
-  fresh.state = Table::claimed;
-  fresh.expires = detail::later(now.mono, lease);
-  return ClaimResult::claimed;
+  // Told after the lock is released: the hook may ask this store something.
+  char line[200];
+  int told = 0;
+  ClaimResult result = ClaimResult::claimed;
+  {
+    std::lock_guard lock(t.m);
+    if (const std::size_t slot = t.find(fp); slot != Table::not_found) {
+      const Table::Node& e = t.at(slot);
+      if (e.expires > now.mono)
+        return e.state == Table::done ? ClaimResult::done : ClaimResult::in_progress;
+      t.erase(slot); // lapsed: claimed afresh below, as a new key
+    }
+    if (!t.insert(fp, Table::claimed, detail::later(now.mono, lease), now.mono)) {
+      ++t.refused;
+      if (t.full)
+        return ClaimResult::unavailable;
+      result = ClaimResult::unavailable;
+      t.full = true;
+      t.full_since = now.mono;
+      t.refused_before = t.refused - 1;
+      told = std::snprintf(line, sizeof line,
+                           "memory store: all %zu keys are claimed by deliveries still being handled; "
+                           "new deliveries are answered unavailable (503) until some finish",
+                           t.capacity);
+    } else if (t.full && t.lists[Table::claimed].size <= (t.capacity + 1) / 2) {
+      // Over once at most half the keys are claimed, not at the first claim that
+      // found room: at the edge, claims would take turns refused and admitted.
+      t.full = false;
+      const double s = std::chrono::duration<double>(now.mono - t.full_since).count();
+      const std::uint64_t n = t.refused - t.refused_before;
+      told = std::snprintf(line, sizeof line, "memory store: room for new deliveries again after %.1f s; %llu %s", s,
+                           static_cast<unsigned long long>(n),
+                           n == 1 ? "claim answered unavailable meanwhile" : "claims answered unavailable meanwhile");
+    }
+  }
+  if (told > 0)
+    report(std::string_view(line, std::min(static_cast<std::size_t>(told), sizeof line - 1)));
+  return result;
 }
 
 void MemoryStore::confirm(std::string_view key, Now now, std::chrono::milliseconds ttl) {
   Table& t = *table_;
   const Fingerprint fp = t.print(key);
   std::lock_guard lock(t.m);
-  Table::Entry* e = t.find(fp);
-  if (!e) // evicted while it was handled: remember it again
-    e = &t.insert(fp);
-  e->state = Table::done;
-  e->expires = detail::later(now.mono, ttl);
+  const std::size_t slot = t.find(fp);
+  Table::Node* e = slot == Table::not_found ? nullptr : &t.at(slot);
+  if (e) {
+    t.move(static_cast<std::uint32_t>(e - t.nodes.data()), Table::done); // the youngest done key now
+    e->expires = detail::later(now.mono, ttl);
+  } else {
+    // Its claim lapsed and was forgotten while it was handled: remember it again,
+    // unless every key is claimed (then a retry is handled again).
+    t.insert(fp, Table::done, detail::later(now.mono, ttl), now.mono);
+  }
 }
 
 void MemoryStore::release(std::string_view key, Now) {
   Table& t = *table_;
   const Fingerprint fp = t.print(key);
   std::lock_guard lock(t.m);
-  if (Table::Entry* e = t.find(fp); e && e->state == Table::claimed)
-    t.erase(e);
+  if (const std::size_t slot = t.find(fp); slot != Table::not_found && t.at(slot).state == Table::claimed)
+    t.erase(slot);
 }
 
 std::size_t MemoryStore::size() const {
   std::lock_guard lock(table_->m);
-  return table_->count;
+  return table_->held();
+}
+
+std::uint64_t MemoryStore::refused_full() const {
+  std::lock_guard lock(table_->m);
+  return table_->refused;
 }
 
 } // namespace topgg

@@ -110,6 +110,13 @@ struct Message {
 /// The Messages of the connections on one thread (a Workspace's).
 class ReaderPool {
 public:
+  /// Messages kept for reuse at most. A connection holds one only while a
+  /// request is read and answered, so 64 serve 64 requests in progress at
+  /// once on this thread without an allocation. Each keeps its buffers (up
+  /// to keep_capacity each for head and body): those of a larger peak are
+  /// freed as they come back, not held for the thread's life.
+  static constexpr std::size_t max_idle = 64;
+
   std::unique_ptr<Message> take() {
     if (free_.empty())
       return std::make_unique<Message>();
@@ -117,12 +124,19 @@ public:
     free_.pop_back();
     return m;
   }
-  /// Keeps `m` for the next request, without the buffers a rare large one grew.
+  /// Keeps `m` for the next request, without the buffers a rare large one
+  /// grew; frees it if max_idle are kept already.
   void give(std::unique_ptr<Message> m) {
+    if (free_.size() >= max_idle)
+      return;
+    if (free_.capacity() < max_idle)
+      free_.reserve(max_idle); // once: later gives never allocate
     release_large(*m);
     m->req = m->chunk = nullptr;
     free_.push_back(std::move(m));
   }
+  /// Messages kept for reuse now.
+  std::size_t idle() const noexcept { return free_.size(); }
 
 private:
   static void release_large(Message& m) noexcept;

@@ -56,7 +56,14 @@ inline void json_string(std::string& out, std::string_view s) {
     if (c >= 0x80) {
       std::size_t subpart = 0;
       if (const std::size_t len = utf8_sequence(p + i, s.size() - i, subpart)) {
-        out.append(s.data() + i, len);
+        // U+0085, U+2028 and U+2029 escaped: readers that split lines on them
+        // (Python's str.splitlines(), older JavaScript) would split the line.
+        if (len == 2 && c == 0xC2 && p[i + 1] == 0x85) // C2 85
+          out += "\\u0085";
+        else if (len == 3 && c == 0xE2 && p[i + 1] == 0x80 && (p[i + 2] == 0xA8 || p[i + 2] == 0xA9)) // E2 80 A8/A9
+          out += p[i + 2] == 0xA8 ? "\\u2028" : "\\u2029";
+        else
+          out.append(s.data() + i, len);
         i += len;
       } else {
         out += "\xEF\xBF\xBD"; // U+FFFD REPLACEMENT CHARACTER

@@ -199,7 +199,8 @@ public:
 
   /// Walks the history from `from` until an empty page, calling `on_vote` per record in order.
   /// `from` is updated as records are accepted, so after any outcome (error, stop, completion) it
-  /// is where to resume. A page whose cursor does not move forward is bad_response (no endless loop).
+  /// is where to resume. A page whose cursor does not move forward, or leads back to a page this
+  /// walk already fetched (a cycle), is bad_response (no endless loop).
   Result<WalkStats> for_each_vote(VotePosition& from, const VoteCallback& on_vote);
   /// The same from `since`; returns where to resume later (lost on error: use the overload above
   /// when an error must not restart the walk from `since`).

@@ -25,7 +25,7 @@ enum class ClaimResult : std::uint8_t {
   claimed,     ///< nobody holds the key: handle the delivery, then confirm() or release()
   done,        ///< handled before and still remembered: answer success, deliver no event
   in_progress, ///< another delivery with this key is being handled now: answer 503 (Top.gg retries)
-  unavailable, ///< the store could not be asked (unreachable, I/O error): 503, or handled if fail-open
+  unavailable, ///< the store could not be asked (unreachable, I/O error) or has no room: 503, or handled if fail-open
 };
 
 /// "claimed", "done", "in progress", "unavailable"; static storage.
@@ -136,10 +136,15 @@ private:
 
 /// The default store: this process's memory, bounded. Keys are kept as 128-bit
 /// keyed SipHash fingerprints (the key is random per store, so nobody can
-/// aim a collision at another delivery's key). When full, the oldest key is
-/// forgotten first. Survives neither a restart nor several receivers: use
-/// SqliteStore or RedisStore for those. No allocation per claim once the
-/// table exists (it is allocated at the first claim).
+/// aim a collision at another delivery's key). When full, a new key takes the
+/// place of the oldest claim whose lease lapsed, else of the oldest done key
+/// (expired or not); a key still claimed within its lease is never forgotten,
+/// so when every key is, claim() answers ClaimResult::unavailable (the
+/// pipeline answers 503 and Top.gg retries), counted by refused_full() and
+/// told through the error hook once when it begins and once when it ends.
+/// Survives neither a restart nor several receivers: use SqliteStore or
+/// RedisStore for those. No allocation per claim once the table exists (it is
+/// allocated at the first claim).
 class TOPGG_API MemoryStore final : public IdempotencyStore {
 public:
   /// Holds at most `capacity` keys, claimed and done together (0 counts as 1);
@@ -149,17 +154,22 @@ public:
   ~MemoryStore() override;
 
   /// Answers at once, never defers. Leases run on `now.mono`; a lapsed key is
-  /// claimed again.
+  /// claimed again. ClaimResult::unavailable when every key is claimed and
+  /// leased (see above).
   std::optional<ClaimResult> claim(std::string_view key, Now now, std::chrono::milliseconds lease,
                                    ClaimDeferral& later) override;
   /// Marks `key` done for `ttl` on `now.mono`; a key forgotten while it was
-  /// handled (the store was full) is added again.
+  /// handled (its lease lapsed and the store was full) is added again, unless
+  /// every key is claimed and leased.
   void confirm(std::string_view key, Now now, std::chrono::milliseconds ttl) override;
   /// Forgets `key` if it is claimed; a done key stays.
   void release(std::string_view key, Now now) override;
 
   /// Keys held now (claimed or done, expired ones included until reused).
   std::size_t size() const;
+  /// Claims answered ClaimResult::unavailable because every key was claimed
+  /// and leased, since the store was made. Any thread.
+  std::uint64_t refused_full() const;
 
 private:
   struct Table;

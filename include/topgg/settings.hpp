@@ -31,7 +31,10 @@ struct Settings {
   /// of about 34 minutes, far shorter than the 12 h between two votes of one
   /// user). Zero turns de-duplication off.
   std::chrono::seconds dedup_ttl{3600};
-  /// Keys the default in-memory store holds (the oldest is forgotten first).
+  /// Keys the default in-memory store holds, claimed and done together: when
+  /// full, the oldest done key is forgotten first; a delivery still being
+  /// handled never is, so when all are, new deliveries are answered 503: keep it
+  /// above the most deliveries ever handled at once (Acks outstanding).
   std::size_t dedup_capacity = 16384;
 };
 

@@ -25,6 +25,7 @@ Scenarios (the votes endpoint; /projects/@me answers normally unless said):
     badshape   200 with "data" an object
     badrecord  200 with a record whose created_at is not a date
     stuck      a page of votes whose cursor is the one just sent (a server bug)
+    cycle      as pages, but the last page of votes links back to the run's first cursor: A -> B -> A
     extra      as pages, with unknown fields and enum values everywhere
     notfound   404 on both endpoints
     echo400    400 whose body quotes the Authorization header back
@@ -213,6 +214,9 @@ class MockApi:
                 r.update({"source": "web", "kind": "a-new-kind", "meta": {"nested": [1, {"x": None}]}})
         if scenario == "stuck" and records and "cursor" in query:
             cursor = query["cursor"][0]  # the bug: the same cursor again
+        elif scenario == "cycle" and records and start + len(page) >= len(votes) and run.cursors:
+            with run.lock:
+                cursor = next(iter(run.cursors))  # the bug: back to the second page, never to an empty one
         else:
             cursor = f"pg/{start + len(page)}+{len(run.cursors)}="
             with run.lock:

@@ -621,6 +621,26 @@ TEST_CASE("a cursor that does not move forward: bad_response, no endless loop") 
   CHECK(request_log(run).size() == 2);
 }
 
+TEST_CASE("a cursor that leads back to an earlier page (A -> B -> A): bad_response, no endless loop") {
+  std::string run;
+  auto client = make(options("cycle", run));
+  auto at = api::VotePosition::starting_at(hours_ago(3));
+  std::size_t n = 0;
+  // Stops by itself after 40 records, so that a walk that loops ends (and fails) here too.
+  const auto r = client.for_each_vote(at, [&](const api::VoteRecord&) { return ++n < 40; });
+  const auto e = error_of(r);
+  CHECK(e.kind == api::ErrorKind::bad_response);
+  CHECK(e.message.find("already walked") != std::string::npos);
+  CHECK(n == 8); // pages 1, 2 and 3 once each; page 3's cursor is the one that fetched page 2
+  const auto log = request_log(run);
+  REQUIRE(log.size() == 3);
+  CHECK(log[0].query.count("cursor") == 0);
+  CHECK(log[1].query.count("cursor") == 1);
+  CHECK(log[2].query.count("cursor") == 1);
+  CHECK(log[1].query.at("cursor") != log[2].query.at("cursor")); // not the stuck case: a cycle of two
+  CHECK(at.cursor == log[2].query.at("cursor"));                 // resumes at the last page walked, not past it
+}
+
 TEST_CASE("cancel() from another thread: a slow request returns at once, later calls too") {
   std::string run;
   auto o = options("slow", run);

@@ -1005,6 +1005,38 @@ def tool_json_utf8(tool, loop):
     check("U+FFFD" in r.stdout, "--help says how invalid UTF-8 is written")
 
 
+def tool_json_separators(tool, loop):
+    """U+2028, U+2029 and U+0085 are written escaped (\\u2028, \\u2029, \\u0085): a
+    reader that splits lines on them (Python's str.splitlines(), older JavaScript)
+    still sees one line per event. Their neighbours stay raw UTF-8."""
+    s = listen(tool, loop, "--dbl", "/dbl", "--no-dedup")
+    try:
+        neighbours = "\u2027\u202a\u00c5\u0084\u0086"  # E2 80 A7, E2 80 AA, C3 85, C2 84, C2 86: no separators
+        raw = [v.encode() for v in ("a\u2028b", "\u2029", "x\u0085y", "\u2028\u2029\u0085\n\u2028", neighbours)]
+        raw.append(b"\xff\xe2\x80\xa8\xc2")  # invalid bytes around one: U+FFFD, U+2028, U+FFFD
+        q = "?" + "&".join(f"k{i}=" + "".join(f"%{b:02X}" for b in r) for i, r in enumerate(raw))
+        before = len(s.out)
+        check(bot_vote(s.port, query=q)[0] == 200, "a vote whose query holds line separators is handled")
+        deadline = time.monotonic() + 10
+        while s.out[before:].count(b"\n") < 1 and time.monotonic() < deadline:
+            s.pump(0.1)
+        raw_line = s.out[before:].split(b"\n")[0]
+        for sep in (b"\xe2\x80\xa8", b"\xe2\x80\xa9", b"\xc2\x85"):
+            check(sep not in raw_line, f"no raw {sep!r} in the line")
+        check(all(e in raw_line for e in (b"\\u2028", b"\\u2029", b"\\u0085")), "each is written as its \\u escape")
+        check(neighbours.encode() in raw_line, "the characters next to them stay raw UTF-8")
+        text = raw_line.decode("utf-8")
+        lines = text.splitlines()
+        check(len(lines) == 1, f"str.splitlines() sees one line (got {len(lines)})")
+        got = dict(json.loads(text)["query"])
+        for i, r in enumerate(raw):
+            want = r.decode("utf-8", "replace")
+            check(got.get(f"k{i}") == want, f"k{i} round-trips: {got.get(f'k{i}')!r} == {want!r}")
+        s.stop()
+    finally:
+        s.kill()
+
+
 def v1_delivery(port, payload, path="/topgg", secret=V1_SECRET):
     body = json.dumps(payload).encode()
     t = str(int(time.time()))
@@ -1405,7 +1437,8 @@ CASES = {"uv_minimal": minimal, "asio_minimal": minimal, "uv_byte_level": minima
          "tool_listen": tool_listen, "tool_options": tool_options, "tool_exec": tool_exec,
          "tool_exec_timeout": tool_exec_timeout, "tool_exec_failures": tool_exec_failures,
          "tool_exec_env": tool_exec_env, "tool_exec_fds": tool_exec_fds, "tool_exec_signals": tool_exec_signals,
-         "tool_json_query": tool_json_query, "tool_json_utf8": tool_json_utf8, "tool_secrets": tool_secrets,
+         "tool_json_query": tool_json_query, "tool_json_utf8": tool_json_utf8,
+         "tool_json_separators": tool_json_separators, "tool_secrets": tool_secrets,
          "tool_routes": tool_routes, "tool_log": tool_log, "tool_store_outage": tool_store_outage,
          "tool_host": tool_host, "tool_run_hint": tool_run_hint, "tool_readme_lines": tool_readme_lines,
          "tool_stdout": tool_stdout, "tool_exec_queue": tool_exec_queue,

@@ -8,6 +8,10 @@
 using namespace th;
 using topgg::Connection;
 
+namespace topgg::detail {
+std::size_t idle_request_states(Workspace& w) noexcept;
+}
+
 namespace {
 std::string header_of(std::string_view out, std::string_view name) {
   const std::string key = "\r\n" + std::string(name) + ": ";
@@ -678,4 +682,31 @@ TEST_CASE("answers produced late on a closing connection are still written") {
   CHECK(status_line(c.output(), 1) == "HTTP/1.1 503 Service Unavailable");
   c.consume(c.output().size());
   CHECK(c.done());
+}
+
+TEST_CASE("after a peak of connections, a workspace keeps at most 64 request states for reuse") {
+  Fixture f;
+  topgg::Workspace ws;
+  std::vector<std::unique_ptr<Connection>> peak;
+  const std::string request = post("/dbl", "secret-key", bot_body);
+  const std::size_t half = request.find("\r\n") + 2; // the request line: a state is taken and held
+  for (int i = 0; i < 1000; ++i) {
+    peak.push_back(std::make_unique<Connection>(f.router, at(0), &ws));
+    peak.back()->receive(std::string_view(request).substr(0, half), at(1));
+  }
+  CHECK(topgg::detail::idle_request_states(ws) == 0); // all 1,000 in use at once
+  for (auto& c : peak) {
+    c->receive(std::string_view(request).substr(half), at(2));
+    REQUIRE(status_line(std::string(c->output())) == "HTTP/1.1 200 OK");
+    c->consume(c->output().size());
+  }
+  // Every state came back once its request was answered: 64 kept, the rest freed.
+  CHECK(topgg::detail::idle_request_states(ws) == 64);
+  peak.clear();
+  CHECK(topgg::detail::idle_request_states(ws) == 64);
+  // A kept state serves the next request.
+  Connection again(f.router, at(3), &ws);
+  again.receive(request, at(4));
+  CHECK(status_line(std::string(again.output())) == "HTTP/1.1 200 OK");
+  CHECK(topgg::detail::idle_request_states(ws) == 64);
 }

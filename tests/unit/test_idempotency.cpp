@@ -1,5 +1,8 @@
 // The idempotency store interface and the memory store.
 #include <array>
+#include <list>
+#include <map>
+#include <random>
 #include <thread>
 
 #include "harness.hpp"
@@ -98,6 +101,151 @@ TEST_CASE("memory store: many keys through a small table keep every invariant") 
   // The last 64 confirmed keys are all still known.
   for (std::size_t i = live.size() - 64; i < live.size(); ++i)
     CHECK(claim(s, live[i], 6000) == ClaimResult::done);
+}
+
+TEST_CASE("memory store: full, it forgets done keys oldest first, never a key still claimed") {
+  topgg::MemoryStore s(4);
+  std::vector<std::string> said;
+  s.on_error([&said](std::string_view line) { said.emplace_back(line); });
+  REQUIRE(claim(s, "a", 0) == ClaimResult::claimed); // held: their deliveries are being handled
+  REQUIRE(claim(s, "b", 0) == ClaimResult::claimed);
+  for (const char* k : {"c", "d"}) {
+    REQUIRE(claim(s, k, 0) == ClaimResult::claimed);
+    s.confirm(k, th::at(1), 3'600'000ms);
+  }
+  CHECK(claim(s, "e", 2) == ClaimResult::claimed);     // takes c's place, the oldest done key
+  CHECK(claim(s, "f", 3) == ClaimResult::claimed);     // then d's
+  CHECK(claim(s, "c", 4) == ClaimResult::unavailable); // forgotten, and no room: every key is claimed
+  for (const char* k : {"a", "b", "e", "f"})
+    CHECK(claim(s, k, 5) == ClaimResult::in_progress); // still held: a retry is not handled twice
+  CHECK(s.size() == 4);
+  CHECK(s.refused_full() == 1);
+  CHECK(said.size() == 1);
+}
+
+TEST_CASE("memory store: full of claims, it refuses new ones and says so once per episode") {
+  topgg::MemoryStore s(4);
+  std::vector<std::string> said;
+  s.on_error([&said](std::string_view line) { said.emplace_back(line); });
+  for (int i = 0; i < 4; ++i)
+    REQUIRE(claim(s, name("k", i), 0, 1000ms) == ClaimResult::claimed);
+  for (int i = 0; i < 10; ++i)
+    CHECK(claim(s, name("new", i), 1 + i) == ClaimResult::unavailable);
+  for (int i = 0; i < 4; ++i)
+    CHECK(claim(s, name("k", i), 20) == ClaimResult::in_progress); // none was forgotten
+  CHECK(s.refused_full() == 10);
+  REQUIRE(said.size() == 1); // one line for the episode, not one per refusal
+  CHECK(said[0].find("all 4 keys are claimed") != std::string::npos);
+
+  // k0 handled: its done key makes room for one claim; the table is full of claims again.
+  s.confirm("k0", th::at(30), 3'600'000ms);
+  CHECK(claim(s, "x", 31) == ClaimResult::claimed);
+  CHECK(claim(s, "y", 32) == ClaimResult::unavailable);
+  CHECK(said.size() == 1); // the same episode: most keys are still claimed
+
+  // Leases lapse (k1..k3 at 1000 ms): the oldest lapsed claim makes room.
+  CHECK(claim(s, "z", 1000) == ClaimResult::claimed);
+  CHECK(claim(s, "k2", 1000) == ClaimResult::claimed); // its own lapsed claim: claimed again
+  CHECK(s.refused_full() == 11);
+
+  // Handled and released: few claims left, the episode is over (told with its count).
+  for (const char* k : {"x", "z", "k2"})
+    s.release(k, th::at(1001));
+  CHECK(claim(s, "after", 1002) == ClaimResult::claimed);
+  REQUIRE(said.size() == 2);
+  CHECK(said[1].find("11 claims answered unavailable") != std::string::npos);
+
+  // Full again later (the claims left have lapsed by then): a new episode, a new line.
+  for (int i = 0; i < 4; ++i)
+    REQUIRE(claim(s, name("again", i), 3000) == ClaimResult::claimed);
+  CHECK(claim(s, "refused", 3001) == ClaimResult::unavailable);
+  CHECK(said.size() == 3);
+  CHECK(s.refused_full() == 12);
+}
+
+namespace {
+/// What MemoryStore promises, written plainly: when full, the oldest claim if
+/// its lease lapsed, else the oldest done key (by confirmation) makes room.
+struct ModelStore {
+  struct Key {
+    bool done;
+    int expires;
+  };
+  std::size_t capacity;
+  std::map<std::string, Key> keys;
+  std::list<std::string> claims, dones; // oldest first
+
+  void forget(const std::string& k) {
+    (keys.at(k).done ? dones : claims).remove(k);
+    keys.erase(k);
+  }
+  bool room(int now) {
+    if (keys.size() < capacity)
+      return true;
+    if (!claims.empty() && keys.at(claims.front()).expires <= now)
+      return forget(claims.front()), true;
+    if (!dones.empty())
+      return forget(dones.front()), true;
+    return false;
+  }
+  ClaimResult claim(const std::string& k, int now, int lease) {
+    if (auto it = keys.find(k); it != keys.end()) {
+      if (it->second.expires > now)
+        return it->second.done ? ClaimResult::done : ClaimResult::in_progress;
+      forget(k);
+    }
+    if (!room(now))
+      return ClaimResult::unavailable;
+    keys[k] = {false, now + lease};
+    claims.push_back(k);
+    return ClaimResult::claimed;
+  }
+  void confirm(const std::string& k, int now, int ttl) {
+    if (keys.count(k))
+      forget(k);
+    else if (!room(now))
+      return;
+    keys[k] = {true, now + ttl};
+    dones.push_back(k);
+  }
+  void release(const std::string& k) {
+    if (auto it = keys.find(k); it != keys.end() && !it->second.done)
+      forget(k);
+  }
+};
+} // namespace
+
+TEST_CASE("memory store: random claims, confirms and releases answer as the model does") {
+  for (std::size_t capacity : {1u, 2u, 7u, 16u}) {
+    CAPTURE(capacity);
+    topgg::MemoryStore s(capacity);
+    s.on_error([](std::string_view) {});
+    ModelStore model{capacity, {}, {}, {}};
+    std::mt19937 rng(static_cast<unsigned>(capacity));
+    int now = 0;
+    std::uint64_t refused = 0;
+    for (int step = 0; step < 20000; ++step) {
+      now += static_cast<int>(rng() % 7);
+      const std::string k = name("k", static_cast<int>(rng() % (3 * capacity + 2)));
+      const int lease = rng() % 4 == 0 ? 5 : 500, ttl = rng() % 2 ? 50 : 5000;
+      switch (rng() % 3) {
+      case 0: {
+        const ClaimResult want = model.claim(k, now, lease);
+        refused += want == ClaimResult::unavailable;
+        REQUIRE(claim(s, k, now, std::chrono::milliseconds(lease)) == want);
+        break;
+      }
+      case 1:
+        model.confirm(k, now, ttl);
+        s.confirm(k, th::at(now), std::chrono::milliseconds(ttl));
+        break;
+      default: model.release(k); s.release(k, th::at(now));
+      }
+      REQUIRE(s.size() == model.keys.size());
+    }
+    CHECK(s.refused_full() == refused);
+    CHECK(refused > 0); // the table was full of claims at times
+  }
 }
 
 TEST_CASE("claim tickets: first completion counts; a dropped ticket counts as unavailable") {

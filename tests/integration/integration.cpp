@@ -100,6 +100,17 @@ std::unique_ptr<Manager> start(const std::function<void(Manager&)>& configure, c
 
 std::string health() { return "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n"; }
 
+/// Polls `done` until it holds or `limit` passes (generous: only a broken
+/// server makes a test wait that long); returns done().
+template <class Done> bool eventually(Done done, std::chrono::milliseconds limit = 30s) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (!done() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(5ms);
+  return done();
+}
+
+std::vector<int> server_sockets(std::uint16_t port); // below, with the audit's adapter findings
+
 // Acks handed to the test by an AckHandler, completed from the test's threads.
 struct AckBox {
   std::mutex m;
@@ -110,7 +121,7 @@ struct AckBox {
     acks.push_back(std::move(a));
     cv.notify_all();
   }
-  std::optional<topgg::Ack> pop(int timeout_ms = 3000) {
+  std::optional<topgg::Ack> pop(int timeout_ms = it::patient_ms) {
     std::unique_lock lock(m);
     if (!cv.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return !acks.empty(); }))
       return std::nullopt;

@@ -473,16 +473,13 @@ TEST_CASE("EMFILE on accept: no spinning, accepting resumes once descriptors are
   REQUIRE(::setrlimit(RLIMIT_NOFILE, &old) == 0);
   for (int fd : socks)
     ::close(fd);
-  bool served = false;
-  for (int attempt = 0; attempt < 50 && !served; ++attempt) {
-    Client c(m->port(), "127.0.0.1", 500);
-    c.send(it::bot_vote(attempt));
+  int attempt = 0;
+  CHECK(eventually([&] {
+    Client c(m->port(), "127.0.0.1", 5000);
+    c.send(it::bot_vote(attempt++));
     auto r = c.read();
-    served = r && r->status == 200;
-    if (!served)
-      std::this_thread::sleep_for(20ms);
-  }
-  CHECK(served);
+    return r && r->status == 200;
+  }));
 }
 
 TEST_CASE("200 concurrent connections each deliver one vote, once") {
@@ -519,6 +516,7 @@ TEST_CASE("timeouts: 408 for a slow head or body, quiet close when idle or silen
   });
   const std::string full = it::bot_vote(1);
 
+  const auto t0 = std::chrono::steady_clock::now(); // before they connect: their clocks start later
   Client slow_head(m->port());
   slow_head.send("POST /dbl HTTP/1.1\r\nHost: x\r\n");
   Client slow_body(m->port());
@@ -530,10 +528,10 @@ TEST_CASE("timeouts: 408 for a slow head or body, quiet close when idle or silen
   REQUIRE(r);
   CHECK(r->status == 200);
 
-  const auto t0 = std::chrono::steady_clock::now();
   r = slow_head.read();
   REQUIRE(r);
   CHECK(r->status == 408);
+  CHECK(std::chrono::steady_clock::now() - t0 >= s.header_timeout); // not before its timeout
   CHECK(r->closes());
   CHECK(slow_head.closed_by_peer());
   r = slow_body.read();
@@ -542,8 +540,9 @@ TEST_CASE("timeouts: 408 for a slow head or body, quiet close when idle or silen
   CHECK(slow_body.closed_by_peer());
   CHECK(silent.closed_by_peer());
   CHECK(idle.closed_by_peer());
-  const auto took = std::chrono::steady_clock::now() - t0;
-  CHECK(took < 1500ms);
+  // The settings are the ones applied, not the defaults (10 s, 60 s): a
+  // bound far above these timeouts, which a busy machine cannot reach.
+  CHECK(std::chrono::steady_clock::now() - t0 < 5s);
   CHECK(rec.size() == 0);
 }
 
@@ -574,16 +573,12 @@ TEST_CASE("connection cap: the connection over it is closed, the others still wo
   }
   // One leaves: a newcomer gets its place once the server noticed.
   five.pop_back();
-  bool served = false;
-  for (int attempt = 0; attempt < 50 && !served; ++attempt) {
-    Client again(m->port(), "127.0.0.1", 500);
+  CHECK(eventually([&] {
+    Client again(m->port(), "127.0.0.1", 5000);
     again.send(health());
     auto r = again.read();
-    served = r && r->status == 200;
-    if (!served)
-      std::this_thread::sleep_for(20ms);
-  }
-  CHECK(served);
+    return r && r->status == 200;
+  }));
 }
 
 TEST_CASE("acknowledgement completed from another thread: ok 200, retry 503, twice harmless") {
@@ -625,15 +620,18 @@ TEST_CASE("acknowledgement completed from another thread: ok 200, retry 503, twi
 TEST_CASE("acknowledgement never completed: 503 after ack_timeout; completed late: harmless") {
   AckBox box;
   std::atomic<int> rejected{0};
-  topgg::Settings s;
-  s.ack_timeout = 300ms;
-  auto m = start([&](Manager& mg) {
-    mg.dbl_webhook("/dbl", it::bot_key)
-        .on_bot_vote([&box](const topgg::BotVote&, topgg::Ack a) { box.push(std::move(a)); })
-        .on_error([&](const topgg::Rejection& r) { rejected += r.error == topgg::Error::ack_timeout; })
-        .on_warning([](std::string_view) {})
-        .settings(s);
-  });
+  auto configure = [&](std::chrono::milliseconds ack_timeout) {
+    return [&, ack_timeout](Manager& mg) {
+      topgg::Settings s;
+      s.ack_timeout = ack_timeout;
+      mg.dbl_webhook("/dbl", it::bot_key)
+          .on_bot_vote([&box](const topgg::BotVote&, topgg::Ack a) { box.push(std::move(a)); })
+          .on_error([&](const topgg::Rejection& r) { rejected += r.error == topgg::Error::ack_timeout; })
+          .on_warning([](std::string_view) {})
+          .settings(s);
+    };
+  };
+  auto m = start(configure(300ms));
   Client c(m->port());
   const auto t0 = std::chrono::steady_clock::now();
   c.send(it::bot_vote(1));
@@ -647,7 +645,9 @@ TEST_CASE("acknowledgement never completed: 503 after ack_timeout; completed lat
   CHECK_FALSE(a->ok()); // expired already
   CHECK(a->done());
 
-  // Completed after its connection is gone (reset by the peer).
+  // Completed after its connection is gone (reset by the peer), on a server
+  // whose ack_timeout cannot run out meanwhile, however slow the machine.
+  m = start(configure(60'000ms));
   std::optional<topgg::Ack> late;
   {
     Client gone(m->port());
@@ -656,15 +656,17 @@ TEST_CASE("acknowledgement never completed: 503 after ack_timeout; completed lat
     REQUIRE(late);
     gone.reset();
   }
-  std::this_thread::sleep_for(100ms);
+  CHECK(eventually([&] { return server_sockets(m->port()).size() == 1; })); // the reset seen: the listener alone
   std::thread([&] { late->ok(); }).join();
-  c.send(it::bot_vote(3));
+  Client c2(m->port());
+  c2.send(it::bot_vote(3));
   auto a3 = box.pop();
   REQUIRE(a3);
   a3->ok();
-  r = c.read();
+  r = c2.read();
   REQUIRE(r);
   CHECK(r->status == 200);
+  CHECK(rejected == 1);
 }
 
 TEST_CASE("executor: vote handlers run on the thread the user chose") {
@@ -732,13 +734,14 @@ TEST_CASE("close() waits for acknowledgements of requests already received") {
   c.send(it::bot_vote(1));
   auto a = box.pop();
   REQUIRE(a);
+  std::atomic<bool> acking{false};
   std::thread acker([&] {
     std::this_thread::sleep_for(150ms);
+    acking = true; // before ok(): close() may return as soon as ok() took effect
     a->ok();
   });
-  const auto t0 = std::chrono::steady_clock::now();
-  m->close(); // owned loop: returns when all is closed
-  CHECK(std::chrono::steady_clock::now() - t0 >= 100ms);
+  m->close();    // owned loop: returns when all is closed
+  CHECK(acking); // and that was after the acknowledgement, not before
   acker.join();
   auto r = c.read();
   REQUIRE(r);
@@ -780,7 +783,7 @@ TEST_CASE("close() during traffic, from another thread, twice") {
         }
       }
     });
-  std::this_thread::sleep_for(200ms);
+  CHECK(eventually([&] { return ok >= 10; })); // traffic flows, then close() comes
   std::thread closer([&] { m->close(); });
   m->close();
   closer.join();
@@ -941,9 +944,7 @@ TEST_CASE("close() from a handler on the owned loop's thread, then run() again: 
     c.send(it::post("/stop", "", "{}"));
     (void)c.read();
   }
-  for (int i = 0; i < 500 && m->running(); ++i)
-    std::this_thread::sleep_for(10ms);
-  REQUIRE_FALSE(m->running());
+  REQUIRE(eventually([&] { return !m->running(); }));
   REQUIRE(m->run(0, "127.0.0.1") != 0); // joined the ended loop thread (std::terminate before)
   Client c(m->port());
   c.send(it::bot_vote(4));

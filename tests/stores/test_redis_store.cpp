@@ -17,16 +17,32 @@ namespace {
 
 topgg::Now now() { return topgg::Now::current(); }
 
-/// Short timeouts, so that outages are seen and left quickly.
-RedisOptions quick(int port) {
+/// Timeouts that cannot run out while Redis answers, however busy or slow
+/// (ThreadSanitizer) the machine: what a case checks must not depend on a
+/// deadline. Redis stopped, refusing or answering with an error is seen at
+/// once anyway. Quick reconnections, so that outages are left quickly.
+RedisOptions patient(int port) {
   RedisOptions o;
   o.port = static_cast<std::uint16_t>(port);
-  o.command_timeout = 300ms;
-  o.connect_timeout = 300ms;
+  o.command_timeout = 60'000ms;
+  o.connect_timeout = 60'000ms;
   o.reconnect_min = 20ms;
   o.reconnect_max = 100ms;
   return o;
 }
+
+/// For the cases where a timeout must run out (a Redis that accepts but never
+/// answers): the library's default, short enough to wait for, long enough that
+/// the claims made while Redis answers are not timed out on a busy machine.
+RedisOptions timed(int port) {
+  RedisOptions o = patient(port);
+  o.command_timeout = 1000ms;
+  o.connect_timeout = 1000ms;
+  return o;
+}
+
+/// Far below patient()'s timeouts: an answer that came this soon was not a timeout.
+constexpr auto promptly = 10s;
 
 // Appends rather than `"k" + std::to_string(i)`, which trips GCC 12's -Wrestrict false positive at -O3.
 std::string numbered(const char* prefix, std::size_t i) {
@@ -45,7 +61,7 @@ std::string url_error(std::string_view url) {
 }
 
 /// Claims fresh keys until one is claimed (the store reconnected) or `wait` passes.
-bool claimed_again(RedisStore& s, std::chrono::milliseconds wait = 10'000ms) {
+bool claimed_again(RedisStore& s, std::chrono::milliseconds wait = 30'000ms) {
   const auto until = ts::Steady::now() + wait;
   for (std::size_t i = 0; ts::Steady::now() < until; ++i) {
     if (claim(s, numbered("probe-", i), now()) == ClaimResult::claimed)
@@ -108,40 +124,60 @@ TEST_CASE("redis store: URLs") {
 
 TEST_CASE("redis store: claim, confirm, release, lease and TTL") {
   RedisServer srv;
-  RedisStore s(quick(srv.port()));
+  RedisStore s(patient(srv.port()));
   CHECK(claim(s, "a", now()) == ClaimResult::claimed);
   CHECK(claim(s, "a", now()) == ClaimResult::in_progress); // held while handled
   s.release("a", now());
   CHECK(claim(s, "a", now()) == ClaimResult::claimed); // released: the retry is handled
-  s.confirm("a", now(), 400ms);
+  s.confirm("a", now(), 60'000ms);
   CHECK(claim(s, "a", now()) == ClaimResult::done);
   s.release("a", now()); // never drops a confirmed key
   CHECK(claim(s, "a", now()) == ClaimResult::done);
 
+  // A short lease and a short TTL, on Redis' clock: each key is claimed again
+  // once its time is over and not before, however late this thread looks.
+  // How long until a claim of `key` is claimed, counted from `since`; every
+  // answer before that one must be `meanwhile`.
+  auto claimable_after = [&](const char* key, ts::Steady::time_point since, ClaimResult meanwhile) {
+    for (;;) {
+      const auto r = claim(s, key, now());
+      const auto took = ts::Steady::now() - since;
+      if (r == ClaimResult::claimed)
+        return took;
+      REQUIRE(r == meanwhile);
+      REQUIRE(took < 30s);
+      std::this_thread::sleep_for(10ms);
+    }
+  };
+  const auto lease_from = ts::Steady::now();
   CHECK(claim(s, "b", now(), 150ms) == ClaimResult::claimed);
-  CHECK(claim(s, "b", now()) == ClaimResult::in_progress);
-  std::this_thread::sleep_for(500ms);
-  CHECK(claim(s, "b", now()) == ClaimResult::claimed); // lease lapsed: a crashed receiver does not block the retry
-  CHECK(claim(s, "a", now()) == ClaimResult::claimed); // TTL over: forgotten
+  REQUIRE(claim(s, "t", now()) == ClaimResult::claimed);
+  const auto ttl_from = ts::Steady::now();
+  s.confirm("t", now(), 400ms);
+  // Lease lapsed: a crashed receiver does not block the retry (5 ms: Redis' clock in milliseconds).
+  CHECK(claimable_after("b", lease_from, ClaimResult::in_progress) >= 150ms - 5ms);
+  CHECK(claimable_after("t", ttl_from, ClaimResult::done) >= 400ms - 5ms); // TTL over: forgotten
 }
 
 TEST_CASE("redis store: what it writes, under its prefix and database") {
   RedisServer srv;
   RedisServer::Client raw(srv.port());
-  auto o = quick(srv.port());
+  auto o = patient(srv.port());
   {
     RedisStore s(o);
-    REQUIRE(claim(s, "held", now(), 5000ms) == ClaimResult::claimed);
+    // Leases and TTLs long enough that this thread, however late, reads them
+    // well before they run out; in milliseconds (PX), not seconds.
+    REQUIRE(claim(s, "held", now(), 600'000ms) == ClaimResult::claimed);
     const std::string v = raw.command({"GET", "topgg:held"});
     CHECK(v.rfind("claimed:", 0) == 0);
     CHECK(v.size() == 8 + 32);
     const long pttl = std::stol(raw.command({"PTTL", "topgg:held"}));
-    CHECK(pttl > 4000);
-    CHECK(pttl <= 5000);
-    s.confirm("held", now(), 60'000ms);
+    CHECK(pttl > 500'000);
+    CHECK(pttl <= 600'000);
+    s.confirm("held", now(), 3'600'000ms);
     CHECK(claim(s, "held", now()) == ClaimResult::done);
     CHECK(raw.command({"GET", "topgg:held"}) == "done");
-    CHECK(std::stol(raw.command({"PTTL", "topgg:held"})) > 55'000);
+    CHECK(std::stol(raw.command({"PTTL", "topgg:held"})) > 3'000'000);
   }
   o.key_prefix = "bot2:";
   o.db = 2;
@@ -154,7 +190,7 @@ TEST_CASE("redis store: what it writes, under its prefix and database") {
 
 TEST_CASE("redis store: a claim is released only by the store that made it") {
   RedisServer srv;
-  RedisStore a(quick(srv.port())), b(quick(srv.port()));
+  RedisStore a(patient(srv.port())), b(patient(srv.port()));
   REQUIRE(claim(a, "k", now()) == ClaimResult::claimed);
   b.release("k", now()); // b never claimed it
   CHECK(claim(b, "k", now()) == ClaimResult::in_progress);
@@ -170,7 +206,7 @@ TEST_CASE("redis store: a claim is released only by the store that made it") {
 
 TEST_CASE("redis store: two receivers claiming the same keys at once: exactly one claimed each") {
   RedisServer srv;
-  RedisStore a(quick(srv.port())), b(quick(srv.port()));
+  RedisStore a(patient(srv.port())), b(patient(srv.port()));
   constexpr std::size_t n = 500;
   ts::Batch ba(n), bb(n);
   std::thread ta([&] {
@@ -195,7 +231,7 @@ TEST_CASE("redis store: two receivers claiming the same keys at once: exactly on
 
 TEST_CASE("redis store: many claims in flight from several threads") {
   RedisServer srv;
-  RedisStore s(quick(srv.port()));
+  RedisStore s(patient(srv.port()));
   constexpr std::size_t threads = 4, keys = 2000;
   std::vector<std::unique_ptr<ts::Batch>> batches;
   for (std::size_t t = 0; t < threads; ++t)
@@ -227,13 +263,13 @@ TEST_CASE("redis store: marks round-trip in microseconds") {
   RedisServer::Client raw(srv.port());
   const auto t = std::chrono::sys_time<std::chrono::microseconds>(1'700'000'000'123'456us);
   {
-    RedisStore s(quick(srv.port()));
+    RedisStore s(patient(srv.port()));
     CHECK_FALSE(s.load_mark("catch-up"));
     s.save_mark("catch-up", t);
     CHECK(s.load_mark("catch-up") == t);
     CHECK(raw.command({"GET", "topgg:mark:catch-up"}) == "1700000000123456");
   }
-  RedisStore s(quick(srv.port()));
+  RedisStore s(patient(srv.port()));
   CHECK(s.load_mark("catch-up") == t); // another receiver sees it
   raw.command({"SET", "topgg:mark:bad", "yesterday"});
   CHECK_THROWS_AS(s.load_mark("bad"), std::runtime_error);
@@ -241,20 +277,20 @@ TEST_CASE("redis store: marks round-trip in microseconds") {
   const auto t0 = ts::Steady::now();
   CHECK_THROWS_AS(s.load_mark("catch-up"), std::runtime_error); // no hang
   CHECK_THROWS_AS(s.save_mark("catch-up", t), std::runtime_error);
-  CHECK(ts::Steady::now() - t0 < 1000ms);
+  CHECK(ts::Steady::now() - t0 < promptly); // refused, not timed out
 }
 
 TEST_CASE("redis store: an idle store sleeps, connected or not") {
   RedisServer srv;
-  RedisStore up(quick(srv.port()));
+  RedisStore up(patient(srv.port()));
   REQUIRE(claim(up, "k", now()) == ClaimResult::claimed);
-  RedisStore down(quick(ts::free_port())); // reconnecting every 100 ms meanwhile
+  RedisStore down(patient(ts::free_port())); // reconnecting every 100 ms meanwhile
   CHECK(ts::cpu_while_sleeping(300ms) < 100ms);
 }
 
-TEST_CASE("redis store: Redis stopped mid-run: unavailable within the timeout, one line, then back") {
+TEST_CASE("redis store: Redis stopped mid-run: unavailable at once, one line, then back") {
   RedisServer srv;
-  const auto o = quick(srv.port());
+  const auto o = patient(srv.port());
   RedisStore s(o);
   ts::Reports reports;
   reports.attach(s);
@@ -266,8 +302,8 @@ TEST_CASE("redis store: Redis stopped mid-run: unavailable within the timeout, o
     const auto t0 = ts::Steady::now();
     for (std::size_t i = 0; i < 20; ++i)
       b.start(s, i, numbered("down-", i), now());
-    REQUIRE(b.wait(2000ms));
-    CHECK(ts::Steady::now() - t0 <= o.command_timeout + 200ms);
+    REQUIRE(b.wait());
+    CHECK(ts::Steady::now() - t0 < promptly); // Redis refused: no waiting for the timeout
     CHECK(b.count(ClaimResult::unavailable) == 20);
     std::this_thread::sleep_for(30ms);
   }
@@ -287,7 +323,7 @@ TEST_CASE("redis store: Redis stopped mid-run: unavailable within the timeout, o
 TEST_CASE("redis store: an idle connection closed by Redis is opened again without a report") {
   RedisServer srv;
   RedisServer::Client raw(srv.port());
-  RedisStore s(quick(srv.port()));
+  RedisStore s(patient(srv.port()));
   ts::Reports reports;
   reports.attach(s);
   REQUIRE(claim(s, "a", now()) == ClaimResult::claimed);
@@ -302,7 +338,7 @@ TEST_CASE("redis store: an idle connection closed by Redis is opened again witho
 
 TEST_CASE("redis store: a silent Redis: pending claims answered within the timeout, then back") {
   RedisServer srv;
-  const auto o = quick(srv.port());
+  const auto o = timed(srv.port());
   RedisStore s(o);
   ts::Reports reports;
   reports.attach(s);
@@ -313,16 +349,15 @@ TEST_CASE("redis store: a silent Redis: pending claims answered within the timeo
   const auto t0 = ts::Steady::now();
   for (std::size_t i = 0; i < 50; ++i)
     b.start(s, i, numbered("silent-", i), now());
-  REQUIRE(b.wait(2000ms));
+  REQUIRE(b.wait());
   const auto took = ts::Steady::now() - t0;
   CHECK(took >= o.command_timeout - 10ms); // waited for an answer
-  CHECK(took <= o.command_timeout + 200ms);
+  CHECK(took < 10 * o.command_timeout);    // and not much longer, however busy the machine
   CHECK(b.count(ClaimResult::unavailable) == 50);
   for (int i = 0; i < 3; ++i) // reconnecting to a server that accepts but never answers
-    CHECK(claim(s, numbered("still-", static_cast<std::size_t>(i)), now(), 10'000ms, 1000ms) ==
-          ClaimResult::unavailable);
+    CHECK(claim(s, numbered("still-", static_cast<std::size_t>(i)), now()) == ClaimResult::unavailable);
   CHECK(reports.size() == 1);
-  CHECK(lines_with(reports, "within 300 ms") == 1);
+  CHECK(lines_with(reports, "within 1000 ms") == 1);
 
   srv.resume();
   REQUIRE(claimed_again(s));
@@ -333,7 +368,7 @@ TEST_CASE("redis store: a silent Redis: pending claims answered within the timeo
 
 TEST_CASE("redis store: many claims in flight when the connection dies: each answered once") {
   RedisServer srv;
-  RedisStore s(quick(srv.port()));
+  RedisStore s(patient(srv.port()));
   constexpr std::size_t n = 5000;
   ts::Batch b(n);
   for (std::size_t i = 0; i < n; ++i) {
@@ -341,13 +376,13 @@ TEST_CASE("redis store: many claims in flight when the connection dies: each ans
     if (i == n / 2)
       srv.stop();
   }
-  REQUIRE(b.wait(5000ms)); // Batch throws if any is answered twice
+  REQUIRE(b.wait()); // Batch throws if any is answered twice
   CHECK(b.count(ClaimResult::claimed) + b.count(ClaimResult::unavailable) == n);
   CHECK(b.count(ClaimResult::unavailable) >= n / 2 - 1);
 }
 
 TEST_CASE("redis store: unreachable from the start; the hook set after construction hears it") {
-  auto o = quick(ts::free_port()); // nobody listens there
+  auto o = patient(ts::free_port()); // nobody listens there
   RedisStore s(o);
   ts::Reports reports;
   reports.attach(s);
@@ -356,7 +391,7 @@ TEST_CASE("redis store: unreachable from the start; the hook set after construct
   for (int i = 0; i < 5; ++i) {
     const auto t0 = ts::Steady::now();
     CHECK(claim(s, "k", now()) == ClaimResult::unavailable);
-    CHECK(ts::Steady::now() - t0 <= o.command_timeout + 100ms);
+    CHECK(ts::Steady::now() - t0 < promptly); // refused: no waiting for the timeout
   }
   REQUIRE(reports.size() == 1);
   CHECK(reports.lines()[0].find("refused") != std::string::npos);
@@ -364,7 +399,7 @@ TEST_CASE("redis store: unreachable from the start; the hook set after construct
 
 TEST_CASE("redis store: a host name is looked up (off the store's thread), every address tried") {
   RedisServer srv; // listens on 127.0.0.1 only; "localhost" may also (or first) be ::1
-  auto o = quick(srv.port());
+  auto o = patient(srv.port());
   o.host = "localhost";
   RedisStore s(o);
   ts::Reports reports;
@@ -377,7 +412,7 @@ TEST_CASE("redis store: a host name is looked up (off the store's thread), every
 TEST_CASE("redis store: a wrong password is one line, and never printed") {
   RedisServer srv({"--requirepass", "hunter2"});
   {
-    auto o = quick(srv.port());
+    auto o = patient(srv.port());
     o.password = "wrong-secret";
     RedisStore s(o);
     ts::Reports reports;
@@ -391,7 +426,7 @@ TEST_CASE("redis store: a wrong password is one line, and never printed") {
     CHECK(reports.all().find("wrong-secret") == std::string::npos);
   }
   {
-    auto o = quick(srv.port());
+    auto o = patient(srv.port());
     o.password = "hunter2";
     RedisStore s(o);
     CHECK(claim(s, "k", now()) == ClaimResult::claimed);
@@ -403,7 +438,7 @@ TEST_CASE("redis store: a wrong password is one line, and never printed") {
 
 TEST_CASE("redis store: fail-open claims proceed while Redis is down") {
   RedisServer srv;
-  auto o = quick(srv.port());
+  auto o = patient(srv.port());
   o.fail_open = true;
   RedisStore s(o);
   ts::Reports reports;
@@ -418,7 +453,7 @@ TEST_CASE("redis store: fail-open claims proceed while Redis is down") {
 
 TEST_CASE("redis store: a confirm made during an outage is written once Redis is back") {
   RedisServer srv;
-  RedisStore s(quick(srv.port()));
+  RedisStore s(patient(srv.port()));
   REQUIRE(claim(s, "k", now()) == ClaimResult::claimed);
   srv.stop();
   s.confirm("k", now(), 60'000ms); // handled while Redis was down
@@ -430,7 +465,7 @@ TEST_CASE("redis store: a confirm made during an outage is written once Redis is
 
 TEST_CASE("redis store: too many pending claims answer at once, reported once") {
   RedisServer srv;
-  auto o = quick(srv.port());
+  auto o = timed(srv.port()); // the pending ones wait for their timeout
   o.max_pending = 3;
   RedisStore s(o);
   ts::Reports reports;
@@ -442,7 +477,7 @@ TEST_CASE("redis store: too many pending claims answer at once, reported once") 
   for (std::size_t i = 0; i < 10; ++i)
     at_once += b.start(s, i, numbered("p", i), now());
   CHECK(at_once == 7);
-  REQUIRE(b.wait(2000ms));
+  REQUIRE(b.wait());
   CHECK(b.count(ClaimResult::unavailable) == 10);
   srv.resume();
   REQUIRE(claimed_again(s));
@@ -452,7 +487,7 @@ TEST_CASE("redis store: too many pending claims answer at once, reported once") 
 TEST_CASE("redis store: a primary turned replica: unavailable, one line, reconnecting until it is primary again") {
   RedisServer srv, other;
   RedisServer::Client raw(srv.port());
-  RedisStore s(quick(srv.port()));
+  RedisStore s(patient(srv.port()));
   ts::Reports reports;
   reports.attach(s);
   REQUIRE(claim(s, "a", now()) == ClaimResult::claimed);
@@ -473,7 +508,7 @@ TEST_CASE("redis store: a primary turned replica: unavailable, one line, reconne
 TEST_CASE("redis store: a flushed script cache is reloaded") {
   RedisServer srv;
   RedisServer::Client raw(srv.port());
-  RedisStore s(quick(srv.port()));
+  RedisStore s(patient(srv.port()));
   ts::Reports reports;
   reports.attach(s);
   REQUIRE(claim(s, "a", now()) == ClaimResult::claimed);
@@ -488,7 +523,7 @@ TEST_CASE("redis store: closing writes the confirms still queued") {
   RedisServer srv;
   RedisServer::Client raw(srv.port());
   {
-    RedisStore s(quick(srv.port()));
+    RedisStore s(patient(srv.port()));
     REQUIRE(claim(s, "k", now()) == ClaimResult::claimed);
     for (std::size_t i = 0; i < 100; ++i)
       s.confirm(numbered("c", i), now(), 60'000ms);

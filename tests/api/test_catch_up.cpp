@@ -85,9 +85,9 @@ api::CatchUpOptions options(const std::string& scenario, std::vector<std::string
   o.api.ca_file = env("TOPGG_API_CA");
   o.api.min_interval = 20ms;
   o.api.backoff = 50ms;
-  o.api.timeout = 5000ms;
-  o.since = 3h; // the mock's votes are within the last two hours
-  o.vote_timeout = 2000ms;
+  o.api.timeout = 30'000ms; // timeouts a busy machine does not reach: no case here is about them
+  o.since = 3h;             // the mock's votes are within the last two hours
+  o.vote_timeout = 30'000ms;
   if (errors)
     o.on_error = [errors](std::string_view line) { errors->emplace_back(line); };
   return o;
@@ -111,6 +111,17 @@ struct Seen {
     return out;
   }
 };
+
+/// The mock's run name in `o`'s base URL, for its request log.
+std::string run_of(const api::CatchUpOptions& o) { return o.api.base_url.substr(o.api.base_url.rfind('/') + 1); }
+
+/// Polls `done` until it holds or 30 s pass; returns done().
+template <class Done> bool eventually(Done done) {
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (!done() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(10ms);
+  return done();
+}
 
 std::vector<std::string> user_ids(std::size_t from = 0, std::size_t to = 8) {
   std::vector<std::string> out;
@@ -321,11 +332,10 @@ TEST_CASE("with a WebhookManager, caught-up votes are handled on its loop thread
   o.every = 3600s;
   api::CatchUp catch_up(m, o);
   catch_up.start(); // the first round now, on its own thread
-  for (int i = 0; i < 200 && seen.users().size() < 8; ++i)
-    std::this_thread::sleep_for(10ms);
+  CHECK(eventually([&] { return seen.users().size() >= 8; }));
   const auto t0 = std::chrono::steady_clock::now();
   catch_up.stop(); // waiting for the next round: stops at once
-  CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+  CHECK(std::chrono::steady_clock::now() - t0 < 10s); // not the hour until the next round
   CHECK(seen.users() == user_ids());
   for (std::thread::id t : seen.threads)
     CHECK(t == loop_thread);
@@ -335,10 +345,12 @@ TEST_CASE("with a WebhookManager, caught-up votes are handled on its loop thread
 TEST_CASE("stop() cancels a round waiting on a slow API promptly") {
   topgg::Router router;
   router.v1_webhook("/v1", "whs_catchup").on_vote_create([](const v1::VoteCreate&) {});
-  api::CatchUp catch_up(router, options("slow"));
+  const api::CatchUpOptions o = options("slow");
+  api::CatchUp catch_up(router, o);
   catch_up.start();
-  std::this_thread::sleep_for(300ms);
+  // The round's request has reached the mock, whose answer is 30 s away.
+  CHECK(eventually([&] { return fetch("/_log/" + run_of(o)).find("\"endpoint\"") != std::string::npos; }));
   const auto t0 = std::chrono::steady_clock::now();
   catch_up.stop();
-  CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+  CHECK(std::chrono::steady_clock::now() - t0 < 10s); // not the answer's 30 s, however busy the machine
 }

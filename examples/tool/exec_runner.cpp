@@ -157,8 +157,10 @@ void ExecRunner::watch_queue() {
       continue;
     }
     const auto now = Clock::now();
-    if (now < queue_.front().latest_start) {
-      watch_cv_.wait_until(lock, queue_.front().latest_start);
+    // A copy: wait_until reads it again after waking, when a worker may have taken (and freed) that job.
+    const Clock::time_point front_latest = queue_.front().latest_start;
+    if (now < front_latest) {
+      watch_cv_.wait_until(lock, front_latest);
       continue;
     }
     // Deadlines follow arrival order: the late ones are at the front.

@@ -34,7 +34,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
-from test_examples import BOT, DBL_AUTH, PATIENCE, V1_SECRET, Child, check  # noqa: E402
+from test_examples import BOT, DBL_AUTH, PATIENCE, TIMEOUT_MULTIPLIER, V1_SECRET, Child, check  # noqa: E402
 
 PROJECT = "803190510032756736"
 CREATED_AT = "2026-02-09T00:47:14.2510149+00:00"
@@ -465,7 +465,7 @@ CASES = {"sqlite_restart": sqlite_restart, "redis_shared": redis_shared, "redis_
 def main():
     if len(sys.argv) < 4 or sys.argv[1] not in CASES:
         sys.exit(f"usage: {sys.argv[0]} {'|'.join(CASES)} TOOL LOOP [REDIS_SERVER]")
-    signal.alarm(110)  # a hung test fails rather than waiting for meson's timeout
+    signal.alarm(110 * TIMEOUT_MULTIPLIER)  # a hung test fails rather than waiting for meson's timeout
     CASES[sys.argv[1]](*sys.argv[2:])
 
 

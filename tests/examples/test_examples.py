@@ -44,6 +44,10 @@ def check(cond, what):
 # it waits this long, however busy or slow (sanitizers) the machine is. Checks
 # that something does NOT happen, and main()'s alarm, bound the rest.
 PATIENCE = 20
+# tests/run multiplies meson's timeouts for the sanitized builds (several times slower) and says
+# so here, so that main()'s alarm, the same kind of limit, follows (tool_options took 50 s under
+# AddressSanitizer on a busy machine).
+TIMEOUT_MULTIPLIER = max(1, int(os.environ.get("TOPGG_TEST_TIMEOUT_MULTIPLIER") or 1))
 
 
 class Child:
@@ -1478,7 +1482,7 @@ CASES = {"uv_minimal": minimal, "asio_minimal": minimal, "uv_byte_level": minima
 def main():
     if len(sys.argv) < 3 or sys.argv[1] not in CASES:
         sys.exit(f"usage: {sys.argv[0]} {'|'.join(CASES)} EXECUTABLE [LOOP]")
-    signal.alarm(50)  # a hung test fails rather than waiting for meson's timeout
+    signal.alarm(50 * TIMEOUT_MULTIPLIER)  # a hung test fails rather than waiting for meson's timeout
     CASES[sys.argv[1]](*sys.argv[2:])
 
 

@@ -979,6 +979,31 @@ TEST_CASE("Ack::deadline(): the delivery's arrival plus ack_timeout on a Connect
   CHECK(r.ack(0).ok());
 }
 
+TEST_CASE("Router::handle after a store's late answer: a handler that waits for a worker completing its Ack") {
+  // The handler ran on the store's thread under the wake cell's lock; the
+  // worker's ack.ok() fires that cell, so it waited for the lock the handler's
+  // thread held, and the handler waited for the worker: a deadlock (issue 23,
+  // item 10). The wait is bounded here so that the old code fails, not hangs.
+  Receiver r;
+  auto store = std::make_shared<Deferring>();
+  r.router.idempotency_store(store);
+  struct Seen {
+    std::atomic<bool> worker_done{false}, handler_saw_it{false};
+  };
+  auto seen = std::make_shared<Seen>();
+  r.router.on_bot_vote([seen](const topgg::BotVote&, topgg::Ack ack) {
+    std::thread([ack, seen] {
+      ack.ok();
+      seen->worker_done = true;
+    }).detach();
+    for (int i = 0; i < 2000 && !seen->worker_done; ++i) // up to 20 s: the worker needs a moment only
+      std::this_thread::sleep_for(10ms);
+    seen->handler_saw_it = seen->worker_done.load();
+  });
+  CHECK(handle(r.router, post("/dbl", "k", bot("1"))) == 200);
+  CHECK(seen->handler_saw_it);
+}
+
 TEST_CASE("settings() never replaces a store the user gave, even a MemoryStore") {
   topgg::Router r;
   auto mine = std::make_shared<topgg::MemoryStore>(10);

@@ -92,7 +92,10 @@ delivery already handled is answered 2xx with no second line, and said on stderr
                          from $TOPGG_REDIS_URL (keeps a password out of `ps`). While
                          Redis is unreachable deliveries are answered 503 (Top.gg
                          retries) and one line says so.
-  --dedup-ttl S          how long a handled delivery is remembered (default 3600)
+  --dedup-ttl S          how long a handled delivery is remembered (default 3600); a
+                         legacy vote at most 11 h whatever this says (it has no vote
+                         ID, and its voter may vote again after 12 h); a vote.create
+                         25 h at least (its key holds the vote's time)
   --no-dedup             handle every delivery, retries included
 catch-up (votes cast while no receiver was up: Top.gg retries a v1 delivery only
 three times, within seconds):
@@ -262,6 +265,10 @@ template <class Manager> int serve(const Options& o) {
   s.dedup_ttl = std::chrono::seconds(o.number("dedup-ttl", 3600, 1, kMaxS, "s"));
   if (o.has("no-dedup"))
     s.dedup_ttl = std::chrono::seconds(0);
+  if (s.dedup_ttl > std::chrono::hours(11) && (o.has("dbl") || o.has("dsl")))
+    std::fprintf(stderr, "topgg-webhook: warning: --dedup-ttl %lld s: legacy votes (--dbl, --dsl) are remembered 11 h "
+                         "at most, since their voter may vote again after 12 h\n",
+                 static_cast<long long>(s.dedup_ttl.count()));
   const std::string host = o.get("host", "0.0.0.0");
   const auto port = static_cast<std::uint16_t>(o.number("port", 8080, 0, 65535, "port"));
   const Routes routes = route_specs(o);

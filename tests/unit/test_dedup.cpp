@@ -565,6 +565,44 @@ TEST_CASE("claim, then confirm on success with the TTL; release on a throw, so t
   }
 }
 
+TEST_CASE("a legacy vote's key is kept 11 h at most, whatever dedup_ttl says: the user may vote again after 12 h") {
+  // With --dedup-ttl above 12 h the user's next real vote was taken for a
+  // retry and dropped: legacy votes carry no vote ID (issue 23, item 5).
+  topgg::Settings s;
+  s.dedup_ttl = std::chrono::hours(24);
+  Receiver r(s);
+  auto rec = std::make_shared<Recorder>();
+  r.router.idempotency_store(rec);
+  CHECK(r.send(post("/dbl", "k", bot("1"))) == ok200);
+  auto calls = rec->take();
+  REQUIRE(calls.size() == 2);
+  CHECK(calls[1].ends_with(" 39600000")); // 11 h
+  // A vote.create's key holds its time: kept 25 h at least, never cut.
+  VoteFields f;
+  f.user = "u1";
+  CHECK(r.send(signed_post(vote_create(f))) == ok204);
+  calls = rec->take();
+  REQUIRE(calls.size() == 2);
+  CHECK(calls[1].ends_with(" 90000000"));
+  // Below 11 h the setting stands.
+  s.dedup_ttl = std::chrono::hours(2);
+  r.router.settings(s);
+  CHECK(r.send(post("/dbl", "k", bot("2"))) == ok200);
+  calls = rec->take();
+  REQUIRE(calls.size() == 2);
+  CHECK(calls[1].ends_with(" 7200000"));
+  // 12 h later in memory: the same user's new vote is handled.
+  Receiver m(topgg::Settings{});
+  topgg::Settings day;
+  day.dedup_ttl = std::chrono::hours(24);
+  m.router.settings(day);
+  CHECK(m.send(post("/dbl", "k", bot("1")), 0) == ok200);
+  CHECK(m.send(post("/dbl", "k", bot("1")), 60'000) == ok200); // a retry a minute later: no event
+  CHECK(m.handled == 1);
+  CHECK(m.send(post("/dbl", "k", bot("1")), 12 * 3600 * 1000) == ok200); // the next real vote
+  CHECK(m.handled == 2);
+}
+
 TEST_CASE("Ack later: ok confirms, retry() releases, an ack timeout releases — each retry then handled") {
   for (const Kind& k : kinds) {
     CAPTURE(k.name);

@@ -289,11 +289,17 @@ template <class Manager> int serve(const Options& o) {
 
   std::unique_ptr<Exec> exec = start_exec(o, s.ack_timeout, routes.secret_vars);
 
+  // Anyone can send refused requests: a few lines per reason and client, then a summary.
+  LineLimiter refusal_limits({}, [](const std::string& line) { log_line(line); });
+  limit_refusal_lines(&refusal_limits);
+  struct Unlimit {
+    ~Unlimit() { limit_refusal_lines(nullptr); }
+  } unlimit; // before the limiter goes (it is declared first: destroyed last)
   Manager m;
   EventOutput output(STDOUT_FILENO, [&m](std::function<void()> job) { return m.post(std::move(job)); });
   if (store)
     m.idempotency_store(store);
-  m.settings(s).on_error(log_rejection).on_warning([](std::string_view w) { log_line("warning: " + std::string(w)); });
+  m.settings(s).on_error(log_rejection).on_duplicate(log_duplicate).on_warning([](std::string_view w) { log_line("warning: " + std::string(w)); });
   try {
     for (const RouteSpec& r : routes.list) {
       if (r.kind == "dbl")

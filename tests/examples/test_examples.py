@@ -388,6 +388,18 @@ def tool_listen(tool, loop):
             check(all(event.get(k) == v for k, v in expect.items()), f"listen prints the {kind} JSON line: {line.strip()}")
             if kind in ("vote.create", "webhook.test"):
                 check(event.get("trace", "").startswith("send-"), f"the {kind} line carries the trace")
+        # Two test votes sent at once are two votes: the Top.gg user ID changes with each send
+        # (issue 24: only the Discord ID could change, so two within a second were one vote).
+        start = s.stdout_now().count('"event":"vote.create"')
+        for extra in ([], [], ["--user", "4242"]):
+            r = run_tool(tool, "send", base + "/topgg", "--kind", "vote.create", *extra)
+            check(r.returncode == 0 and r.stdout.startswith("204"), f"send --kind vote.create {extra} is answered 204")
+        s.wait_for("out", r'"platform_id":"4242"')
+        lines = [json.loads(l) for l in s.stdout_now().splitlines() if '"vote.create"' in l][start:]
+        check(len(lines) == 3 and lines[0]["user"]["id"] != lines[1]["user"]["id"],
+              f"each send has its own Top.gg user ID: three votes ({[l['user']['id'] for l in lines]})")
+        check(lines[2]["user"]["id"] == "4242" and lines[2]["user"]["platform_id"] == "4242",
+              "--user sets the Top.gg user ID and the Discord ID")
         before = s.stdout_now()
         r = run_tool(tool, "send", base + "/dbl", "--kind", "dbl", "--auth", "wrong")
         check(r.returncode != 0 and r.stdout.startswith("401"), f"send exits non-zero on 401 ({r.stdout.strip()!r})")
@@ -796,6 +808,32 @@ def tool_stdout_cut_line(tool, loop):
                   "the cut line is the last bytes written: nothing was glued to it")
         finally:
             s.kill()
+
+
+def tool_log_flood(tool, loop):
+    """Refusal lines are rate-limited per reason and client (issue 24): a flood of refused
+    requests wrote a line each (800,000 lines in 5 s). A few lines are written, then a
+    summary says how many more there were; no refusal goes uncounted."""
+    s = listen(tool, loop, "--dbl", "/dbl")
+    try:
+        n = 1500
+        for i in range(n):
+            with socket.create_connection(("127.0.0.1", s.port)) as c:
+                c.sendall(b"POST /dbl HTTP/1.1\r\nHost: x\r\nAuthorization: wrong\r\nContent-Length: 2\r\n\r\n{}")
+                c.recv(4096)
+            s.pump(0)
+        check(bot_vote(s.port)[0] == 200, "a genuine vote is still handled during the flood")
+        s.stop()
+        err = s.err.decode(errors="replace")
+        written = [l for l in err.splitlines() if " refused 401 POST /dbl from 127.0.0.1" in l]
+        summaries = [int(m.group(1)) for m in
+                     re.finditer(r'(\d+) more like "refused 401 POST /dbl from 127\.0\.0\.1" in \d+ s were not logged', err)]
+        check(len(written) + sum(summaries) == n,
+              f"every refusal is a line or counted in a summary ({len(written)} lines + {summaries} = {n})")
+        check(len(written) <= 5 * (len(summaries) + 1) and len(written) < 100,
+              f"at most 5 lines per 10 s period ({len(written)} lines, {len(summaries)} summaries)")
+    finally:
+        s.kill()
 
 
 def tool_exec_env(tool, loop):
@@ -1443,7 +1481,7 @@ CASES = {"uv_minimal": minimal, "asio_minimal": minimal, "uv_byte_level": minima
          "tool_host": tool_host, "tool_run_hint": tool_run_hint, "tool_readme_lines": tool_readme_lines,
          "tool_stdout": tool_stdout, "tool_exec_queue": tool_exec_queue,
          "tool_stdout_whole_lines": tool_stdout_whole_lines, "tool_exec_sigterm": tool_exec_sigterm,
-         "tool_stdout_cut_line": tool_stdout_cut_line}
+         "tool_stdout_cut_line": tool_stdout_cut_line, "tool_log_flood": tool_log_flood}
 
 
 def main():

@@ -257,7 +257,13 @@ struct Receiver {
         })
         .on_error([this](const topgg::Rejection& r) {
           std::lock_guard lock(m);
+          CHECK(r.error != topgg::Error::duplicate); // those go to on_duplicate only
           errors.push_back(r.error);
+        })
+        .on_duplicate([this](const topgg::Rejection& r) {
+          std::lock_guard lock(m);
+          CHECK(r.error == topgg::Error::duplicate);
+          errors.push_back(r.error); // recorded in order with the refusals
         })
         .on_warning([](std::string_view) {});
   }
@@ -563,6 +569,27 @@ TEST_CASE("claim, then confirm on success with the TTL; release on a throw, so t
           std::vector<std::string>{"claim " + key2 + " 9000 -> claimed", "confirm " + key2 + " " + k.ttl(3'600'000)});
     CHECK(r.handled == 2);
   }
+}
+
+TEST_CASE("a retry of a handled delivery goes to on_duplicate, never to on_error; by default an info line") {
+  // An alerting on_error hook was told of every retry Top.gg made (issue 24).
+  topgg::Router r;
+  int handled = 0, errors = 0, duplicates = 0;
+  r.dbl_webhook("/dbl", "k")
+      .on_bot_vote([&](const topgg::BotVote&) { ++handled; })
+      .on_error([&](const topgg::Rejection&) { ++errors; })
+      .on_duplicate([&](const topgg::Rejection& d) {
+        ++duplicates;
+        CHECK(d.status == 200);
+        CHECK(d.path == "/dbl");
+      })
+      .on_warning([](std::string_view) {});
+  for (int i = 0; i < 3; ++i)
+    CHECK(handle(r, post("/dbl", "k", bot("1"))) == 200);
+  CHECK(handle(r, post("/dbl", "wrong", bot("1"))) == 401);
+  CHECK(handled == 1);
+  CHECK(duplicates == 2);
+  CHECK(errors == 1);
 }
 
 TEST_CASE("a legacy vote's key is kept 11 h at most, whatever dedup_ttl says: the user may vote again after 12 h") {
@@ -1398,8 +1425,8 @@ TEST_CASE("de-duplication decisions do not depend on how the bytes arrive (whole
   CHECK(count_responses(t.output) == 6);
   CHECK(t.events ==
         std::vector<std::string>{"bot 264811613708746752 user 1 upvote [ref=home]",
-                                 "rejected 200 already handled (a retry): answered without a second event",
+                                 "duplicate 200",
                                  "bot 264811613708746752 user 1 test [ref=home]",
                                  "bot 264811613708746752 user 1 test [ref=home]", "vote.create u1 a",
-                                 "rejected 204 already handled (a retry): answered without a second event"});
+                                 "duplicate 204"});
 }

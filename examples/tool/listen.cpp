@@ -53,6 +53,16 @@ routes (each may be given several times, e.g. one --dbl per bot):
   --dbl-auth KEY, --dsl-auth KEY, --v1-secret S
                          the key of the routes given without =VAR, instead of the
                          environment (visible to other users in `ps`!)
+                         A route whose key is unset or empty stops the tool at
+                         start (exit 2): it would be open to anyone (legacy) or
+                         refuse everything (v1).
+  --allow-no-auth        legacy routes without a key accept every request (a local
+                         test; warned at start)
+  --only-for ROUTE=ID    the route serves this bot (--dbl: its Discord ID), server
+                         (--dsl: the guild ID) or project (--v1: the Top.gg project
+                         ID or the bot's Discord ID; @me: the project of the
+                         --catch-up token): a delivery naming another is refused 403.
+                         Each line's "route" says which route received the event.
 server:
   --host H               address or name to listen on (default 0.0.0.0; :: for IPv6;
                          a name such as localhost is looked up)
@@ -106,7 +116,11 @@ three times, within seconds):
                          newest vote handled, kept in the --dedup store (sqlite or
                          redis keep it across restarts), re-reading an hour before it.
   --catch-up-since D     without a kept mark, how far back (default 12h; 90s, 30m, 7d)
-  --catch-up-every D     a round every D after the first (default: only at start; 5m)
+  --catch-up-every D     a round every D after the first (default: only at start; 5m);
+                         a round that fails is tried again sooner, after 5 s, then
+                         doubling up to 5 min
+  --catch-up-route ROUTE the --v1 route caught-up votes go through (their key, their
+                         "route"); needed when there are several
   --api-base URL, --api-ca FILE
                          another API address (https only) and CA file (for tests)
 limits (MS: whole milliseconds, 1 to 86400000 = 24 h; S: whole seconds, 1 to 86400):

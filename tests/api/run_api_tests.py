@@ -230,7 +230,7 @@ class Listener:
         return self.proc.returncode
 
 
-def signed_vote(exe, port, vote, secret):
+def signed_vote(exe, port, vote, secret, project="803190510032756736", path="/topgg"):
     """A v1 vote.create for mock `vote`, signed now, sent the way Top.gg would (a Python client)."""
     import hashlib
     import hmac
@@ -238,13 +238,13 @@ def signed_vote(exe, port, vote, secret):
     body = json.dumps({"type": "vote.create", "data": {
         "id": "webhook-" + vote["user_id"], "weight": vote["weight"], "created_at": vote["created_at"],
         "expires_at": vote["expires_at"],
-        "project": {"id": "803190510032756736", "type": "bot", "platform": "discord",
+        "project": {"id": project, "type": "bot", "platform": "discord",
                     "platform_id": "264811613708746752"},
         "user": {"id": vote["user_id"], "platform_id": vote["platform_id"], "name": "voter", "avatar_url": None}}})
     t = str(int(time.time()))
     mac = hmac.new(secret.encode(), (t + "." + body).encode(), hashlib.sha256).hexdigest()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    conn.request("POST", "/topgg", body, {"x-topgg-signature": f"t={t},v1={mac}", "Content-Type": "application/json"})
+    conn.request("POST", path, body, {"x-topgg-signature": f"t={t},v1={mac}", "Content-Type": "application/json"})
     status = conn.getresponse().status
     conn.close()
     return status
@@ -319,6 +319,44 @@ def listen_mode(exe, mock, ca, tmp):
         log = mock.log_of("listen-429")
         votes_log = [e for e in log if e["endpoint"] == "votes"]
         check(len(votes_log) >= 2 and votes_log[1]["t"] - votes_log[0]["t"] >= 1.0, "Retry-After: 1 honoured")
+    finally:
+        s.stop()
+
+    # A first round that fails is tried again with back-off, also without --catch-up-every (issue 24:
+    # the line said "the next round retries", and none came).
+    s = Listener(exe, base("badfirst", "listen-retry"), env)
+    try:
+        check(s.wait_err("the round is tried again in 5 s", 60), "a failed first round says when it is tried again")
+        lines = s.wait_lines(len(votes), 60)
+        check(len(lines) == len(votes), f"and the second try delivers every vote ({len(lines)} of {len(votes)})")
+    finally:
+        s.stop()
+
+    # Checked before listening: an http:// API base, an unreadable CA file (issue 24).
+    for bad, why in ((["--api-base", "http://127.0.0.1:9/x"], b"https://"),
+                     (["--api-ca", os.path.join(tmp, "no-such-ca.pem")], b"CA file")):
+        p, _ = run([exe, "listen", "--port", "0", "--v1", "/topgg", "--catch-up", *bad], env)
+        check(p.returncode == 2 and why in p.stderr and b"listening" not in p.stderr,
+              f"listen --catch-up {bad[0]} {bad[1]}: exit 2 before listening ({p.stderr!r})")
+
+    # Several v1 routes: --catch-up-route names the one votes go through; --only-for ...=@me
+    # makes it refuse another project's votes once the token's project is known.
+    env2 = dict(env, SECOND_SECRET="whs_second")
+    p, _ = run([exe, "listen", "--port", "0", "--v1", "/topgg", "--v1", "/second=SECOND_SECRET", "--catch-up"], env2)
+    check(p.returncode == 2 and b"--catch-up-route" in p.stderr, "two v1 routes without --catch-up-route: exit 2")
+    s = Listener(exe, [*base("pages", "listen-route"), "--v1", "/second=SECOND_SECRET", "--catch-up-route", "/second",
+                       "--only-for", "/second=@me"], env2)
+    try:
+        lines = s.wait_lines(len(votes))
+        check(len(lines) == len(votes) and all(l["route"] == "/second" for l in lines),
+              "caught-up votes come through the --catch-up-route route")
+        check(signed_vote(exe, s.port, votes[0], "whs_second", path="/second") == 204,
+              "the token's project on /second: its webhook twin is answered 204 (the same key)")
+        check(signed_vote(exe, s.port, votes[1], "whs_second", project="42", path="/second") == 403,
+              "another project's vote on /second: 403 (@me learned from the token)")
+        check(signed_vote(exe, s.port, votes[1], secret, project="42") == 204, "/topgg still takes any project")
+        lines = s.wait_lines(len(votes) + 1)
+        check(len(lines) == len(votes) + 1 and lines[-1]["route"] == "/topgg", "only that last vote added a line")
     finally:
         s.stop()
     return 0

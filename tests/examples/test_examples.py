@@ -1168,6 +1168,41 @@ def tool_routes(tool, loop):
     check("key-one" not in r.stderr and "key-two" not in r.stderr, "the error names the route, not its key")
     r = run_tool(tool, "listen", "--help")
     check("--dbl ROUTE[=VAR]" in r.stdout and "/bot1=BOT1_AUTH" in r.stdout, "--help documents ROUTE=VAR")
+    # A route without its key: exit 2 at start (issue 24), not open to anyone or refusing everything.
+    bare = {k: v for k, v in env.items() if k not in ("TOPGG_DBL_AUTH", "TOPGG_DSL_AUTH", "TOPGG_V1_SECRET")}
+    expect_usage_error(tool, [*base, "--dbl", "/dbl"], "--dbl /dbl has no key", env=bare)
+    expect_usage_error(tool, [*base, "--dsl", "/dsl"], "set $TOPGG_DSL_AUTH", env=bare)
+    expect_usage_error(tool, [*base, "--dbl", "/x=EMPTY_VAR"], "$EMPTY_VAR (from --dbl /x=EMPTY_VAR) is empty", env=bare)
+    expect_usage_error(tool, [*base, "--v1", "/topgg"], "--v1 /topgg has no secret", env=bare)
+    expect_usage_error(tool, [*base, "--v1", "/topgg=EMPTY_VAR"], "every delivery to it would be refused", env=bare)
+    s = listen(tool, loop, "--dbl", "/open", "--allow-no-auth", env=bare)
+    try:
+        s.wait_for("err", r"--dbl /open has no key: every request to it is accepted")
+        check(bot_vote(s.port, auth="anything", path="/open")[0] == 200, "--allow-no-auth: an open legacy route")
+        s.stop()
+    finally:
+        s.kill()
+    # --only-for: a route refuses a vote for another bot or server (issue 23, item 6).
+    s = listen(tool, loop, "--dbl", "/bot1=BOT1_AUTH", "--dbl", "/bot2=BOT2_AUTH", "--dsl", "/srv=SRV_AUTH",
+               "--only-for", f"/bot1={BOT}", "--only-for", "/bot2=2222", "--only-for", f"/srv={GUILD}", env=env)
+    try:
+        body = json.dumps({"bot": "2222", "user": USER, "type": "upvote"}).encode()
+        check(request(s.port, "POST", "/bot1", body, {"Authorization": "key-one"})[0] == 403,
+              "/bot1's key cannot speak for bot 2222: 403")
+        s.wait_for("err", r"refused 403 POST /bot1 from \S+: the vote is for bot 2222; /bot1 serves bot " + BOT)
+        check(request(s.port, "POST", "/bot2", body, {"Authorization": "key-two"})[0] == 200, "/bot2 takes bot 2222")
+        check(bot_vote(s.port, auth="key-one", path="/bot1")[0] == 200, f"/bot1 takes bot {BOT}")
+        other = json.dumps({"guild": "9999", "user": USER, "type": "upvote"}).encode()
+        check(request(s.port, "POST", "/srv", other, {"Authorization": "key-srv"})[0] == 403, "/srv refuses guild 9999")
+        lines = [json.loads(l) for l in s.stdout_now().splitlines()]
+        check([(l["route"], l["bot"]) for l in lines] == [("/bot2", "2222"), ("/bot1", BOT)],
+              f"each line names the route it came in ({lines})")
+        s.stop()
+    finally:
+        s.kill()
+    expect_usage_error(tool, [*base, "--dbl", "/bot1=BOT1_AUTH", "--only-for", "/nope=1"], "no --dbl, --dsl or --v1 route is /nope", env=env)
+    expect_usage_error(tool, [*base, "--dbl", "/bot1=BOT1_AUTH", "--only-for", "/bot1=abc"], "Discord ID", env=env)
+    expect_usage_error(tool, [*base, "--v1", "/topgg", "--only-for", "/topgg=@me"], "@me is the project of the catch-up token")
 
 
 STAMP = r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)"

@@ -21,6 +21,20 @@ constexpr ClaimResult script_results[] = {ClaimResult::claimed, ClaimResult::don
 
 } // namespace
 
+/// Redis quotes a command's arguments in some errors ("ERR unknown command 'AUTH', with args beginning
+/// with: 'secret'" where AUTH is renamed), a proxy may too: such a quote goes, and the password if left.
+std::string RedisStore::Impl::without_password(std::string text) const {
+  if (const auto quote = text.find(" with args beginning with"); quote != std::string::npos) {
+    text.erase(quote);
+    while (!text.empty() && (text.back() == ',' || text.back() == ' '))
+      text.pop_back();
+  }
+  const std::string& pw = opt.password;
+  for (auto at = pw.empty() ? std::string::npos : text.find(pw); at != std::string::npos; at = text.find(pw, at + 3))
+    text.replace(at, pw.size(), "***");
+  return text;
+}
+
 void RedisStore::Impl::dispatch(Op&& op) {
   if (op.kind == Op::claim) {
     op.state = std::make_shared<Claim>();
@@ -162,7 +176,8 @@ void RedisStore::Impl::handshake_answer(Sent::Kind kind, const redisReply& r, bo
                                         const std::string& error_text) {
   if (error || (kind >= Sent::load_claim && r.type != REDIS_REPLY_STRING)) {
     handshake_refused = true;
-    request_drop(std::string(handshake_names[kind]) + " failed: " + (error ? error_text : "unexpected answer"));
+    request_drop(std::string(handshake_names[kind]) +
+                 " failed: " + (error ? without_password(error_text) : "unexpected answer"));
     return;
   }
   if (kind == Sent::load_claim)

@@ -178,6 +178,7 @@ struct __attribute__((visibility("hidden"))) RedisStore::Impl {
   void send(Op&& op);
   void answer(redisReply* r);
   void handshake_answer(Sent::Kind kind, const redisReply& r, bool error, const std::string& error_text);
+  std::string without_password(std::string text) const;
   void claim_answer(Op& op, const redisReply& r);
   void mark_answer(Op& op, const redisReply& r);
   void worked();

@@ -68,7 +68,11 @@ std::shared_ptr<topgg::IdempotencyStore> make_store(const std::string& spec) {
         throw std::invalid_argument("--dedup redis needs $TOPGG_REDIS_URL (redis://[:PASSWORD@]HOST:PORT[/DB])");
       url = env;
     }
-    return open_redis(topgg::RedisOptions::from_url(url));
+    const auto options = topgg::RedisOptions::from_url(url);
+    if (spec != "redis" && !options.password.empty())
+      std::fprintf(stderr, "topgg-webhook: warning: --dedup with a password is visible to other users in the process "
+                           "list; prefer --dedup redis and $TOPGG_REDIS_URL\n");
+    return open_redis(options);
 #else
     throw std::invalid_argument("--dedup redis: this build has no Redis store");
 #endif

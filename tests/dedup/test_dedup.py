@@ -21,6 +21,7 @@ redis_probe: Redis is asked before listening. A wrong password, none where one
 is required, one where none is set, a db out of range, a host name that does
 not exist: exit 1 and one line, the password in none. Refused: one warning
 line, the tool listens, answers 503, and handles votes once Redis is started.
+A password in `--dedup` on the command line is warned about.
 
 Legacy (bot vote) and v1 (vote.create) deliveries both. Standard library only;
 the child-process helpers are tests/examples/test_examples.py's.
@@ -512,6 +513,29 @@ def redis_probe(tool, loop, program=None):
                     f"topgg-webhook: cannot use the de-duplication store {where}: ") and why in lines[0],
                       f"{what}: one line naming the store and why, nothing listened: {p.stderr!r}")
                 check("wrong-secret" not in p.stderr and password not in p.stderr, f"{what}: no password in it")
+
+            # A password on the command line is in `ps`: warned about; from $TOPGG_REDIS_URL it is not.
+            s = Child([*argv, "--dedup", f"redis://:{password}@127.0.0.1:{locked.port}"])
+            try:
+                warning = ("topgg-webhook: warning: --dedup with a password is visible to other users in the "
+                           "process list; prefer --dedup redis and $TOPGG_REDIS_URL\n")
+                err = s.err.decode()
+                check(err.startswith(warning) and password not in err,
+                      f"--dedup redis://:PASSWORD@...: a warning before listening, without the password: {err!r}")
+                check(deliver(s.port, "dbl", "5001") == 200, "and the right password works: a vote is handled")
+                s.stop()
+            finally:
+                s.kill()
+            from_env = dict(ENV, TOPGG_REDIS_URL=f"redis://:{password}@127.0.0.1:{locked.port}")
+            no_password = f"redis://127.0.0.1:{unlocked.port}"
+            for flag, env in ((["--dedup", "redis"], from_env), (["--dedup", no_password], ENV)):
+                s = Child([*argv, *flag], env=env)
+                try:
+                    check("warning" not in s.err.decode(), f"{' '.join(flag)}: no password on the command line, "
+                          f"no warning: {s.err.decode()!r}")
+                    s.stop()
+                finally:
+                    s.kill()
 
             # Refused: the tool says it goes on, answers 503, and works once Redis answers.
             port = unlocked.port

@@ -64,8 +64,9 @@ struct TOPGG_API RedisOptions {
   static RedisOptions from_url(std::string_view url);
 };
 
-/// What RedisStore::probe() found. `why` is empty when ok; it never holds the password.
+/// What RedisStore::probe() found.
 struct RedisProbe {
+  /// Whether the store can work, and if not, whether waiting helps.
   enum class Kind : std::uint8_t {
     ok,        ///< connected: AUTH, SELECT and the scripts' SCRIPT LOAD answered
     permanent, ///< fails until the configuration changes: Redis answered AUTH, SELECT or SCRIPT LOAD with an
@@ -74,9 +75,9 @@ struct RedisProbe {
     transient, ///< cannot ask Redis now: refused, unreachable, no answer in time, a lookup that failed for now,
                ///< Redis loading, busy or out of connections. The store keeps trying (with back-off)
   };
-  Kind kind = Kind::ok;
-  std::string why;
-  bool ok() const noexcept { return kind == Kind::ok; }
+  Kind kind = Kind::ok; ///< what was found
+  std::string why;      ///< what went wrong, for a log line; empty when ok; never holds the password
+  bool ok() const noexcept { return kind == Kind::ok; } ///< kind == Kind::ok
 };
 
 /// An IdempotencyStore in Redis or Valkey. One thread per store runs hiredis'

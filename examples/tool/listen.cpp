@@ -99,7 +99,8 @@ delivery already handled is answered 2xx with no second line, and said on stderr
   --dedup redis://[:PASSWORD@]HOST:PORT[/DB]
                          in Redis or Valkey: survives restarts and is shared by every
                          instance behind a load balancer. `--dedup redis` reads the URL
-                         from $TOPGG_REDIS_URL (keeps a password out of `ps`). While
+                         from $TOPGG_REDIS_URL (keeps a password out of `ps`). Asked at
+                         start: a wrong password, db or host name exits 1. While
                          Redis is unreachable deliveries are answered 503 (Top.gg
                          retries) and one line says so.
   --dedup-ttl S          how long a handled delivery is remembered (default 3600); a
@@ -294,6 +295,9 @@ template <class Manager> int serve(const Options& o) {
       store = make_store(o.get("dedup"));
     } catch (const std::invalid_argument& e) {
       usage_error(library_words(e));
+    } catch (const StoreUnusable& e) { // exits before listening: every vote would be answered 503
+      std::fprintf(stderr, "topgg-webhook: %s\n", e.what());
+      return 1;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "topgg-webhook: cannot open the de-duplication store: %s\n", library_words(e).c_str());
       return 1;

@@ -48,8 +48,17 @@ bool Client::Impl::set_options() {
             curl_easy_setopt(h, CURLOPT_WRITEDATA, this) == CURLE_OK &&
             curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &Impl::on_header) == CURLE_OK &&
             curl_easy_setopt(h, CURLOPT_HEADERDATA, this) == CURLE_OK;
-  if (ok && !o.ca_file.empty())
-    ok = curl_easy_setopt(h, CURLOPT_CAINFO, o.ca_file.c_str()) == CURLE_OK;
+  if (ok && !o.ca_file.empty()) {
+    // The file is the only trust. CAINFO alone replaces libcurl's default bundle, but its default CA
+    // directory (CAPATH, /etc/ssl/certs on Debian) is still searched: cleared (a TLS backend without
+    // CA directories has none to clear). Nothing else adds trust then: the CA cache is this Client's
+    // (its own multi handle) and keyed by this file; native CAs are off unless CURLSSLOPT_NATIVE_CA
+    // is set; $SSL_CERT_FILE/$SSL_CERT_DIR are read by the curl program, not by libcurl, whose
+    // OpenSSL default paths (--with-ca-fallback, not in Debian's build) apply only without CAINFO.
+    const CURLcode no_dir = curl_easy_setopt(h, CURLOPT_CAPATH, nullptr);
+    ok = curl_easy_setopt(h, CURLOPT_CAINFO, o.ca_file.c_str()) == CURLE_OK &&
+         (no_dir == CURLE_OK || no_dir == CURLE_NOT_BUILT_IN);
+  }
   return ok;
 }
 

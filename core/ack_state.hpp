@@ -13,22 +13,40 @@
 
 namespace topgg::detail {
 
-/// What to call (from any thread) when an Ack or a claim completes. Cleared
-/// under the mutex when its owner goes away, so a late completion calls
-/// nothing.
+/// What to call (from any thread) when an Ack or a claim completes.
+///
+/// A connection's wake (set()) only posts to its loop; it is called under the
+/// mutex and cleared under it when the connection goes away, so a late
+/// completion calls nothing. A wake that runs the rest of the delivery itself
+/// — Router::handle's, which may start the handler on the thread that
+/// completed the claim — is set with set_detached(): it keeps what it needs
+/// alive and is called with no lock held, since the user's code it runs may
+/// wait for another thread that completes an Ack (and so fires this cell).
 struct WakeCell {
   // Recursive: a run started by fire() may complete an Ack on the same thread
   // (a plain handler run where a store's answer woke it), which fires again.
   std::recursive_mutex m;
   std::function<void()> fn;
+  std::shared_ptr<const std::function<void()>> detached;
   void fire() {
-    std::lock_guard lock(m);
-    if (fn)
-      fn();
+    std::shared_ptr<const std::function<void()>> run;
+    {
+      std::lock_guard lock(m);
+      if (fn)
+        return fn();
+      run = detached;
+    }
+    if (run)
+      (*run)();
   }
   void set(std::function<void()> f) {
     std::lock_guard lock(m);
     fn = std::move(f);
+  }
+  void set_detached(std::function<void()> f) {
+    auto run = std::make_shared<const std::function<void()>>(std::move(f));
+    std::lock_guard lock(m);
+    detached = std::move(run);
   }
 };
 

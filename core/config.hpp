@@ -78,6 +78,7 @@ struct Config {
   SecretResolver resolver;
   std::function<void(const Rejection&)> on_error;   ///< empty: one line on stderr
   std::function<void(std::string_view)> on_warning; ///< empty: stderr
+  std::function<void(const Rejection&)> on_duplicate; ///< empty: an info line on stderr
   Executor executor;
   Settings settings;
   std::shared_ptr<IdempotencyStore> store; ///< set by the user, or a MemoryStore of dedup_capacity
@@ -98,6 +99,8 @@ struct Config {
   void reject(const Rejection& r) const noexcept;
   /// Tells the warning hook (or stderr); never throws.
   void warn(std::string_view message) const noexcept;
+  /// Tells the duplicate hook (or stderr) of a retry answered without an event; never throws.
+  void duplicate(const Rejection& r) const noexcept;
   /// The route for `path` and `method`; `path_known` says whether any route has that path.
   const Route* find(std::string_view path, std::string_view method, bool& path_known) const noexcept;
   /// The Allow value for `path` ("" if nothing is routed there).

@@ -28,7 +28,7 @@ std::chrono::milliseconds confirm_ttl(const Settings& s) noexcept {
 
 void tell_duplicate(const Config& c, int status, std::string_view path, std::string_view method,
                     std::string_view peer) {
-  c.reject(Rejection{Error::duplicate, status, path, describe(Error::duplicate), method, peer});
+  c.duplicate(Rejection{Error::duplicate, status, path, describe(Error::duplicate), method, peer});
 }
 
 // Confirms or releases a claimed key; a store that throws is told about, not fatal.

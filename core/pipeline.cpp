@@ -127,12 +127,14 @@ void Pipeline::deliver(const Admission& a, const Head& head, std::string_view bo
   if (route.kind == route_bot_vote) {
     if (const DecodeStatus st = decode_padded(body, s.bot); !st)
       return refuse(st.error, st.detail, head, {}, out);
-    s.bot.route.assign(route.path);
+    if (s.bot.route != route.path) // the same route as last time, mostly: nothing to copy
+      s.bot.route.assign(route.path);
     return dispatch(s.bot, route, head, 200, now, s, out);
   }
   if (const DecodeStatus st = decode_padded(body, s.server); !st)
     return refuse(st.error, st.detail, head, {}, out);
-  s.server.route.assign(route.path);
+  if (s.server.route != route.path)
+    s.server.route.assign(route.path);
   dispatch(s.server, route, head, 200, now, s, out);
 }
 
@@ -234,7 +236,8 @@ void Pipeline::dispatch(const Event& ev, const Route& route, const Head& head, i
     const Clock::time_point deadline = out.timed() ? p->deadline_ : Clock::time_point::max();
     p->start_ = [cfg = config_, e = ev, wake = out.waker(), deadline](Error& now_err, std::string& why) {
       return run_handlers(
-          e, cfg->handlers_for<Event>(), cfg->executor, [&wake] { return wake; }, now_err, why, deadline);
+          e, cfg->handlers_for<Event>(), cfg->executor, [&wake] { return wake; }, now_err, why,
+          [deadline] { return deadline; });
     };
     return out.wait(std::move(p));
   }
@@ -257,10 +260,9 @@ void Pipeline::dispatch(const Event& ev, const Route& route, const Head& head, i
 template <class Event>
 void Pipeline::run(const Event& ev, const Head& head, int success, Now now, Scratch& s, Outlet& out, bool keyed) const {
   Error e = Error::ok;
-  const Clock::time_point deadline =
-      out.timed() ? later(now.mono, config_->settings.ack_timeout) : Clock::time_point::max();
   std::shared_ptr<AckCell> cell = run_handlers(
-      ev, config_->handlers_for<Event>(), config_->executor, [&out] { return out.waker(); }, e, s.why, deadline);
+      ev, config_->handlers_for<Event>(), config_->executor, [&out] { return out.waker(); }, e, s.why,
+      [&] { return out.timed() ? later(now.mono, config_->settings.ack_timeout) : Clock::time_point::max(); });
   if (cell && !cell->ready()) {
     auto p = pending(ev, head, success, now, out, keyed ? std::string_view(s.key) : std::string_view{});
     p->ack_ = std::move(cell);

@@ -161,7 +161,7 @@ constexpr std::string_view success_body(int status) noexcept { return status == 
 std::chrono::milliseconds claim_lease(const Settings& s) noexcept;
 /// How long a handled delivery is remembered.
 std::chrono::milliseconds confirm_ttl(const Settings& s) noexcept;
-/// Tells the error hook of a retry answered without a second event.
+/// Tells the duplicate hook of a retry answered without a second event.
 void tell_duplicate(const Config& c, int status, std::string_view path, std::string_view method, std::string_view peer);
 /// Confirms (handled) or releases a claimed key; "" does nothing. How long a
 /// confirmed key is kept depends on `life` (see KeyLife).

@@ -109,10 +109,13 @@ public:
     k->pending = std::move(p);
     k->finish = [sink = std::move(sink_)](const Answer& a) { return sink.later(a); };
     k->now = now_;
+    // Detached: the kick may run the user's handler here, which must not
+    // hold the wake cell's lock (a handler waiting for a worker that
+    // completes its Ack would deadlock).
     if (resume_)
-      waker()->set([k, resume = resume_] { post_kick(resume, k); });
+      waker()->set_detached([k, resume = resume_] { post_kick(resume, k); });
     else
-      waker()->set([k] { k->kick(); });
+      waker()->set_detached([k] { k->kick(); });
     k->kick(); // whatever completed before the waker was set
   }
   const std::shared_ptr<WakeCell>& waker() override {

@@ -14,8 +14,7 @@ namespace topgg {
 namespace detail {
 
 namespace {
-void print_rejection(const Rejection& r) {
-  const char* what = r.error == Error::duplicate ? "info: a retry answered" : "refused";
+void print_rejection(const Rejection& r, const char* what) {
   // A request refused before its request line was read has no method or path: say so.
   const std::string_view path = r.path.empty() && r.method.empty() ? "(before the request line)" : r.path;
   std::fprintf(stderr, "topgg-webhook: %s %d%s%.*s%s%.*s%s%.*s: %.*s\n", what, r.status, r.method.empty() ? "" : " ",
@@ -30,9 +29,20 @@ void Config::reject(const Rejection& r) const noexcept {
     if (on_error)
       on_error(r);
     else
-      print_rejection(r);
+      print_rejection(r, "refused");
   } catch (...) {
     std::fputs("topgg-webhook: the on_error hook threw; ignored\n", stderr);
+  }
+}
+
+void Config::duplicate(const Rejection& r) const noexcept {
+  try {
+    if (on_duplicate)
+      on_duplicate(r);
+    else
+      print_rejection(r, "info: a retry answered");
+  } catch (...) {
+    std::fputs("topgg-webhook: the on_duplicate hook threw; ignored\n", stderr);
   }
 }
 
@@ -113,6 +123,7 @@ void set_target(Config& c, std::string_view path, std::string id) {
 
 void set_error_hook(Config& c, std::function<void(const Rejection&)> hook) { c.on_error = std::move(hook); }
 void set_warning_hook(Config& c, std::function<void(std::string_view)> hook) { c.on_warning = std::move(hook); }
+void set_duplicate_hook(Config& c, std::function<void(const Rejection&)> hook) { c.on_duplicate = std::move(hook); }
 void set_executor(Config& c, Executor ex) { c.executor = std::move(ex); }
 void set_resolver(Config& c, SecretResolver r) { c.resolver = std::move(r); }
 void set_store(Config& c, std::shared_ptr<IdempotencyStore> s) {

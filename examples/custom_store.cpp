@@ -209,9 +209,11 @@ int main(int argc, char** argv) {
         .on_vote_create([](const topgg::v1::VoteCreate& v) {
           std::cout << "rewarded user " << v.user.platform_id << " (vote.create " << v.id << ")" << std::endl;
         })
-        .on_error([](const topgg::Rejection& r) { // duplicates are told here too (answered 2xx)
-          std::cerr << (r.error == topgg::Error::duplicate ? "duplicate " : "refused ") << r.status << ' ' << r.path
-                    << ": " << r.detail << '\n';
+        .on_error([](const topgg::Rejection& r) {
+          std::cerr << "refused " << r.status << ' ' << r.path << ": " << r.detail << '\n';
+        })
+        .on_duplicate([](const topgg::Rejection& r) { // a retry of a handled delivery: answered 2xx, no event
+          std::cerr << "duplicate " << r.status << ' ' << r.path << '\n';
         });
     const unsigned bound = webhooks.run(static_cast<std::uint16_t>(port));
     std::fprintf(stderr, "listening on http://0.0.0.0:%u\n", bound);

@@ -19,7 +19,31 @@ std::string expiry(std::int64_t ms) { return std::to_string(std::clamp<std::int6
 constexpr const char* handshake_names[] = {"AUTH", "SELECT", "SCRIPT LOAD", "SCRIPT LOAD"}; // by Sent::Kind
 constexpr ClaimResult script_results[] = {ClaimResult::claimed, ClaimResult::done, ClaimResult::in_progress};
 
+/// An error answer to the hand-shake that asking again will not change (a wrong or missing password,
+/// a db out of range, an ACL that forbids SCRIPT LOAD): all but the ones Redis gives while it cannot
+/// serve for now — loading its data, a script running, a replica without its primary, no free client slot.
+bool lasting_refusal(std::string_view error) {
+  for (std::string_view code : {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "READONLY"})
+    if (error.substr(0, code.size()) == code && (error.size() == code.size() || error[code.size()] == ' '))
+      return false;
+  return error.find("max number of clients reached") == std::string_view::npos;
+}
+
 } // namespace
+
+/// Redis quotes a command's arguments in some errors ("ERR unknown command 'AUTH', with args beginning
+/// with: 'secret'" where AUTH is renamed), a proxy may too: such a quote goes, and the password if left.
+std::string RedisStore::Impl::without_password(std::string text) const {
+  if (const auto quote = text.find(" with args beginning with"); quote != std::string::npos) {
+    text.erase(quote);
+    while (!text.empty() && (text.back() == ',' || text.back() == ' '))
+      text.pop_back();
+  }
+  const std::string& pw = opt.password;
+  for (auto at = pw.empty() ? std::string::npos : text.find(pw); at != std::string::npos; at = text.find(pw, at + 3))
+    text.replace(at, pw.size(), "***");
+  return text;
+}
 
 void RedisStore::Impl::dispatch(Op&& op) {
   if (op.kind == Op::claim) {
@@ -162,7 +186,9 @@ void RedisStore::Impl::handshake_answer(Sent::Kind kind, const redisReply& r, bo
                                         const std::string& error_text) {
   if (error || (kind >= Sent::load_claim && r.type != REDIS_REPLY_STRING)) {
     handshake_refused = true;
-    request_drop(std::string(handshake_names[kind]) + " failed: " + (error ? error_text : "unexpected answer"));
+    handshake_lasting = !error || lasting_refusal(error_text);
+    request_drop(std::string(handshake_names[kind]) +
+                 " failed: " + (error ? without_password(error_text) : "unexpected answer"));
     return;
   }
   if (kind == Sent::load_claim)

@@ -58,20 +58,21 @@ void RedisStore::Impl::connect() {
 /// A lookup may have finished.
 void RedisStore::Impl::resolved() {
   std::string error;
-  if (!resolver->take(addresses, error))
+  bool no_such_host = false;
+  if (!resolver->take(addresses, error, no_such_host))
     return;
   resolving = false;
   next_address = 0;
   if (phase != Phase::connecting || ac)
     return; // gave up waiting for it; the next attempt looks up again
   if (addresses.empty())
-    failed_attempt(error);
+    failed_attempt(error, no_such_host);
   else
     connect_to(addresses[next_address++]);
 }
 
 void RedisStore::Impl::connect_to(const std::string& address) {
-  handshake_refused = false;
+  handshake_refused = handshake_lasting = false;
   redisAsyncContext* c = redisAsyncConnect(address.c_str(), opt.port);
   if (!c || c->err) {
     const std::string why = c ? c->errstr : "cannot allocate a connection";
@@ -127,7 +128,8 @@ void RedisStore::Impl::reconnect_at_once(const std::string& why) {
   retry_at = Steady::now();
 }
 
-void RedisStore::Impl::failed_attempt(const std::string& why) {
+/// `lasting`: the same will happen at every attempt until the configuration changes (a probe says so).
+void RedisStore::Impl::failed_attempt(const std::string& why, bool lasting) {
   phase = Phase::down;
   quiet = false;
   next_address = addresses.size(); // the next attempt starts over
@@ -138,6 +140,7 @@ void RedisStore::Impl::failed_attempt(const std::string& why) {
   backoff = std::min(backoff * 2, opt.reconnect_max);
   for (Op& op : std::exchange(waiting, {}))
     unsent(std::move(op), why);
+  answer_probes(lasting ? RedisProbe::Kind::permanent : RedisProbe::Kind::transient, why);
 }
 
 /// The context is being freed (hiredis' cleanup hook): every pending callback already ran.
@@ -160,7 +163,7 @@ void RedisStore::Impl::gone() {
     return;
   }
   if (handshake_refused)
-    failed_attempt(why); // AUTH, SELECT or SCRIPT LOAD refused: the same at every address
+    failed_attempt(why, handshake_lasting); // AUTH, SELECT or SCRIPT LOAD refused: the same at every address
   else
     attempt_failed(why); // refused, reset or silent: another address may answer
 }
@@ -187,6 +190,7 @@ void RedisStore::Impl::opened() {
     send(std::move(op));
   for (Op& op : std::exchange(retry, {}))
     send(std::move(op));
+  answer_probes(RedisProbe::Kind::ok, {});
 }
 
 } // namespace topgg

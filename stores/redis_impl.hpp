@@ -61,6 +61,24 @@ struct Op {
   std::shared_ptr<MarkCall> mark;        // get_mark, set_mark
 };
 
+/// A probe() waiting for the outcome of a connection attempt. The first finish() answers it; a later
+/// one (the caller gave up waiting) is ignored.
+struct ProbeCall {
+  std::mutex m;
+  std::condition_variable cv;
+  bool finished = false;
+  RedisProbe result;
+
+  void finish(RedisProbe::Kind kind, std::string why) {
+    std::lock_guard lock(m);
+    if (finished)
+      return;
+    result = {kind, std::move(why)};
+    finished = true;
+    cv.notify_all();
+  }
+};
+
 /// A command awaiting its answer; answers arrive in the order commands were sent.
 struct Sent {
   enum Kind : std::uint8_t { auth, select, load_claim, load_release, reload, request };
@@ -80,6 +98,7 @@ struct __attribute__((visibility("hidden"))) RedisStore::Impl {
   using Sent = detail::redis::Sent;
   using Claim = detail::redis::Claim;
   using MarkCall = detail::MarkCall;
+  using ProbeCall = detail::redis::ProbeCall;
   using Steady = detail::redis::Steady;
   using milliseconds = detail::redis::milliseconds;
   enum class Phase : std::uint8_t { down, connecting, up };
@@ -96,6 +115,7 @@ struct __attribute__((visibility("hidden"))) RedisStore::Impl {
   // Shared with callers.
   std::mutex m;
   std::vector<Op> incoming;
+  std::vector<std::shared_ptr<ProbeCall>> incoming_probes; // not ops: a probe is no use of the store (Outage)
   bool signalled = false;
   bool stopping = false;
   std::atomic<std::size_t> pending{0};    // claims admitted and not yet answered
@@ -117,6 +137,8 @@ struct __attribute__((visibility("hidden"))) RedisStore::Impl {
   bool drop_requested = false;
   bool closing = false;
   bool handshake_refused = false; // this connection's AUTH, SELECT or SCRIPT LOAD got an error
+  bool handshake_lasting = false; // and trying again will not help (see lasting_refusal)
+  std::vector<std::shared_ptr<ProbeCall>> probes; // waiting for the end of the attempt under way
   bool quiet = false;             // reconnecting at once (an idle connection was closed, or another address is left)
   std::string reason_down = "not connected";
   std::vector<std::string> addresses; // of the host, tried in turn within one attempt
@@ -139,11 +161,14 @@ struct __attribute__((visibility("hidden"))) RedisStore::Impl {
   void push(Op&& op, ClaimDeferral* later = nullptr);
   std::optional<ClaimResult> claim(std::string_view key, milliseconds lease, ClaimDeferral& later);
   std::shared_ptr<MarkCall> call_mark(Op&& op);
+  RedisProbe probe(milliseconds timeout);
 
   // redis_loop.cpp: the store's thread.
   void run();
   Steady::time_point next_timer() const;
   void take_incoming();
+  void probe_arrived(std::shared_ptr<ProbeCall> p);
+  void answer_probes(RedisProbe::Kind kind, const std::string& why);
   void timers();
   bool finished_closing() const;
   void shut_down();
@@ -165,7 +190,7 @@ struct __attribute__((visibility("hidden"))) RedisStore::Impl {
   void connect_to(const std::string& address);
   void attempt_failed(const std::string& why);
   void reconnect_at_once(const std::string& why);
-  void failed_attempt(const std::string& why);
+  void failed_attempt(const std::string& why, bool lasting = false);
   void gone();
   void request_drop(std::string why);
   void drop();
@@ -178,6 +203,7 @@ struct __attribute__((visibility("hidden"))) RedisStore::Impl {
   void send(Op&& op);
   void answer(redisReply* r);
   void handshake_answer(Sent::Kind kind, const redisReply& r, bool error, const std::string& error_text);
+  std::string without_password(std::string text) const;
   void claim_answer(Op& op, const redisReply& r);
   void mark_answer(Op& op, const redisReply& r);
   void worked();

@@ -75,10 +75,12 @@ void RedisStore::Impl::take_incoming() {
   while (::read(wake_r, buf, sizeof buf) > 0) {
   }
   std::vector<Op> ops;
+  std::vector<std::shared_ptr<ProbeCall>> new_probes;
   bool stop;
   {
     std::lock_guard lock(m);
     ops.swap(incoming);
+    new_probes.swap(incoming_probes);
     signalled = false;
     stop = stopping;
   }
@@ -100,6 +102,26 @@ void RedisStore::Impl::take_incoming() {
     closing = true;
     stop_deadline = Steady::now() + opt.command_timeout;
   }
+  for (auto& p : new_probes)
+    probe_arrived(std::move(p));
+}
+
+/// Connected: ok now. Else the probe waits for the attempt under way, or for one started now
+/// rather than after the back-off (timers() starts it, later in this turn of the loop).
+void RedisStore::Impl::probe_arrived(std::shared_ptr<ProbeCall> p) {
+  if (closing)
+    return p->finish(RedisProbe::Kind::transient, "the store is closing");
+  if (phase == Phase::up)
+    return p->finish(RedisProbe::Kind::ok, {});
+  if (phase == Phase::down)
+    retry_at = Steady::now();
+  probes.push_back(std::move(p));
+}
+
+/// An attempt ended (connected and set up, or failed at every address).
+void RedisStore::Impl::answer_probes(RedisProbe::Kind kind, const std::string& why) {
+  for (auto& p : std::exchange(probes, {}))
+    p->finish(kind, kind == RedisProbe::Kind::ok ? std::string() : why);
 }
 
 void RedisStore::Impl::timers() {
@@ -146,6 +168,7 @@ void RedisStore::Impl::shut_down() {
   for (auto& c : deadlines)
     settle(*c, ClaimResult::unavailable);
   deadlines.clear();
+  answer_probes(RedisProbe::Kind::transient, "the store is closing");
   if (lost > 0)
     report(where + ": " + std::to_string(lost) + " confirmed keys could not be written before closing");
 }

@@ -26,13 +26,14 @@ void Resolver::request() {
   cv_.notify_one();
 }
 
-bool Resolver::take(std::vector<std::string>& addresses, std::string& error) {
+bool Resolver::take(std::vector<std::string>& addresses, std::string& error, bool& no_such_host) {
   std::lock_guard lock(m_);
   if (!ready_)
     return false;
   ready_ = false;
   addresses = std::move(addresses_);
   error = std::move(error_);
+  no_such_host = no_such_host_;
   return true;
 }
 
@@ -46,10 +47,12 @@ void Resolver::run() {
     lock.unlock();
     std::vector<std::string> found;
     std::string error;
-    look_up(found, error);
+    bool no_such_host = false;
+    look_up(found, error, no_such_host);
     lock.lock();
     addresses_ = std::move(found);
     error_ = std::move(error);
+    no_such_host_ = no_such_host;
     ready_ = true;
     lock.unlock();
     done_();
@@ -57,13 +60,18 @@ void Resolver::run() {
   }
 }
 
-void Resolver::look_up(std::vector<std::string>& found, std::string& error) const {
+void Resolver::look_up(std::vector<std::string>& found, std::string& error, bool& no_such_host) const {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* list = nullptr;
   if (const int rc = ::getaddrinfo(host_.c_str(), nullptr, &hints, &list); rc != 0) {
     error = "cannot resolve " + host_ + ": " + ::gai_strerror(rc);
+#ifdef EAI_NODATA
+    no_such_host = rc == EAI_NONAME || rc == EAI_NODATA;
+#else
+    no_such_host = rc == EAI_NONAME;
+#endif
     return;
   }
   for (const addrinfo* a = list; a; a = a->ai_next) {

@@ -21,12 +21,14 @@ public:
 
   void request();
 
-  /// The addresses of the last finished lookup (numeric, in getaddrinfo's order), or its error.
-  bool take(std::vector<std::string>& addresses, std::string& error);
+  /// The addresses of the last finished lookup (numeric, in getaddrinfo's order), or its error;
+  /// `no_such_host` when the name does not exist (EAI_NONAME, EAI_NODATA): asking again will not help,
+  /// unlike a lookup that failed for now (EAI_AGAIN: no name server answered).
+  bool take(std::vector<std::string>& addresses, std::string& error, bool& no_such_host);
 
 private:
   void run();
-  void look_up(std::vector<std::string>& found, std::string& error) const;
+  void look_up(std::vector<std::string>& found, std::string& error, bool& no_such_host) const;
 
   const std::string host_;
   const std::function<void()> done_;
@@ -35,6 +37,7 @@ private:
   bool wanted_ = false, ready_ = false, stop_ = false;
   std::vector<std::string> addresses_;
   std::string error_;
+  bool no_such_host_ = false;
   std::thread thread_;
 };
 

@@ -139,6 +139,22 @@ std::shared_ptr<RedisStore::Impl::MarkCall> RedisStore::Impl::call_mark(Op&& op)
   return call;
 }
 
+RedisProbe RedisStore::Impl::probe(milliseconds timeout) {
+  auto call = std::make_shared<ProbeCall>();
+  bool wake = false;
+  {
+    std::lock_guard lock(m);
+    incoming_probes.push_back(call);
+    wake = !std::exchange(signalled, true);
+  }
+  if (wake)
+    kick();
+  std::unique_lock lock(call->m);
+  if (!call->cv.wait_for(lock, timeout, [&] { return call->finished; }))
+    return {RedisProbe::Kind::transient, "no answer within " + ms_text(timeout)};
+  return call->result;
+}
+
 // ---- the public class ------------------------------------------------------
 
 RedisStore::RedisStore(RedisOptions options) : impl_(std::make_shared<Impl>(*this, std::move(options))) {
@@ -159,6 +175,8 @@ void RedisStore::confirm(std::string_view key, Now, std::chrono::milliseconds tt
 void RedisStore::release(std::string_view key, Now) {
   impl_->push(Op(Op::release, impl_->opt.key_prefix + std::string(key), 0));
 }
+
+RedisProbe RedisStore::probe(std::chrono::milliseconds timeout) { return impl_->probe(timeout); }
 
 std::optional<std::chrono::sys_time<std::chrono::microseconds>> RedisStore::load_mark(std::string_view name) {
   auto call = impl_->call_mark(Op(Op::get_mark, impl_->opt.key_prefix + "mark:" + std::string(name), 0));

@@ -1,5 +1,7 @@
 #include "dedup.hpp"
 
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -11,6 +13,39 @@
 #endif
 
 namespace tool {
+
+#if TOOL_HAVE_REDIS
+namespace {
+
+/// "redis://HOST:PORT/DB", never the password: for lines about the store.
+std::string redis_where(const topgg::RedisOptions& o) {
+  const bool v6 = o.host.find(':') != std::string::npos;
+  std::string s = "redis://";
+  s.append(v6 ? "[" + o.host + "]" : o.host).append(":").append(std::to_string(o.port));
+  return s.append("/").append(std::to_string(o.db));
+}
+
+/// Asks Redis before anything listens: a misconfiguration would otherwise answer every vote 503,
+/// and v1 votes are lost after three retries within seconds.
+std::shared_ptr<topgg::RedisStore> open_redis(const topgg::RedisOptions& options) {
+  auto store = std::make_shared<topgg::RedisStore>(options);
+  const topgg::RedisProbe found = store->probe(std::chrono::seconds(5));
+  switch (found.kind) {
+  case topgg::RedisProbe::Kind::ok: break;
+  case topgg::RedisProbe::Kind::permanent:
+    throw StoreUnusable("cannot use the de-duplication store " + redis_where(options) + ": " + found.why);
+  case topgg::RedisProbe::Kind::transient:
+    std::fprintf(stderr,
+                 "topgg-webhook: warning: the de-duplication store %s does not answer now (%s): starting anyway; "
+                 "deliveries are answered 503 until Redis answers\n",
+                 redis_where(options).c_str(), found.why.c_str());
+    break;
+  }
+  return store;
+}
+
+} // namespace
+#endif
 
 std::shared_ptr<topgg::IdempotencyStore> make_store(const std::string& spec) {
   if (spec == "memory")
@@ -33,7 +68,11 @@ std::shared_ptr<topgg::IdempotencyStore> make_store(const std::string& spec) {
         throw std::invalid_argument("--dedup redis needs $TOPGG_REDIS_URL (redis://[:PASSWORD@]HOST:PORT[/DB])");
       url = env;
     }
-    return std::make_shared<topgg::RedisStore>(url);
+    const auto options = topgg::RedisOptions::from_url(url);
+    if (spec != "redis" && !options.password.empty())
+      std::fprintf(stderr, "topgg-webhook: warning: --dedup with a password is visible to other users in the process "
+                           "list; prefer --dedup redis and $TOPGG_REDIS_URL\n");
+    return open_redis(options);
 #else
     throw std::invalid_argument("--dedup redis: this build has no Redis store");
 #endif

@@ -2,14 +2,23 @@
 #pragma once
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "topgg/idempotency.hpp"
 
 namespace tool {
 
-/// "memory", "sqlite:PATH", "redis://…" (or "redis": the URL from $TOPGG_REDIS_URL). Throws
-/// std::invalid_argument (bad spec, store not built in) or std::runtime_error (cannot open).
+/// A store that answered but cannot work as configured (Redis refused the password or the db, its
+/// host name does not exist): what() is the whole line to print, without the password.
+struct StoreUnusable : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// "memory", "sqlite:PATH", "redis://…" (or "redis": the URL from $TOPGG_REDIS_URL). Redis is
+/// probed before this returns: when it does not answer now, one warning line says the tool goes
+/// on. Throws std::invalid_argument (bad spec, store not built in), StoreUnusable, or
+/// std::runtime_error (cannot open).
 std::shared_ptr<topgg::IdempotencyStore> make_store(const std::string& spec);
 
 } // namespace tool

@@ -53,6 +53,16 @@ routes (each may be given several times, e.g. one --dbl per bot):
   --dbl-auth KEY, --dsl-auth KEY, --v1-secret S
                          the key of the routes given without =VAR, instead of the
                          environment (visible to other users in `ps`!)
+                         A route whose key is unset or empty stops the tool at
+                         start (exit 2): it would be open to anyone (legacy) or
+                         refuse everything (v1).
+  --allow-no-auth        legacy routes without a key accept every request (a local
+                         test; warned at start)
+  --only-for ROUTE=ID    the route serves this bot (--dbl: its Discord ID), server
+                         (--dsl: the guild ID) or project (--v1: the Top.gg project
+                         ID or the bot's Discord ID; @me: the project of the
+                         --catch-up token): a delivery naming another is refused 403.
+                         Each line's "route" says which route received the event.
 server:
   --host H               address or name to listen on (default 0.0.0.0; :: for IPv6;
                          a name such as localhost is looked up)
@@ -89,10 +99,14 @@ delivery already handled is answered 2xx with no second line, and said on stderr
   --dedup redis://[:PASSWORD@]HOST:PORT[/DB]
                          in Redis or Valkey: survives restarts and is shared by every
                          instance behind a load balancer. `--dedup redis` reads the URL
-                         from $TOPGG_REDIS_URL (keeps a password out of `ps`). While
+                         from $TOPGG_REDIS_URL (keeps a password out of `ps`). Asked at
+                         start: a wrong password, db or host name exits 1. While
                          Redis is unreachable deliveries are answered 503 (Top.gg
                          retries) and one line says so.
-  --dedup-ttl S          how long a handled delivery is remembered (default 3600)
+  --dedup-ttl S          how long a handled delivery is remembered (default 3600); a
+                         legacy vote at most 11 h whatever this says (it has no vote
+                         ID, and its voter may vote again after 12 h); a vote.create
+                         25 h at least (its key holds the vote's time)
   --no-dedup             handle every delivery, retries included
 catch-up (votes cast while no receiver was up: Top.gg retries a v1 delivery only
 three times, within seconds):
@@ -103,7 +117,11 @@ three times, within seconds):
                          newest vote handled, kept in the --dedup store (sqlite or
                          redis keep it across restarts), re-reading an hour before it.
   --catch-up-since D     without a kept mark, how far back (default 12h; 90s, 30m, 7d)
-  --catch-up-every D     a round every D after the first (default: only at start; 5m)
+  --catch-up-every D     a round every D after the first (default: only at start; 5m);
+                         a round that fails is tried again sooner, after 5 s, then
+                         doubling up to 5 min
+  --catch-up-route ROUTE the --v1 route caught-up votes go through (their key, their
+                         "route"); needed when there are several
   --api-base URL, --api-ca FILE
                          another API address (https only) and CA file (for tests)
 limits (MS: whole milliseconds, 1 to 86400000 = 24 h; S: whole seconds, 1 to 86400):
@@ -262,6 +280,10 @@ template <class Manager> int serve(const Options& o) {
   s.dedup_ttl = std::chrono::seconds(o.number("dedup-ttl", 3600, 1, kMaxS, "s"));
   if (o.has("no-dedup"))
     s.dedup_ttl = std::chrono::seconds(0);
+  if (s.dedup_ttl > std::chrono::hours(11) && (o.has("dbl") || o.has("dsl")))
+    std::fprintf(stderr, "topgg-webhook: warning: --dedup-ttl %lld s: legacy votes (--dbl, --dsl) are remembered 11 h "
+                         "at most, since their voter may vote again after 12 h\n",
+                 static_cast<long long>(s.dedup_ttl.count()));
   const std::string host = o.get("host", "0.0.0.0");
   const auto port = static_cast<std::uint16_t>(o.number("port", 8080, 0, 65535, "port"));
   const Routes routes = route_specs(o);
@@ -273,6 +295,9 @@ template <class Manager> int serve(const Options& o) {
       store = make_store(o.get("dedup"));
     } catch (const std::invalid_argument& e) {
       usage_error(library_words(e));
+    } catch (const StoreUnusable& e) { // exits before listening: every vote would be answered 503
+      std::fprintf(stderr, "topgg-webhook: %s\n", e.what());
+      return 1;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "topgg-webhook: cannot open the de-duplication store: %s\n", library_words(e).c_str());
       return 1;
@@ -282,11 +307,17 @@ template <class Manager> int serve(const Options& o) {
 
   std::unique_ptr<Exec> exec = start_exec(o, s.ack_timeout, routes.secret_vars);
 
+  // Anyone can send refused requests: a few lines per reason and client, then a summary.
+  LineLimiter refusal_limits({}, [](const std::string& line) { log_line(line); });
+  limit_refusal_lines(&refusal_limits);
+  struct Unlimit {
+    ~Unlimit() { limit_refusal_lines(nullptr); }
+  } unlimit; // before the limiter goes (it is declared first: destroyed last)
   Manager m;
   EventOutput output(STDOUT_FILENO, [&m](std::function<void()> job) { return m.post(std::move(job)); });
   if (store)
     m.idempotency_store(store);
-  m.settings(s).on_error(log_rejection).on_warning([](std::string_view w) { log_line("warning: " + std::string(w)); });
+  m.settings(s).on_error(log_rejection).on_duplicate(log_duplicate).on_warning([](std::string_view w) { log_line("warning: " + std::string(w)); });
   try {
     for (const RouteSpec& r : routes.list) {
       if (r.kind == "dbl")

@@ -59,16 +59,15 @@ std::string request_words(const topgg::Rejection& r) {
 /// lines (outage begins, store back) clear it.
 std::atomic<bool> outage_logged{false};
 
+/// Holds back refusal lines beyond a few per reason and client, when set.
+std::atomic<LineLimiter*> refusal_limits{nullptr};
+
 } // namespace
 
 void log_rejection(const topgg::Rejection& r) {
   const std::string detail(r.detail.empty() ? topgg::describe(r.error) : r.detail);
   switch (r.error) {
   case topgg::Error::handler_retry: return; // only --exec asks for retries, and it has said why on its own line
-  case topgg::Error::duplicate:
-    log_line("info: " + request_words(r) + ": a retry of a delivery already handled: answered " +
-             std::to_string(r.status) + ", no second line");
-    return;
   case topgg::Error::store_unavailable:
     if (outage_logged.exchange(true))
       return;
@@ -78,7 +77,24 @@ void log_rejection(const topgg::Rejection& r) {
   default: break;
   }
   const std::string status = r.status ? std::to_string(r.status) : "(unanswered)";
-  log_line("refused " + status + " " + request_words(r) + ": " + detail);
+  const std::string words = request_words(r);
+  if (LineLimiter* limits = refusal_limits.load()) {
+    // The client, whatever its port: each connection has a new one.
+    const std::string peer(r.peer.substr(0, r.peer.rfind(':')));
+    topgg::Rejection same = r;
+    same.peer = peer;
+    if (!limits->allow(std::to_string(static_cast<int>(r.error)), peer, "refused " + status + " " + request_words(same),
+                       LineLimiter::Clock::now()))
+      return;
+  }
+  log_line("refused " + status + " " + words + ": " + detail);
+}
+
+void limit_refusal_lines(LineLimiter* limits) { refusal_limits = limits; }
+
+void log_duplicate(const topgg::Rejection& r) {
+  log_line("info: " + request_words(r) + ": a retry of a delivery already handled: answered " +
+           std::to_string(r.status) + ", no second line");
 }
 
 void log_store_line(std::string_view what) {

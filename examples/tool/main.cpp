@@ -28,7 +28,9 @@ time), prints the answer's status and body, and exits 1 unless it is 2xx.
   --secret S        v1 signing secret (default $TOPGG_V1_SECRET)
   --bot ID          bot / project platform ID (default 264811613708746752)
   --guild ID        server ID for dsl (default 5678)
-  --user ID         voter's Discord ID (default 160105994217586689)
+  --user ID         the voter (default: Discord ID 160105994217586689); for v1, also
+                    its Top.gg user ID, which is otherwise new at each send (so
+                    that test votes sent within a second are not one vote)
   --type upvote|test  (default test)
   --query Q         query string the voter's link carried, e.g. '?ref=home'
 
@@ -86,8 +88,11 @@ int send_main(int argc, char** argv) {
     const std::string id = std::to_string(rng() >> 2);
     const std::string project =
         R"({"id":"803190510032756736","type":"bot","platform":"discord","platform_id":)" + q(bot) + "}";
+    // The Top.gg user ID is part of a vote's identity (with its second): one
+    // fixed ID made test votes sent within a second one vote.
+    const std::string topgg_user = o.has("user") ? user : "test-user-" + std::to_string(rng() >> 2);
     const std::string voter =
-        R"({"id":"topgg-user","platform_id":)" + q(user) + R"(,"name":"test-voter","avatar_url":null})";
+        R"({"id":)" + q(topgg_user) + R"(,"platform_id":)" + q(user) + R"(,"name":"test-voter","avatar_url":null})";
     if (kind == "vote.create") {
       const auto now = std::chrono::system_clock::now();
       body = R"({"type":"vote.create","data":{"id":)" + q(id) + R"(,"weight":1,"created_at":)" + q(rfc3339_at(now)) +

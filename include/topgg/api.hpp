@@ -157,7 +157,7 @@ using VoteCallback = std::function<bool(const VoteRecord&)>;
 struct Options {
   std::string token;                                ///< v1 API token; never logged, never in an Error, wiped by ~Client
   std::string base_url = "https://top.gg/api/v1";   ///< https:// only; a trailing '/' is ignored
-  std::string ca_file;                              ///< PEM CA bundle to trust instead of the system's (tests, proxies)
+  std::string ca_file;                              ///< PEM CA bundle: the only CAs trusted (tests, proxies)
   std::chrono::milliseconds timeout{30000};         ///< whole request, connection included
   std::chrono::milliseconds connect_timeout{10000}; ///< TCP + TLS handshake
   unsigned max_retries = 4;                         ///< after the first attempt, per call, all causes together

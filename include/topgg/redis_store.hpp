@@ -64,6 +64,22 @@ struct TOPGG_API RedisOptions {
   static RedisOptions from_url(std::string_view url);
 };
 
+/// What RedisStore::probe() found.
+struct RedisProbe {
+  /// Whether the store can work, and if not, whether waiting helps.
+  enum class Kind : std::uint8_t {
+    ok,        ///< connected: AUTH, SELECT and the scripts' SCRIPT LOAD answered
+    permanent, ///< fails until the configuration changes: Redis answered AUTH, SELECT or SCRIPT LOAD with an
+               ///< error (wrong or missing password, a password Redis does not have, a db out of range, an ACL
+               ///< user without the needed commands), or the host name does not exist (EAI_NONAME)
+    transient, ///< cannot ask Redis now: refused, unreachable, no answer in time, a lookup that failed for now,
+               ///< Redis loading, busy or out of connections. The store keeps trying (with back-off)
+  };
+  Kind kind = Kind::ok; ///< what was found
+  std::string why;      ///< what went wrong, for a log line; empty when ok; never holds the password
+  bool ok() const noexcept { return kind == Kind::ok; } ///< kind == Kind::ok
+};
+
 /// An IdempotencyStore in Redis or Valkey. One thread per store runs hiredis'
 /// asynchronous client on its own poll loop (and, for a host name, a second
 /// one looks it up): every call only queues, claims are pipelined (many in
@@ -111,6 +127,17 @@ public:
   /// SET `<prefix>mark:<name>` to `t` in microseconds since the Unix epoch,
   /// without expiry; blocks and throws as load_mark().
   void save_mark(std::string_view name, std::chrono::sys_time<std::chrono::microseconds> t) override;
+
+  /// Tells at start what the first claim would otherwise find: whether this
+  /// store can use Redis as configured. Blocks for at most `timeout`. Connected
+  /// already: ok at once. Otherwise waits for the end of the attempt under way,
+  /// or starts one at once (no back-off wait); the attempt is the store's own
+  /// (its thread, its connection, the same AUTH, SELECT and SCRIPT LOAD that
+  /// claims need), so once ok the store is ready. No answer within `timeout`:
+  /// transient. Never reported to the error hook and never counted as a use
+  /// (on_error() may still be set after it). Call it from any thread but the
+  /// store's own (a claim's completion): there it could only time out.
+  RedisProbe probe(std::chrono::milliseconds timeout);
 
 private:
   struct Impl;

@@ -161,14 +161,22 @@ public:
   Self& on_integration_delete(AckHandler<v1::IntegrationDelete> h) { return on<v1::IntegrationDelete>(std::move(h)); }
 
   /// Told of every refused or failed request (with its reason), on the loop
-  /// thread or the thread completing an Ack. Default: one line on standard
+  /// thread or the thread completing an Ack; never of a duplicate (see
+  /// on_duplicate). Default: one line on standard
   /// error ("topgg-webhook: refused 401 POST /dbl from 203.0.113.7:51234:
   /// Authorization header does not match the route's key"), so that no
   /// failure goes unseen; replace it to log elsewhere. Exceptions from it
   /// are contained.
   Self& on_error(std::function<void(const Rejection&)> hook);
-  /// Configuration warnings and notices (an empty auth key, a duplicate
-  /// delivery dropped). Default: standard error.
+  /// Told of each retry of a delivery already handled (Error::duplicate):
+  /// answered success (200, 204 on v1) with no event. Top.gg retries after
+  /// any timeout or 5xx, so these are the protocol working, not errors: they
+  /// never reach on_error, so an alerting hook needs no filter. Runs where
+  /// on_error runs. Default: an "info:" line on standard error. Exceptions
+  /// from it are contained.
+  Self& on_duplicate(std::function<void(const Rejection&)> hook);
+  /// Configuration warnings and notices (an empty auth key, a route without
+  /// a handler). Default: standard error.
   Self& on_warning(std::function<void(std::string_view)> hook);
   /// Vote handlers run through `ex` instead of on the loop thread; the
   /// delivery is answered when the handler returns (or its Ack completes).
@@ -294,6 +302,7 @@ namespace detail {
 enum RouteKindId : int { route_bot_vote, route_server_vote, route_v1, route_custom };
 TOPGG_API void set_error_hook(Config& c, std::function<void(const Rejection&)> hook);
 TOPGG_API void set_warning_hook(Config& c, std::function<void(std::string_view)> hook);
+TOPGG_API void set_duplicate_hook(Config& c, std::function<void(const Rejection&)> hook);
 TOPGG_API void set_executor(Config& c, Executor ex);
 TOPGG_API void set_settings(Config& c, const Settings& s);
 TOPGG_API void set_resolver(Config& c, SecretResolver r);
@@ -338,6 +347,10 @@ template <class S> S& RouterApi<S>::only_for(std::string route, std::string id) 
 }
 template <class S> S& RouterApi<S>::on_error(std::function<void(const Rejection&)> hook) {
   detail::set_error_hook(r().configure(), std::move(hook));
+  return static_cast<S&>(*this);
+}
+template <class S> S& RouterApi<S>::on_duplicate(std::function<void(const Rejection&)> hook) {
+  detail::set_duplicate_hook(r().configure(), std::move(hook));
   return static_cast<S&>(*this);
 }
 template <class S> S& RouterApi<S>::on_warning(std::function<void(std::string_view)> hook) {

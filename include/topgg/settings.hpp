@@ -29,7 +29,9 @@ struct Settings {
   /// How long a handled delivery is remembered, so that Top.gg's retries of it
   /// are answered without a second event (longer than Top.gg's retry horizon
   /// of about 34 minutes, far shorter than the 12 h between two votes of one
-  /// user). Zero turns de-duplication off.
+  /// user). Zero turns de-duplication off. A legacy vote is remembered 11 h at
+  /// most whatever this says (it has no vote ID, and its voter may vote again
+  /// after 12 h); a vote.create 25 h at least (its key holds the vote's time).
   std::chrono::seconds dedup_ttl{3600};
   /// Keys the default in-memory store holds, claimed and done together: when
   /// full, the oldest done key is forgotten first; a delivery still being

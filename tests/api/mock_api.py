@@ -199,6 +199,8 @@ class MockApi:
             return 429, '{"message":"slow down"}', (("Retry-After", when),)
         if scenario == "flaky" and nth == 1:
             return 500, '{"message":"internal error"}', ()
+        if scenario == "badfirst" and nth == 1:  # not retried by the client: the whole round fails
+            return 400, '{"message":"bad request"}', ()
         if scenario == "down":
             return 503, '{"message":"maintenance"}', ()
         if scenario == "notjson":

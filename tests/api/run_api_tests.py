@@ -7,6 +7,9 @@
     run_api_tests.py cli VOTES_EXE            `VOTES_EXE votes ...` (the tool's votes command) against it
     run_api_tests.py tool TOPGG_WEBHOOK_EXE   the same cases on the installed tool; skipped (77)
                                               while it has no `votes` command
+    run_api_tests.py ca-only API_TESTS_EXE    Options::ca_file is the only trust: the doctest case for it,
+                                              in a mount namespace whose /etc/ssl/certs trusts another CA
+                                              (skipped, 77, where no mount namespace can be made)
 
 Makes a fresh certificate for 127.0.0.1/localhost with `openssl req` in a temporary directory
 (and a second, unrelated one for another host name: the "wrong CA"), starts the mock on a free
@@ -44,6 +47,32 @@ def make_cert(directory, name, names="IP:127.0.0.1,DNS:localhost"):
     return cert, key
 
 
+def make_ca(directory, name):
+    """A CA certificate and key, "topgg-webhook test CA <name>"."""
+    cert, key = os.path.join(directory, f"ca-{name}.pem"), os.path.join(directory, f"ca-{name}.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", f"/CN=topgg-webhook test CA {name}",
+                    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cert, key
+
+
+def make_signed(directory, name, ca, ca_key):
+    """A server certificate for 127.0.0.1/localhost signed by `ca`."""
+    cert, key = os.path.join(directory, name + ".pem"), os.path.join(directory, name + ".key")
+    csr, ext = os.path.join(directory, name + ".csr"), os.path.join(directory, name + ".ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\n"
+                "extendedKeyUsage=serverAuth\n")
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", key, "-out", csr, "-subj", "/CN=localhost"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-days", "2",
+                    "-set_serial", "0x" + secrets.token_hex(8), "-extfile", ext, "-out", cert],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return cert, key
+
+
 def clean_env(**extra):
     env = {k: v for k, v in os.environ.items()
            if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy") and k != "TOPGG_TOKEN"}
@@ -70,6 +99,63 @@ def client_mode(exe, mock, ca, other_ca, other_mock):
     sys.stdout.write(p.stderr.decode(errors="replace"))
     print(f"api-tests: exit {p.returncode} in {elapsed:.2f} s")
     check(p.returncode == 0, "the client tests pass")
+
+
+# --- ca_file is the only trust ----------------------------------------------------------------
+
+
+def ca_only_mode(exe, tmp):
+    """CA "system" is trusted only through libcurl's CA directory (/etc/ssl/certs, replaced for the test
+    program alone by a bind mount in its own mount namespace), and through $SSL_CERT_FILE/$SSL_CERT_DIR;
+    ca_file is CA "other". A server signed by CA "system" must be refused, one signed by CA "other"
+    accepted."""
+    system_ca, system_key = make_ca(tmp, "system")
+    other_ca, other_key = make_ca(tmp, "other")
+    bundle_ca, _ = make_ca(tmp, "bundle")
+    certs = os.path.join(tmp, "certs")  # what the test program sees as /etc/ssl/certs
+    os.mkdir(certs)
+    name = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", system_ca], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    with open(system_ca) as src, open(os.path.join(certs, name + ".0"), "w") as dst:
+        dst.write(src.read())  # OpenSSL's hashed name: how a CA directory is searched
+    with open(bundle_ca) as src, open(os.path.join(certs, "ca-certificates.crt"), "w") as dst:
+        dst.write(src.read())  # libcurl's default CA file there must exist, and not trust CA "system"
+
+    # `unshare` makes the namespace (as root; else with a user namespace mapping us to root), then
+    # the bind mount is made inside it: the real /etc/ssl/certs is never touched.
+    mount = 'mount --bind "$0" /etc/ssl/certs && test -e "/etc/ssl/certs/$1" && shift && exec "$@"'
+    prefixes = [["unshare", "--mount", "--propagation", "private", "--map-root-user"]]
+    if os.geteuid() == 0:
+        prefixes.insert(0, ["unshare", "--mount", "--propagation", "private"])
+    prefix, tried = None, []
+    for p in prefixes:
+        r = subprocess.run([*p, "sh", "-c", mount, certs, name + ".0", "true"], capture_output=True, text=True)
+        if r.returncode == 0:
+            prefix = p
+            break
+        tried.append(f"{' '.join(p)}: {r.stderr.strip() or r.returncode}")
+    if prefix is None:
+        print("skip: cannot give the test its own /etc/ssl/certs (no mount namespace here): " + "; ".join(tried))
+        return SKIP
+
+    system_cert, system_cert_key = make_signed(tmp, "signed-by-system", system_ca, system_key)
+    other_cert, other_cert_key = make_signed(tmp, "signed-by-other", other_ca, other_key)
+    system_mock = mock_api.MockApi(TOKEN, system_cert, system_cert_key).start()
+    other_mock = mock_api.MockApi(TOKEN, other_cert, other_cert_key).start()
+    try:
+        env = clean_env(TOPGG_API_TEST_TOKEN=TOKEN, TOPGG_API_MOCK=system_mock.url, TOPGG_API_CA=system_ca,
+                        TOPGG_API_OTHER_CA=other_ca, TOPGG_API_OTHER_MOCK=other_mock.url,
+                        SSL_CERT_FILE=system_ca, SSL_CERT_DIR=certs)
+        p, _ = run([*prefix, "sh", "-c", mount, certs, name + ".0", exe, "--no-skip", "--duration=true",
+                    "--test-case=TLS: a ca_file is the only trust*"], env, timeout=120)
+        sys.stdout.write(p.stdout.decode(errors="replace"))
+        sys.stdout.write(p.stderr.decode(errors="replace"))
+        check(p.returncode == 0 and b"1 passed" in p.stdout,
+              f"{' '.join(prefix)}: ca_file is the only trust (the case ran and passed)")
+    finally:
+        system_mock.stop()
+        other_mock.stop()
+    return 0
 
 
 # --- the votes command -----------------------------------------------------------------------
@@ -230,7 +316,7 @@ class Listener:
         return self.proc.returncode
 
 
-def signed_vote(exe, port, vote, secret):
+def signed_vote(exe, port, vote, secret, project="803190510032756736", path="/topgg"):
     """A v1 vote.create for mock `vote`, signed now, sent the way Top.gg would (a Python client)."""
     import hashlib
     import hmac
@@ -238,13 +324,13 @@ def signed_vote(exe, port, vote, secret):
     body = json.dumps({"type": "vote.create", "data": {
         "id": "webhook-" + vote["user_id"], "weight": vote["weight"], "created_at": vote["created_at"],
         "expires_at": vote["expires_at"],
-        "project": {"id": "803190510032756736", "type": "bot", "platform": "discord",
+        "project": {"id": project, "type": "bot", "platform": "discord",
                     "platform_id": "264811613708746752"},
         "user": {"id": vote["user_id"], "platform_id": vote["platform_id"], "name": "voter", "avatar_url": None}}})
     t = str(int(time.time()))
     mac = hmac.new(secret.encode(), (t + "." + body).encode(), hashlib.sha256).hexdigest()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request("POST", "/topgg", body, {"x-topgg-signature": f"t={t},v1={mac}", "Content-Type": "application/json"})
+    conn.request("POST", path, body, {"x-topgg-signature": f"t={t},v1={mac}", "Content-Type": "application/json"})
     status = conn.getresponse().status
     conn.close()
     return status
@@ -332,11 +418,55 @@ def listen_mode(exe, mock, ca, tmp):
         check(len(votes_log) >= 2 and votes_log[1]["t"] - votes_log[0]["t"] >= 1.0, "Retry-After: 1 honoured")
     finally:
         s.stop()
+
+    # A first round that fails is tried again with back-off, also without --catch-up-every (issue 24:
+    # the line said "the next round retries", and none came).
+    s = Listener(exe, base("badfirst", "listen-retry"), env)
+    try:
+        check(s.wait_err("the round is tried again in 5 s", 60), "a failed first round says when it is tried again")
+        lines = s.wait_lines(len(votes), 60)
+        check(len(lines) == len(votes), f"and the second try delivers every vote ({len(lines)} of {len(votes)})")
+    finally:
+        s.stop()
+
+    # Checked before listening: an http:// API base, an unreadable CA file (issue 24).
+    for bad, why in ((["--api-base", "http://127.0.0.1:9/x"], b"https://"),
+                     (["--api-ca", os.path.join(tmp, "no-such-ca.pem")], b"CA file")):
+        p, _ = run([exe, "listen", "--port", "0", "--v1", "/topgg", "--catch-up", *bad], env)
+        check(p.returncode == 2 and why in p.stderr and b"listening" not in p.stderr,
+              f"listen --catch-up {bad[0]} {bad[1]}: exit 2 before listening ({p.stderr!r})")
+
+    # Several v1 routes: --catch-up-route names the one votes go through; --only-for ...=@me
+    # makes it refuse another project's votes once the token's project is known.
+    env2 = dict(env, SECOND_SECRET="whs_second")
+    p, _ = run([exe, "listen", "--port", "0", "--v1", "/topgg", "--v1", "/second=SECOND_SECRET", "--catch-up"], env2)
+    check(p.returncode == 2 and b"--catch-up-route" in p.stderr, "two v1 routes without --catch-up-route: exit 2")
+    s = Listener(exe, [*base("pages", "listen-route"), "--v1", "/second=SECOND_SECRET", "--catch-up-route", "/second",
+                       "--only-for", "/second=@me"], env2)
+    try:
+        lines = s.wait_lines(len(votes))
+        check(len(lines) == len(votes) and all(l["route"] == "/second" for l in lines),
+              "caught-up votes come through the --catch-up-route route")
+        check(signed_vote(exe, s.port, votes[0], "whs_second", path="/second") == 204,
+              "the token's project on /second: its webhook twin is answered 204 (the same key)")
+        check(signed_vote(exe, s.port, votes[1], "whs_second", project="42", path="/second") == 403,
+              "another project's vote on /second: 403 (@me learned from the token)")
+        check(signed_vote(exe, s.port, votes[1], secret, project="42") == 204, "/topgg still takes any project")
+        lines = s.wait_lines(len(votes) + 1)
+        check(len(lines) == len(votes) + 1 and lines[-1]["route"] == "/topgg", "only that last vote added a line")
+    finally:
+        s.stop()
     return 0
 
 
 def main():
     mode, exe = sys.argv[1], sys.argv[2]
+    if mode == "ca-only":
+        with tempfile.TemporaryDirectory(prefix="topgg-api-") as tmp:
+            rc = ca_only_mode(exe, tmp)
+        leaked = [argv[0] for argv, out, err in outputs if TOKEN.encode() in out or TOKEN.encode() in err]
+        check(not leaked, f"the token appears in no output of {len(outputs)} runs")
+        sys.exit(rc)
     with tempfile.TemporaryDirectory(prefix="topgg-api-") as tmp:
         cert, key = make_cert(tmp, "server")
         # Another self-signed certificate, for a name that is not 127.0.0.1: trusted as a CA by

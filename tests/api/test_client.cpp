@@ -615,6 +615,36 @@ TEST_CASE("TLS: the peer and the host name are verified") {
   CHECK(request_log(run).empty()); // no request got past the handshake
 }
 
+// Run alone by `run_api_tests.py ca-only`, in a mount namespace whose /etc/ssl/certs (libcurl's CA
+// directory on Debian) holds CA "system" under its hashed name, and whose $SSL_CERT_FILE and
+// $SSL_CERT_DIR name it too; $TOPGG_API_MOCK's certificate is signed by CA "system",
+// $TOPGG_API_OTHER_MOCK's by CA "other". Skipped in the ordinary run, which has no such directory.
+TEST_CASE("TLS: a ca_file is the only trust: the system's CA directory is not searched beside it" * doctest::skip()) {
+  std::string run;
+  SUBCASE("without ca_file the system's CAs trust CA system (the test's premise)") {
+    auto o = options("pages", run);
+    o.ca_file.clear();
+    auto client = make(std::move(o));
+    const auto page = client.votes_page(hours_ago(3));
+    CHECK_MESSAGE(page.has_value(), (page ? "" : page.error().message));
+  }
+  SUBCASE("ca_file CA other: a server signed by CA system is refused") {
+    auto o = options("pages", run);
+    o.ca_file = env("TOPGG_API_OTHER_CA");
+    auto client = make(std::move(o));
+    CHECK(error_of(client.votes_page(hours_ago(3))).kind == api::ErrorKind::tls);
+    CHECK(request_log(run).empty()); // no request got past the handshake
+  }
+  SUBCASE("ca_file CA other: a server signed by CA other is trusted") {
+    auto o = options("pages", run);
+    o.base_url = env("TOPGG_API_OTHER_MOCK") + "/pages/" + run;
+    o.ca_file = env("TOPGG_API_OTHER_CA");
+    auto client = make(std::move(o));
+    const auto page = client.votes_page(hours_ago(3));
+    CHECK_MESSAGE(page.has_value(), (page ? "" : page.error().message));
+  }
+}
+
 TEST_CASE("https only: other schemes are refused before any request") {
   std::string run;
   for (std::string base : {std::string("http://127.0.0.1:1/api/v1"), std::string(mock_url()).replace(0, 5, "http"),

@@ -4,6 +4,7 @@
     test_dedup.py sqlite_restart TOOL LOOP
     test_dedup.py redis_shared TOOL LOOP [REDIS_SERVER]
     test_dedup.py redis_exec TOOL LOOP [REDIS_SERVER]
+    test_dedup.py redis_probe TOOL LOOP [REDIS_SERVER]
 
 sqlite_restart: a vote answered by `listen --dedup sqlite:PATH`, the listener
 restarted on the same file, Top.gg's retry delivered: no second event line.
@@ -16,6 +17,12 @@ listener's stderr; Redis back → deliveries succeed again; a Top.gg-like sender
 retrying across the outage loses and doubles nothing. Exits 77 (skipped) only
 when redis-server is not installed (tools/setup installs it).
 
+redis_probe: Redis is asked before listening. A wrong password, none where one
+is required, one where none is set, a db out of range, a host name that does
+not exist: exit 1 and one line, the password in none. Refused: one warning
+line, the tool listens, answers 503, and handles votes once Redis is started.
+A password in `--dedup` on the command line is warned about.
+
 Legacy (bot vote) and v1 (vote.create) deliveries both. Standard library only;
 the child-process helpers are tests/examples/test_examples.py's.
 """
@@ -24,6 +31,7 @@ import hmac
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -34,7 +42,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
-from test_examples import BOT, DBL_AUTH, PATIENCE, TIMEOUT_MULTIPLIER, V1_SECRET, Child, check  # noqa: E402
+from test_examples import BOT, DBL_AUTH, ENV, PATIENCE, TIMEOUT_MULTIPLIER, V1_SECRET, Child, check  # noqa: E402
 
 PROJECT = "803190510032756736"
 CREATED_AT = "2026-02-09T00:47:14.2510149+00:00"
@@ -169,8 +177,8 @@ def free_port():
 class RedisServer:
     """redis-server on 127.0.0.1, in `directory`, without persistence."""
 
-    def __init__(self, program, directory):
-        self.program, self.dir, self.proc = program, directory, None
+    def __init__(self, program, directory, *extra):
+        self.program, self.dir, self.proc, self.extra = program, directory, None, list(extra)
         self.log = os.path.join(directory, "redis.log")
         for _ in range(5):
             self.port = free_port()
@@ -189,7 +197,7 @@ class RedisServer:
         with open(self.log, "a") as log:
             self.proc = subprocess.Popen(
                 [self.program, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                 "--dir", self.dir, "--daemonize", "no", "--logfile", ""],
+                 "--dir", self.dir, "--daemonize", "no", "--logfile", "", *self.extra],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         deadline = time.monotonic() + PATIENCE  # its start, on a busy machine
         while time.monotonic() < deadline:
@@ -205,7 +213,7 @@ class RedisServer:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
                 s.sendall(b"PING\r\n")
-                return s.recv(16).startswith(b"+PONG")
+                return s.recv(16).startswith((b"+PONG", b"-NOAUTH"))  # serving, with or without a password
         except OSError:
             return False
 
@@ -459,7 +467,104 @@ def redis_exec(tool, loop, program=None):
             redis.stop()
 
 
-CASES = {"sqlite_restart": sqlite_restart, "redis_shared": redis_shared, "redis_exec": redis_exec}
+def redis_probe(tool, loop, program=None):
+    """Redis asked at start (issue 24): a misconfiguration exits 1 with one line before anything
+    listens; a Redis that does not answer yet is one warning line, then 503 until it does."""
+    program = program or shutil.which("redis-server")
+    if not program or not os.access(program, os.X_OK):
+        print("SKIP: redis-server is not installed (tools/setup installs the Debian package redis-server)")
+        sys.exit(77)
+    password = "hunter2-probe"
+    argv = [tool, "listen", "--host", "127.0.0.1", "--port", "0", "--loop", loop, "--dbl", "/dbl"]
+    with tempfile.TemporaryDirectory() as tmp:
+        os.mkdir(os.path.join(tmp, "locked"))
+        os.mkdir(os.path.join(tmp, "open"))
+        locked = RedisServer(program, os.path.join(tmp, "locked"), "--requirepass", password)
+        unlocked = RedisServer(program, os.path.join(tmp, "open"))
+        try:
+            host = "topgg-webhook-test.invalid"  # RFC 2606: never resolves
+            try:
+                socket.getaddrinfo(host, locked.port)
+                no_such_host = False
+            except socket.gaierror as e:
+                no_such_host = e.errno == socket.EAI_NONAME
+            cases = [
+                (f"redis://:wrong-secret@127.0.0.1:{locked.port}", f"redis://127.0.0.1:{locked.port}/0",
+                 "AUTH failed: WRONGPASS", "a wrong password"),
+                (f"redis://127.0.0.1:{locked.port}", f"redis://127.0.0.1:{locked.port}/0", "NOAUTH",
+                 "no password where one is required"),
+                (f"redis://:{password}@127.0.0.1:{unlocked.port}", f"redis://127.0.0.1:{unlocked.port}/0",
+                 "AUTH failed: ERR AUTH <password> called without any password configured",
+                 "a password where none is set"),
+                (f"redis://:{password}@127.0.0.1:{locked.port}/99", f"redis://127.0.0.1:{locked.port}/99",
+                 "SELECT failed: ERR DB index is out of range", "a db out of range"),
+            ]
+            if no_such_host:
+                cases.append((f"redis://:{password}@{host}:{locked.port}", f"redis://{host}:{locked.port}/0",
+                              f"cannot resolve {host}", "a host name that does not exist"))
+            else:  # EAI_AGAIN where no name server answers: rightly transient, not tested here
+                print(f"skip (one case): this machine's lookup of {host} does not fail with EAI_NONAME")
+            for url, where, why, what in cases:
+                p = subprocess.run([*argv, "--dedup", "redis"], env=dict(ENV, TOPGG_REDIS_URL=url),
+                                   stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+                lines = p.stderr.splitlines()
+                check(p.returncode == 1, f"{what}: exit 1 (got {p.returncode}, stderr {p.stderr!r})")
+                check(len(lines) == 1 and lines[0].startswith(
+                    f"topgg-webhook: cannot use the de-duplication store {where}: ") and why in lines[0],
+                      f"{what}: one line naming the store and why, nothing listened: {p.stderr!r}")
+                check("wrong-secret" not in p.stderr and password not in p.stderr, f"{what}: no password in it")
+
+            # A password on the command line is in `ps`: warned about; from $TOPGG_REDIS_URL it is not.
+            s = Child([*argv, "--dedup", f"redis://:{password}@127.0.0.1:{locked.port}"])
+            try:
+                warning = ("topgg-webhook: warning: --dedup with a password is visible to other users in the "
+                           "process list; prefer --dedup redis and $TOPGG_REDIS_URL\n")
+                err = s.err.decode()
+                check(err.startswith(warning) and password not in err,
+                      f"--dedup redis://:PASSWORD@...: a warning before listening, without the password: {err!r}")
+                check(deliver(s.port, "dbl", "5001") == 200, "and the right password works: a vote is handled")
+                s.stop()
+            finally:
+                s.kill()
+            from_env = dict(ENV, TOPGG_REDIS_URL=f"redis://:{password}@127.0.0.1:{locked.port}")
+            no_password = f"redis://127.0.0.1:{unlocked.port}"
+            for flag, env in ((["--dedup", "redis"], from_env), (["--dedup", no_password], ENV)):
+                s = Child([*argv, *flag], env=env)
+                try:
+                    check("warning" not in s.err.decode(), f"{' '.join(flag)}: no password on the command line, "
+                          f"no warning: {s.err.decode()!r}")
+                    s.stop()
+                finally:
+                    s.kill()
+
+            # Refused: the tool says it goes on, answers 503, and works once Redis answers.
+            port = unlocked.port
+            unlocked.stop()
+            s = Child([*argv, "--dedup", f"redis://127.0.0.1:{port}"])
+            try:
+                lines = s.err.decode().splitlines()
+                check(len(lines) == 2 and re.fullmatch(
+                    rf"topgg-webhook: warning: the de-duplication store redis://127\.0\.0\.1:{port}/0 does not answer "
+                    r"now \(.*refused.*\): starting anyway; deliveries are answered 503 until Redis answers", lines[0])
+                      and lines[1].startswith("listening on "),
+                      f"refused: one warning line, then it listens: {lines}")
+                check(deliver(s.port, "dbl", "5002") == 503, "and answers 503 meanwhile")
+                unlocked.restart()
+                status, deadline = 503, time.monotonic() + 30
+                while status != 200 and time.monotonic() < deadline:  # the store reconnects after its back-off
+                    time.sleep(0.2)
+                    status = deliver(s.port, "dbl", "5002")
+                check(status == 200, f"once Redis answers, the vote is handled ({s.err[-300:]!r})")
+                s.stop()
+            finally:
+                s.kill()
+        finally:
+            locked.stop()
+            unlocked.stop()
+
+
+CASES = {"sqlite_restart": sqlite_restart, "redis_shared": redis_shared, "redis_exec": redis_exec,
+         "redis_probe": redis_probe}
 
 
 def main():

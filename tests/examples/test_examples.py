@@ -409,6 +409,18 @@ def tool_listen(tool, loop):
             check(all(event.get(k) == v for k, v in expect.items()), f"listen prints the {kind} JSON line: {line.strip()}")
             if kind in ("vote.create", "webhook.test"):
                 check(event.get("trace", "").startswith("send-"), f"the {kind} line carries the trace")
+        # Two test votes sent at once are two votes: the Top.gg user ID changes with each send
+        # (issue 24: only the Discord ID could change, so two within a second were one vote).
+        start = s.stdout_now().count('"event":"vote.create"')
+        for extra in ([], [], ["--user", "4242"]):
+            r = run_tool(tool, "send", base + "/topgg", "--kind", "vote.create", *extra)
+            check(r.returncode == 0 and r.stdout.startswith("204"), f"send --kind vote.create {extra} is answered 204")
+        s.wait_for("out", r'"platform_id":"4242"')
+        lines = [json.loads(l) for l in s.stdout_now().splitlines() if '"vote.create"' in l][start:]
+        check(len(lines) == 3 and lines[0]["user"]["id"] != lines[1]["user"]["id"],
+              f"each send has its own Top.gg user ID: three votes ({[l['user']['id'] for l in lines]})")
+        check(lines[2]["user"]["id"] == "4242" and lines[2]["user"]["platform_id"] == "4242",
+              "--user sets the Top.gg user ID and the Discord ID")
         before = s.stdout_now()
         r = run_tool(tool, "send", base + "/dbl", "--kind", "dbl", "--auth", "wrong")
         check(r.returncode != 0 and r.stdout.startswith("401"), f"send exits non-zero on 401 ({r.stdout.strip()!r})")
@@ -829,6 +841,32 @@ def tool_stdout_cut_line(tool, loop):
             s.kill()
 
 
+def tool_log_flood(tool, loop):
+    """Refusal lines are rate-limited per reason and client (issue 24): a flood of refused
+    requests wrote a line each (800,000 lines in 5 s). A few lines are written, then a
+    summary says how many more there were; no refusal goes uncounted."""
+    s = listen(tool, loop, "--dbl", "/dbl")
+    try:
+        n = 1500
+        for i in range(n):
+            with socket.create_connection(("127.0.0.1", s.port)) as c:
+                c.sendall(b"POST /dbl HTTP/1.1\r\nHost: x\r\nAuthorization: wrong\r\nContent-Length: 2\r\n\r\n{}")
+                c.recv(4096)
+            s.pump(0)
+        check(bot_vote(s.port)[0] == 200, "a genuine vote is still handled during the flood")
+        s.stop()
+        err = s.err.decode(errors="replace")
+        written = [l for l in err.splitlines() if " refused 401 POST /dbl from 127.0.0.1" in l]
+        summaries = [int(m.group(1)) for m in
+                     re.finditer(r'(\d+) more like "refused 401 POST /dbl from 127\.0\.0\.1" in \d+ s were not logged', err)]
+        check(len(written) + sum(summaries) == n,
+              f"every refusal is a line or counted in a summary ({len(written)} lines + {summaries} = {n})")
+        check(len(written) <= 5 * (len(summaries) + 1) and len(written) < 100,
+              f"at most 5 lines per 10 s period ({len(written)} lines, {len(summaries)} summaries)")
+    finally:
+        s.kill()
+
+
 def tool_exec_env(tool, loop):
     """The secrets never reach --exec commands' environment unless passed with --exec-env."""
     secrets = {"TOPGG_V1_SECRET": V1_SECRET, "TOPGG_DBL_AUTH": DBL_AUTH, "TOPGG_DSL_AUTH": DSL_AUTH,
@@ -1162,6 +1200,41 @@ def tool_routes(tool, loop):
     check("key-one" not in r.stderr and "key-two" not in r.stderr, "the error names the route, not its key")
     r = run_tool(tool, "listen", "--help")
     check("--dbl ROUTE[=VAR]" in r.stdout and "/bot1=BOT1_AUTH" in r.stdout, "--help documents ROUTE=VAR")
+    # A route without its key: exit 2 at start (issue 24), not open to anyone or refusing everything.
+    bare = {k: v for k, v in env.items() if k not in ("TOPGG_DBL_AUTH", "TOPGG_DSL_AUTH", "TOPGG_V1_SECRET")}
+    expect_usage_error(tool, [*base, "--dbl", "/dbl"], "--dbl /dbl has no key", env=bare)
+    expect_usage_error(tool, [*base, "--dsl", "/dsl"], "set $TOPGG_DSL_AUTH", env=bare)
+    expect_usage_error(tool, [*base, "--dbl", "/x=EMPTY_VAR"], "$EMPTY_VAR (from --dbl /x=EMPTY_VAR) is empty", env=bare)
+    expect_usage_error(tool, [*base, "--v1", "/topgg"], "--v1 /topgg has no secret", env=bare)
+    expect_usage_error(tool, [*base, "--v1", "/topgg=EMPTY_VAR"], "every delivery to it would be refused", env=bare)
+    s = listen(tool, loop, "--dbl", "/open", "--allow-no-auth", env=bare)
+    try:
+        s.wait_for("err", r"--dbl /open has no key: every request to it is accepted")
+        check(bot_vote(s.port, auth="anything", path="/open")[0] == 200, "--allow-no-auth: an open legacy route")
+        s.stop()
+    finally:
+        s.kill()
+    # --only-for: a route refuses a vote for another bot or server (issue 23, item 6).
+    s = listen(tool, loop, "--dbl", "/bot1=BOT1_AUTH", "--dbl", "/bot2=BOT2_AUTH", "--dsl", "/srv=SRV_AUTH",
+               "--only-for", f"/bot1={BOT}", "--only-for", "/bot2=2222", "--only-for", f"/srv={GUILD}", env=env)
+    try:
+        body = json.dumps({"bot": "2222", "user": USER, "type": "upvote"}).encode()
+        check(request(s.port, "POST", "/bot1", body, {"Authorization": "key-one"})[0] == 403,
+              "/bot1's key cannot speak for bot 2222: 403")
+        s.wait_for("err", r"refused 403 POST /bot1 from \S+: the vote is for bot 2222; /bot1 serves bot " + BOT)
+        check(request(s.port, "POST", "/bot2", body, {"Authorization": "key-two"})[0] == 200, "/bot2 takes bot 2222")
+        check(bot_vote(s.port, auth="key-one", path="/bot1")[0] == 200, f"/bot1 takes bot {BOT}")
+        other = json.dumps({"guild": "9999", "user": USER, "type": "upvote"}).encode()
+        check(request(s.port, "POST", "/srv", other, {"Authorization": "key-srv"})[0] == 403, "/srv refuses guild 9999")
+        lines = [json.loads(l) for l in s.stdout_now().splitlines()]
+        check([(l["route"], l["bot"]) for l in lines] == [("/bot2", "2222"), ("/bot1", BOT)],
+              f"each line names the route it came in ({lines})")
+        s.stop()
+    finally:
+        s.kill()
+    expect_usage_error(tool, [*base, "--dbl", "/bot1=BOT1_AUTH", "--only-for", "/nope=1"], "no --dbl, --dsl or --v1 route is /nope", env=env)
+    expect_usage_error(tool, [*base, "--dbl", "/bot1=BOT1_AUTH", "--only-for", "/bot1=abc"], "Discord ID", env=env)
+    expect_usage_error(tool, [*base, "--v1", "/topgg", "--only-for", "/topgg=@me"], "@me is the project of the catch-up token")
 
 
 STAMP = r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)"
@@ -1476,7 +1549,7 @@ CASES = {"uv_minimal": minimal, "asio_minimal": minimal, "uv_byte_level": minima
          "tool_host": tool_host, "tool_run_hint": tool_run_hint, "tool_readme_lines": tool_readme_lines,
          "tool_stdout": tool_stdout, "tool_exec_queue": tool_exec_queue,
          "tool_stdout_whole_lines": tool_stdout_whole_lines, "tool_exec_sigterm": tool_exec_sigterm,
-         "tool_stdout_cut_line": tool_stdout_cut_line}
+         "tool_stdout_cut_line": tool_stdout_cut_line, "tool_log_flood": tool_log_flood}
 
 
 def main():

@@ -1,7 +1,10 @@
 // RedisStore against a real redis-server started on a free loopback port: the
 // claim semantics on Redis' own clock, what it writes, two receivers on one
-// Redis, pipelining, and outages (stopped, silent, refusing) with their reports.
+// Redis, pipelining, outages (stopped, silent, refusing) with their reports,
+// and what probe() tells of a misconfiguration or an outage at start.
 #include <doctest/doctest.h>
+
+#include <netdb.h>
 
 #include "redis_server.hpp"
 #include "topgg/redis_store.hpp"
@@ -531,4 +534,117 @@ TEST_CASE("redis store: closing writes the confirms still queued") {
   }
   CHECK(raw.command({"GET", "topgg:k"}) == "done");
   CHECK(raw.command({"GET", "topgg:c99"}) == "done");
+}
+
+TEST_CASE("redis store: probe: ok, or a permanent error for a wrong, missing or unexpected password and a bad db") {
+  RedisServer srv({"--requirepass", "hunter2"});
+  auto probe_with = [&](const std::string& password, int db) {
+    auto o = patient(srv.port());
+    o.password = password;
+    o.db = db;
+    return RedisStore(o).probe(20'000ms);
+  };
+  {
+    auto o = patient(srv.port());
+    o.password = "hunter2";
+    o.db = 15;
+    RedisStore s(o);
+    const auto r = s.probe(20'000ms);
+    CHECK(r.kind == topgg::RedisProbe::Kind::ok);
+    CHECK(r.ok());
+    CHECK(r.why.empty());
+    CHECK(claim(s, "k", now()) == ClaimResult::claimed); // the probe's connection is the store's
+    CHECK(s.probe(20'000ms).ok());                       // connected: ok again
+  }
+  const auto wrong = probe_with("wrong-secret", 0);
+  CHECK(wrong.kind == topgg::RedisProbe::Kind::permanent);
+  CHECK_MESSAGE(wrong.why.find("WRONGPASS") != std::string::npos, wrong.why);
+  CHECK(wrong.why.find("wrong-secret") == std::string::npos);
+
+  const auto none = probe_with("", 0);
+  CHECK(none.kind == topgg::RedisProbe::Kind::permanent);
+  CHECK_MESSAGE(none.why.find("NOAUTH") != std::string::npos, none.why);
+
+  const auto db = probe_with("hunter2", 99); // a default server has 16
+  CHECK(db.kind == topgg::RedisProbe::Kind::permanent);
+  CHECK_MESSAGE(db.why.find("DB index is out of range") != std::string::npos, db.why);
+
+  RedisServer open; // no password: AUTH with one is an error, not ignored
+  auto o = patient(open.port());
+  o.password = "hunter2";
+  RedisStore s(o);
+  const auto unexpected = s.probe(20'000ms);
+  CHECK(unexpected.kind == topgg::RedisProbe::Kind::permanent);
+  CHECK_MESSAGE(unexpected.why.find("without any password configured") != std::string::npos, unexpected.why);
+  CHECK(unexpected.why.find("hunter2") == std::string::npos);
+
+  // Not a use of the store: the error hook set after it hears the outage when a claim comes.
+  ts::Reports reports;
+  reports.attach(s);
+  CHECK(claim(s, "k", now()) == ClaimResult::unavailable);
+  REQUIRE(reports.wait_for(1));
+  CHECK(lines_with(reports, "AUTH failed") == 1);
+}
+
+TEST_CASE("redis store: an error that quotes AUTH's arguments never shows the password") {
+  RedisServer srv({"--rename-command", "AUTH", ""}); // AUTH unknown: Redis quotes the arguments back
+  auto o = patient(srv.port());
+  o.password = std::string(200, 'p') + "-secret"; // longer than Redis' quote, which cuts it
+  RedisStore s(o);
+  ts::Reports reports;
+  reports.attach(s);
+  const auto r = s.probe(20'000ms);
+  CHECK(r.kind == topgg::RedisProbe::Kind::permanent);
+  CHECK_MESSAGE(r.why.find("unknown command") != std::string::npos, r.why);
+  CHECK(r.why.find("pppp") == std::string::npos);
+  CHECK(claim(s, "k", now()) == ClaimResult::unavailable);
+  REQUIRE(reports.wait_for(1));
+  CHECK(lines_with(reports, "AUTH failed: ERR unknown command") == 1);
+  CHECK(reports.all().find("pppp") == std::string::npos);
+  MESSAGE(reports.all());
+}
+
+TEST_CASE("redis store: probe: a host name that does not exist is permanent") {
+  const std::string host = "topgg-webhook-test.invalid"; // RFC 2606: never resolves
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* list = nullptr;
+  const int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &list);
+  if (list)
+    ::freeaddrinfo(list);
+  if (rc != EAI_NONAME) { // e.g. EAI_AGAIN where no name server answers: rightly transient
+    MESSAGE("skipped: this machine's lookup of " << host << " gives " << ::gai_strerror(rc) << ", not EAI_NONAME");
+    return;
+  }
+  auto o = patient(6379);
+  o.host = host;
+  RedisStore s(o);
+  const auto r = s.probe(20'000ms);
+  CHECK(r.kind == topgg::RedisProbe::Kind::permanent);
+  CHECK_MESSAGE(r.why.find(host) != std::string::npos, r.why);
+}
+
+TEST_CASE("redis store: probe: refused or silent is transient; the next probe tries at once, not after the back-off") {
+  RedisServer srv;
+  const int port = srv.port();
+  srv.stop();
+  auto o = patient(port);
+  o.reconnect_min = o.reconnect_max = 3'600'000ms; // only a probe starts another attempt within this test
+  RedisStore s(o);
+  const auto refused = s.probe(20'000ms);
+  CHECK(refused.kind == topgg::RedisProbe::Kind::transient);
+  CHECK_MESSAGE(refused.why.find("refused") != std::string::npos, refused.why);
+  CHECK(s.probe(20'000ms).kind == topgg::RedisProbe::Kind::transient); // still refused
+
+  srv.start(); // same port
+  const auto back = s.probe(20'000ms);
+  CHECK_MESSAGE(back.ok(), back.why);
+  CHECK(claim(s, "k", now()) == ClaimResult::claimed);
+
+  srv.pause(); // accepts connections, answers nothing
+  auto q = timed(port); // its connect_timeout, not the probe's 20 s, runs out
+  RedisStore silent(q);
+  const auto r = silent.probe(20'000ms);
+  CHECK(r.kind == topgg::RedisProbe::Kind::transient);
+  CHECK_MESSAGE(r.why.find("not connected within") != std::string::npos, r.why);
 }

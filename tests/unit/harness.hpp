@@ -134,6 +134,7 @@ struct Fixture {
         .on_error([this](const topgg::Rejection& r) {
           events.push_back("rejected " + std::to_string(r.status) + " " + std::string(topgg::describe(r.error)));
         })
+        .on_duplicate([this](const topgg::Rejection& r) { events.push_back("duplicate " + std::to_string(r.status)); })
         .on_warning([this](std::string_view w) { events.push_back("warning " + std::string(w)); });
   }
 

@@ -261,7 +261,13 @@ struct Receiver {
         })
         .on_error([this](const topgg::Rejection& r) {
           std::lock_guard lock(m);
+          CHECK(r.error != topgg::Error::duplicate); // those go to on_duplicate only
           errors.push_back(r.error);
+        })
+        .on_duplicate([this](const topgg::Rejection& r) {
+          std::lock_guard lock(m);
+          CHECK(r.error == topgg::Error::duplicate);
+          errors.push_back(r.error); // recorded in order with the refusals
         })
         .on_warning([](std::string_view) {});
   }
@@ -567,6 +573,65 @@ TEST_CASE("claim, then confirm on success with the TTL; release on a throw, so t
           std::vector<std::string>{"claim " + key2 + " 9000 -> claimed", "confirm " + key2 + " " + k.ttl(3'600'000)});
     CHECK(r.handled == 2);
   }
+}
+
+TEST_CASE("a retry of a handled delivery goes to on_duplicate, never to on_error; by default an info line") {
+  // An alerting on_error hook was told of every retry Top.gg made (issue 24).
+  topgg::Router r;
+  int handled = 0, errors = 0, duplicates = 0;
+  r.dbl_webhook("/dbl", "k")
+      .on_bot_vote([&](const topgg::BotVote&) { ++handled; })
+      .on_error([&](const topgg::Rejection&) { ++errors; })
+      .on_duplicate([&](const topgg::Rejection& d) {
+        ++duplicates;
+        CHECK(d.status == 200);
+        CHECK(d.path == "/dbl");
+      })
+      .on_warning([](std::string_view) {});
+  for (int i = 0; i < 3; ++i)
+    CHECK(handle(r, post("/dbl", "k", bot("1"))) == 200);
+  CHECK(handle(r, post("/dbl", "wrong", bot("1"))) == 401);
+  CHECK(handled == 1);
+  CHECK(duplicates == 2);
+  CHECK(errors == 1);
+}
+
+TEST_CASE("a legacy vote's key is kept 11 h at most, whatever dedup_ttl says: the user may vote again after 12 h") {
+  // With --dedup-ttl above 12 h the user's next real vote was taken for a
+  // retry and dropped: legacy votes carry no vote ID (issue 23, item 5).
+  topgg::Settings s;
+  s.dedup_ttl = std::chrono::hours(24);
+  Receiver r(s);
+  auto rec = std::make_shared<Recorder>();
+  r.router.idempotency_store(rec);
+  CHECK(r.send(post("/dbl", "k", bot("1"))) == ok200);
+  auto calls = rec->take();
+  REQUIRE(calls.size() == 2);
+  CHECK(calls[1].ends_with(" 39600000")); // 11 h
+  // A vote.create's key holds its time: kept 25 h at least, never cut.
+  VoteFields f;
+  f.user = "u1";
+  CHECK(r.send(signed_post(vote_create(f))) == ok204);
+  calls = rec->take();
+  REQUIRE(calls.size() == 2);
+  CHECK(calls[1].ends_with(" 90000000"));
+  // Below 11 h the setting stands.
+  s.dedup_ttl = std::chrono::hours(2);
+  r.router.settings(s);
+  CHECK(r.send(post("/dbl", "k", bot("2"))) == ok200);
+  calls = rec->take();
+  REQUIRE(calls.size() == 2);
+  CHECK(calls[1].ends_with(" 7200000"));
+  // 12 h later in memory: the same user's new vote is handled.
+  Receiver m(topgg::Settings{});
+  topgg::Settings day;
+  day.dedup_ttl = std::chrono::hours(24);
+  m.router.settings(day);
+  CHECK(m.send(post("/dbl", "k", bot("1")), 0) == ok200);
+  CHECK(m.send(post("/dbl", "k", bot("1")), 60'000) == ok200); // a retry a minute later: no event
+  CHECK(m.handled == 1);
+  CHECK(m.send(post("/dbl", "k", bot("1")), 12 * 3600 * 1000) == ok200); // the next real vote
+  CHECK(m.handled == 2);
 }
 
 TEST_CASE("Ack later: ok confirms, retry() releases, an ack timeout releases — each retry then handled") {
@@ -983,6 +1048,31 @@ TEST_CASE("Ack::deadline(): the delivery's arrival plus ack_timeout on a Connect
   CHECK(r.ack(0).ok());
 }
 
+TEST_CASE("Router::handle after a store's late answer: a handler that waits for a worker completing its Ack") {
+  // The handler ran on the store's thread under the wake cell's lock; the
+  // worker's ack.ok() fires that cell, so it waited for the lock the handler's
+  // thread held, and the handler waited for the worker: a deadlock (issue 23,
+  // item 10). The wait is bounded here so that the old code fails, not hangs.
+  Receiver r;
+  auto store = std::make_shared<Deferring>();
+  r.router.idempotency_store(store);
+  struct Seen {
+    std::atomic<bool> worker_done{false}, handler_saw_it{false};
+  };
+  auto seen = std::make_shared<Seen>();
+  r.router.on_bot_vote([seen](const topgg::BotVote&, topgg::Ack ack) {
+    std::thread([ack, seen] {
+      ack.ok();
+      seen->worker_done = true;
+    }).detach();
+    for (int i = 0; i < 2000 && !seen->worker_done; ++i) // up to 20 s: the worker needs a moment only
+      std::this_thread::sleep_for(10ms);
+    seen->handler_saw_it = seen->worker_done.load();
+  });
+  CHECK(handle(r.router, post("/dbl", "k", bot("1"))) == 200);
+  CHECK(seen->handler_saw_it);
+}
+
 TEST_CASE("settings() never replaces a store the user gave, even a MemoryStore") {
   topgg::Router r;
   auto mine = std::make_shared<topgg::MemoryStore>(10);
@@ -1338,8 +1428,8 @@ TEST_CASE("de-duplication decisions do not depend on how the bytes arrive (whole
   CHECK(count_responses(t.output) == 6);
   CHECK(t.events ==
         std::vector<std::string>{"bot 264811613708746752 user 1 upvote [ref=home]",
-                                 "rejected 200 already handled (a retry): answered without a second event",
+                                 "duplicate 200",
                                  "bot 264811613708746752 user 1 test [ref=home]",
                                  "bot 264811613708746752 user 1 test [ref=home]", "vote.create u1 a",
-                                 "rejected 204 already handled (a retry): answered without a second event"});
+                                 "duplicate 204"});
 }

@@ -641,7 +641,7 @@ TEST_CASE("redis store: probe: refused or silent is transient; the next probe tr
   CHECK_MESSAGE(back.ok(), back.why);
   CHECK(claim(s, "k", now()) == ClaimResult::claimed);
 
-  srv.pause(); // accepts connections, answers nothing
+  srv.pause();          // accepts connections, answers nothing
   auto q = timed(port); // its connect_timeout, not the probe's 20 s, runs out
   RedisStore silent(q);
   const auto r = silent.probe(20'000ms);

@@ -39,15 +39,6 @@ constexpr std::array<std::string_view, detail::status_slots> status_labels = {
     "422", "431", "500", "503", "505", "2xx", "3xx", "4xx", "5xx"};
 static_assert(detail::status_slot(505) == 14 && detail::status_slot(299) == 15 && detail::status_slot(599) == 18);
 
-// The histogram's bounds in whole nanoseconds, compared with each observation.
-constexpr auto bucket_ns = [] {
-  std::array<std::uint64_t, Metrics::handler_buckets.size()> ns{};
-  for (std::size_t i = 0; i < ns.size(); ++i)
-    ns[i] = static_cast<std::uint64_t>(Metrics::handler_buckets[i] * 1e9 + 0.5);
-  return ns;
-}();
-static_assert(bucket_ns[0] == 500'000 && bucket_ns.back() == 5'000'000'000);
-
 // Error → Refusal, for the errors that are refusals (not handler outcomes).
 std::optional<Refusal> refusal_of(const Rejection& r) noexcept {
   switch (r.error) {
@@ -179,18 +170,6 @@ void MetricsState::rejected(const Rejection& r) noexcept {
   }
   if (c)
     c->fetch_add(1, std::memory_order_relaxed);
-}
-
-void MetricsState::handler_time(Clock::time_point start, Clock::time_point end) noexcept {
-  const std::uint64_t ns =
-      end > start
-          ? static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(end - start).count())
-          : 0;
-  std::size_t i = 0;
-  while (i < bucket_ns.size() && ns > bucket_ns[i])
-    ++i;
-  buckets[i].fetch_add(1, std::memory_order_relaxed);
-  latency_ns.fetch_add(ns, std::memory_order_relaxed);
 }
 
 } // namespace detail

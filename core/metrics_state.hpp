@@ -65,6 +65,16 @@ template <class E, class U, class... T>
 struct IndexIn<E, v1::TypeList<U, T...>>
     : std::integral_constant<std::size_t, 1 + IndexIn<E, v1::TypeList<T...>>::value> {};
 
+/// Metrics::handler_buckets in whole nanoseconds, compared with each observation.
+inline constexpr auto bucket_ns = [] {
+  std::array<std::int64_t, Metrics::handler_buckets.size()> ns{};
+  for (std::size_t i = 0; i < ns.size(); ++i)
+    ns[i] = static_cast<std::int64_t>(Metrics::handler_buckets[i] * 1e9 + 0.5);
+  return ns;
+}();
+static_assert(bucket_ns[0] == 500'000 && bucket_ns.back() == 5'000'000'000);
+static_assert(std::is_same_v<Clock::duration, std::chrono::nanoseconds>, "handler_time() counts nanoseconds");
+
 struct MetricsState {
   explicit MetricsState(Metrics::TimeSource c) : clock(c) {}
 
@@ -103,7 +113,14 @@ struct MetricsState {
   /// The time a handler starts or ends, as this Metrics measures it.
   Clock::time_point stamp(const Now& now) const noexcept { return clock ? clock() : now.mono; }
   /// A handler ran from `start` to `end` (stamp()s).
-  void handler_time(Clock::time_point start, Clock::time_point end) noexcept;
+  void handler_time(Clock::time_point start, Clock::time_point end) noexcept {
+    const std::int64_t ns = (end - start).count(); // steady_clock counts nanoseconds
+    std::size_t i = 0;
+    while (i < bucket_ns.size() && ns > bucket_ns[i])
+      ++i;
+    buckets[i].fetch_add(1, std::memory_order_relaxed);
+    latency_ns.fetch_add(static_cast<std::uint64_t>(ns > 0 ? ns : 0), std::memory_order_relaxed);
+  }
 };
 
 /// Events' index of Event.

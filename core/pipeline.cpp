@@ -55,9 +55,9 @@ template <class Event> bool names_target(const Event& e, const Route& r, std::st
 // delivery that waits is counted when its Pending is answered.
 class MeteredOutlet final : public Outlet {
 public:
-  MeteredOutlet(Outlet& to, MetricsState& m, RouteMeter* route) noexcept : to_(to), m_(m), route_(route) {}
+  MeteredOutlet(Outlet& to, MetricsState* m, RouteMeter* route) noexcept : to_(to), m_(m), route_(route) {}
   void answer(const Answer& a) override {
-    m_.answered(route_, a.status);
+    m_->answered(route_, a.status);
     to_.answer(a);
   }
   void wait(std::shared_ptr<Pending> p) override {
@@ -70,7 +70,7 @@ public:
 
 private:
   Outlet& to_;
-  MetricsState& m_;
+  MetricsState* m_;
   RouteMeter* route_;
 };
 
@@ -135,16 +135,10 @@ void Pipeline::refuse(Error e, std::string_view detail, const Head& head, std::s
 }
 
 void Pipeline::deliver(const Admission& a, const Head& head, std::string_view body, bool padded, Now now, Scratch& s,
-                       Outlet& out) const {
-  if (MetricsState* m = config_->meter) {
-    MeteredOutlet metered(out, *m, a.route ? a.route->meter : nullptr);
-    return deliver_request(a, head, body, padded, now, s, metered);
-  }
-  deliver_request(a, head, body, padded, now, s, out);
-}
-
-void Pipeline::deliver_request(const Admission& a, const Head& head, std::string_view body, bool padded, Now now,
-                               Scratch& s, Outlet& out) const {
+                       Outlet& to) const {
+  // Made whether used or not: cheaper than a branch and a call more per request.
+  MeteredOutlet metered(to, config_->meter, a.route ? a.route->meter : nullptr);
+  Outlet& out = config_->meter ? static_cast<Outlet&>(metered) : to;
   if (a.refusal != Error::ok)
     return refuse(a.refusal, a.detail, head, a.allow, out);
   const Route& route = *a.route;

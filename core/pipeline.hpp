@@ -210,8 +210,6 @@ public:
                     Executor resume) const;
 
 private:
-  void deliver_request(const Admission& a, const Head& head, std::string_view body, bool padded, Now now, Scratch& s,
-                       Outlet& out) const;
   void deliver_v1(const Route& route, const Admission& a, const Head& head, std::string_view body, bool padded, Now now,
                   Scratch& s, Outlet& out) const;
   void deliver_custom(const Route& route, const Head& head, Outlet& out) const;

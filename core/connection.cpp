@@ -117,8 +117,13 @@ struct Connection::Impl final : detail::HeadListener, detail::Outlet, detail::Re
   void fail(Error e, std::string_view why) {
     const bool head_known = reader.head_complete();
     const std::string_view path = head_known ? reader.head().path : std::string_view{};
-    pipeline().config().reject(
-        Rejection{e, http_status(e), path, why, head_known ? reader.head().method : std::string_view{}, peer_});
+    const std::string_view method = head_known ? reader.head().method : std::string_view{};
+    pipeline().config().reject(Rejection{e, http_status(e), path, why, method, peer_});
+    if (detail::MetricsState* m = pipeline().config().meter) { // a rare path: the route is looked up again
+      bool known = false;
+      const detail::Route* r = head_known ? pipeline().config().find(path, method, known) : nullptr;
+      m->answered(r ? r->meter : nullptr, http_status(e));
+    }
     framing = {true, reader.http10(), head_known && reader.head_request()};
     closing = true;
     const std::string_view allow = e == Error::method_not_allowed ? pipeline().config().allow(path) : "";

@@ -130,12 +130,18 @@ public:
   void abandon(Now now) noexcept;
   const Answer& answer() const noexcept { return answer_; }
   Clock::time_point deadline() const noexcept { return deadline_; }
+  /// A request's delivery (not a caught-up vote): its answer is counted at `route` (metrics).
+  void meter(RouteMeter* route) noexcept {
+    metered_ = true;
+    meter_route_ = route;
+  }
 
 private:
   friend class Pipeline;
   enum class Stage : unsigned char { claiming, handling, done };
   void give_up_claim(Now now);
   void finish(Error e, std::string_view why, const Response* reply, Now now);
+  void answered() noexcept; // counts the final answer (metrics)
 
   std::shared_ptr<Config> config_;
   std::string path_, method_, peer_;
@@ -152,6 +158,13 @@ private:
   std::function<std::shared_ptr<AckCell>(Error&, std::string&)> start_; // runs the handler once claimed
   std::shared_ptr<AckCell> ack_;
   Answer answer_;
+  // Metrics (Config::meter), when set: the answer is counted at `meter_route_`
+  // if `metered_` (a request, not a caught-up vote), and `event_` (Events'
+  // index; -1: no handler) timed from `started_` once its handler has run.
+  bool metered_ = false, handler_started_ = false;
+  int event_ = -1;
+  RouteMeter* meter_route_ = nullptr;
+  Clock::time_point started_{};
 };
 
 // ---- outcome rules, shared by the synchronous path and Pending (pending.cpp)
@@ -183,7 +196,8 @@ public:
   /// Routing and credentials, as soon as the head is complete.
   void admit(const Head& head, Admission& out) const;
   /// The rest, once the body is in. `body` has simdjson's padding readable
-  /// past its end when `padded`.
+  /// past its end when `padded`. With metrics, its answer is counted by route
+  /// and status (now, or when its Pending is answered).
   void deliver(const Admission& a, const Head& head, std::string_view body, bool padded, Now now, Scratch& s,
                Outlet& out) const;
   /// Answers `e` (status from the error table, Allow for 405) and tells the error hook.

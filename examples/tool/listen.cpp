@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "events_json.hpp"
 #include "log.hpp"
 #include "exec_runner.hpp"
+#include "metrics_http.hpp"
 #include "options.hpp"
 #include "routes.hpp"
 #include "topgg/topgg.hpp"
@@ -68,6 +70,16 @@ server:
                          a name such as localhost is looked up)
   --port P               port, 0 to 65535 (default 8080; 0 picks a free one)
   --loop uv|asio         event loop (default uv)
+metrics and health:
+  --metrics HOST:PORT    a second listener (never the public --host/--port) serving
+                         GET or HEAD /metrics (Prometheus text: topgg_webhook_requests_total
+                         {route,status}, _events_total{event}, _refused_total{reason},
+                         _duplicates_total, _handler_seconds, _store_up, _build_info, …),
+                         /healthz (200 "ok" while the process serves) and /readyz (200
+                         "ready" while the public listener runs and the --dedup store
+                         answers; 503 and why otherwise, and from SIGTERM on). HOST is
+                         required (127.0.0.1:9464, [::1]:9464): nothing is exposed by
+                         default. Off: nothing is counted.
 handling:
   --exec CMD             run CMD (with /bin/sh) per event, the JSON line on its stdin;
                          the delivery is acknowledged only if CMD exits 0 (else 503,
@@ -288,6 +300,7 @@ template <class Manager> int serve(const Options& o) {
   const auto port = static_cast<std::uint16_t>(o.number("port", 8080, 0, 65535, "port"));
   const Routes routes = route_specs(o);
   check_catch_up_options(o, routes);
+  const std::optional<MetricsAddress> metrics_at = check_metrics_option(o, host, port);
 
   std::shared_ptr<topgg::IdempotencyStore> store;
   if (o.has("dedup") && !o.has("no-dedup")) {
@@ -338,6 +351,7 @@ template <class Manager> int serve(const Options& o) {
   handle_events<Manager, topgg::v1::WebhookTest>(m, output, exec.get());
   handle_events<Manager, topgg::v1::IntegrationCreate>(m, output, exec.get());
   handle_events<Manager, topgg::v1::IntegrationDelete>(m, output, exec.get());
+  count_metrics(metrics_at, m);
 
   try {
     m.run(port, host);
@@ -347,10 +361,20 @@ template <class Manager> int serve(const Options& o) {
   }
   // What was bound, numeric: "[::1]:8080" for --host localhost on an IPv6-first host.
   std::fprintf(stderr, "listening on http://%s\n", m.address().c_str());
+  std::unique_ptr<MetricsServer> metrics_server;
+  try {
+    metrics_server = serve_metrics<Manager>(metrics_at, m);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "topgg-webhook: %s\n", e.what());
+    m.close();
+    return 1;
+  }
   std::unique_ptr<CatchUpRunner> catch_up = start_catch_up(m, o, routes);
   int sig = 0;
   sigwait(&stop, &sig);
   log_line(std::string(sig == SIGINT ? "SIGINT" : "SIGTERM") + ": closing (answering requests in flight)");
+  if (metrics_server)
+    metrics_server->stopping(); // /readyz: 503 while the answers in flight go out
   catch_up.reset(); // its round in progress is cancelled; the mark stays where it got
   if (exec)
     exec->runner->refuse_waiting(); // answered 503 now, never run (the retry is)
@@ -369,6 +393,7 @@ int listen_main(int argc, char** argv) {
                 {"exec", "exec-jobs", "exec-timeout", "exec-env", "max-body", "max-header", "max-connections",
                  "header-timeout", "body-timeout", "idle-timeout", "ack-timeout", "v1-window", "dedup", "dedup-ttl",
                  "catch-up-since", "catch-up-every", "catch-up-route", "api-base", "api-ca"});
+  valued.push_back("metrics"); // metrics_http.hpp
   const Options o(argc, argv, 2,
                   {valued, {"no-dedup", "catch-up", "allow-no-auth"}, {"dbl", "dsl", "v1", "exec-env", "only-for"}});
   if (o.help()) {

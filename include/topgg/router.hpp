@@ -53,6 +53,7 @@ using Events =
     v1::TypeList<BotVote, ServerVote, v1::VoteCreate, v1::WebhookTest, v1::IntegrationCreate, v1::IntegrationDelete>;
 
 class Router;
+class Metrics;
 namespace detail {
 struct Config;
 class Pipeline;
@@ -192,6 +193,13 @@ public:
   Self& idempotency_store(std::shared_ptr<IdempotencyStore> store);
   /// The store in use; nullptr while de-duplication is off (Settings::dedup_ttl 0).
   std::shared_ptr<IdempotencyStore> idempotency_store() const;
+  /// Counts requests, events, refusals, duplicates, handler outcomes and
+  /// latency into `m` (see Metrics; `#include <topgg/metrics.hpp>`), and
+  /// reports this router's idempotency store's health through it; nullptr
+  /// (the default) counts nothing. Several routers may share one Metrics.
+  Self& metrics(std::shared_ptr<Metrics> m);
+  /// The Metrics counted into; nullptr when none.
+  std::shared_ptr<Metrics> metrics() const;
 
 private:
   Router& r() { return static_cast<Self*>(this)->router(); }
@@ -289,6 +297,7 @@ private:
   detail::Config& configure(); ///< throws std::logic_error while frozen
   const Settings& current_settings() const noexcept;
   std::shared_ptr<IdempotencyStore> current_store() const;
+  std::shared_ptr<Metrics> current_metrics() const;
 
   std::shared_ptr<detail::Config> config_;
   std::shared_ptr<detail::Pipeline> pipeline_;
@@ -308,6 +317,7 @@ TOPGG_API void set_settings(Config& c, const Settings& s);
 TOPGG_API void set_resolver(Config& c, SecretResolver r);
 TOPGG_API void set_store(Config& c, std::shared_ptr<IdempotencyStore> s);
 TOPGG_API void set_target(Config& c, std::string_view route, std::string id);
+TOPGG_API void set_metrics(Config& c, std::shared_ptr<Metrics> m);
 } // namespace detail
 
 template <class S> S& RouterApi<S>::dbl_webhook(std::string route, std::string auth_key) {
@@ -373,6 +383,11 @@ template <class S> S& RouterApi<S>::idempotency_store(std::shared_ptr<Idempotenc
   detail::set_store(r().configure(), std::move(store));
   return static_cast<S&>(*this);
 }
+template <class S> S& RouterApi<S>::metrics(std::shared_ptr<Metrics> m) {
+  detail::set_metrics(r().configure(), std::move(m));
+  return static_cast<S&>(*this);
+}
+template <class S> std::shared_ptr<Metrics> RouterApi<S>::metrics() const { return r().current_metrics(); }
 /// \endcond
 
 } // namespace topgg

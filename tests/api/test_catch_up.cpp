@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "topgg/catch_up.hpp"
+#include "topgg/metrics.hpp"
 #include "topgg/sqlite_store.hpp"
 #include "topgg/uv.hpp"
 
@@ -265,6 +266,55 @@ TEST_CASE("restarted on a persistent store, it resumes from its mark: no vote tw
   }
   CHECK(all == user_ids());
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("each round is counted — in stats() and in the Router's Metrics: votes, results, the last success") {
+  auto metrics = std::make_shared<topgg::Metrics>();
+  topgg::Router router;
+  Seen seen;
+  std::atomic<bool> fail{true};
+  router.metrics(metrics)
+      .v1_webhook("/v1", "whs_catchup")
+      .on_vote_create([&](const v1::VoteCreate& v) {
+        if (fail && v.user.id == mock_votes()[4].user_id)
+          throw std::runtime_error("database down");
+        seen.add(v);
+      })
+      .on_error([](const topgg::Rejection&) {});
+  api::CatchUpOptions o = options("pages");
+  o.overlap = 24h;
+  api::CatchUp catch_up(router, o);
+  CHECK(catch_up.stats().rounds == 0);
+  CHECK_FALSE(catch_up.stats().last_success);
+  const auto before = std::chrono::system_clock::now();
+  catch_up.run_once(); // vote 4 fails: the round did not succeed
+  api::CatchUpStats st = catch_up.stats();
+  CHECK(st.rounds == 0);
+  CHECK(st.rounds_failed == 1);
+  CHECK(st.votes == 7);
+  CHECK_FALSE(st.last_success);
+  fail = false;
+  catch_up.run_once();
+  st = catch_up.stats();
+  CHECK(st.rounds == 1);
+  CHECK(st.votes == 8);
+  REQUIRE(st.last_success);
+  CHECK(*st.last_success >= before);
+  const topgg::MetricsSnapshot m = metrics->snapshot();
+  CHECK(m.catch_up_rounds == 1);
+  CHECK(m.catch_up_rounds_failed == 1);
+  CHECK(m.catch_up_votes == 8);
+  CHECK(m.catch_up_last_success == std::chrono::floor<std::chrono::microseconds>(*st.last_success));
+  CHECK(m.event("vote.create") == 9); // handed to the handler: vote 4 twice (it threw the first time)
+  CHECK(m.handler_failures == 1);
+  CHECK(m.requests.empty()); // caught-up votes are no HTTP requests
+
+  o.api.token = "wrong-token-0123456789"; // an API error: a failed round
+  o.on_error = [](std::string_view) {};
+  api::CatchUp refused(router, o);
+  refused.run_once();
+  CHECK(refused.stats().rounds_failed == 1);
+  CHECK(metrics->snapshot().catch_up_rounds_failed == 2);
 }
 
 TEST_CASE("401: one clear line, the round ends, the mark stays; the token is in no message") {

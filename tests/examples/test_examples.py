@@ -189,9 +189,12 @@ def custom_routes(exe):
         s.wait_for("out", rf"server vote: user {USER} -> server {GUILD}")
         check(bot_vote(s.port, auth="wrong")[0] == 401, "a wrong key is answered 401")
         status, metrics = request(s.port, "GET", "/metrics")
-        check(status == 200 and 'topgg_votes_total{kind="bot"} 1\n' in metrics
-              and 'topgg_votes_total{kind="server"} 1\n' in metrics, "GET /metrics counts one vote of each kind")
-        check(re.search(r"topgg_refused_total [1-9]", metrics) is not None, "GET /metrics counts refusals")
+        check(status == 200 and 'topgg_webhook_events_total{event="dbl_vote"} 1\n' in metrics
+              and 'topgg_webhook_events_total{event="dsl_vote"} 1\n' in metrics,
+              "GET /metrics (the library's Metrics) counts one vote of each kind")
+        check('topgg_webhook_refused_total{reason="auth_wrong"} 1\n' in metrics, "and the refusal, by reason")
+        check('topgg_webhook_requests_total{route="/health",status="200"} 1\n' in metrics,
+              "and the custom route's request")
         s.stop(signal.SIGINT)
     finally:
         s.kill()

@@ -648,3 +648,52 @@ TEST_CASE("redis store: probe: refused or silent is transient; the next probe tr
   CHECK(r.kind == topgg::RedisProbe::Kind::transient);
   CHECK_MESSAGE(r.why.find("not connected within") != std::string::npos, r.why);
 }
+
+namespace {
+/// Waits (generously: a busy machine) until `cond` holds; whether it did.
+template <class F> bool eventually(F cond, std::chrono::milliseconds wait = 20'000ms) {
+  const auto until = ts::Steady::now() + wait;
+  while (!cond()) {
+    if (ts::Steady::now() >= until)
+      return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+} // namespace
+
+TEST_CASE("redis store: available() follows Redis without deliveries — false once stopped, true once back") {
+  RedisServer srv;
+  auto o = patient(srv.port()); // a stopped Redis refuses at once: no timeout involved
+  o.health_interval = 3'600'000ms; // no idle check here: back, it is the reconnection's own check that tells
+  RedisStore s(o);
+  REQUIRE(claim(s, "a", now()) == ClaimResult::claimed);
+  CHECK(s.available());
+  CHECK(s.unavailable_reason().empty());
+  srv.stop(); // no claim from here on
+  REQUIRE(eventually([&] { return !s.available(); }));
+  CHECK(s.unavailable_reason().find("redis 127.0.0.1:" + std::to_string(srv.port()) + ": ") == 0);
+  srv.start();                                      // same port
+  CHECK(eventually([&] { return s.available(); })); // the store writes <prefix>health once reconnected
+  CHECK(s.unavailable_reason().empty());
+}
+
+TEST_CASE("redis store: idle, a silent Redis or a replica is noticed within health_interval") {
+  RedisServer srv, other;
+  RedisServer::Client raw(srv.port());
+  auto o = timed(srv.port()); // the paused Redis is found out by the command timeout
+  o.health_interval = 100ms;
+  RedisStore s(o);
+  REQUIRE(claim(s, "a", now()) == ClaimResult::claimed);
+  srv.pause(); // the connection stays open; nothing is answered
+  REQUIRE(eventually([&] { return !s.available(); }));
+  CHECK(s.unavailable_reason().find("no answer within 1000 ms") != std::string::npos);
+  srv.resume();
+  REQUIRE(eventually([&] { return s.available(); }));
+  CHECK(raw.command({"GET", "topgg:health"}) == "1");                                   // what it wrote to find out
+  CHECK(raw.command({"REPLICAOF", "127.0.0.1", std::to_string(other.port())}) == "OK"); // accepts, refuses writes
+  REQUIRE(eventually([&] { return !s.available(); }));
+  CHECK(s.unavailable_reason().find("READONLY") != std::string::npos);
+  CHECK(raw.command({"REPLICAOF", "NO", "ONE"}) == "OK");
+  CHECK(eventually([&] { return s.available(); }));
+}

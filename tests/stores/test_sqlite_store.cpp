@@ -508,3 +508,32 @@ TEST_CASE("sqlite store: its last reference dropped on its own thread (a Router 
   CHECK(status == 200);
   CHECK(eventually([&] { return threads_now() == threads_before; })); // the store's thread finished and freed it
 }
+
+TEST_CASE("sqlite store: available() is false during an outage and true again without claims") {
+  ts::TempDir dir;
+  const std::string path = dir.file("dedup.db");
+  SqliteOptions o;
+  o.busy_timeout = 50ms;
+  SqliteStore s(path, o);
+  ts::Reports reports;
+  reports.attach(s);
+  REQUIRE(claim(s, "handled", at(0)) == ClaimResult::claimed);
+  CHECK(s.available());
+  CHECK(s.unavailable_reason().empty());
+
+  auto blocker = std::make_unique<Raw>(path);
+  blocker->exec("BEGIN IMMEDIATE");
+  CHECK(claim(s, "k", at(1)) == ClaimResult::unavailable);
+  CHECK_FALSE(s.available());
+  CHECK(s.unavailable_reason().find("sqlite " + path + ": ") == 0);
+  CHECK(s.unavailable_reason().find("locked") != std::string::npos);
+  blocker->exec("COMMIT");
+  blocker.reset();
+  // No claim from here on: the store's thread finds the outage over by itself.
+  const auto until = ts::Steady::now() + 10s;
+  while (!s.available() && ts::Steady::now() < until)
+    std::this_thread::sleep_for(10ms);
+  CHECK(s.available());
+  CHECK(s.unavailable_reason().empty());
+  CHECK(reports.wait_for(2));
+}

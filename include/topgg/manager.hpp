@@ -52,9 +52,15 @@ public:
   /// (Router::deliver).
   bool post(std::function<void()> task);
 
-  /// Graceful close: stops accepting, answers requests already received
-  /// (their acknowledgements waited for up to Settings::ack_timeout), then
-  /// closes every connection. Idempotent, from any thread. With the
+  /// Graceful close: stops accepting (connections still in the listening
+  /// socket's backlog stay there for whoever accepts next, with run_on()),
+  /// then lets every connection finish: requests already received are
+  /// answered (their acknowledgements waited for up to Settings::ack_timeout),
+  /// the last answer of each connection with `Connection: close` where it is
+  /// still waiting; a request partly received, or the first one of a
+  /// connection accepted but silent so far, is read within its header and
+  /// body timeouts and answered (Connection::shutdown); connections between
+  /// two requests close at once. Idempotent, from any thread. With the
   /// adapter's own loop it returns when all is closed (at once when called
   /// on the loop thread); with yours it returns at once, and the loop has
   /// nothing of ours left when the close is done.

@@ -7,20 +7,28 @@ namespace topgg {
 ManagerBase::ManagerBase() = default;
 ManagerBase::~ManagerBase() = default;
 
-std::uint16_t ManagerBase::run(std::uint16_t port, const std::string& host) {
+std::uint16_t ManagerBase::start(const std::function<Bound()>& listen) {
   std::lock_guard lock(m_);
   if (running_)
     throw std::logic_error("topgg: WebhookManager::run called while it runs (close() first)");
   router_.warn_once();
   router_.freeze(true); // the loop thread reads the configuration from now on
   try {
-    bound_ = listen(port, host);
+    bound_ = listen();
   } catch (...) {
     router_.freeze(false); // nothing runs: configurable and runnable again
     throw;
   }
   running_ = true;
   return bound_.port;
+}
+
+std::uint16_t ManagerBase::run(std::uint16_t port, const std::string& host) {
+  return start([&] { return listen(port, host); });
+}
+
+std::uint16_t ManagerBase::run_on(int fd) {
+  return start([&] { return adopt(fd); });
 }
 
 void ManagerBase::stopped() noexcept {

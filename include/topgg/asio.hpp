@@ -40,6 +40,7 @@ public:
 
 private:
   Bound listen(std::uint16_t port, const std::string& host) override;
+  Bound adopt(int fd) override;
   void stop() override;
   bool post_to_loop(std::function<void()> task) override;
   std::unique_ptr<Impl> impl_;

@@ -38,6 +38,18 @@ public:
   /// if it cannot listen (nothing is left running: run() may be tried
   /// again), std::logic_error if already running.
   std::uint16_t run(std::uint16_t port = 8080, const std::string& host = "0.0.0.0");
+  /// Serves `fd`, a TCP (IPv4 or IPv6) socket already bound and listening —
+  /// one inherited from systemd's socket activation (LISTEN_FDS), or made by
+  /// the caller — instead of binding one; returns its port. The manager takes
+  /// the descriptor over: it is made non-blocking and close-on-exec, and
+  /// close() closes it. The socket itself lives on while another descriptor
+  /// of it is open (systemd keeps one): the connections waiting in its
+  /// backlog then go to whoever accepts next, such as the process started
+  /// after this one. Throws std::invalid_argument if `fd` is not a listening
+  /// TCP stream socket, std::system_error if it cannot be used (EBADF, …) —
+  /// then `fd` stays open and the caller's — std::logic_error if already
+  /// running.
+  std::uint16_t run_on(int fd);
   /// The bound port, 0 when not running.
   std::uint16_t port() const noexcept;
   /// What run() bound, printable: "0.0.0.0:8080", "[::]:8080"; "" when not running.
@@ -78,6 +90,9 @@ protected:
   /// Adapter: bind and start serving; throws std::system_error (having left
   /// nothing behind) if it cannot.
   virtual Bound listen(std::uint16_t port, const std::string& host) = 0;
+  /// Adapter: start serving the listening socket `fd` (run_on()); throws as
+  /// run_on() does, leaving `fd` open.
+  virtual Bound adopt(int fd) = 0;
   /// Adapter: begin the graceful close (any thread, idempotent); with an owned
   /// loop, wait for it unless called on that loop.
   virtual void stop() = 0;
@@ -87,6 +102,8 @@ protected:
   void stopped() noexcept;
 
 private:
+  std::uint16_t start(const std::function<Bound()>& listen);
+
   Router router_;
   mutable std::mutex m_;
   bool running_ = false;

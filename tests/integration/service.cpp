@@ -25,6 +25,23 @@ using namespace std::chrono_literals;
 
 namespace {
 
+/// A listening socket on 127.0.0.1, as systemd's .socket unit holds one.
+int listening_socket(std::uint16_t& port, int type = SOCK_STREAM, bool listen = true) {
+  const int fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  if (listen)
+    REQUIRE(::listen(fd, 64) == 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  port = ntohs(a.sin_port);
+  return fd;
+}
+
+bool open_descriptor(int fd) { return ::fcntl(fd, F_GETFD) != -1; }
+
 void quiet(Manager& m, it::Recorder& rec) {
   m.dbl_webhook("/dbl", it::bot_key)
       .on_bot_vote([&rec](const topgg::BotVote& v) { rec.add("bot " + v.user.to_string()); })
@@ -33,6 +50,76 @@ void quiet(Manager& m, it::Recorder& rec) {
 }
 
 } // namespace
+
+TEST_CASE("run_on(): serves a socket already listening; a connection waiting in its backlog across a restart is "
+          "answered by the next run") {
+  std::uint16_t port = 0;
+  const int held = listening_socket(port); // what systemd keeps open
+  it::Recorder rec;
+  {
+    Manager m;
+    quiet(m, rec);
+    CHECK(m.run_on(::dup(held)) == port);
+    CHECK(m.port() == port);
+    CHECK(m.address() == "127.0.0.1:" + std::to_string(port));
+    it::Client c(port);
+    REQUIRE(c.send(it::bot_vote(1)));
+    auto r = c.read();
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    m.close();
+  }
+  CHECK(open_descriptor(held)); // only the manager's descriptor was closed
+  // Between two runs: the kernel completes the handshake and keeps the request.
+  it::Client waiting(port);
+  REQUIRE(waiting.connected());
+  REQUIRE(waiting.send(it::bot_vote(2)));
+  Manager next;
+  quiet(next, rec);
+  next.run_on(::dup(held));
+  auto r = waiting.read();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK(rec.wait_count(2, 10000));
+  next.close();
+  ::close(held);
+}
+
+TEST_CASE("run_on(): refuses what is not a listening TCP socket, leaving the descriptor open and the manager "
+          "runnable") {
+  it::Recorder rec;
+  Manager m;
+  quiet(m, rec);
+  std::uint16_t port = 0;
+  const int udp = listening_socket(port, SOCK_DGRAM, false);
+  CHECK_THROWS_AS(m.run_on(udp), std::invalid_argument);
+  CHECK(open_descriptor(udp));
+  const int unlistened = listening_socket(port, SOCK_STREAM, false);
+  CHECK_THROWS_AS(m.run_on(unlistened), std::invalid_argument);
+  CHECK(open_descriptor(unlistened));
+  int pipe_fds[2];
+  REQUIRE(::pipe(pipe_fds) == 0);
+  CHECK_THROWS_AS(m.run_on(pipe_fds[0]), std::invalid_argument);
+  CHECK(open_descriptor(pipe_fds[0]));
+  const int closed = ::dup(udp);
+  ::close(closed);
+  CHECK_THROWS_AS(m.run_on(closed), std::system_error);
+  CHECK_FALSE(m.running());
+  for (int fd : {udp, unlistened, pipe_fds[0], pipe_fds[1]})
+    ::close(fd);
+  const int good = listening_socket(port);
+  ::fcntl(good, F_SETFD, 0); // inherited as systemd passes it: not close-on-exec, blocking
+  m.run_on(good);
+  CHECK((::fcntl(good, F_GETFD) & FD_CLOEXEC) != 0);
+  CHECK((::fcntl(good, F_GETFL) & O_NONBLOCK) != 0);
+  it::Client c(port);
+  REQUIRE(c.send(it::bot_vote(3)));
+  auto r = c.read();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  m.close();
+  CHECK_FALSE(open_descriptor(good)); // the manager's: closed at close()
+}
 
 TEST_CASE("close(): a connection accepted before it but silent so far gets its request answered, with "
           "Connection: close; an idle kept-alive one is closed") {

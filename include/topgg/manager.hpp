@@ -8,6 +8,8 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "topgg/router.hpp"
 
@@ -64,6 +66,21 @@ public:
   /// (Router::deliver).
   bool post(std::function<void()> task);
 
+  /// Replaces the key of the dbl_webhook / dsl_webhook route at `route`
+  /// (key rotation), from any thread, running or not, without closing a
+  /// connection and at no cost per request. Checked here: throws
+  /// std::invalid_argument as Router::replace_auth_key does, and nothing
+  /// changes. While running, the change is posted to the loop thread, where
+  /// every request is checked; `done` (if any) runs there once it is made:
+  /// requests checked from then on use `key`, one already past its check
+  /// keeps the old. Not running (or closing), both happen before this returns.
+  void replace_auth_key(std::string_view route, std::string key, std::function<void()> done = {});
+  /// The same for the v1_webhook route at `route`: `secrets` replace its
+  /// secrets (any may sign: keep the old one beside the new while Top.gg
+  /// switches). Throws std::invalid_argument as Router::replace_v1_secrets.
+  void replace_v1_secrets(std::string_view route, std::vector<std::string> secrets,
+                          std::function<void()> done = {});
+
   /// Graceful close: stops accepting (connections still in the listening
   /// socket's backlog stay there for whoever accepts next, with run_on()),
   /// then lets every connection finish: requests already received are
@@ -103,6 +120,7 @@ protected:
 
 private:
   std::uint16_t start(const std::function<Bound()>& listen);
+  void change_key(std::function<void()> change, std::function<void()> done);
 
   Router router_;
   mutable std::mutex m_;

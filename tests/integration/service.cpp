@@ -121,6 +121,48 @@ TEST_CASE("run_on(): refuses what is not a listening TCP socket, leaving the des
   CHECK_FALSE(open_descriptor(good)); // the manager's: closed at close()
 }
 
+TEST_CASE("replace_auth_key() from another thread while serving: old key 401, new 200, on one kept-alive "
+          "connection") {
+  it::Recorder rec;
+  Manager m;
+  quiet(m, rec);
+  const std::uint16_t port = m.run(0, "127.0.0.1");
+  it::Client c(port);
+  REQUIRE(c.send(it::bot_vote(10)));
+  auto r = c.read();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  CHECK_FALSE(r->closes());
+  CHECK_THROWS_AS(m.replace_auth_key("/nope", "k"), std::invalid_argument); // checked on the calling thread
+  std::promise<std::thread::id> made;
+  std::thread([&] {
+    m.replace_auth_key("/dbl", "rotated", [&made] { made.set_value(std::this_thread::get_id()); });
+  }).join();
+  auto when = made.get_future();
+  REQUIRE(when.wait_for(10s) == std::future_status::ready);
+  CHECK(when.get() != std::this_thread::get_id()); // made on the loop thread
+  REQUIRE(c.send(it::bot_vote(11, "rotated")));    // the connection from before the change
+  r = c.read();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  REQUIRE(c.send(it::bot_vote(12)));
+  r = c.read();
+  REQUIRE(r);
+  CHECK(r->status == 401);
+  m.close();
+  // Not running: made at once, on this thread; it lasts into the next run.
+  bool done = false;
+  m.replace_auth_key("/dbl", "third", [&done] { done = true; });
+  CHECK(done);
+  m.run(0, "127.0.0.1");
+  it::Client e(m.port());
+  REQUIRE(e.send(it::bot_vote(14, "third")));
+  r = e.read();
+  REQUIRE(r);
+  CHECK(r->status == 200);
+  m.close();
+}
+
 TEST_CASE("close(): a connection accepted before it but silent so far gets its request answered, with "
           "Connection: close; an idle kept-alive one is closed") {
   it::Recorder rec;

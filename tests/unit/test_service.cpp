@@ -18,6 +18,13 @@ namespace {
 
 bool says_close(std::string_view out) { return out.find("\r\nConnection: close\r\n") != std::string_view::npos; }
 
+std::string v1_vote(std::string_view secret, std::int64_t t) {
+  const std::string body =
+      R"({"type":"vote.create","data":{"id":"1","weight":1,"created_at":"2025-01-01T00:00:00Z","expires_at":"2025-01-01T12:00:00Z",)"
+      R"("project":{"id":"p1","type":"bot","platform":"discord","platform_id":"264811613708746752"},)"
+      R"("user":{"id":"u1","platform_id":"160105994217586689","name":"n","avatar_url":""}}})";
+  return post("/topgg", "", body, "x-topgg-signature: " + topgg::v1::sign(secret, t, body) + "\r\n");
+}
 
 } // namespace
 
@@ -83,5 +90,55 @@ TEST_CASE("shutdown: between two requests nothing more is read; an answer still 
   waiting.resume(at(3));
   CHECK(status_line(waiting.output()) == "HTTP/1.1 200 OK");
   CHECK(says_close(waiting.output()));
+}
+
+TEST_CASE("replace_auth_key: the new key is accepted and the old refused on the same connection") {
+  th::Fixture f;
+  Connection c(f.router, at(0));
+  c.receive(post("/dbl", "secret-key", bot_body), at(1));
+  CHECK(status_line(c.output()) == "HTTP/1.1 200 OK");
+  c.consume(c.output().size());
+  f.router.replace_auth_key("/dbl", "rotated-key");
+  c.receive(post("/dbl", "secret-key", bot_body), at(2));
+  CHECK(status_line(c.output()) == "HTTP/1.1 401 Unauthorized");
+  c.consume(c.output().size());
+  Connection next(f.router, at(0));
+  f.router.settings(f.router.settings()); // configuring still works (not frozen)
+  f.router.idempotency_store(std::make_shared<topgg::MemoryStore>());
+  next.receive(post("/dbl", "rotated-key", bot_body), at(3));
+  CHECK(status_line(next.output()) == "HTTP/1.1 200 OK");
+  CHECK(th::status_line(th::drive(f.router, {post("/dsl", "other-key", th::server_body)}).output) ==
+        "HTTP/1.1 200 OK"); // the other route keeps its own key
+}
+
+TEST_CASE("replace_auth_key and replace_v1_secrets refuse what would lose votes, and change nothing then") {
+  th::Fixture f;
+  f.router.v1_webhook("/topgg", "whs_old");
+  CHECK_THROWS_AS(f.router.replace_auth_key("/nope", "k"), std::invalid_argument);
+  CHECK_THROWS_AS(f.router.replace_auth_key("/health", "k"), std::invalid_argument); // a custom route has no key
+  CHECK_THROWS_AS(f.router.replace_auth_key("/topgg", "k"), std::invalid_argument);  // v1 routes have secrets
+  CHECK_THROWS_AS(f.router.replace_auth_key("/dbl", ""), std::invalid_argument);     // would accept anything
+  CHECK_THROWS_AS(f.router.replace_v1_secrets("/dbl", {"whs_x"}), std::invalid_argument);
+  CHECK_THROWS_AS(f.router.replace_v1_secrets("/topgg", {"", ""}), std::invalid_argument);
+  CHECK(status_line(th::drive(f.router, {post("/dbl", "secret-key", bot_body)}).output) == "HTTP/1.1 200 OK");
+}
+
+TEST_CASE("replace_v1_secrets: deliveries signed with the new secret are accepted, with the old refused") {
+  topgg::Router r;
+  int votes = 0;
+  r.v1_webhook("/topgg", "whs_old").on_vote_create([&votes](const topgg::v1::VoteCreate&) { ++votes; });
+  r.settings([] {
+    topgg::Settings s;
+    s.dedup_ttl = std::chrono::seconds(0); // the same vote, again and again
+    return s;
+  }());
+  const std::int64_t t = std::chrono::duration_cast<std::chrono::seconds>(at(0).wall.time_since_epoch()).count();
+  CHECK(status_line(th::drive(r, {v1_vote("whs_old", t)}).output) == "HTTP/1.1 204 No Content");
+  r.replace_v1_secrets("/topgg", {"whs_new"});
+  CHECK(status_line(th::drive(r, {v1_vote("whs_new", t)}).output) == "HTTP/1.1 204 No Content");
+  CHECK(status_line(th::drive(r, {v1_vote("whs_old", t)}).output) == "HTTP/1.1 403 Forbidden");
+  r.replace_v1_secrets("/topgg", {"whs_new", "whs_old"}); // rotation: both for a while
+  CHECK(status_line(th::drive(r, {v1_vote("whs_old", t)}).output) == "HTTP/1.1 204 No Content");
+  CHECK(votes == 3);
 }
 

@@ -117,8 +117,8 @@ struct Connection::Impl final : detail::HeadListener, detail::Outlet, detail::Re
   void fail(Error e, std::string_view why) {
     const bool head_known = reader.head_complete();
     const std::string_view path = head_known ? reader.head().path : std::string_view{};
-    pipeline().config().reject(
-        Rejection{e, http_status(e), path, why, head_known ? reader.head().method : std::string_view{}, peer_});
+    pipeline().config().reject(head_known ? detail::rejection_of(e, http_status(e), why, reader.head(), peer_)
+                                          : Rejection{e, http_status(e), {}, why, {}, peer_});
     framing = {true, reader.http10(), head_known && reader.head_request()};
     closing = true;
     const std::string_view allow = e == Error::method_not_allowed ? pipeline().config().allow(path) : "";

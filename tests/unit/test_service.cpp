@@ -142,3 +142,57 @@ TEST_CASE("replace_v1_secrets: deliveries signed with the new secret are accepte
   CHECK(votes == 3);
 }
 
+TEST_CASE("the error hook is given X-Forwarded-For, Forwarded and the trace, when each came once") {
+  topgg::Router r;
+  std::vector<std::string> seen;
+  r.dbl_webhook("/dbl", "k").on_error([&seen](const topgg::Rejection& e) {
+    seen.push_back(std::string(e.forwarded_for) + "|" + std::string(e.forwarded) + "|" + std::string(e.trace));
+  });
+  th::drive(r, {post("/dbl", "wrong", bot_body,
+                     "X-Forwarded-For: 198.51.100.7, 10.0.0.1\r\nForwarded: for=192.0.2.60;proto=https\r\n"
+                     "x-topgg-trace: abc\r\n")});
+  th::drive(r, {post("/dbl", "wrong", bot_body, "X-Forwarded-For: 1.1.1.1\r\nx-forwarded-for: 2.2.2.2\r\n")});
+  // Router::handle gives the same.
+  std::vector<topgg::Header> h{{"Host", "x"}, {"Authorization", "wrong"}, {"x-forwarded-for", "203.0.113.9"}};
+  topgg::Request req;
+  req.method = "POST";
+  req.target = "/dbl";
+  req.headers = h;
+  req.body = bot_body;
+  r.handle(req, at(0), [](topgg::Response) {});
+  REQUIRE(seen.size() == 3);
+  CHECK(seen[0] == "198.51.100.7, 10.0.0.1|for=192.0.2.60;proto=https|abc");
+  CHECK(seen[1] == "||"); // repeated: which one a proxy wrote cannot be told
+  CHECK(seen[2] == "203.0.113.9||");
+}
+
+TEST_CASE("a duplicate told later (a store that answers from its thread) still names the forwarded client") {
+  // Pending's copy: the request's buffers are gone when the claim is answered.
+  struct Later : topgg::IdempotencyStore {
+    std::optional<topgg::ClaimTicket> ticket;
+    std::optional<topgg::ClaimResult> claim(std::string_view, topgg::Now, std::chrono::milliseconds,
+                                            topgg::ClaimDeferral& later) override {
+      ticket = later.defer();
+      return std::nullopt;
+    }
+    void confirm(std::string_view, topgg::Now, std::chrono::milliseconds) override {}
+    void release(std::string_view, topgg::Now) override {}
+  };
+  auto store = std::make_shared<Later>();
+  topgg::Router r;
+  std::vector<std::string> seen;
+  r.dbl_webhook("/dbl", "k")
+      .idempotency_store(store)
+      .on_bot_vote([](const topgg::BotVote&) {})
+      .on_duplicate([&seen](const topgg::Rejection& e) {
+        seen.push_back(std::string(e.forwarded_for) + "|" + std::string(e.trace));
+      });
+  Connection c(r, at(0));
+  c.receive(post("/dbl", "k", bot_body, "X-Forwarded-For: 198.51.100.7\r\nx-topgg-trace: t-1\r\n"), at(1));
+  REQUIRE(store->ticket);
+  store->ticket->complete(topgg::ClaimResult::done); // a retry of a delivery already handled
+  c.resume(at(2));
+  CHECK(status_line(c.output()) == "HTTP/1.1 200 OK");
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0] == "198.51.100.7|t-1");
+}

@@ -81,11 +81,10 @@ void check_catch_up_options(const Options& o, const Routes& routes) {
   if (auto client = topgg::api::Client::create(c.api); !client)
     usage_error("--catch-up: " + client.error().message);
   if (!o.has("dedup") || o.get("dedup") == "memory")
-    std::fprintf(stderr,
-                 "topgg-webhook: warning: --catch-up with the memory store: a restart forgets which votes were "
-                 "handled and where catch-up got to, so it delivers the last --catch-up-since (%s) of votes again; "
-                 "--dedup sqlite:PATH or redis keeps both\n",
-                 o.get("catch-up-since", "12h").c_str());
+    log_start(Level::warning, "--catch-up with the memory store: a restart forgets which votes were handled and "
+                              "where catch-up got to, so it delivers the last --catch-up-since (" +
+                                  o.get("catch-up-since", "12h") +
+                                  ") of votes again; --dedup sqlite:PATH or redis keeps both");
 #endif
 }
 
@@ -109,8 +108,8 @@ std::unique_ptr<CatchUpRunner> start_catch_up(topgg::ManagerBase& m, const Optio
     return nullptr;
 #if TOOL_HAVE_API
   topgg::api::CatchUpOptions c = catch_up_options(o, routes);
-  c.on_error = [](std::string_view line) { log_line(std::string(line)); };
-  c.on_info = [](std::string_view line) { log_line("info: " + std::string(line)); };
+  c.on_error = [](std::string_view line) { log(Level::error, line); };
+  c.on_info = [](std::string_view line) { log(Level::info, line); };
   return std::make_unique<Runner>(m, std::move(c));
 #else
   (void)m;

@@ -68,10 +68,15 @@ server:
                          a name such as localhost is looked up)
   --port P               port, 0 to 65535 (default 8080; 0 picks a free one)
   --loop uv|asio         event loop (default uv)
+  --log-format text|json every stderr line as text (default) or as one JSON object:
+                         {"time","level","msg"} and, where known, "status",
+                         "method", "path", "peer", "trace", "event"; with --exec,
+                         what CMD writes becomes such lines too
 handling:
   --exec CMD             run CMD (with /bin/sh) per event, the JSON line on its stdin;
                          the delivery is acknowledged only if CMD exits 0 (else 503,
-                         and Top.gg delivers again). CMD's stdout goes to stderr.
+                         and Top.gg delivers again). CMD's stdout goes to stderr
+                         (with --log-format json, each line it writes is logged).
                          Each failure is one stderr line with the event's kind and
                          why (exit status N, killed by signal N, timed out, queue
                          full, command not found), never the event's data.
@@ -148,6 +153,8 @@ echoes its stdin would (CMD's stdout goes to stderr).
 Log (stderr), one line per refused request, time in UTC:
   topgg-webhook: 2025-06-01T12:34:56.789Z refused 401 POST /dbl from 203.0.113.7:51234: Authorization header does not match the route's key
   ("(before the request line)" when a request broke before its path was read).
+  With --log-format json:
+  {"time":"2025-06-01T12:34:56.789Z","level":"warning","msg":"refused 401 POST /dbl from …","status":401,"method":"POST","path":"/dbl","peer":"203.0.113.7:51234","reason":"…"}
 A retry of a delivery already handled is an "info:" line. While the de-duplication
 store is unavailable, its deliveries are refused 503 with one line per outage
 (the store says when it fails and when it is back).
@@ -203,23 +210,24 @@ std::unique_ptr<Exec> start_exec(const Options& o, std::chrono::milliseconds ack
   exec->run_limit =
       std::max(std::chrono::milliseconds(1), std::min(timeout, ack_timeout - margin - Exec::least_wait(ack_timeout)));
   const auto queue_wait = ack_timeout - margin - exec->run_limit;
+  const auto ms = [](std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; };
   if (timeout > exec->run_limit)
-    std::fprintf(
-        stderr,
-        "topgg-webhook: warning: --exec-timeout (%lld ms) does not fit in --ack-timeout (%lld ms) with %lld ms "
-        "left to answer: each command is stopped after %lld ms, and an event waits at most %lld ms for a "
-        "free command (beyond --exec-jobs they are answered 503 without running)\n",
-        static_cast<long long>(timeout.count()), static_cast<long long>(ack_timeout.count()),
-        static_cast<long long>(margin.count()), static_cast<long long>(exec->run_limit.count()),
-        static_cast<long long>(queue_wait.count()));
+    log_start(Level::warning, "--exec-timeout (" + ms(timeout) + ") does not fit in --ack-timeout (" +
+                                  ms(ack_timeout) + ") with " + ms(margin) +
+                                  " left to answer: each command is stopped after " + ms(exec->run_limit) +
+                                  ", and an event waits at most " + ms(queue_wait) +
+                                  " for a free command (beyond --exec-jobs they are answered 503 without running)");
   else if (queue_wait < std::chrono::milliseconds(500))
-    std::fprintf(stderr,
-                 "topgg-webhook: warning: with --exec-timeout %lld ms and --ack-timeout %lld ms an event waits at most "
-                 "%lld ms for a free command (it must still be able to run its whole --exec-timeout and be answered); "
-                 "then it is answered 503 without running\n",
-                 static_cast<long long>(timeout.count()), static_cast<long long>(ack_timeout.count()),
-                 static_cast<long long>(queue_wait.count()));
-  exec->runner = std::make_unique<ExecRunner>(o.get("exec"), jobs, exec->run_limit, exec_env_names(o), secret_vars);
+    log_start(Level::warning, "with --exec-timeout " + ms(timeout) + " and --ack-timeout " + ms(ack_timeout) +
+                                  " an event waits at most " + ms(queue_wait) +
+                                  " for a free command (it must still be able to run its whole --exec-timeout and be "
+                                  "answered); then it is answered 503 without running");
+  // With JSON logs, what a command writes becomes log lines too: stderr stays JSON.
+  std::function<void(std::string_view)> output;
+  if (log_format() == LogFormat::json)
+    output = [](std::string_view line) { log(Level::info, line, {0, {}, {}, {}, {}, {}, {{"source", "exec"}}}); };
+  exec->runner = std::make_unique<ExecRunner>(o.get("exec"), jobs, exec->run_limit, exec_env_names(o), secret_vars,
+                                              std::move(output));
   return exec;
 }
 
@@ -252,8 +260,9 @@ template <class Manager, class Event> void handle_events(Manager& m, EventOutput
           const std::string why =
               (r.started ? "--exec failed for " : "--exec did not run ") + std::string(kind) + ": " + r.why;
           const bool answered_now = ack.retry(why);
-          log_line(why +
-                   (answered_now ? "; answered 503, Top.gg delivers again" : " (the delivery was already answered)"));
+          log(Level::error,
+              why + (answered_now ? "; answered 503, Top.gg delivers again" : " (the delivery was already answered)"),
+              {answered_now ? 503 : 0, {}, {}, {}, {}, kind});
         });
   };
   m.template on<Event>(topgg::AckHandler<Event>(handler));
@@ -281,9 +290,9 @@ template <class Manager> int serve(const Options& o) {
   if (o.has("no-dedup"))
     s.dedup_ttl = std::chrono::seconds(0);
   if (s.dedup_ttl > std::chrono::hours(11) && (o.has("dbl") || o.has("dsl")))
-    std::fprintf(stderr, "topgg-webhook: warning: --dedup-ttl %lld s: legacy votes (--dbl, --dsl) are remembered 11 h "
-                         "at most, since their voter may vote again after 12 h\n",
-                 static_cast<long long>(s.dedup_ttl.count()));
+    log_start(Level::warning, "--dedup-ttl " + std::to_string(s.dedup_ttl.count()) +
+                                  " s: legacy votes (--dbl, --dsl) are remembered 11 h at most, since their voter may "
+                                  "vote again after 12 h");
   const std::string host = o.get("host", "0.0.0.0");
   const auto port = static_cast<std::uint16_t>(o.number("port", 8080, 0, 65535, "port"));
   const Routes routes = route_specs(o);
@@ -296,10 +305,10 @@ template <class Manager> int serve(const Options& o) {
     } catch (const std::invalid_argument& e) {
       usage_error(library_words(e));
     } catch (const StoreUnusable& e) { // exits before listening: every vote would be answered 503
-      std::fprintf(stderr, "topgg-webhook: %s\n", e.what());
+      log_start(Level::error, e.what());
       return 1;
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "topgg-webhook: cannot open the de-duplication store: %s\n", library_words(e).c_str());
+      log_start(Level::error, "cannot open the de-duplication store: " + library_words(e));
       return 1;
     }
     store->on_error(log_store_line);
@@ -308,7 +317,7 @@ template <class Manager> int serve(const Options& o) {
   std::unique_ptr<Exec> exec = start_exec(o, s.ack_timeout, routes.secret_vars);
 
   // Anyone can send refused requests: a few lines per reason and client, then a summary.
-  LineLimiter refusal_limits({}, [](const std::string& line) { log_line(line); });
+  LineLimiter refusal_limits({}, [](const std::string& line) { log_summary(line); });
   limit_refusal_lines(&refusal_limits);
   struct Unlimit {
     ~Unlimit() { limit_refusal_lines(nullptr); }
@@ -317,7 +326,7 @@ template <class Manager> int serve(const Options& o) {
   EventOutput output(STDOUT_FILENO, [&m](std::function<void()> job) { return m.post(std::move(job)); });
   if (store)
     m.idempotency_store(store);
-  m.settings(s).on_error(log_rejection).on_duplicate(log_duplicate).on_warning([](std::string_view w) { log_line("warning: " + std::string(w)); });
+  m.settings(s).on_error(log_rejection).on_duplicate(log_duplicate).on_warning([](std::string_view w) { log(Level::warning, w); });
   try {
     for (const RouteSpec& r : routes.list) {
       if (r.kind == "dbl")
@@ -342,11 +351,15 @@ template <class Manager> int serve(const Options& o) {
   try {
     m.run(port, host);
   } catch (const std::exception& e) { // the library's text names the address
-    std::fprintf(stderr, "topgg-webhook: %s\n", library_words(e).c_str());
+    log_start(Level::error, library_words(e));
     return 1;
   }
   // What was bound, numeric: "[::1]:8080" for --host localhost on an IPv6-first host.
-  std::fprintf(stderr, "listening on http://%s\n", m.address().c_str());
+  const std::string url = "http://" + m.address();
+  if (log_format() == LogFormat::text) // the line scripts (and the tests) wait for, as it always was
+    std::fprintf(stderr, "listening on %s\n", url.c_str());
+  else
+    log(Level::notice, "listening on " + url, {0, {}, {}, {}, {}, {}, {{"address", m.address()}, {"url", url}}});
   std::unique_ptr<CatchUpRunner> catch_up = start_catch_up(m, o, routes);
   int sig = 0;
   sigwait(&stop, &sig);
@@ -369,12 +382,14 @@ int listen_main(int argc, char** argv) {
                 {"exec", "exec-jobs", "exec-timeout", "exec-env", "max-body", "max-header", "max-connections",
                  "header-timeout", "body-timeout", "idle-timeout", "ack-timeout", "v1-window", "dedup", "dedup-ttl",
                  "catch-up-since", "catch-up-every", "catch-up-route", "api-base", "api-ca"});
+  valued.insert(valued.end(), kLogOptions.begin(), kLogOptions.end());
   const Options o(argc, argv, 2,
                   {valued, {"no-dedup", "catch-up", "allow-no-auth"}, {"dbl", "dsl", "v1", "exec-env", "only-for"}});
   if (o.help()) {
     std::fputs(listen_help, stdout);
     return 0;
   }
+  set_log_format_from(o); // before anything is said
   if (o.has("no-dedup") && (o.has("dedup") || o.has("dedup-ttl")))
     usage_error("--no-dedup and --dedup/--dedup-ttl contradict each other");
   if (!o.positional().empty())

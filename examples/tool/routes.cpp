@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "log.hpp"
 #include "topgg/snowflake.hpp"
 
 namespace tool {
@@ -40,9 +41,8 @@ void check_key(const Kind& k, const RouteSpec& spec, const std::string& value, c
   if (!allow_no_auth)
     usage_error("--" + std::string(k.name) + " " + spec.path + " has no key, so anyone could post votes to it: " +
                 key_source(k, value, var) + " (or accept every request with --allow-no-auth, for a local test)");
-  std::fprintf(stderr,
-               "topgg-webhook: warning: --%s %s has no key: every request to it is accepted (--allow-no-auth)\n",
-               k.name, spec.path.c_str());
+  log_start(Level::warning, "--" + std::string(k.name) + " " + spec.path +
+                                " has no key: every request to it is accepted (--allow-no-auth)");
 }
 
 /// --only-for ROUTE=ID (repeatable), each naming a route of the command line.
@@ -98,8 +98,8 @@ Routes route_specs(const Options& o) {
       if (!plain)
         usage_error("--" + std::string(k.flag) + " is the key of --" + k.name +
                     " ROUTE given without =VAR: there is none");
-      std::fprintf(stderr, "topgg-webhook: warning: --%s is visible to other users in the process list; prefer $%s\n",
-                   k.flag, k.env);
+      log_start(Level::warning,
+                "--" + std::string(k.flag) + " is visible to other users in the process list; prefer $" + k.env);
     }
   }
   apply_only_for(o, out);

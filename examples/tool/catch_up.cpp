@@ -6,6 +6,7 @@
 #include <string>
 
 #include "log.hpp"
+#include "secrets.hpp"
 #if TOOL_HAVE_API
 #include "topgg/catch_up.hpp"
 #endif
@@ -46,7 +47,7 @@ std::string catch_up_route(const Options& o, const Routes& routes) {
 
 topgg::api::CatchUpOptions catch_up_options(const Options& o, const Routes& routes) {
   topgg::api::CatchUpOptions c;
-  c.api.token = env_or_empty("TOPGG_TOKEN"); // never logged
+  c.api.token = find_secret("TOPGG_TOKEN", "topgg-token").value; // never logged
   if (o.has("api-base"))
     c.api.base_url = o.get("api-base");
   c.api.ca_file = o.get("api-ca");
@@ -73,8 +74,9 @@ void check_catch_up_options(const Options& o, const Routes& routes) {
 #else
   if (!o.has("v1"))
     usage_error("--catch-up delivers vote.create events: it needs a --v1 route");
-  if (env_or_empty("TOPGG_TOKEN").empty())
-    usage_error("--catch-up needs the v1 API token in $TOPGG_TOKEN");
+  if (find_secret("TOPGG_TOKEN", "topgg-token").value.empty())
+    usage_error("--catch-up needs the v1 API token in $TOPGG_TOKEN (or $TOPGG_TOKEN_FILE, or the credential "
+                "topgg-token)");
   // Everything checked now, before anything listens: the client refuses an
   // http:// base or an unreadable CA file without a request.
   const topgg::api::CatchUpOptions c = catch_up_options(o, routes);

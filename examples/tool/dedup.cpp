@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "log.hpp"
+#include "secrets.hpp"
 
 #if TOOL_HAVE_SQLITE
 #include "topgg/sqlite_store.hpp"
@@ -63,10 +64,10 @@ std::shared_ptr<topgg::IdempotencyStore> make_store(const std::string& spec) {
 #if TOOL_HAVE_REDIS
     std::string url = spec;
     if (spec == "redis") { // keeps a password out of the process list
-      const char* env = std::getenv("TOPGG_REDIS_URL");
-      if (!env || !*env)
-        throw std::invalid_argument("--dedup redis needs $TOPGG_REDIS_URL (redis://[:PASSWORD@]HOST:PORT[/DB])");
-      url = env;
+      url = find_secret("TOPGG_REDIS_URL", "redis-url").value;
+      if (url.empty())
+        throw std::invalid_argument("--dedup redis needs $TOPGG_REDIS_URL (redis://[:PASSWORD@]HOST:PORT[/DB]), "
+                                    "$TOPGG_REDIS_URL_FILE or the credential redis-url");
     }
     const auto options = topgg::RedisOptions::from_url(url);
     if (spec != "redis" && !options.password.empty())

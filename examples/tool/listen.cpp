@@ -42,10 +42,18 @@ routes (each may be given several times, e.g. one --dbl per bot):
   --dbl ROUTE[=VAR]      bot votes (legacy), e.g. /dbl      key: $VAR, else $TOPGG_DBL_AUTH
   --dsl ROUTE[=VAR]      server votes (legacy), e.g. /dsl   key: $VAR, else $TOPGG_DSL_AUTH
   --v1 ROUTE[=VAR]       signed v1 events, e.g. /topgg      secret: $VAR, else $TOPGG_V1_SECRET
-                         (several secrets: separate them with commas)
+                         (several secrets: commas in a variable, one per line in a file)
                          A route starts with '/'; two routes on one path are refused.
                          VAR names an environment variable holding that route's key,
                          so that keys stay off the command line; it must be set.
+  --dbl ROUTE=@FILE, --dsl ROUTE=@FILE, --v1 ROUTE=@FILE
+                         the route's key in FILE (read whole, one trailing newline
+                         dropped; unreadable or empty: exit 2).
+                         A route without its own takes, in this order, --dbl-auth
+                         (--dsl-auth, --v1-secret), the file named by
+                         $TOPGG_DBL_AUTH_FILE, $TOPGG_DBL_AUTH, then the systemd
+                         credential dbl-auth (dsl-auth, v1-secret) in
+                         $CREDENTIALS_DIRECTORY.
                          Several bots in one process, each with its own key:
                            BOT1_AUTH=k1 BOT2_AUTH=k2 topgg-webhook listen \
                              --dbl /bot1=BOT1_AUTH --dbl /bot2=BOT2_AUTH
@@ -334,7 +342,7 @@ template <class Manager> int serve(const Options& o) {
       else if (r.kind == "dsl")
         m.dsl_webhook(r.path, r.key);
       else
-        m.v1_webhook(r.path, split_commas(r.key));
+        m.v1_webhook(r.path, r.secrets);
       if (!r.only_for.empty() && r.only_for != "@me") // @me: catch-up learns it from its token
         m.only_for(r.path, r.only_for);
     }

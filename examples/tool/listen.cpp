@@ -22,6 +22,7 @@
 #include "exec_runner.hpp"
 #include "options.hpp"
 #include "routes.hpp"
+#include "service.hpp"
 #include "topgg/topgg.hpp"
 #if TOOL_HAVE_UV
 #include "topgg/uv.hpp"
@@ -53,7 +54,8 @@ routes (each may be given several times, e.g. one --dbl per bot):
                          (--dsl-auth, --v1-secret), the file named by
                          $TOPGG_DBL_AUTH_FILE, $TOPGG_DBL_AUTH, then the systemd
                          credential dbl-auth (dsl-auth, v1-secret) in
-                         $CREDENTIALS_DIRECTORY.
+                         $CREDENTIALS_DIRECTORY. Files and credentials are read
+                         again on SIGHUP (see "service" below).
                          Several bots in one process, each with its own key:
                            BOT1_AUTH=k1 BOT2_AUTH=k2 topgg-webhook listen \
                              --dbl /bot1=BOT1_AUTH --dbl /bot2=BOT2_AUTH
@@ -76,10 +78,30 @@ server:
                          a name such as localhost is looked up)
   --port P               port, 0 to 65535 (default 8080; 0 picks a free one)
   --loop uv|asio         event loop (default uv)
+service (systemd, proxies, logs):
   --log-format text|json every stderr line as text (default) or as one JSON object:
                          {"time","level","msg"} and, where known, "status",
                          "method", "path", "peer", "trace", "event"; with --exec,
                          what CMD writes becomes such lines too
+  --trust-proxy CIDR[,CIDR]
+                         connections from these addresses are proxies of yours
+                         (nginx, Caddy): a refused request's line names the client
+                         from their X-Forwarded-For (else Forwarded), the last
+                         address not of your proxies, "via" the proxy. For logs
+                         and the refusal rate limits only; e.g. 127.0.0.1/32,::1
+  Under systemd (Type=notify): READY=1 once listening, STATUS=, STOPPING=1 on
+  SIGTERM, RELOADING=1 then READY=1 on SIGHUP, WATCHDOG=1 every half of
+  $WATCHDOG_USEC from the event loop (a stuck loop stops them). With socket
+  activation ($LISTEN_FDS, $LISTEN_PID) the socket systemd passed is served
+  (one; --host and --port are not used): a restart loses no connection.
+  SIGHUP reads every key and secret that comes from a file or a credential
+  again and swaps those that changed without closing a connection, one line
+  per route; a file that cannot be read keeps the old key. Keys from variables
+  or options cannot change while running. $TOPGG_TOKEN and $TOPGG_REDIS_URL
+  (--catch-up, --dedup redis) may come from $TOPGG_TOKEN_FILE and
+  $TOPGG_REDIS_URL_FILE, or the credentials topgg-token and redis-url; they
+  are read at start only. systemd's variables are removed from --exec's
+  environment.
 handling:
   --exec CMD             run CMD (with /bin/sh) per event, the JSON line on its stdin;
                          the delivery is acknowledged only if CMD exits 0 (else 503,
@@ -160,7 +182,8 @@ echoes its stdin would (CMD's stdout goes to stderr).
 
 Log (stderr), one line per refused request, time in UTC:
   topgg-webhook: 2025-06-01T12:34:56.789Z refused 401 POST /dbl from 203.0.113.7:51234: Authorization header does not match the route's key
-  ("(before the request line)" when a request broke before its path was read).
+  ("(before the request line)" when a request broke before its path was read;
+  "from 198.51.100.7 via 127.0.0.1:51234" behind a --trust-proxy).
   With --log-format json:
   {"time":"2025-06-01T12:34:56.789Z","level":"warning","msg":"refused 401 POST /dbl from …","status":401,"method":"POST","path":"/dbl","peer":"203.0.113.7:51234","reason":"…"}
 A retry of a delivery already handled is an "info:" line. While the de-duplication
@@ -283,7 +306,9 @@ template <class Manager> int serve(const Options& o) {
   sigemptyset(&stop);
   sigaddset(&stop, SIGINT);
   sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGHUP); // reload
   pthread_sigmask(SIG_BLOCK, &stop, nullptr); // every thread started from here on inherits it
+  Service service(o); // systemd's environment read (and removed) before any thread starts
 
   topgg::Settings s;
   s.max_body_bytes = static_cast<std::size_t>(o.number("max-body", 65536, 1, 16L << 20, "bytes"));
@@ -303,7 +328,7 @@ template <class Manager> int serve(const Options& o) {
                                   "vote again after 12 h");
   const std::string host = o.get("host", "0.0.0.0");
   const auto port = static_cast<std::uint16_t>(o.number("port", 8080, 0, 65535, "port"));
-  const Routes routes = route_specs(o);
+  Routes routes = route_specs(o);
   check_catch_up_options(o, routes);
 
   std::shared_ptr<topgg::IdempotencyStore> store;
@@ -357,20 +382,18 @@ template <class Manager> int serve(const Options& o) {
   handle_events<Manager, topgg::v1::IntegrationDelete>(m, output, exec.get());
 
   try {
-    m.run(port, host);
+    service.listen(m, port, host); // or on the socket systemd passed
   } catch (const std::exception& e) { // the library's text names the address
     log_start(Level::error, library_words(e));
     return 1;
   }
   // What was bound, numeric: "[::1]:8080" for --host localhost on an IPv6-first host.
-  const std::string url = "http://" + m.address();
-  if (log_format() == LogFormat::text) // the line scripts (and the tests) wait for, as it always was
-    std::fprintf(stderr, "listening on %s\n", url.c_str());
-  else
-    log(Level::notice, "listening on " + url, {0, {}, {}, {}, {}, {}, {{"address", m.address()}, {"url", url}}});
+  service.ready(m);
   std::unique_ptr<CatchUpRunner> catch_up = start_catch_up(m, o, routes);
   int sig = 0;
-  sigwait(&stop, &sig);
+  while (sigwait(&stop, &sig) == 0 && sig == SIGHUP)
+    service.reload(m, routes);
+  service.stopping(sig);
   log_line(std::string(sig == SIGINT ? "SIGINT" : "SIGTERM") + ": closing (answering requests in flight)");
   catch_up.reset(); // its round in progress is cancelled; the mark stays where it got
   if (exec)
@@ -391,8 +414,11 @@ int listen_main(int argc, char** argv) {
                  "header-timeout", "body-timeout", "idle-timeout", "ack-timeout", "v1-window", "dedup", "dedup-ttl",
                  "catch-up-since", "catch-up-every", "catch-up-route", "api-base", "api-ca"});
   valued.insert(valued.end(), kLogOptions.begin(), kLogOptions.end());
+  valued.insert(valued.end(), kServiceOptions.begin(), kServiceOptions.end());
   const Options o(argc, argv, 2,
-                  {valued, {"no-dedup", "catch-up", "allow-no-auth"}, {"dbl", "dsl", "v1", "exec-env", "only-for"}});
+                  {valued,
+                   {"no-dedup", "catch-up", "allow-no-auth"},
+                   {"dbl", "dsl", "v1", "exec-env", "only-for", "trust-proxy"}});
   if (o.help()) {
     std::fputs(listen_help, stdout);
     return 0;

@@ -26,11 +26,13 @@ std::chrono::milliseconds confirm_ttl(const Settings& s) noexcept {
   return s.dedup_ttl >= most ? std::chrono::milliseconds::max() : std::chrono::milliseconds(s.dedup_ttl);
 }
 
-void tell_duplicate(const Config& c, int status, std::string_view path, std::string_view method,
-                    std::string_view peer) {
+void tell_duplicate(const Config& c, int status, Rejection r) {
   if (c.meter)
     c.meter->duplicate();
-  c.duplicate(Rejection{Error::duplicate, status, path, describe(Error::duplicate), method, peer});
+  r.error = Error::duplicate;
+  r.status = status;
+  r.detail = describe(Error::duplicate);
+  c.duplicate(r);
 }
 
 // Confirms or releases a claimed key; a store that throws is told about, not fatal.
@@ -116,7 +118,7 @@ void Pending::finish(Error e, std::string_view why, const Response* reply, Now n
   if (e == Error::ok && vote_time_)
     config_->newest_votes.note(vote_project_, *vote_time_, now.wall);
   if (e != Error::ok)
-    config_->reject(Rejection{e, http_status(e), path_, why.empty() ? describe(e) : why, method_, peer_});
+    config_->reject(rejection(e, why.empty() ? describe(e) : why));
   answer_ = outcome_answer(e, reply, success_);
   answered();
   stage_ = Stage::done;
@@ -139,7 +141,7 @@ bool Pending::advance(Now now) {
     switch (r) {
     case ClaimResult::done:
       if (!caught_up_)
-        tell_duplicate(*config_, success_, path_, method_, peer_);
+        tell_duplicate(*config_, success_, rejection(Error::duplicate, {}));
       answer_ = {success_, success_body(success_), nullptr, {}, Error::duplicate};
       answered();
       stage_ = Stage::done;

@@ -129,7 +129,7 @@ void Pipeline::admit(const Head& head, Admission& out) const {
 // ---- deliver ---------------------------------------------------------------
 
 void Pipeline::refuse(Error e, std::string_view detail, const Head& head, std::string_view allow, Outlet& out) const {
-  config_->reject(Rejection{e, http_status(e), head.path, detail, head.method, out.peer()});
+  config_->reject(rejection_of(e, http_status(e), detail, head, out.peer()));
   const bool private_detail = http_status(e) >= 500; // a failure's detail is for the operator only
   out.answer({http_status(e), private_detail || detail.empty() ? describe(e) : detail, nullptr, allow, e});
 }
@@ -202,8 +202,8 @@ void Pipeline::deliver_v1(const Route& route, const Admission& a, const Head& he
   const DecodeStatus st = v1::decode_padded(body, s.v1);
   if (!st || s.v1.type == v1::EventType::unknown) {
     // Signed by Top.gg but not understood: 204, so it is not retried forever.
-    config_->reject(Rejection{st ? Error::invalid_payload : st.error, 204, head.path,
-                              st ? "unknown event type" : st.detail, head.method, out.peer()});
+    config_->reject(rejection_of(st ? Error::invalid_payload : st.error, 204, st ? "unknown event type" : st.detail,
+                                 head, out.peer()));
     return out.answer({204, {}, nullptr, {}});
   }
   s.v1.set_trace(head.trace.value);
@@ -220,6 +220,9 @@ std::shared_ptr<Pending> Pipeline::pending(const Event& ev, const Head& head, in
   p->path_.assign(head.path);
   p->method_.assign(head.method);
   p->peer_.assign(out.peer());
+  p->forwarded_for_.assign(once(head.forwarded_for));
+  p->forwarded_.assign(once(head.forwarded));
+  p->trace_.assign(head.trace.value);
   p->success_ = success;
   p->caught_up_ = head.caught_up;
   p->key_.assign(key);
@@ -272,7 +275,7 @@ void Pipeline::dispatch(const Event& ev, const Route& route, const Head& head, i
   switch (*r) {
   case ClaimResult::done:
     if (!head.caught_up)
-      tell_duplicate(*config_, success, head.path, head.method, out.peer());
+      tell_duplicate(*config_, success, rejection_of(Error::duplicate, success, {}, head, out.peer()));
     return out.answer({success, success_body(success), nullptr, {}, Error::duplicate});
   case ClaimResult::in_progress:
     return refuse(Error::duplicate_in_progress, "the same delivery is being handled now; Top.gg will retry", head, {},
@@ -320,7 +323,7 @@ void Pipeline::run(const Event& ev, const Head& head, int success, Now now, Scra
     if (e == Error::ok)
       config_->newest_votes.note(ev.project.id, ev.created_at, now.wall);
   if (e != Error::ok)
-    config_->reject(Rejection{e, http_status(e), head.path, why, head.method, out.peer()});
+    config_->reject(rejection_of(e, http_status(e), why, head, out.peer()));
   out.answer(outcome_answer(e, reply, success));
 }
 

@@ -44,9 +44,21 @@ protected:
 struct Head {
   std::string_view method, target, path;
   Wanted authorization, signature, trace;
+  Wanted forwarded_for, forwarded; ///< for the error hook only: they name a client behind a proxy
   RequestSource* full = nullptr;
   bool caught_up = false; ///< from the vote history: duplicates are expected, not told one by one
 };
+
+/// A header's value for the error hook: "" unless it came exactly once.
+constexpr std::string_view once(const Wanted& w) noexcept { return w.count == 1 ? w.value : std::string_view{}; }
+
+/// What the error hook is told of a request: its path, method and the headers
+/// that name its client (`peer` is the connection's).
+inline Rejection rejection_of(Error e, int status, std::string_view detail, const Head& head,
+                              std::string_view peer) noexcept {
+  return {e, status, head.path, detail, head.method, peer, once(head.forwarded_for), once(head.forwarded),
+          head.trace.value};
+}
 
 /// What admit() decided, kept with the request until the body is in (a
 /// Connection keeps it in the request's pooled state, not per connection).
@@ -145,6 +157,10 @@ private:
 
   std::shared_ptr<Config> config_;
   std::string path_, method_, peer_;
+  std::string forwarded_for_, forwarded_, trace_; // for the error hook, as rejection_of() gives them
+  Rejection rejection(Error e, std::string_view detail) const noexcept {
+    return {e, http_status(e), path_, detail, method_, peer_, forwarded_for_, forwarded_, trace_};
+  }
   int success_ = 200;
   bool expired_ = false;
   bool caught_up_ = false;
@@ -175,7 +191,8 @@ std::chrono::milliseconds claim_lease(const Settings& s) noexcept;
 /// How long a handled delivery is remembered.
 std::chrono::milliseconds confirm_ttl(const Settings& s) noexcept;
 /// Tells the duplicate hook of a retry answered without a second event.
-void tell_duplicate(const Config& c, int status, std::string_view path, std::string_view method, std::string_view peer);
+/// `r` says which request (its error, status and detail are set here).
+void tell_duplicate(const Config& c, int status, Rejection r);
 /// Confirms (handled) or releases a claimed key; "" does nothing. How long a
 /// confirmed key is kept depends on `life` (see KeyLife).
 void settle_key(Config& c, std::string_view key, bool handled, Now now, KeyLife life = KeyLife::other);

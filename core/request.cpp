@@ -197,6 +197,8 @@ void see_header(const Header& h, Head& head) noexcept {
   case Message::authorization: head.authorization.see(h.value); break;
   case Message::signature: head.signature.see(h.value); break;
   case Message::trace: head.trace.see(h.value); break;
+  case Message::forwarded_for: head.forwarded_for.see(h.value); break;
+  case Message::forwarded: head.forwarded.see(h.value); break;
   default: break;
   }
 }

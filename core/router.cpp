@@ -218,6 +218,41 @@ void Router::add_route(int kind, std::string method, std::string path, std::stri
       r.allow = allow;
 }
 
+namespace {
+// The route whose key replace_auth_key() / replace_v1_secrets() change: read
+// only (its path and kind never change while serving, so any thread may look).
+const detail::Route* keyed_route(const detail::Config& c, std::string_view path, bool v1) {
+  for (const detail::Route& r : c.routes)
+    if (r.path == path && (v1 ? r.kind == detail::route_v1
+                              : r.kind == detail::route_bot_vote || r.kind == detail::route_server_vote))
+      return &r;
+  return nullptr;
+}
+} // namespace
+
+void Router::check_key(std::string_view route, bool v1, const std::vector<std::string>& keys) const {
+  const char* what = v1 ? "replace_v1_secrets" : "replace_auth_key";
+  if (!keyed_route(*config_, route, v1))
+    throw std::invalid_argument(std::string("topgg: ") + what + "(" + std::string(route) + "): no " +
+                                (v1 ? "v1_webhook" : "dbl_webhook or dsl_webhook") + " route is set up there");
+  if (std::all_of(keys.begin(), keys.end(), [](const std::string& k) { return k.empty(); }))
+    throw std::invalid_argument(std::string("topgg: ") + what + "(" + std::string(route) + "): " +
+                                (v1 ? "no secret: every delivery would be refused"
+                                    : "an empty key would accept every request"));
+}
+
+void Router::replace_auth_key(std::string_view route, std::string key) {
+  check_key(route, false, {key});
+  auto& r = const_cast<detail::Route&>(*keyed_route(*config_, route, false));
+  r.auth = detail::Secret(key);
+  r.auth_key = std::move(key);
+}
+
+void Router::replace_v1_secrets(std::string_view route, std::vector<std::string> secrets) {
+  check_key(route, true, secrets);
+  const_cast<detail::Route&>(*keyed_route(*config_, route, true)).secrets = std::move(secrets);
+}
+
 std::string Router::allowed_methods(std::string_view path) const { return std::string(config_->allow(path)); }
 
 void Router::warn_once() {

@@ -1,4 +1,5 @@
 #include "metrics_http.hpp"
+#include "log.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -87,7 +88,11 @@ public:
     } catch (const std::exception& e) {
       throw std::runtime_error("--metrics " + printable(at.host, at.port) + ": " + library_words(e));
     }
-    std::fprintf(stderr, "metrics on http://%s (/metrics, /healthz, /readyz)\n", manager_.address().c_str());
+    const std::string line = "metrics on http://" + manager_.address() + " (/metrics, /healthz, /readyz)";
+    if (log_format() == LogFormat::text)
+      std::fprintf(stderr, "%s\n", line.c_str()); // the line scripts wait for, untimed like "listening on"
+    else
+      log(Level::notice, line, {0, {}, {}, {}, {}, {}, {{"address", manager_.address()}}});
   }
   ~Server() override { manager_.close(); }
   void stopping() override { ready_.stopping = true; }

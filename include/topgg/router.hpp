@@ -271,6 +271,23 @@ public:
   /// project or is no v1 route (then nothing changed).
   bool learn_project(std::string_view route, std::string_view project);
 
+  /// Replaces the key of the dbl_webhook / dsl_webhook route at `route`
+  /// while requests are served (key rotation), without touching a connection:
+  /// requests whose Authorization is checked after the call use `key`. Not
+  /// synchronised with requests, and costs them nothing: call it where
+  /// requests are checked — with a WebhookManager, through its
+  /// replace_auth_key(), which runs this on the loop thread; with handle(), on
+  /// the thread that calls handle(), between two calls (or under the lock that
+  /// keeps your handle() calls apart). Throws std::invalid_argument, and
+  /// changes nothing, if no such route is set up or `key` is empty (a route
+  /// without a key accepts every request: set that up with dbl_webhook()).
+  void replace_auth_key(std::string_view route, std::string key);
+  /// The same for the v1_webhook route at `route`: `secrets` replace its
+  /// secrets (any of them may sign: keep the old one beside the new while
+  /// Top.gg switches). Throws std::invalid_argument if no v1 route is at
+  /// `route` or every secret is empty.
+  void replace_v1_secrets(std::string_view route, std::vector<std::string> secrets);
+
   /// Methods accepted at `path`, comma-separated ("POST").
   std::string allowed_methods(std::string_view path) const;
 
@@ -291,6 +308,9 @@ public:
 
 private:
   template <class> friend class RouterApi;
+  friend class ManagerBase;
+  /// Throws as replace_auth_key() / replace_v1_secrets() would; changes nothing.
+  void check_key(std::string_view route, bool v1, const std::vector<std::string>& keys) const;
   template <class Event> void set_handlers(Handler<Event> plain, AckHandler<Event> with_ack);
   void add_route(int kind, std::string method, std::string path, std::string key, RouteHandler h,
                  std::vector<std::string> secrets);

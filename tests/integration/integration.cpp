@@ -725,12 +725,15 @@ TEST_CASE("close() waits for acknowledgements of requests already received") {
   AckBox box;
   auto m = start([&](Manager& mg) {
     mg.dbl_webhook("/dbl", it::bot_key)
+        .route("GET", "/health", [](const topgg::Request&) { return topgg::Response{}; })
         .on_bot_vote([&box](const topgg::BotVote&, topgg::Ack a) { box.push(std::move(a)); })
         .on_warning([](std::string_view) {});
   });
   const std::uint16_t port = m->port();
   Client c(port);
-  Client idle(port);
+  Client idle(port); // kept alive between two requests: closed at once (a silent new one would be waited for)
+  REQUIRE(idle.send(health()));
+  REQUIRE(idle.read());
   c.send(it::bot_vote(1));
   auto a = box.pop();
   REQUIRE(a);

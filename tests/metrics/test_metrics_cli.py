@@ -40,7 +40,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "examples"))
 sys.path.insert(0, os.path.join(HERE, "..", "dedup"))
-from test_examples import BOT, DBL_AUTH, ENV, V1_SECRET, Child, check  # noqa: E402
+from test_examples import BOT, DBL_AUTH, ENV, TIMEOUT_MULTIPLIER, V1_SECRET, Child, check  # noqa: E402
 from test_dedup import RedisServer, free_port  # noqa: E402
 
 PROJECT = "803190510032756736"
@@ -352,7 +352,8 @@ CASES = {"counts": counts, "options": options, "readyz_redis": readyz_redis}
 def main():
     if len(sys.argv) < 4 or sys.argv[1] not in CASES:
         sys.exit(f"usage: {sys.argv[0]} {'|'.join(CASES)} TOOL LOOP [PROMTOOL [REDIS_SERVER]]")
-    signal.alarm(170)  # a hung test fails rather than waiting for meson's timeout
+    # Follows the sanitized suites' multiplier, as meson's timeout does (tests/run).
+    signal.alarm(170 * TIMEOUT_MULTIPLIER)  # a hung test fails rather than waiting for meson's timeout
     CASES[sys.argv[1]](*sys.argv[2:])
 
 

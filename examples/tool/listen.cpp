@@ -406,7 +406,12 @@ template <class Manager> int serve(const Options& o) {
     metrics_server = serve_metrics<Manager>(metrics_at, m);
   } catch (const std::exception& e) {
     log_start(Level::error, e.what());
+    // As at SIGTERM: the public listener ran meanwhile, so a command may be
+    // running, and its completion writes to `output`, destroyed before `exec`.
+    if (exec)
+      exec->runner->refuse_waiting();
     m.close();
+    exec.reset();
     return 1;
   }
   service.ready(m); // "listening on", and READY=1 under systemd, once both listeners run

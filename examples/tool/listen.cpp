@@ -128,7 +128,7 @@ handling:
                          (default 3000); then CMD's whole process group is killed
                          and the delivery answered 503. An event waits for a free
                          CMD only while its whole --exec-timeout still fits before
-                         its --ack-timeout (less 250 ms to answer); later it is
+                         its --ack-timeout (less up to 250 ms to answer); later it is
                          answered 503 and not run, so a CMD never runs for a
                          delivery answered 503 (Top.gg's retry runs it once).
                          On SIGTERM, running CMDs get at most this long; events
@@ -178,10 +178,10 @@ limits (MS: whole milliseconds, 1 to 86400000 = 24 h; S: whole seconds, 1 to 864
   --header-timeout MS (10000)  --body-timeout MS (10000)  --idle-timeout MS (60000)
   --ack-timeout MS (4000)  --v1-window S (300)
 
-Output (stdout), one line per event:
-  {"event":"dbl_vote","bot":"…","user":"…","type":"upvote","is_weekend":false,"query":{…}}
-  {"event":"dsl_vote","guild":"…","user":"…","type":"test","query":{…}}
-  {"event":"vote.create","id":"…","weight":1,…,"user":{"id":…,"platform_id":…},…,"trace":"…"}
+Output (stdout), one line per event, "route" the route that received it:
+  {"event":"dbl_vote","route":"/dbl","bot":"…","user":"…","type":"upvote","is_weekend":false,"query":{…}}
+  {"event":"dsl_vote","route":"/dsl","guild":"…","user":"…","type":"test","query":{…}}
+  {"event":"vote.create","route":"/topgg","id":"…","weight":1,…,"user":{"id":…,"platform_id":…},…,"trace":"…"}
 Repeated query keys: "query" holds each key's first value; "query_pairs" then
 lists every [key, value] in order.
 Output is always valid UTF-8: each invalid byte sequence in an event's data
@@ -192,7 +192,8 @@ Secrets: an integration.create line carries the new connection's
 only: treat both as secret. The tool never writes it to stderr; a CMD that
 echoes its stdin would (CMD's stdout goes to stderr).
 
-Log (stderr), one line per refused request, time in UTC:
+Log (stderr), one line per refused request, time in UTC (per reason and
+client the first 5 of each 10 s; the rest one "N more like …" summary line):
   topgg-webhook: 2025-06-01T12:34:56.789Z refused 401 POST /dbl from 203.0.113.7:51234: Authorization header does not match the route's key
   ("(before the request line)" when a request broke before its path was read;
   "from 198.51.100.7 via 127.0.0.1:51234" behind a --trust-proxy).

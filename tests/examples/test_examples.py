@@ -707,14 +707,23 @@ def tool_exec_queue(tool, loop):
         try:
             users = [str(500 + i) for i in range(4)]
             statuses = votes_at_once(s.port, users)
-            check(sorted(statuses) == [200, 503, 503, 503],
-                  f"4 votes at once, one command at a time: 1 answered 200, 3 answered 503 ({statuses})")
+            # Usually 1 answered 200 and 3 answered 503; a vote that reached a busy machine's server
+            # a command's time after the first may run too. What must hold is which of them ran.
+            refused = statuses.count(503)
+            check(statuses.count(200) >= 1 and refused >= 1 and refused + statuses.count(200) == 4,
+                  f"4 votes at once, one command at a time: one answered 200, the waiting ones 503 ({statuses})")
             ran = run_lines(runs)
             handled = [u for u, st in zip(users, statuses) if st == 200]
-            check(ran == handled, f"only the delivery answered 200 ran its command ({ran}, answered 200: {handled})")
-            for _ in range(3):
-                s.wait_for("err", r"--exec did not run dbl_vote: still queued after \d+ ms.*raise --exec-jobs")
-            check(True, "each 503 line says the event was still queued and suggests --exec-jobs")
+            check(sorted(ran) == sorted(handled),
+                  f"only the deliveries answered 200 ran their command ({ran}, answered 200: {handled})")
+            still_queued = r"--exec did not run dbl_vote: still queued after \d+ ms.*raise --exec-jobs"
+            deadline = time.monotonic() + PATIENCE
+            while len(re.findall(still_queued, s.err.decode(errors="replace"))) < refused and time.monotonic() < deadline:
+                s.pump(0.2)
+            lines = re.findall(still_queued, s.err.decode(errors="replace"))
+            check(len(lines) == refused,
+                  f"each 503 has its line saying the event was still queued, suggesting --exec-jobs ({len(lines)} "
+                  f"lines for {refused})")
             # Top.gg's retries: each runs exactly once.
             for u, st in zip(users, statuses):
                 if st == 503:

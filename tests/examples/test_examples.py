@@ -705,6 +705,10 @@ def tool_exec_queue(tool, loop):
         s = listen(tool, loop, "--dbl", "/dbl", "--exec", f"cat >> '{runs}'; sleep 0.5", "--exec-jobs", "1",
                    "--ack-timeout", "1500")
         try:
+            # The start-up warning counts the wait for a free command: 1500 - 250 to answer - the
+            # command's 1100 (its 3000 cut to what fits, leaving the least wait of 150).
+            s.wait_for("err", r"--exec-timeout \(3000 ms\) does not fit in --ack-timeout \(1500 ms\).*stopped after "
+                              r"1100 ms, and an event waits at most 150 ms for a free command")
             users = [str(500 + i) for i in range(4)]
             statuses = votes_at_once(s.port, users)
             # Usually 1 answered 200 and 3 answered 503; a vote that reached a busy machine's server

@@ -395,6 +395,9 @@ def listen_mode(exe, mock, ca, tmp):
     try:
         lines = s.wait_lines(len(votes))
         check(len(lines) == len(votes), "memory store: each vote once on the first round")
+        # Issue 24: with the memory store a restart replays up to --catch-up-since of votes; said at start.
+        check(b"--catch-up with the memory store: a restart forgets" in s.err and b"(3h) of votes again" in s.err,
+              f"memory store: a warning at start says a restart delivers the last 3h again ({s.err[:600]!r})")
     finally:
         s.stop()
 

@@ -610,6 +610,10 @@ def json_logs(tool, loop, _root):
         check(any(o["msg"].startswith("listening on http://127.0.0.1:") and o.get("address") for o in objects),
               "the listening line is {\"msg\":\"listening on http://…\",\"address\":…}")
         check(any(o.get("level") == "warning" and "no key" in o["msg"] for o in objects), "start-up warnings too")
+        # Issue 23, item 5: --dedup-ttl above 11 h with legacy routes is said, not applied to them.
+        check(any(o.get("level") == "warning" and o["msg"].startswith("--dedup-ttl 86400 s: legacy votes") and
+                  "11 h at most" in o["msg"] for o in objects),
+              "--dedup-ttl 86400 with --dbl: a warning says legacy votes are remembered 11 h at most")
         outs = [o["msg"] for o in objects if o.get("source") == "exec"]
         check(outs == ["a line on stdout", "and one on stderr", "no newline"],
               f"what --exec's command writes becomes log lines ({outs})")

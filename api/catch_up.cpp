@@ -309,7 +309,11 @@ struct CatchUp::Impl {
         return;
       const CatchUpRound r = round();
       std::chrono::milliseconds wait;
-      if (r.error && r.error->kind != ErrorKind::cancelled) {
+      // A vote that could not be delivered fails the round too (as stats() and
+      // the metrics count it): it was cast while no receiver was up, so no
+      // webhook retry brings it, and without another round it would be lost.
+      const bool cancelled = r.error && r.error->kind == ErrorKind::cancelled;
+      if (!cancelled && (r.error || r.failed > 0)) {
         wait = options.every.count() > 0 ? std::min<std::chrono::milliseconds>(backoff, options.every) : backoff;
         backoff = std::min(backoff * 2, most_backoff);
         report("catch-up: the round is tried again in " + std::to_string((wait.count() + 999) / 1000) + " s");

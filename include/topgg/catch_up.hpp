@@ -36,9 +36,10 @@ struct CatchUpOptions {
   /// ones whose handler failed, come round again (duplicates are recognised).
   std::chrono::seconds overlap{3600};
   /// A round every `every` after the first; zero: only the first, at start().
-  /// A round that fails (the API unreachable, an error answer) is retried
-  /// sooner, with back-off from `retry_first` doubling up to 5 minutes (and
-  /// never later than `every`), whether or not rounds repeat.
+  /// A round that fails (the API unreachable, an error answer, a vote whose
+  /// delivery failed) is retried sooner, with back-off from `retry_first`
+  /// doubling up to 5 minutes (and never later than `every`), whether or not
+  /// rounds repeat.
   std::chrono::seconds every{0};
   /// The first wait before a failed round is tried again.
   std::chrono::milliseconds retry_first{5000};

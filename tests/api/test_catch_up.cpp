@@ -237,6 +237,33 @@ TEST_CASE("a failed handler leaves the mark before it, and the next round delive
   CHECK(seen.votes.size() == 8);
 }
 
+TEST_CASE("a round in which a vote failed is tried again with back-off, also when rounds do not repeat") {
+  // The votes of a round that could not be delivered (a handler that failed, a store that did not
+  // answer at start) were cast while no receiver was up: without another round, they are lost.
+  topgg::Router router;
+  Seen seen;
+  std::atomic<int> failures{0};
+  router.v1_webhook("/v1", "whs_catchup")
+      .on_vote_create([&](const v1::VoteCreate& v) {
+        if (v.user.id == mock_votes()[4].user_id && failures.fetch_add(1) == 0)
+          throw std::runtime_error("database down");
+        seen.add(v);
+      })
+      .on_error([](const topgg::Rejection&) {});
+  api::CatchUpOptions o = options("pages");
+  o.every = 0s; // only the first round is scheduled
+  o.retry_first = 50ms;
+  api::CatchUp catch_up(router, o);
+  catch_up.start();
+  CHECK(eventually([&] { return seen.users().size() >= 8 && catch_up.stats().rounds >= 1; }));
+  catch_up.stop();
+  CHECK(failures == 2);
+  CHECK(seen.users().size() == 8);
+  const api::CatchUpStats st = catch_up.stats();
+  CHECK(st.rounds_failed == 1);
+  CHECK(st.rounds == 1);
+}
+
 TEST_CASE("restarted on a persistent store, it resumes from its mark: no vote twice, none skipped") {
   const auto dir = std::filesystem::temp_directory_path() / ("topgg-catchup-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);

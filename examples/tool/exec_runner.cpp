@@ -250,13 +250,13 @@ ExecResult ExecRunner::run_one(const std::string& line) const {
   const auto deadline = Clock::now() + timeout_;
   int in[2];
   if (pipe2(in, O_CLOEXEC) != 0)
-    return {false, std::string("could not start: pipe: ") + std::strerror(errno)};
+    return {false, std::string("could not start: pipe: ") + std::strerror(errno), false};
   int out[2] = {-1, -1}; // the command's stdout and stderr, with `output_`
   if (output_ && pipe2(out, O_CLOEXEC) != 0) {
     const int err = errno;
     close(in[0]);
     close(in[1]);
-    return {false, std::string("could not start: pipe: ") + std::strerror(err)};
+    return {false, std::string("could not start: pipe: ") + std::strerror(err), false};
   }
   // Our end does not block, so a command that never reads its stdin cannot
   // hold this thread past the deadline; the command's end stays blocking, as
@@ -303,7 +303,7 @@ ExecResult ExecRunner::run_one(const std::string& line) const {
     close(in[1]);
     if (out[0] >= 0)
       close(out[0]);
-    return {false, std::string("could not start /bin/sh: ") + std::strerror(rc)};
+    return {false, std::string("could not start /bin/sh: ") + std::strerror(rc), false};
   }
 
   const int pidfd = open_pidfd(pid);

@@ -2,10 +2,10 @@
 // each recorded with its key's first confirm (MemoryStore::confirm_once).
 #pragma once
 
-#include <map>
 #include <mutex>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -37,14 +37,14 @@ private:
     std::uint32_t attempts = 0; // failed deliveries of it
     std::string token;          // who holds it now ("" : nobody)
   };
-  void unschedule(Entry& e, const std::string& name);
-  void schedule(Entry& e, const std::string& name, v1::Timestamp due);
+  void unschedule(Entry& e);
+  void schedule(Entry& e, v1::Timestamp due);
 
   MemoryStore& store;
   std::mutex m;
-  std::map<std::string, Entry, std::less<>> entries;      // by vote_member()
-  std::set<std::pair<v1::Timestamp, std::string>> by_due; // owed expiries, earliest first
-  std::vector<VoteSubject> known;                         // every subject recorded
+  std::unordered_map<std::string, Entry> entries;    // by vote_member(); a node never moves
+  std::set<std::pair<v1::Timestamp, Entry*>> by_due; // owed expiries, earliest first
+  std::vector<VoteSubject> known;                    // every subject recorded
 };
 
 } // namespace topgg

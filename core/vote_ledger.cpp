@@ -59,10 +59,14 @@ namespace detail {
 
 namespace {
 
+bool plain(unsigned char c) noexcept { return c != '/' && c != '%' && c > 0x20 && c < 0x7f; }
+
 void append_escaped(std::string& out, std::string_view part) {
   static constexpr char hex[] = "0123456789ABCDEF";
+  if (std::all_of(part.begin(), part.end(), [](char c) { return plain(static_cast<unsigned char>(c)); }))
+    return void(out.append(part)); // IDs are digits: nothing to escape
   for (unsigned char c : part) {
-    if (c == '/' || c == '%' || c <= 0x20 || c >= 0x7f) {
+    if (!plain(c)) {
       out.push_back('%');
       out.push_back(hex[c >> 4]);
       out.push_back(hex[c & 15]);
@@ -126,7 +130,10 @@ bool parse_subject_text(std::string_view text, VoteSubject& out) {
 }
 
 std::string vote_member(const VoteSubject& s, std::string_view user) {
-  std::string out = subject_text(s);
+  std::string out;
+  out.reserve(8 + s.id.size() + user.size());
+  out.append(to_string(s.kind)).push_back('/');
+  append_escaped(out, s.id);
   out.push_back('/');
   append_escaped(out, user);
   return out;
@@ -143,17 +150,17 @@ bool parse_vote_member(std::string_view member, VoteSubject& subject, std::strin
 
 // ---- MemoryStore's ledger --------------------------------------------------
 
-void MemoryStore::Votes::unschedule(Entry& e, const std::string& name) {
+void MemoryStore::Votes::unschedule(Entry& e) {
   if (e.owed)
-    by_due.erase({e.due, name});
+    by_due.erase({e.due, &e});
   e.owed = false;
 }
 
-void MemoryStore::Votes::schedule(Entry& e, const std::string& name, v1::Timestamp due) {
-  unschedule(e, name);
+void MemoryStore::Votes::schedule(Entry& e, v1::Timestamp due) {
+  unschedule(e);
   e.owed = true;
   e.due = due;
-  by_due.emplace(due, name);
+  by_due.emplace(due, &e);
 }
 
 void MemoryStore::Votes::record(std::string_view key, Now now, std::chrono::milliseconds ttl, const VoteEntry& vote,
@@ -170,13 +177,13 @@ void MemoryStore::Votes::record(std::string_view key, Now now, std::chrono::mill
     known.push_back(vote.subject);
   RecordedVote r = record_vote(previous, vote, grace);
   if (it == entries.end())
-    it = entries.emplace(name, Entry{vote.subject, vote.user, {}, false, {}, 0, {}}).first;
+    it = entries.emplace(std::move(name), Entry{vote.subject, vote.user, {}, false, {}, 0, {}}).first;
   Entry& e = it->second;
   e.record = std::move(r.record);
   if (r.newest) { // its expiry replaces the one owed (claimed or being retried too)
     e.attempts = 0;
     e.token.clear();
-    schedule(e, it->first, e.record.expires_at);
+    schedule(e, e.record.expires_at);
   }
 }
 
@@ -205,11 +212,10 @@ std::vector<DueExpiry> MemoryStore::Votes::take_due(v1::Timestamp now, std::size
   std::vector<DueExpiry> out;
   std::lock_guard lock(m);
   while (out.size() < limit && !by_due.empty() && by_due.begin()->first <= now) {
-    const std::string name = by_due.begin()->second;
-    Entry& e = entries.find(name)->second;
+    Entry& e = *by_due.begin()->second;
     out.push_back({e.subject, e.user, e.record, e.attempts});
     e.token.assign(token);
-    schedule(e, name, std::max(lease_until, e.due + std::chrono::microseconds(1))); // moves it off `now`
+    schedule(e, std::max(lease_until, e.due + std::chrono::microseconds(1))); // moves it off `now`
   }
   return out;
 }
@@ -233,10 +239,10 @@ void MemoryStore::Votes::finish(const DueExpiry& d, std::string_view token, bool
   e.token.clear();
   if (delivered) {
     e.attempts = 0;
-    unschedule(e, name);
+    unschedule(e);
   } else {
     ++e.attempts;
-    schedule(e, name, retry_at);
+    schedule(e, retry_at);
   }
 }
 

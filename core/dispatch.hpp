@@ -35,14 +35,13 @@ inline Outcome outcome_of(const AckCell& a) {
 /// cell of the outcome to come (wired to `wake()`'s cell before anything can
 /// complete it), completed by the handler's Ack, the executor's job, or
 /// expiry. `wake` is asked only then: a plain handler makes no wake cell.
-/// `deadline` is when the delivery is answered 503 without its outcome
-/// (Ack::deadline()). An executor's job that runs once the delivery was
-/// answered (expired) does not start the handler: Top.gg delivers it again,
-/// and the retry is the one handled.
-template <class Event, class Wake>
+/// `deadline()` is when the delivery is answered 503 without its outcome
+/// (Ack::deadline()), also asked only when a cell is made. An executor's job
+/// that runs once the delivery was answered (expired) does not start the
+/// handler: Top.gg delivers it again, and the retry is the one handled.
+template <class Event, class Wake, class Deadline>
 std::shared_ptr<AckCell> run_handlers(const Event& ev, const VoteHandlers<Event>& h, const Executor& executor,
-                                      Wake&& wake, Error& now, std::string& why,
-                                      Clock::time_point deadline = Clock::time_point::max()) {
+                                      Wake&& wake, Error& now, std::string& why, Deadline&& deadline) {
   now = Error::ok;
   if (!h) { // warned at start; a vote nobody saw is not acknowledged, other events are
     if constexpr (std::is_same_v<Event, BotVote> || std::is_same_v<Event, ServerVote> ||
@@ -66,7 +65,7 @@ std::shared_ptr<AckCell> run_handlers(const Event& ev, const VoteHandlers<Event>
   }
   auto ack = std::make_shared<AckState>();
   ack->cell->wake = wake();
-  ack->cell->deadline = deadline;
+  ack->cell->deadline = deadline();
   std::shared_ptr<AckCell> cell = ack->cell;
   auto run = [ack](const Event& e, const VoteHandlers<Event>& hs) {
     if (ack->cell->result() != AckCell::pending)

@@ -161,11 +161,11 @@ std::unique_ptr<VoteBookRunner> make_vote_book(topgg::ManagerBase& m, const Opti
   if (!o.has("track-votes"))
     return nullptr;
   if (!o.has("dedup") || o.get("dedup") == "memory")
-    std::fprintf(stderr, "topgg-webhook: warning: --track-votes with the memory store: the vote book is lost on "
-                         "restart (expiries owed then never come); --dedup sqlite:PATH or redis keeps it\n");
+    log_start(Level::warning, "--track-votes with the memory store: the vote book is lost on restart (expiries "
+                              "owed then never come); --dedup sqlite:PATH or redis keeps it");
   topgg::VoteBookOptions options;
   options.rules = rules_of(o);
-  options.on_error = [](std::string_view line) { log_line(std::string(line)); };
+  options.on_error = [](std::string_view line) { log(Level::error, line); };
   auto book = std::make_shared<topgg::VoteBook>(m, std::move(options));
   if (o.has("votes-route")) {
     const std::string route = o.get("votes-route");

@@ -98,6 +98,14 @@ public:
   /// its batches: a vote is recorded in the transaction that confirms its key.
   VoteLedger* vote_ledger() noexcept override;
 
+  /// False while an outage lasts: from a transaction that failed (locked
+  /// beyond `busy_timeout`, disk full, I/O error) until one commits; during
+  /// an outage the store's thread tries an empty write transaction each
+  /// second, so this turns true again without deliveries. No I/O, any thread.
+  bool available() const noexcept override;
+  /// "sqlite PATH: SQLite's message" while not available(); "" otherwise.
+  std::string unavailable_reason() const override;
+
   /// The file's schema version (`PRAGMA user_version`) this library writes:
   /// 2 since the vote book (a version 1 file is upgraded when opened).
   static constexpr int schema_version = 2;

@@ -212,7 +212,10 @@ struct Event {
   }
   /// Stores the receiving `route` in the member named by `type` (nothing for unknown).
   void set_route(std::string_view route) {
-    visit([route](auto& m) { m.route.assign(route); });
+    visit([route](auto& m) {
+      if (m.route != route) // mostly the same route as the member's last delivery
+        m.route.assign(route);
+    });
   }
 };
 

@@ -13,6 +13,8 @@
 // work, the queued records written at the end included: callgrind counts every
 // thread). BENCH_CPU=1 prints the process's CPU time per request (all threads)
 // on standard error.
+// A "-metrics" suffix (bot-metrics, v1-dedup-metrics, …) runs the same with
+// topgg::Metrics on, timed on steady_clock as the CLI does.
 //
 //   bench-callgrind KIND N
 #include <sys/resource.h>
@@ -102,10 +104,14 @@ int main(int argc, char** argv) {
         return 1;
     return 0;
   }
-  // "-dedup": de-duplication on (the default memory store), every delivery a
-  // new vote (another voter), so each one is claimed and confirmed. "-book":
-  // the same, with a VoteBook recording each vote. "-sqlite": in an SqliteStore.
+  // "-metrics": counted into a Metrics. "-dedup": de-duplication on (the
+  // default memory store), every delivery a new vote (another voter), so each
+  // one is claimed and confirmed. "-book": the same, with a VoteBook recording
+  // each vote. "-sqlite": in an SqliteStore.
   std::string base = kind;
+  const bool metered = base.ends_with("-metrics");
+  if (metered)
+    base.resize(base.size() - 8);
   const bool sqlite = base.ends_with("-sqlite");
   if (sqlite)
     base.resize(base.size() - 7);
@@ -129,7 +135,8 @@ int main(int argc, char** argv) {
   if (reqs.empty() || n < 0) {
     std::fprintf(stderr,
                  "usage: %s bot|server|v1|bot-dedup|v1-dedup|bot-book|v1-book|handle|llhttp|llhttp-v1|simdjson|"
-                 "simdjson-dom|simdjson-v1|hmac|auth N  (-dedup and -book kinds: -sqlite appended for SQLite)\n",
+                 "simdjson-dom|simdjson-v1|hmac|auth N  (-dedup and -book kinds: -sqlite appended for SQLite; "
+                 "bot, server, v1, handle and those: -metrics appended for Metrics)\n",
                  argv[0]);
     return 2;
   }
@@ -158,6 +165,8 @@ int main(int argc, char** argv) {
       .on_vote_create([&](const topgg::v1::VoteCreate&) { ++events; })
       .on_error([&](const topgg::Rejection&) { ++bad; })
       .settings(s);
+  if (metered)
+    router.metrics(std::make_shared<topgg::Metrics>(&topgg::Clock::now));
   std::unique_ptr<topgg::VoteBook> votes;
   if (book)
     votes = std::make_unique<topgg::VoteBook>(router); // records; not started: no expiry is delivered here

@@ -15,7 +15,7 @@ public:
   explicit Raw(const std::string& path) {
     if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK)
       throw std::runtime_error("cannot open " + path);
-    sqlite3_busy_timeout(db_, 5000);
+    sqlite3_busy_timeout(db_, 30'000); // the store holds the lock briefly, however slow the machine
   }
   ~Raw() { sqlite3_close(db_); }
   Raw(const Raw&) = delete;

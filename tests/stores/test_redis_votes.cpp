@@ -118,7 +118,7 @@ TEST_CASE("redis vote ledger: while Redis is down reads fail and records wait; t
   CHECK_THROWS_AS(l.next_due(), std::runtime_error);
   srv.start(); // empty again (no persistence): only what the store kept comes back
   std::optional<topgg::VoteRecord> r;
-  for (int i = 0; i < 200 && !(r = find(l, "1", &ok)); ++i)
+  for (int i = 0; i < 600 && !(r = find(l, "1", &ok)); ++i) // up to 30 s: a busy machine
     std::this_thread::sleep_for(50ms);
   REQUIRE(r);
   CHECK(r->count == 1);
@@ -137,7 +137,7 @@ TEST_CASE("redis vote ledger: a flushed script cache is loaded again and the rec
   CHECK(raw.command({"SCRIPT", "FLUSH"}) == "OK");
   l.record("b", wall_at(t0), 1h, vote("2", t0), grace); // NOSCRIPT: kept, scripts loaded, sent again
   std::optional<topgg::VoteRecord> r;
-  for (int i = 0; i < 100 && !(r = find(l, "2")); ++i)
+  for (int i = 0; i < 600 && !(r = find(l, "2")); ++i) // up to 30 s: a busy machine
     std::this_thread::sleep_for(50ms);
   REQUIRE(r);
   CHECK(r->count == 1);

@@ -114,10 +114,12 @@ TEST_CASE("vote book: an expiry is delivered once, at or after its time, on the 
   topgg::VoteBook book(s.m, quick());
   s.run();
   book.start();
-  const auto a = vote("1001", 1500ms), b1 = vote("1002", 1500ms);
+  // b1 runs out far enough ahead that b2 comes before it, however busy the machine.
+  const auto a = vote("1001", 1500ms), b1 = vote("1002", 5s);
   CHECK(deliver(s.m, a) == Error::ok);
   CHECK(deliver(s.m, b1) == Error::ok);
-  auto b2 = vote("1002", 2500ms, now_us() + 1s); // votes again before the first ran out: a new vote (another second)
+  auto b2 = vote("1002", 6s, now_us() + 1s); // votes again before the first ran out: a new vote (another second)
+  REQUIRE(now_us() < b1.expires_at);
   CHECK(deliver(s.m, b2) == Error::ok);
   REQUIRE(seen.wait_for(2));
   std::this_thread::sleep_for(1500ms); // long enough for a wrong second delivery of either
@@ -191,7 +193,7 @@ TEST_CASE("vote book: on a bare Router, expiries are delivered on the book's thr
   router.on_vote_expired([&](const VoteExpired& e) { seen.add(e); });
   topgg::VoteBook book(router, quick());
   book.start();
-  const auto v = vote("3001", 800ms);
+  const auto v = vote("3001", 5s); // still running when status() is asked, however busy the machine
   Error e = Error::handler_failed;
   router.deliver("/v1", v, topgg::Now::current(), [&](Error x) { e = x; });
   CHECK(e == Error::ok);
@@ -217,7 +219,7 @@ TEST_CASE("vote book: an expiry that came due while nothing ran is delivered onc
   const auto dir = std::filesystem::temp_directory_path() / ("topgg-votebook-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string path = (dir / "votes.db").string();
-  v1::VoteCreate v = vote("4001", 1s);
+  v1::VoteCreate v = vote("4001", 5s); // stopped before it, however busy the machine
   {
     Server s(std::make_shared<topgg::SqliteStore>(path));
     Seen seen;
@@ -228,9 +230,10 @@ TEST_CASE("vote book: an expiry that came due while nothing ran is delivered onc
     CHECK(deliver(s.m, v) == Error::ok);
     book.stop(); // stopped before the expiry
     s.m.close();
+    REQUIRE(now_us() < v.expires_at); // (stopped in time: what follows tests a restart)
     CHECK(seen.size() == 0);
   }
-  std::this_thread::sleep_for(1500ms);
+  std::this_thread::sleep_until(std::chrono::system_clock::time_point(v.expires_at.time_since_epoch()) + 500ms);
   Server s(std::make_shared<topgg::SqliteStore>(path));
   Seen seen;
   s.m.on_vote_expired([&](const VoteExpired& e) { seen.add(e); });

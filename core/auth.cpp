@@ -1,5 +1,7 @@
 #include "auth.hpp"
 
+#include "topgg/http.hpp"
+
 #include <openssl/crypto.h>
 
 #include <algorithm>
@@ -62,3 +64,7 @@ bool key_matches(std::string_view given, std::string_view key) {
 }
 
 } // namespace topgg::detail
+
+namespace topgg {
+bool secret_equals(std::string_view given, std::string_view secret) { return detail::key_matches(given, secret); }
+} // namespace topgg

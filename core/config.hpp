@@ -24,6 +24,8 @@ struct Route {
   std::string path;
   std::string auth_key;
   RouteHandler handler;
+  AckRouteHandler ack_handler;      ///< a custom route answered through an Ack (instead of `handler`)
+  bool prefix = false;              ///< a custom route "/a/*": every path under "/a/" that no other route has
   std::vector<std::string> secrets; ///< v1 routes
   std::string allow;                ///< every method routed at `path`, for 405's Allow
   Secret auth;                      ///< auth_key, kept for comparing
@@ -40,9 +42,9 @@ struct Route {
       : kind(k), method(std::move(m)), path(std::move(p)), auth_key(std::move(key)), handler(std::move(h)),
         secrets(std::move(s)), auth(auth_key) {}
   Route(const Route& o)
-      : kind(o.kind), method(o.method), path(o.path), auth_key(o.auth_key), handler(o.handler), secrets(o.secrets),
-        allow(o.allow), auth(o.auth), target(o.target), target_id(o.target_id), learned(o.learned.load()),
-        meter(o.meter) {}
+      : kind(o.kind), method(o.method), path(o.path), auth_key(o.auth_key), handler(o.handler),
+        ack_handler(o.ack_handler), prefix(o.prefix), secrets(o.secrets), allow(o.allow), auth(o.auth),
+        target(o.target), target_id(o.target_id), learned(o.learned.load()), meter(o.meter) {}
   Route& operator=(const Route&) = delete;
   /// The declared or learned target; "" when the route takes any.
   std::string_view served() const noexcept {
@@ -51,6 +53,8 @@ struct Route {
     const std::string* l = learned.load(std::memory_order_acquire);
     return l ? std::string_view(*l) : std::string_view{};
   }
+  /// Whether this route takes `path` (a prefix route: any path under it).
+  bool takes(std::string_view p) const noexcept;
 };
 
 /// The newest vote.create handled per project: catch-up's high-water marks.
@@ -96,6 +100,12 @@ struct Config {
   /// Targets learned while serving (Route::learned points here; never freed before the Config).
   std::mutex learned_m;
   std::deque<std::string> learned;
+  /// Set by a VoteBook (Router::attach_vote_book): every handled vote is
+  /// recorded in the store's VoteLedger with these rules, and `vote_recorded`
+  /// is told its expiry (the book's scheduler may have to wake sooner).
+  std::optional<VoteRules> vote_rules;
+  std::function<void(v1::Timestamp)> vote_recorded;
+  bool prefix_routes = false; ///< some custom route ends in "/*"
 
   template <class Event> const VoteHandlers<Event>& handlers_for() const noexcept {
     return std::get<VoteHandlers<Event>>(handlers);
@@ -112,6 +122,8 @@ struct Config {
   std::string_view allow(std::string_view path) const noexcept;
   /// The store deliveries are claimed in; nullptr when de-duplication is off.
   IdempotencyStore* idempotency() noexcept;
+  /// The ledger handled votes are recorded in; nullptr when no VoteBook is attached.
+  VoteLedger* vote_ledger() noexcept;
   /// Tells the metrics (if any) which store's health to report.
   void meter_store();
 };

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "claim_state.hpp"
+#include "memory_votes.hpp"
 #include "timeouts.hpp"
 
 namespace topgg {
@@ -71,6 +72,8 @@ void IdempotencyStore::save_mark(std::string_view name, std::chrono::sys_time<st
 void IdempotencyStore::on_error(std::function<void(std::string_view)> hook) { on_error_ = std::move(hook); }
 bool IdempotencyStore::available() const noexcept { return true; }
 std::string IdempotencyStore::unavailable_reason() const { return {}; }
+
+VoteLedger* IdempotencyStore::vote_ledger() noexcept { return nullptr; }
 
 void IdempotencyStore::report(std::string_view message) const noexcept {
   try {
@@ -299,7 +302,8 @@ struct MemoryStore::Table {
   Clock::time_point full_since{};
 };
 
-MemoryStore::MemoryStore(std::size_t capacity) : table_(std::make_unique<Table>(capacity)) {}
+MemoryStore::MemoryStore(std::size_t capacity)
+    : table_(std::make_unique<Table>(capacity)), votes_(std::make_unique<Votes>(*this)) {}
 MemoryStore::~MemoryStore() = default;
 
 std::optional<ClaimResult> MemoryStore::claim(std::string_view key, Now now, std::chrono::milliseconds lease,
@@ -346,20 +350,26 @@ std::optional<ClaimResult> MemoryStore::claim(std::string_view key, Now now, std
   return result;
 }
 
-void MemoryStore::confirm(std::string_view key, Now now, std::chrono::milliseconds ttl) {
+void MemoryStore::confirm(std::string_view key, Now now, std::chrono::milliseconds ttl) { confirm_once(key, now, ttl); }
+
+/// Confirms `key`; false when it was done already (and not lapsed): the vote
+/// book records a vote only with its key's first confirm.
+bool MemoryStore::confirm_once(std::string_view key, Now now, std::chrono::milliseconds ttl) {
   Table& t = *table_;
   const Fingerprint fp = t.print(key);
   std::lock_guard lock(t.m);
   const std::size_t slot = t.find(fp);
   Table::Node* e = slot == Table::not_found ? nullptr : &t.at(slot);
   if (e) {
+    const bool first = e->state != Table::done || e->expires <= now.mono;
     t.move(static_cast<std::uint32_t>(e - t.nodes.data()), Table::done); // the youngest done key now
     e->expires = detail::later(now.mono, ttl);
-  } else {
-    // Its claim lapsed and was forgotten while it was handled: remember it again,
-    // unless every key is claimed (then a retry is handled again).
-    t.insert(fp, Table::done, detail::later(now.mono, ttl), now.mono);
+    return first;
   }
+  // Its claim lapsed and was forgotten while it was handled: remember it again,
+  // unless every key is claimed (then a retry is handled again).
+  t.insert(fp, Table::done, detail::later(now.mono, ttl), now.mono);
+  return true;
 }
 
 void MemoryStore::release(std::string_view key, Now) {
@@ -379,5 +389,7 @@ std::uint64_t MemoryStore::refused_full() const {
   std::lock_guard lock(table_->m);
   return table_->refused;
 }
+
+VoteLedger* MemoryStore::vote_ledger() noexcept { return votes_.get(); }
 
 } // namespace topgg

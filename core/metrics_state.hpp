@@ -125,7 +125,7 @@ struct MetricsState {
 
 /// Events' index of Event.
 template <class Event> constexpr std::size_t event_index() noexcept { return IndexIn<Event, Events>::value; }
-static_assert(event_index<v1::IntegrationDelete>() + 1 == MetricsSnapshot::event_names.size(),
+static_assert(event_index<VoteExpired>() + 1 == MetricsSnapshot::event_names.size(),
               "one event name per type of topgg::Events");
 
 } // namespace topgg::detail

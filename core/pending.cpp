@@ -36,7 +36,7 @@ void tell_duplicate(const Config& c, int status, Rejection r) {
 }
 
 // Confirms or releases a claimed key; a store that throws is told about, not fatal.
-void settle_key(Config& c, std::string_view key, bool handled, Now now, KeyLife life) {
+void settle_key(Config& c, std::string_view key, bool handled, Now now, KeyLife life, const VoteEntry* vote) {
   IdempotencyStore* store = c.idempotency();
   if (key.empty() || !store)
     return;
@@ -47,7 +47,12 @@ void settle_key(Config& c, std::string_view key, bool handled, Now now, KeyLife 
         ttl = std::max(ttl, std::chrono::milliseconds(vote_key_ttl));
       else if (life == KeyLife::legacy_vote)
         ttl = std::min(ttl, std::chrono::milliseconds(legacy_key_most));
-      store->confirm(key, now, ttl);
+      VoteLedger* ledger = vote ? c.vote_ledger() : nullptr;
+      if (!ledger)
+        return store->confirm(key, now, ttl);
+      ledger->record(key, now, ttl, *vote, c.vote_rules->streak_grace); // confirms the key too
+      if (c.vote_recorded)
+        c.vote_recorded(vote->expires_at);
     } else
       store->release(key, now);
   } catch (const std::exception& e) {
@@ -98,7 +103,7 @@ void Pending::abandon(Now now) noexcept {
   if (stage_ == Stage::handling) {
     ack_->expire(); // a late ack.ok() now returns false: the delivery will come again
     try {
-      settle_key(*config_, key_, ack_->result() == AckCell::ok, now, life_);
+      settle_key(*config_, key_, ack_->result() == AckCell::ok, now, life_, vote_ ? &*vote_ : nullptr);
     } catch (...) {
     }
   }
@@ -114,7 +119,7 @@ void Pending::answered() noexcept {
 void Pending::finish(Error e, std::string_view why, const Response* reply, Now now) {
   if (handler_started_ && config_->meter)
     config_->meter->handler_time(started_, config_->meter->stamp(now));
-  settle_key(*config_, key_, e == Error::ok, now, life_);
+  settle_key(*config_, key_, e == Error::ok, now, life_, vote_ ? &*vote_ : nullptr);
   if (e == Error::ok && vote_time_)
     config_->newest_votes.note(vote_project_, *vote_time_, now.wall);
   if (e != Error::ok)

@@ -2,6 +2,7 @@
 // decode, claim, run the handler, answer). See pipeline.hpp.
 #include "pipeline.hpp"
 
+#include <array>
 #include <exception>
 #include <optional>
 #include <type_traits>
@@ -84,6 +85,41 @@ template <class Event> constexpr KeyLife key_life() noexcept {
     return KeyLife::other;
 }
 
+// What a handled vote records in the vote book (a VoteBook attached): its
+// subject, voter, time, expiry and weight; false for other events. A legacy
+// vote carries no time: it counts from `now` (handled) for the rules' duration.
+void legacy_vote(VoteSubject::Kind kind, Snowflake target, Snowflake user, const std::string& route, Now now,
+                 const Config& c, VoteEntry& out) {
+  std::array<char, 20> buf;
+  out.subject.kind = kind;
+  out.subject.id.assign(target.format(buf));
+  out.user.assign(user.format(buf));
+  out.route.assign(route);
+  out.voted_at = std::chrono::floor<std::chrono::microseconds>(now.wall);
+  out.expires_at = out.voted_at + c.vote_rules->legacy_duration;
+}
+bool vote_of(const BotVote& v, const Config& c, Now now, VoteEntry& out) {
+  legacy_vote(VoteSubject::Kind::bot, v.bot, v.user, v.route, now, c, out);
+  out.weight = v.is_weekend ? 2 : 1;
+  return true;
+}
+bool vote_of(const ServerVote& v, const Config& c, Now now, VoteEntry& out) {
+  legacy_vote(VoteSubject::Kind::guild, v.guild, v.user, v.route, now, c, out);
+  out.weight = 1;
+  return true;
+}
+bool vote_of(const v1::VoteCreate& v, const Config&, Now, VoteEntry& out) {
+  out.subject.kind = VoteSubject::Kind::project;
+  out.subject.id.assign(v.project.id);
+  out.user.assign(v.user.platform_id.empty() ? v.user.id : v.user.platform_id); // the Discord ID
+  out.route.assign(v.route);
+  out.voted_at = v.created_at;
+  out.expires_at = v.expires_at;
+  out.weight = v.weight;
+  return true;
+}
+template <class Event> bool vote_of(const Event&, const Config&, Now, VoteEntry&) { return false; }
+
 } // namespace
 
 // ---- admit -----------------------------------------------------------------
@@ -143,7 +179,7 @@ void Pipeline::deliver(const Admission& a, const Head& head, std::string_view bo
     return refuse(a.refusal, a.detail, head, a.allow, out);
   const Route& route = *a.route;
   switch (route.kind) {
-  case route_custom: return deliver_custom(route, head, out);
+  case route_custom: return deliver_custom(route, head, now, out);
   case route_v1: return deliver_v1(route, a, head, body, padded, now, s, out);
   case route_bot_vote:
   case route_server_vote: break;
@@ -164,7 +200,36 @@ void Pipeline::deliver(const Admission& a, const Head& head, std::string_view bo
   dispatch(s.server, route, head, 200, now, s, out);
 }
 
-void Pipeline::deliver_custom(const Route& route, const Head& head, Outlet& out) const {
+void Pipeline::deliver_custom(const Route& route, const Head& head, Now now, Outlet& out) const {
+  if (route.ack_handler) {
+    // Answered through an Ack, as a vote handler is (on the loop thread here).
+    auto state = std::make_shared<AckState>();
+    std::shared_ptr<AckCell> cell = state->cell;
+    cell->wake = out.waker();
+    cell->deadline = out.timed() ? later(now.mono, config_->settings.ack_timeout) : Clock::time_point::max();
+    try {
+      route.ack_handler(head.full->request(), Ack(state));
+    } catch (const std::exception& e) {
+      cell->complete(AckCell::failed, std::nullopt, std::string("route handler threw: ") + e.what());
+    } catch (...) {
+      cell->complete(AckCell::failed, std::nullopt, "route handler threw a non-std exception");
+    }
+    state.reset(); // an Ack the handler did not keep expires now
+    if (!cell->ready()) {
+      auto p = std::make_shared<Pending>();
+      p->config_ = config_;
+      p->path_.assign(head.path);
+      p->method_.assign(head.method);
+      p->peer_.assign(out.peer());
+      p->deadline_ = later(now.mono, config_->settings.ack_timeout);
+      p->ack_ = std::move(cell);
+      return out.wait(std::move(p));
+    }
+    const Outcome o = outcome_of(*cell);
+    if (o.error != Error::ok)
+      config_->reject(Rejection{o.error, http_status(o.error), head.path, o.why, head.method, out.peer()});
+    return out.answer(outcome_answer(o.error, o.reply, 200));
+  }
   Response res;
   try {
     res = route.handler(head.full->request());
@@ -230,6 +295,11 @@ std::shared_ptr<Pending> Pipeline::pending(const Event& ev, const Head& head, in
   if constexpr (std::is_same_v<Event, v1::VoteCreate>) {
     p->vote_time_ = ev.created_at;
     p->vote_project_ = ev.project.id;
+  }
+  if (!key.empty() && config_->vote_ledger()) {
+    VoteEntry v;
+    if (vote_of(ev, *config_, now, v))
+      p->vote_ = std::move(v);
   }
   if (config_->meter && config_->handlers_for<Event>())
     p->event_ = static_cast<int>(event_index<Event>());
@@ -318,7 +388,11 @@ void Pipeline::run(const Event& ev, const Head& head, int success, Now now, Scra
     why = o.why;
     reply = o.reply;
   }
-  settle_key(*config_, keyed ? std::string_view(s.key) : std::string_view{}, e == Error::ok, now, key_life<Event>());
+  const VoteEntry* vote = nullptr;
+  if (keyed && e == Error::ok && config_->vote_ledger() && vote_of(ev, *config_, now, s.vote))
+    vote = &s.vote;
+  settle_key(*config_, keyed ? std::string_view(s.key) : std::string_view{}, e == Error::ok, now, key_life<Event>(),
+             vote);
   if constexpr (std::is_same_v<Event, v1::VoteCreate>)
     if (e == Error::ok)
       config_->newest_votes.note(ev.project.id, ev.created_at, now.wall);
@@ -330,5 +404,7 @@ void Pipeline::run(const Event& ev, const Head& head, int success, Now now, Scra
 // Router::deliver (request.cpp) dispatches a vote.create from outside HTTP.
 template void Pipeline::dispatch<v1::VoteCreate>(const v1::VoteCreate&, const Route&, const Head&, int, Now, Scratch&,
                                                  Outlet&) const;
+// Router::deliver (request.cpp) runs a vote.expired's handlers.
+template void Pipeline::run<VoteExpired>(const VoteExpired&, const Head&, int, Now, Scratch&, Outlet&, bool) const;
 
 } // namespace topgg::detail

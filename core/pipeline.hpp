@@ -127,6 +127,7 @@ struct Scratch {
   std::string why;
   std::vector<Header> headers; // a Connection's request, for custom routes and the resolver
   Request request;
+  VoteEntry vote; // what a handled vote records in the vote book
 };
 
 /// One delivery waiting for a deferred claim or for its Ack. Advanced on the
@@ -169,6 +170,7 @@ private:
   KeyLife life_ = KeyLife::other;
   std::optional<v1::Timestamp> vote_time_; // a vote.create's: for the catch-up mark
   std::string vote_project_;               // and its project's
+  std::optional<VoteEntry> vote_;          // recorded in the vote book once handled
   Clock::time_point deadline_{};
   std::shared_ptr<ClaimCell> claim_;
   std::function<std::shared_ptr<AckCell>(Error&, std::string&)> start_; // runs the handler once claimed
@@ -194,8 +196,10 @@ std::chrono::milliseconds confirm_ttl(const Settings& s) noexcept;
 /// `r` says which request (its error, status and detail are set here).
 void tell_duplicate(const Config& c, int status, Rejection r);
 /// Confirms (handled) or releases a claimed key; "" does nothing. How long a
-/// confirmed key is kept depends on `life` (see KeyLife).
-void settle_key(Config& c, std::string_view key, bool handled, Now now, KeyLife life = KeyLife::other);
+/// confirmed key is kept depends on `life` (see KeyLife). A handled `vote` is
+/// recorded in the vote book's ledger with its key's confirm, as one step.
+void settle_key(Config& c, std::string_view key, bool handled, Now now, KeyLife life = KeyLife::other,
+                const VoteEntry* vote = nullptr);
 /// The answer to a finished handler: success (or its own reply), or the error
 /// table's status and text — never the handler's words (the error hook's).
 Answer outcome_answer(Error e, const Response* reply, int success);
@@ -225,11 +229,13 @@ public:
   /// the claim on; `done` gets Error::ok, Error::duplicate or the failure.
   void deliver_vote(std::string_view route, const v1::VoteCreate& vote, Now now, std::function<void(Error)> done,
                     Executor resume) const;
+  /// Router::deliver(VoteExpired): the handlers, no claim; returns the give-up call.
+  std::function<void()> deliver_expired(const VoteExpired& expired, Now now, std::function<void(Error)> done) const;
 
 private:
   void deliver_v1(const Route& route, const Admission& a, const Head& head, std::string_view body, bool padded, Now now,
                   Scratch& s, Outlet& out) const;
-  void deliver_custom(const Route& route, const Head& head, Outlet& out) const;
+  void deliver_custom(const Route& route, const Head& head, Now now, Outlet& out) const;
   template <class Event>
   void dispatch(const Event& ev, const Route& route, const Head& head, int success, Now now, Scratch& s,
                 Outlet& out) const;

@@ -81,11 +81,14 @@ struct Kicker {
   Later finish;
   Now now;
   std::atomic<int> runs{0};
+  std::atomic<bool> give_up{false}; // the caller stopped waiting: what is pending expires
 
   void kick() {
     if (runs.fetch_add(1, std::memory_order_acq_rel) > 0)
       return;
     do {
+      if (pending && give_up.load(std::memory_order_acquire))
+        pending->expire();
       if (pending && pending->advance(now)) {
         std::function<void()> hand_over = finish(pending->answer());
         pending.reset(); // also breaks the cycle wake cell → this → pending → its cells → wake cell
@@ -102,10 +105,15 @@ struct Kicker {
 // caller named where the rest runs.
 template <class Sink> class CallbackOutlet final : public Outlet {
 public:
-  CallbackOutlet(Sink& sink, Now now, Executor resume) : sink_(sink), now_(now), resume_(std::move(resume)) {}
+  CallbackOutlet(Sink& sink, Now now, Executor resume, bool timed = false)
+      : sink_(sink), now_(now), resume_(std::move(resume)), timed_(timed) {}
   void answer(const Answer& a) override { sink_.now(a); }
+  bool timed() const noexcept override { return timed_; }
+  /// Set once the delivery waits: what a caller's give-up reaches.
+  const std::weak_ptr<Kicker>& kicker() const noexcept { return kicker_; }
   void wait(std::shared_ptr<Pending> p) override {
     auto k = std::make_shared<Kicker>();
+    kicker_ = k;
     k->pending = std::move(p);
     k->finish = [sink = std::move(sink_)](const Answer& a) { return sink.later(a); };
     k->now = now_;
@@ -154,7 +162,9 @@ private:
   Sink& sink_;
   Now now_;
   Executor resume_;
+  bool timed_;
   std::shared_ptr<WakeCell> wake_;
+  std::weak_ptr<Kicker> kicker_;
 };
 
 // The thread's Scratch for these stateless entry points, shared by all of
@@ -255,6 +265,25 @@ void Pipeline::deliver_vote(std::string_view route, const v1::VoteCreate& vote, 
     v.route.assign(r->path);
     dispatch(v, *r, head, 204, now, s, out);
   });
+}
+
+// A vote.expired from a VoteBook: its handlers only (the book claimed the
+// expiry in its store). Timed: the Ack's deadline is the settings' ack_timeout,
+// enforced by the caller through the returned give-up.
+std::function<void()> Pipeline::deliver_expired(const VoteExpired& expired, Now now,
+                                                std::function<void(Error)> done) const {
+  Head head;
+  head.method = VoteExpired::name; // for the error hook: "vote.expired /topgg"
+  head.path = expired.route;
+  Done sink{std::move(done)};
+  CallbackOutlet<Done> out(sink, now, {}, true);
+  with_scratch([&](Scratch& s) { run(expired, head, 204, now, s, out, false); });
+  return [k = out.kicker()] {
+    if (const std::shared_ptr<Kicker> kicker = k.lock()) {
+      kicker->give_up.store(true, std::memory_order_release);
+      kicker->kick();
+    }
+  };
 }
 
 } // namespace topgg::detail

@@ -61,10 +61,27 @@ void Config::warn(std::string_view message) const noexcept {
   std::fprintf(stderr, "topgg-webhook: warning: %.*s\n", static_cast<int>(message.size()), message.data());
 }
 
+bool Route::takes(std::string_view p) const noexcept {
+  if (!prefix)
+    return same_bytes(path, p);
+  const std::string_view under = std::string_view(path).substr(0, path.size() - 1); // "/a/" of "/a/*"
+  return p.size() > under.size() && same_bytes(under, p.substr(0, under.size()));
+}
+
 const Route* Config::find(std::string_view path, std::string_view method, bool& path_known) const noexcept {
   path_known = false;
   for (const Route& r : routes) {
-    if (!same_bytes(r.path, path))
+    if (r.prefix || !same_bytes(r.path, path))
+      continue;
+    path_known = true;
+    if (r.method.empty() || same_bytes(r.method, method))
+      return &r;
+  }
+  if (path_known || !prefix_routes)
+    return nullptr;
+  // No route has this very path: a prefix route may take it (the first one set up that does).
+  for (const Route& r : routes) {
+    if (!r.prefix || !r.takes(path))
       continue;
     path_known = true;
     if (r.method.empty() || same_bytes(r.method, method))
@@ -75,12 +92,20 @@ const Route* Config::find(std::string_view path, std::string_view method, bool& 
 
 std::string_view Config::allow(std::string_view path) const noexcept {
   for (const Route& r : routes)
-    if (r.path == path)
+    if (!r.prefix && r.path == path)
+      return r.allow;
+  for (const Route& r : routes)
+    if (r.prefix && r.takes(path))
       return r.allow;
   return {};
 }
 
 IdempotencyStore* Config::idempotency() noexcept { return settings.dedup_ttl.count() > 0 ? store.get() : nullptr; }
+
+VoteLedger* Config::vote_ledger() noexcept {
+  IdempotencyStore* s = vote_rules ? idempotency() : nullptr;
+  return s ? s->vote_ledger() : nullptr;
+}
 
 void Config::meter_store() {
   if (meter)
@@ -191,6 +216,7 @@ template void Router::set_handlers<v1::IntegrationCreate>(Handler<v1::Integratio
                                                           AckHandler<v1::IntegrationCreate>);
 template void Router::set_handlers<v1::IntegrationDelete>(Handler<v1::IntegrationDelete>,
                                                           AckHandler<v1::IntegrationDelete>);
+template void Router::set_handlers<VoteExpired>(Handler<VoteExpired>, AckHandler<VoteExpired>);
 
 void Router::add_route(int kind, std::string method, std::string path, std::string key, RouteHandler h,
                        std::vector<std::string> secrets) {
@@ -203,8 +229,11 @@ void Router::add_route(int kind, std::string method, std::string path, std::stri
     if (r.path == path && (r.method.empty() || method.empty() || r.method == method))
       throw std::invalid_argument("topgg: route " + path + " is already set up" +
                                   (r.method.empty() ? "" : " for " + r.method));
+  const bool prefix = kind == detail::route_custom && path.size() >= 2 && path.ends_with("/*");
   c.routes.emplace_back(static_cast<detail::RouteKindId>(kind), std::move(method), std::move(path), std::move(key),
                         std::move(h), std::move(secrets));
+  c.routes.back().prefix = prefix;
+  c.prefix_routes = c.prefix_routes || prefix;
   if (c.meter)
     c.routes.back().meter = c.meter->route(c.routes.back().path);
   // Every route at this path answers 405 with the same Allow list.
@@ -216,6 +245,13 @@ void Router::add_route(int kind, std::string method, std::string path, std::stri
   for (detail::Route& r : c.routes)
     if (r.path == p)
       r.allow = allow;
+}
+
+void Router::add_ack_route(std::string method, std::string path, AckRouteHandler h) {
+  if (!h)
+    throw std::invalid_argument("topgg: route " + path + ": the handler is empty");
+  add_route(detail::route_custom, std::move(method), std::move(path), {}, {}, {});
+  config_->routes.back().ack_handler = std::move(h);
 }
 
 namespace {
@@ -255,6 +291,21 @@ void Router::replace_v1_secrets(std::string_view route, std::vector<std::string>
 
 std::string Router::allowed_methods(std::string_view path) const { return std::string(config_->allow(path)); }
 
+void Router::attach_vote_book(VoteRules rules, std::function<void(v1::Timestamp)> recorded) {
+  detail::Config& c = configure();
+  IdempotencyStore* store = c.idempotency();
+  if (!store)
+    throw std::invalid_argument("topgg: the vote book needs de-duplication (Settings::dedup_ttl is 0): a retry "
+                                "would count as another vote");
+  if (!store->vote_ledger())
+    throw std::invalid_argument("topgg: the idempotency store keeps no vote ledger (MemoryStore, SqliteStore and "
+                                "RedisStore do)");
+  if (rules.legacy_duration.count() <= 0 || rules.streak_grace.count() < 0)
+    throw std::invalid_argument("topgg: VoteRules: legacy_duration must be positive, streak_grace not negative");
+  c.vote_rules = rules;
+  c.vote_recorded = std::move(recorded);
+}
+
 void Router::warn_once() {
   detail::Config& c = *config_;
   if (c.warned.exchange(true))
@@ -293,6 +344,10 @@ void Router::deliver(std::string_view route, const v1::VoteCreate& vote, Now now
 
 void Router::deliver(const v1::VoteCreate& vote, Now now, std::function<void(Error)> done, Executor resume) {
   deliver(only_v1_route(), vote, now, std::move(done), std::move(resume));
+}
+
+std::function<void()> Router::deliver(const VoteExpired& expired, Now now, std::function<void(Error)> done) {
+  return pipeline_->deliver_expired(expired, now, std::move(done));
 }
 
 std::string Router::only_v1_route() const {

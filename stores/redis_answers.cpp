@@ -16,7 +16,8 @@ constexpr std::int64_t longest_ms = 1'000'000'000'000; // about 31 years
 
 std::string expiry(std::int64_t ms) { return std::to_string(std::clamp<std::int64_t>(ms, 1, longest_ms)); }
 
-constexpr const char* handshake_names[] = {"AUTH", "SELECT", "SCRIPT LOAD", "SCRIPT LOAD"}; // by Sent::Kind
+constexpr const char* handshake_names[] = {"AUTH",        "SELECT",      "SCRIPT LOAD", "SCRIPT LOAD",
+                                           "SCRIPT LOAD", "SCRIPT LOAD", "SCRIPT LOAD"}; // by Sent::Kind
 constexpr ClaimResult script_results[] = {ClaimResult::claimed, ClaimResult::done, ClaimResult::in_progress};
 
 /// An error answer to the hand-shake that asking again will not change (a wrong or missing password,
@@ -81,6 +82,7 @@ void RedisStore::Impl::unsent(Op&& op, const std::string& why) {
   case Op::health: break; // its lease lapses; the next check is due later
   case Op::get_mark:
   case Op::set_mark: op.mark->finish(std::nullopt, why); break;
+  default: vote_unsent(std::move(op), why); break;
   }
 }
 
@@ -131,6 +133,7 @@ void RedisStore::Impl::send(Op&& op) {
     a = expiry(o.value);
     ok = command(std::move(s), {"SET", o.key, "1", "PX", a});
     break;
+  default: ok = send_vote(std::move(s), o); break;
   }
   if (!ok) // the context is going away; s was not moved from
     unsent(std::move(*s.op), reason());
@@ -150,10 +153,18 @@ void RedisStore::Impl::answer(redisReply* r) {
   case Sent::select:
   case Sent::load_claim:
   case Sent::load_release:
+  case Sent::load_record:
+  case Sent::load_take:
+  case Sent::load_finish:
     if (r) // else the connection is going away: gone() follows
       handshake_answer(s.kind, *r, error, error_text);
     return;
-  case Sent::reload: --reloads; return;
+  case Sent::reload:
+    // Loaded again: the writes kept meanwhile (a vote record after NOSCRIPT) go now.
+    if (--reloads == 0 && r && !error && phase == Phase::up && !retry.empty())
+      for (Op& kept : std::exchange(retry, {}))
+        send(std::move(kept));
+    return;
   case Sent::request: break;
   }
   Op& op = *s.op;
@@ -184,6 +195,7 @@ void RedisStore::Impl::answer(redisReply* r) {
   case Op::health: return;
   case Op::get_mark: mark_answer(op, *r); return;
   case Op::set_mark: op.mark->finish(std::nullopt, {}); return;
+  default: vote_answer(op, *r); return;
   }
 }
 
@@ -199,8 +211,14 @@ void RedisStore::Impl::handshake_answer(Sent::Kind kind, const redisReply& r, bo
   }
   if (kind == Sent::load_claim)
     claim_sha.assign(r.str, r.len);
-  if (kind == Sent::load_release) {
+  if (kind == Sent::load_release)
     release_sha.assign(r.str, r.len);
+  if (kind == Sent::load_record)
+    record_sha.assign(r.str, r.len);
+  if (kind == Sent::load_take)
+    take_sha.assign(r.str, r.len);
+  if (kind == Sent::load_finish) { // the last of the hand-shake
+    finish_sha.assign(r.str, r.len);
     if (drop_reason.empty())
       opened();
   }
@@ -250,6 +268,9 @@ void RedisStore::Impl::reload_scripts() {
   const Steady::time_point now = Steady::now();
   reloads += command({Sent::reload, now, std::nullopt}, {"SCRIPT", "LOAD", claim_script});
   reloads += command({Sent::reload, now, std::nullopt}, {"SCRIPT", "LOAD", release_script});
+  reloads += command({Sent::reload, now, std::nullopt}, {"SCRIPT", "LOAD", record_script});
+  reloads += command({Sent::reload, now, std::nullopt}, {"SCRIPT", "LOAD", take_script});
+  reloads += command({Sent::reload, now, std::nullopt}, {"SCRIPT", "LOAD", finish_script});
 }
 
 } // namespace topgg

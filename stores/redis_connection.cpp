@@ -19,9 +19,11 @@ std::string RedisStore::Impl::reason() const {
 }
 
 bool RedisStore::Impl::command(Sent&& s, std::initializer_list<std::string_view> args) {
-  const char* argv[8];
-  std::size_t len[8];
+  const char* argv[20];
+  std::size_t len[20];
   int n = 0;
+  if (args.size() > 20)
+    return false;
   for (std::string_view a : args) {
     argv[n] = a.data();
     len[n++] = a.size();
@@ -108,6 +110,9 @@ void RedisStore::Impl::connect_to(const std::string& address) {
     ok = ok && command({Sent::select, now, std::nullopt}, {"SELECT", db});
   ok = ok && command({Sent::load_claim, now, std::nullopt}, {"SCRIPT", "LOAD", claim_script});
   ok = ok && command({Sent::load_release, now, std::nullopt}, {"SCRIPT", "LOAD", release_script});
+  ok = ok && command({Sent::load_record, now, std::nullopt}, {"SCRIPT", "LOAD", record_script});
+  ok = ok && command({Sent::load_take, now, std::nullopt}, {"SCRIPT", "LOAD", take_script});
+  ok = ok && command({Sent::load_finish, now, std::nullopt}, {"SCRIPT", "LOAD", finish_script});
   if (!ok)
     request_drop("cannot queue commands");
 }

@@ -2,7 +2,8 @@
 // its own file: redis_store.cpp (the public class, and callers' side),
 // redis_loop.cpp (the store's thread), redis_connection.cpp (hiredis: connect,
 // hand-shake, reconnect), redis_answers.cpp (claims, confirms, releases, marks:
-// sending them and reading their answers). RedisOptions::from_url is in
+// sending them and reading their answers), redis_votes.cpp (the vote ledger:
+// its class, its scripts' commands and answers). RedisOptions::from_url is in
 // redis_url.cpp, the host lookup in redis_resolver.cpp.
 #pragma once
 
@@ -21,6 +22,7 @@
 #include "common.hpp"
 #include "outage.hpp"
 #include "redis_resolver.hpp"
+#include "topgg/vote_ledger.hpp"
 
 namespace topgg::detail::redis {
 
@@ -38,6 +40,10 @@ inline constexpr std::string_view claim_script =
 inline constexpr std::string_view release_script =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
+// The vote ledger's scripts (redis_votes.cpp): recording a vote with its key's confirm, handing out
+// due expiries, ending a claim of one. Each is one atomic step.
+extern const std::string_view record_script, take_script, finish_script;
+
 inline std::string ms_text(milliseconds d) { return std::to_string(d.count()) + " ms"; }
 
 /// A claim from queueing to its answer. Only the store's thread touches it.
@@ -48,8 +54,37 @@ struct Claim {
   bool settled_claimed = false; // answered claimed (by Redis, or by fail-open)
 };
 
+/// What a vote ledger's operation carries beside an Op's fields; times in Unix microseconds.
+struct VoteOp {
+  std::string member, hash;                                   // vote_member(), and its hash's key
+  VoteEntry entry;                                            // record
+  std::int64_t grace_us = 0;                                  // record
+  bool keyed = false;                                         // record: Op::key is a delivery key to confirm
+  std::function<void(std::optional<VoteRecord>, bool)> found; // find
+  std::function<void(std::vector<VoteSubject>, bool)> listed; // subjects
+  std::size_t limit = 0;                                      // take_due
+  std::int64_t now = 0, lease_until = 0;                      // take_due
+  std::string token;                                          // take_due, finish
+  std::vector<DueExpiry> due;                                 // take_due's answer
+  bool delivered = false;                                     // finish
+  std::int64_t expires_at = 0, retry_at = 0;                  // finish
+};
+
 struct Op {
-  enum Kind : std::uint8_t { claim, confirm, release, get_mark, set_mark, health };
+  enum Kind : std::uint8_t {
+    claim,
+    confirm,
+    release,
+    get_mark,
+    set_mark,
+    record,
+    find,
+    subjects,
+    take_due,
+    next_due,
+    finish,
+    health
+  };
   Op(Kind k, std::string full_key, std::int64_t v) : kind(k), key(std::move(full_key)), value(v) {}
 
   Kind kind;
@@ -58,7 +93,8 @@ struct Op {
   Steady::time_point at = Steady::now(); // queued
   ClaimTicket ticket;                    // claim, until the store's thread wraps it
   std::shared_ptr<Claim> state;          // claim, on the store's thread
-  std::shared_ptr<MarkCall> mark;        // get_mark, set_mark
+  std::shared_ptr<MarkCall> mark;        // get_mark, set_mark, take_due, next_due: the caller waits
+  std::shared_ptr<VoteOp> vote;          // the vote ledger's
 };
 
 /// A probe() waiting for the outcome of a connection attempt. The first finish() answers it; a later
@@ -81,7 +117,17 @@ struct ProbeCall {
 
 /// A command awaiting its answer; answers arrive in the order commands were sent.
 struct Sent {
-  enum Kind : std::uint8_t { auth, select, load_claim, load_release, reload, request };
+  enum Kind : std::uint8_t {
+    auth,
+    select,
+    load_claim,
+    load_release,
+    load_record,
+    load_take,
+    load_finish,
+    reload,
+    request
+  };
   Kind kind;
   Steady::time_point sent;
   std::optional<Op> op;
@@ -131,7 +177,7 @@ struct __attribute__((visibility("hidden"))) RedisStore::Impl {
   std::vector<Op> waiting;                      // queued while connecting, sent once connected
   std::deque<Op> retry;                         // confirms that could not be written yet, oldest first
   std::deque<std::shared_ptr<Claim>> deadlines; // every claim not yet past its deadline, oldest first
-  std::string claim_sha, release_sha;
+  std::string claim_sha, release_sha, record_sha, take_sha, finish_sha;
   int reloads = 0;         // SCRIPT LOADs sent after a NOSCRIPT and not yet answered
   std::string drop_reason; // why we are closing the connection ourselves
   bool drop_requested = false;
@@ -209,6 +255,28 @@ struct __attribute__((visibility("hidden"))) RedisStore::Impl {
   void mark_answer(Op& op, const redisReply& r);
   void worked();
   void reload_scripts();
+
+  // redis_votes.cpp: the vote ledger's commands and answers.
+  std::string vote_key(std::string_view what) const { return opt.key_prefix + std::string(what); }
+  bool send_vote(Sent&& s, Op& o);
+  void vote_unsent(Op&& op, const std::string& why);
+  void vote_answer(Op& op, const redisReply& r);
+};
+
+// The vote ledger: each call queues an Op for the store's thread.
+struct __attribute__((visibility("hidden"))) RedisStore::Votes final : VoteLedger {
+  explicit Votes(std::shared_ptr<Impl> i) : impl(std::move(i)) {}
+  void record(std::string_view key, Now now, std::chrono::milliseconds ttl, const VoteEntry& vote,
+              std::chrono::seconds grace) override;
+  void find(const VoteSubject& subject, std::string_view user,
+            std::function<void(std::optional<VoteRecord>, bool)> done) override;
+  void subjects(std::function<void(std::vector<VoteSubject>, bool)> done) override;
+  std::vector<DueExpiry> take_due(v1::Timestamp now, std::size_t limit, v1::Timestamp lease_until,
+                                  std::string_view token) override;
+  std::optional<v1::Timestamp> next_due() override;
+  void finish(const DueExpiry& e, std::string_view token, bool delivered, v1::Timestamp retry_at) override;
+
+  std::shared_ptr<Impl> impl;
 };
 
 } // namespace topgg

@@ -166,9 +166,9 @@ void RedisStore::Impl::shut_down() {
   }
   std::size_t lost = 0;
   for (Op& op : std::exchange(waiting, {}))
-    lost += op.kind == Op::confirm;
+    lost += op.kind == Op::confirm || op.kind == Op::record; // a record confirms its key too
   for (Op& op : retry)
-    lost += op.kind == Op::confirm;
+    lost += op.kind == Op::confirm || op.kind == Op::record;
   for (auto& c : deadlines)
     settle(*c, ClaimResult::unavailable);
   deadlines.clear();

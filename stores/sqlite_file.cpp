@@ -19,6 +19,8 @@ using namespace detail::sqlite;
 void SqliteStore::Impl::close() noexcept {
   begin = {}, commit = {}, rollback = {}, select_key = {}, put_key = {}, release_key = {}, purge = {};
   get_mark = {}, put_mark = {};
+  select_vote = {}, put_vote = {}, add_subject = {}, list_subjects = {}, due_votes = {}, claim_vote = {};
+  first_due = {}, vote_delivered = {}, vote_retry = {};
   sqlite3_close_v2(db);
   db = nullptr;
 }
@@ -83,8 +85,24 @@ void SqliteStore::Impl::create_schema() {
            " expires INTEGER NOT NULL,"  // Unix ms, wall clock: survives a restart
            " token TEXT) WITHOUT ROWID;" // the claiming store's; NULL once done
            "CREATE INDEX claims_expires ON claims (expires);"
-           "CREATE TABLE marks (name TEXT PRIMARY KEY NOT NULL, micros INTEGER NOT NULL) WITHOUT ROWID;"
-           "PRAGMA user_version = 1;");
+           "CREATE TABLE marks (name TEXT PRIMARY KEY NOT NULL, micros INTEGER NOT NULL) WITHOUT ROWID;");
+    }
+    if (version < 2) {
+      // The vote book (schema 2): one row per subject and user; `due` is set while an
+      // expiry is owed (the index holds only those), `token` while a receiver holds it.
+      exec("CREATE TABLE votes (subject TEXT NOT NULL," // "project/<id>", "bot/<id>", "guild/<id>"
+           " user TEXT NOT NULL,"
+           " route TEXT NOT NULL,"
+           " voted_at INTEGER NOT NULL,"   // Unix µs
+           " expires_at INTEGER NOT NULL," // Unix µs
+           " weight INTEGER NOT NULL, streak INTEGER NOT NULL, count INTEGER NOT NULL,"
+           " due INTEGER,"                         // Unix µs: when the owed expiry is handed out next
+           " attempts INTEGER NOT NULL DEFAULT 0," // failed deliveries of it
+           " token TEXT,"                          // the receiver holding it now
+           " PRIMARY KEY (subject, user)) WITHOUT ROWID;"
+           "CREATE INDEX votes_due ON votes (due) WHERE due IS NOT NULL;"
+           "CREATE TABLE vote_subjects (subject TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID;"
+           "PRAGMA user_version = 2;");
     }
     exec("COMMIT");
   } catch (...) {
@@ -104,6 +122,7 @@ void SqliteStore::Impl::prepare_statements() {
   purge = Statement(db, "DELETE FROM claims WHERE expires <= ?1");
   get_mark = Statement(db, "SELECT micros FROM marks WHERE name = ?1");
   put_mark = Statement(db, "INSERT OR REPLACE INTO marks (name, micros) VALUES (?1, ?2)");
+  prepare_vote_statements();
 }
 
 } // namespace topgg

@@ -1,7 +1,8 @@
 // Internal to the SQLite store: what its files share. Its parts, each in its
 // own file: sqlite_store.cpp (the public class, the Impl's life, callers'
 // side), sqlite_file.cpp (opening the file: WAL, schema, statements),
-// sqlite_worker.cpp (the store's thread: batches in one transaction each).
+// sqlite_worker.cpp (the store's thread: batches in one transaction each),
+// sqlite_votes.cpp (the vote ledger: its class and its steps in a batch).
 #pragma once
 
 #include "topgg/sqlite_store.hpp"
@@ -17,14 +18,44 @@
 #include "common.hpp"
 #include "outage.hpp"
 #include "sqlite_statement.hpp"
+#include "topgg/vote_ledger.hpp"
 
 namespace topgg::detail::sqlite {
 
 using std::chrono::milliseconds;
 using Steady = std::chrono::steady_clock;
 
+/// What a vote ledger's operation carries beside an Op's fields; times in Unix microseconds.
+struct VoteOp {
+  VoteEntry entry;                                            // record
+  std::int64_t grace_s = 0;                                   // record
+  std::string subject, user;                                  // find, finish: subject_text(), user
+  std::function<void(std::optional<VoteRecord>, bool)> found; // find
+  std::optional<VoteRecord> record;                           // find's answer
+  std::function<void(std::vector<VoteSubject>, bool)> listed; // subjects
+  std::vector<VoteSubject> subjects;                          // subjects' answer
+  std::size_t limit = 0;                                      // take_due
+  std::int64_t lease_until = 0;                               // take_due
+  std::string token;                                          // take_due, finish
+  std::vector<DueExpiry> due;                                 // take_due's answer
+  bool delivered = false;                                     // finish
+  std::int64_t expires_at = 0, retry_at = 0;                  // finish
+};
+
 struct Op {
-  enum Kind : std::uint8_t { claim, confirm, release, load_mark, save_mark };
+  enum Kind : std::uint8_t {
+    claim,
+    confirm,
+    release,
+    load_mark,
+    save_mark,
+    record,
+    find,
+    subjects,
+    take_due,
+    next_due,
+    finish
+  };
   Op(Kind k, std::string_view name, std::int64_t t, std::int64_t u) : kind(k), key(name), now(t), until(u) {}
 
   Kind kind;
@@ -32,9 +63,10 @@ struct Op {
   std::int64_t now;   // Unix ms
   std::int64_t until; // Unix ms: end of the lease or TTL; marks: the microseconds
   ClaimTicket ticket;
-  std::shared_ptr<MarkCall> mark;
+  std::shared_ptr<MarkCall> mark;                // load_mark, save_mark, take_due, next_due: the caller waits
+  std::shared_ptr<VoteOp> vote;                  // the vote ledger's operations
   ClaimResult result = ClaimResult::unavailable; // filled inside the transaction
-  bool found = false;                            // load_mark
+  bool found = false;                            // load_mark, next_due
 };
 
 constexpr milliseconds retry_interval{1000}; // confirms that failed are tried again this often during an outage
@@ -63,6 +95,9 @@ struct __attribute__((visibility("hidden"))) SqliteStore::Impl {
   std::string token = detail::random_token();
   sqlite3* db = nullptr;
   Statement begin, commit, rollback, select_key, put_key, release_key, purge, get_mark, put_mark;
+  // The vote ledger's (sqlite_votes.cpp).
+  Statement select_vote, put_vote, add_subject, list_subjects, due_votes, claim_vote, first_due, vote_delivered,
+      vote_retry;
 
   // Shared with callers, under m.
   std::mutex m;
@@ -105,6 +140,28 @@ struct __attribute__((visibility("hidden"))) SqliteStore::Impl {
   void finish_batch(std::vector<Op>& batch, const std::string& error);
   void expire();
   void complete(const ClaimTicket& t, ClaimResult r);
+
+  // sqlite_votes.cpp: the vote ledger's steps inside a batch, and their answers.
+  void prepare_vote_statements();
+  void apply_vote(Op& op);
+  void record_row(const detail::sqlite::VoteOp& v);
+  void finish_vote(Op& op, const std::string& error);
+};
+
+// The vote ledger: each call queues an Op for the store's thread.
+struct __attribute__((visibility("hidden"))) SqliteStore::Votes final : VoteLedger {
+  explicit Votes(std::shared_ptr<Impl> i) : impl(std::move(i)) {}
+  void record(std::string_view key, Now now, std::chrono::milliseconds ttl, const VoteEntry& vote,
+              std::chrono::seconds grace) override;
+  void find(const VoteSubject& subject, std::string_view user,
+            std::function<void(std::optional<VoteRecord>, bool)> done) override;
+  void subjects(std::function<void(std::vector<VoteSubject>, bool)> done) override;
+  std::vector<DueExpiry> take_due(v1::Timestamp now, std::size_t limit, v1::Timestamp lease_until,
+                                  std::string_view token) override;
+  std::optional<v1::Timestamp> next_due() override;
+  void finish(const DueExpiry& e, std::string_view token, bool delivered, v1::Timestamp retry_at) override;
+
+  std::shared_ptr<Impl> impl;
 };
 
 } // namespace topgg

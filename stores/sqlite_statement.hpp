@@ -43,8 +43,10 @@ public:
     sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
   }
   void integer(int i, std::int64_t v) { sqlite3_bind_int64(s_, i, v); }
+  void null(int i) { sqlite3_bind_null(s_, i); }
   int step() { return sqlite3_step(s_); }
   std::int64_t column_int(int i) const { return sqlite3_column_int64(s_, i); }
+  bool column_null(int i) const { return sqlite3_column_type(s_, i) == SQLITE_NULL; }
   std::string_view column_text(int i) const {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, i));
     return p ? std::string_view(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, i))) : std::string_view();

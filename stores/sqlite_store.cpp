@@ -91,9 +91,11 @@ std::shared_ptr<detail::MarkCall> SqliteStore::Impl::call_mark(Op&& op) {
 // ---- the public class ------------------------------------------------------
 
 SqliteStore::SqliteStore(const std::string& path, SqliteOptions options)
-    : impl_(std::make_shared<Impl>(*this, path, options)) {
+    : impl_(std::make_shared<Impl>(*this, path, options)), votes_(std::make_unique<Votes>(impl_)) {
   Impl::start(impl_);
 }
+
+VoteLedger* SqliteStore::vote_ledger() noexcept { return votes_.get(); }
 
 SqliteStore::~SqliteStore() { impl_->stop(); }
 

@@ -99,6 +99,7 @@ void SqliteStore::Impl::apply(Op& op) {
     step_done(w);
     return;
   }
+  default: apply_vote(op); return;
   }
 }
 
@@ -174,6 +175,12 @@ void SqliteStore::Impl::finish_batch(std::vector<Op>& batch, const std::string& 
       op.mark->finish(error.empty() && op.found ? std::optional(op.until) : std::nullopt, error);
       break;
     case Op::save_mark: op.mark->finish(std::nullopt, error); break;
+    case Op::record:
+    case Op::finish:
+      if (!error.empty()) // kept, as confirms are
+        retry.push_back(std::move(op));
+      break;
+    default: finish_vote(op, error); break;
     }
   }
   if (retry.size() > opt.max_queue) // an outage that lasts: forget the oldest

@@ -152,6 +152,7 @@ constexpr std::string_view event_name(const topgg::v1::VoteCreate&) { return "vo
 constexpr std::string_view event_name(const topgg::v1::WebhookTest&) { return "webhook.test"; }
 constexpr std::string_view event_name(const topgg::v1::IntegrationCreate&) { return "integration.create"; }
 constexpr std::string_view event_name(const topgg::v1::IntegrationDelete&) { return "integration.delete"; }
+constexpr std::string_view event_name(const topgg::VoteExpired&) { return topgg::VoteExpired::name; }
 
 /// `{"event":"<name>","route":"<path>"`, the start of every line: the route
 /// says which of several routes (bots, projects) received the event.
@@ -242,6 +243,19 @@ inline std::string to_json(const topgg::v1::IntegrationDelete& d) {
   std::string out = line_start(d);
   field(out, "connection_id", d.connection_id);
   field(out, "trace", d.trace);
+  return out + "}";
+}
+
+/// A vote ran out (the vote book): "user" as the legacy lines write it, then
+/// "project", "bot" or "guild", the times in UTC, the streak it ended; its
+/// "route" is the one that received the vote.
+inline std::string to_json(const topgg::VoteExpired& e) {
+  std::string out = line_start(e);
+  field(out, "user", e.user);
+  field(out, topgg::to_string(e.subject.kind), e.subject.id);
+  field(out, "voted_at", rfc3339(e.voted_at));
+  field(out, "expired_at", rfc3339(e.expired_at));
+  out += ",\"streak\":" + std::to_string(e.streak);
   return out + "}";
 }
 

@@ -13,6 +13,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "catch_up.hpp"
@@ -25,6 +26,7 @@
 #include "options.hpp"
 #include "routes.hpp"
 #include "service.hpp"
+#include "vote_book.hpp"
 #include "topgg/topgg.hpp"
 #if TOOL_HAVE_UV
 #include "topgg/uv.hpp"
@@ -171,6 +173,35 @@ three times, within seconds):
                          "route"); needed when there are several
   --api-base URL, --api-ca FILE
                          another API address (https only) and CA file (for tests)
+vote book (votes as state: who voted, until when, streaks, and an event when a vote
+runs out; no API call):
+  --track-votes          record every handled vote in the --dedup store (not with
+                         --no-dedup; a retry or a vote both caught up and delivered
+                         counts once) and print one line when a user's latest vote
+                         runs out with no newer one extending it:
+                           {"event":"vote.expired","route":"/topgg","user":"…",
+                            "project":"…","voted_at":"…","expired_at":"…","streak":2}
+                         ("bot" or "guild" for legacy votes). Like every line it goes
+                         to --exec too; a failed CMD gets it again later (after 1 s,
+                         doubling up to 5 min), a CMD that exits 0 never again.
+                         memory: lost on restart; sqlite: expiries that came due
+                         while the tool was down come at start, late; redis: shared
+                         by every instance, each expiry printed by one of them.
+  --vote-duration D      how long a legacy vote lasts (default 12h; v1 votes carry
+                         their own expires_at); D as 90s, 30m, 12h, 7d
+  --streak-grace D       a vote cast at most D after the previous one ran out
+                         continues the streak, a later one starts again at 1
+                         (default 12h)
+  --votes-route ROUTE    GET ROUTE/USER_ID[?project=ID|?bot=ID|?guild=ID] answers what
+  --votes-key VAR        the book knows of a user, for the bot's other processes, with
+                         `Authorization: Bearer $VAR` (both needed: never open without
+                         a key; compared in constant time):
+                           {"user":"…","voted":true,"voted_at":"…","expires_at":"…",
+                            "weight":1,"streak":2,"count":5}
+                         401 without the key or with a wrong one, 400 for a malformed
+                         ID (or several projects recorded and none named), 503 while
+                         the store is unreachable. `topgg-webhook status` prints the
+                         same from the store.
 limits (MS: whole milliseconds, 1 to 86400000 = 24 h; S: whole seconds, 1 to 86400):
   --max-body BYTES       1 to 16777216 (default 65536)
   --max-header BYTES     1024 to 1048576 (default 16384)
@@ -182,6 +213,7 @@ Output (stdout), one line per event, "route" the route that received it:
   {"event":"dbl_vote","route":"/dbl","bot":"…","user":"…","type":"upvote","is_weekend":false,"query":{…}}
   {"event":"dsl_vote","route":"/dsl","guild":"…","user":"…","type":"test","query":{…}}
   {"event":"vote.create","route":"/topgg","id":"…","weight":1,…,"user":{"id":…,"platform_id":…},…,"trace":"…"}
+  {"event":"vote.expired","user":"…","project":"…","voted_at":"…","expired_at":"…","streak":1}
 Repeated query keys: "query" holds each key's first value; "query_pairs" then
 lists every [key, value] in order.
 Output is always valid UTF-8: each invalid byte sequence in an event's data
@@ -304,6 +336,9 @@ template <class Manager, class Event> void handle_events(Manager& m, EventOutput
           const std::string why =
               (r.started ? "--exec failed for " : "--exec did not run ") + std::string(kind) + ": " + r.why;
           const bool answered_now = ack.retry(why);
+          if constexpr (std::is_same_v<Event, topgg::VoteExpired>) // the vote book's: no Top.gg retry
+            return log(Level::error, why + (answered_now ? "; given again later" : " (already given up)"),
+                       {0, {}, {}, {}, {}, kind});
           log(Level::error,
               why + (answered_now ? "; answered 503, Top.gg delivers again" : " (the delivery was already answered)"),
               {answered_now ? 503 : 0, {}, {}, {}, {}, kind});
@@ -343,6 +378,8 @@ template <class Manager> int serve(const Options& o) {
   const auto port = static_cast<std::uint16_t>(o.number("port", 8080, 0, 65535, "port"));
   Routes routes = route_specs(o);
   check_catch_up_options(o, routes);
+  std::vector<std::string> secret_vars = routes.secret_vars;
+  check_vote_book_options(o, secret_vars);
   const std::optional<MetricsAddress> metrics_at = check_metrics_option(o, host, port);
 
   std::shared_ptr<topgg::IdempotencyStore> store;
@@ -361,7 +398,7 @@ template <class Manager> int serve(const Options& o) {
     store->on_error(log_store_line);
   }
 
-  std::unique_ptr<Exec> exec = start_exec(o, s.ack_timeout, routes.secret_vars);
+  std::unique_ptr<Exec> exec = start_exec(o, s.ack_timeout, secret_vars);
 
   // Anyone can send refused requests: a few lines per reason and client, then a summary.
   LineLimiter refusal_limits({}, [](const std::string& line) { log_summary(line); });
@@ -394,6 +431,8 @@ template <class Manager> int serve(const Options& o) {
   handle_events<Manager, topgg::v1::WebhookTest>(m, output, exec.get());
   handle_events<Manager, topgg::v1::IntegrationCreate>(m, output, exec.get());
   handle_events<Manager, topgg::v1::IntegrationDelete>(m, output, exec.get());
+  handle_events<Manager, topgg::VoteExpired>(m, output, exec.get());
+  std::unique_ptr<VoteBookRunner> votes = make_vote_book(m, o); // before run(): it configures the router
   count_metrics(metrics_at, m);
 
   try {
@@ -417,6 +456,8 @@ template <class Manager> int serve(const Options& o) {
   }
   service.ready(m); // "listening on", and READY=1 under systemd, once both listeners run
   std::unique_ptr<CatchUpRunner> catch_up = start_catch_up(m, o, routes);
+  if (votes)
+    votes->start();
   int sig = 0;
   while (sigwait(&stop, &sig) == 0 && sig == SIGHUP)
     service.reload(m, routes);
@@ -425,6 +466,7 @@ template <class Manager> int serve(const Options& o) {
   if (metrics_server)
     metrics_server->stopping(); // /readyz: 503 while the answers in flight go out
   catch_up.reset(); // its round in progress is cancelled; the mark stays where it got
+  votes.reset();    // deliveries under way finish or are given back to the store
   if (exec)
     exec->runner->refuse_waiting(); // answered 503 now, never run (the retry is)
   m.close();
@@ -438,6 +480,7 @@ template <class Manager> int serve(const Options& o) {
 int listen_main(int argc, char** argv) {
   std::vector<std::string> valued = {"host", "port", "loop"};
   valued.insert(valued.end(), kRouteOptions.begin(), kRouteOptions.end());
+  valued.insert(valued.end(), kVoteBookOptions.begin(), kVoteBookOptions.end());
   valued.insert(valued.end(),
                 {"exec", "exec-jobs", "exec-timeout", "exec-env", "max-body", "max-header", "max-connections",
                  "header-timeout", "body-timeout", "idle-timeout", "ack-timeout", "v1-window", "dedup", "dedup-ttl",
@@ -447,7 +490,7 @@ int listen_main(int argc, char** argv) {
   valued.insert(valued.end(), kServiceOptions.begin(), kServiceOptions.end());
   const Options o(argc, argv, 2,
                   {valued,
-                   {"no-dedup", "catch-up", "allow-no-auth"},
+                   {"no-dedup", "catch-up", "allow-no-auth", "track-votes"},
                    {"dbl", "dsl", "v1", "exec-env", "only-for", "trust-proxy"}});
   if (o.help()) {
     std::fputs(listen_help, stdout);

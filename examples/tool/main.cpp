@@ -1,6 +1,7 @@
 // topgg-webhook: receive Top.gg webhooks from the command line (`listen`,
 // listen.cpp), send a delivery the way Top.gg does, to test a setup (`send`),
-// or print the vote history (`votes`, votes.cpp).
+// print the vote history (`votes`, votes.cpp), or what the vote book knows of
+// a user (`status`, status.cpp).
 #include <signal.h>
 
 #include <chrono>
@@ -14,6 +15,7 @@
 #include "listen.hpp"
 #include "options.hpp"
 #include "send.hpp"
+#include "vote_book.hpp"
 #include "votes.hpp"
 #include "topgg/topgg.hpp"
 
@@ -138,8 +140,10 @@ int main(int argc, char** argv) {
     return tool::votes_main(argc, argv);
   if (cmd == "send")
     return send_main(argc, argv);
+  if (cmd == "status")
+    return tool::status_main(argc, argv);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
-    std::printf("usage: topgg-webhook listen|send|votes [options]   (topgg-webhook <command> --help)\n"
+    std::printf("usage: topgg-webhook listen|send|votes|status [options]   (topgg-webhook <command> --help)\n"
                 "version %s\n",
                 TOPGG_WEBHOOK_VERSION);
     return 0;
@@ -148,5 +152,5 @@ int main(int argc, char** argv) {
     std::printf("%s\n", TOPGG_WEBHOOK_VERSION);
     return 0;
   }
-  tool::usage_error(cmd.empty() ? "missing command: listen, send or votes" : "unknown command '" + cmd + "'");
+  tool::usage_error(cmd.empty() ? "missing command: listen, send, votes or status" : "unknown command '" + cmd + "'");
 }

@@ -58,4 +58,10 @@ TOPGG_API std::string_view path_of(std::string_view target) noexcept;
 /// ASCII case-insensitive equality, for header names and tokens.
 TOPGG_API bool iequals(std::string_view a, std::string_view b) noexcept;
 
+/// True if `given` equals `secret`, compared in constant time (OpenSSL's
+/// CRYPTO_memcmp, as the routes' keys are): how long it takes depends on the
+/// two sizes only, never on how much of `given` is right. For custom routes
+/// that check a key of their own.
+TOPGG_API bool secret_equals(std::string_view given, std::string_view secret);
+
 } // namespace topgg

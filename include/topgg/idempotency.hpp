@@ -35,6 +35,8 @@ namespace detail {
 struct ClaimState;
 } // namespace detail
 
+class VoteLedger; // topgg/vote_ledger.hpp
+
 /// Completes one deferred claim, from any thread. Copies share one claim: the
 /// first complete() counts, later ones return false. A claim whose every
 /// ticket is dropped uncompleted counts as ClaimResult::unavailable.
@@ -137,6 +139,11 @@ public:
   /// before the store is used.
   void on_error(std::function<void(std::string_view)> hook);
 
+  /// Where the vote book (topgg/vote_book.hpp) keeps its records beside these
+  /// keys, or nullptr when this store has none (the default). Lives as long
+  /// as the store.
+  virtual VoteLedger* vote_ledger() noexcept;
+
 protected:
   /// Tells the error hook; never throws.
   void report(std::string_view message) const noexcept;
@@ -184,9 +191,16 @@ public:
   /// and leased, since the store was made. Any thread.
   std::uint64_t refused_full() const;
 
+  /// The vote book's records in this process's memory (lost on restart),
+  /// confirmed with the keys under one lock.
+  VoteLedger* vote_ledger() noexcept override;
+
 private:
   struct Table;
   std::unique_ptr<Table> table_;
+  struct Votes;
+  std::unique_ptr<Votes> votes_;
+  bool confirm_once(std::string_view key, Now now, std::chrono::milliseconds ttl);
 };
 
 } // namespace topgg

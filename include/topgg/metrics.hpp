@@ -81,11 +81,12 @@ struct TOPGG_API MetricsSnapshot {
   };
   /// Names of the event types, the `event` label, in topgg::Events' order
   /// (the CLI's JSON `"event"` names).
-  static constexpr std::array<std::string_view, 6> event_names = {
-      "dbl_vote", "dsl_vote", "vote.create", "webhook.test", "integration.create", "integration.delete"};
+  static constexpr std::array<std::string_view, 7> event_names = {
+      "dbl_vote",           "dsl_vote",           "vote.create", "webhook.test",
+      "integration.create", "integration.delete", "vote.expired"};
 
   std::vector<Requests> requests;                     ///< rows with a count above zero, by route then status
-  std::array<std::uint64_t, 6> events{};              ///< events handed to a handler, by event_names' index
+  std::array<std::uint64_t, 7> events{};              ///< events handed to a handler, by event_names' index
   std::array<std::uint64_t, refusal_count> refused{}; ///< refusals, by Refusal
   std::uint64_t duplicates = 0;             ///< retries of handled deliveries, answered success without an event
   std::uint64_t duplicates_in_progress = 0; ///< retries while the first was still being handled, answered 503

@@ -7,11 +7,17 @@
 //   <prefix><key>        "claimed:<token>" for the lease, then "done" for the TTL
 //   <prefix>mark:<name>  a mark, decimal microseconds since the Unix epoch
 //   <prefix>health       "1" for a short while: the store's own check that Redis takes writes
+//   <prefix>vote:<kind>/<id>/<user>  the vote book's record of one subject and user (a hash:
+//                        route, voted_at, expires_at, weight, streak, count, pending, attempts, token)
+//   <prefix>vote-expiries  a sorted set of the expiries owed, by when each is due (Unix µs)
+//   <prefix>vote-subjects  the set of subjects ever recorded ("project/<id>", "bot/<id>", "guild/<id>")
 // A claim is one Lua script (EVALSHA): `SET key claimed:<token> NX PX lease`,
 // and when the key exists, whether it is done or still claimed — one round
 // trip, no race between receivers. A release deletes the key only if it still
 // holds this store's token (a second script). Expiry is Redis's own (PX), so
-// leases and TTLs run on the server's clock.
+// leases and TTLs run on the server's clock. The vote book's steps are three
+// more scripts: a vote recorded with its key's confirm, due expiries handed out
+// (claimed), a claim ended.
 #pragma once
 
 #include "topgg/export.hpp"
@@ -156,9 +162,16 @@ public:
   /// store's own (a claim's completion): there it could only time out.
   RedisProbe probe(std::chrono::milliseconds timeout);
 
+  /// The vote book's records in Redis, shared by every receiver on it: one
+  /// script records a vote and confirms its key; take_due() and next_due()
+  /// block for at most `command_timeout`.
+  VoteLedger* vote_ledger() noexcept override;
+
 private:
   struct Impl;
   std::shared_ptr<Impl> impl_; // shared with its thread
+  struct Votes;
+  std::unique_ptr<Votes> votes_;
 };
 
 } // namespace topgg

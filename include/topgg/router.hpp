@@ -21,6 +21,7 @@
 #include "topgg/idempotency.hpp"
 #include "topgg/settings.hpp"
 #include "topgg/v1.hpp"
+#include "topgg/vote_ledger.hpp"
 #include "topgg/votes.hpp"
 
 namespace topgg {
@@ -43,14 +44,20 @@ template <class Event> using AckHandler = std::function<void(const Event&, Ack)>
 /// loop thread; what it throws is answered 500. The Request's views are valid
 /// during the call only.
 using RouteHandler = std::function<Response(const Request&)>;
+/// A custom route's handler that answers later, through its Ack (from any
+/// thread): `ack.ok(response)` answers `response`, `ack.ok()` 200, `retry()`
+/// 503; not completed within Settings::ack_timeout: 503. Runs on the loop
+/// thread; the Request's views are valid during the call only (copy what the
+/// answer needs); what it throws is answered 500.
+using AckRouteHandler = std::function<void(const Request&, Ack)>;
 /// Runs a job on the thread of the user's choice (posts it to a queue, e.g.
 /// D++'s `cluster::queue_work`). If it throws, the delivery is answered 500;
 /// a job dropped without running is answered 503.
 using Executor = std::function<void(std::function<void()>)>;
 
 /// Every event a handler can take, legacy and v1.
-using Events =
-    v1::TypeList<BotVote, ServerVote, v1::VoteCreate, v1::WebhookTest, v1::IntegrationCreate, v1::IntegrationDelete>;
+using Events = v1::TypeList<BotVote, ServerVote, v1::VoteCreate, v1::WebhookTest, v1::IntegrationCreate,
+                            v1::IntegrationDelete, VoteExpired>;
 
 class Router;
 class Metrics;
@@ -123,8 +130,13 @@ public:
   Self& only_for(std::string route, std::string id);
   /// Any method ("" = any) and path, answered by `handler` on the loop thread.
   /// A status outside 200-599 is answered 500 (and told to the error hook).
-  /// Throws std::invalid_argument as dbl_webhook does.
+  /// A path ending in "/*" ("/votes/*") takes every path under it that no
+  /// other route has ("/votes/123"). Throws std::invalid_argument as
+  /// dbl_webhook does.
   Self& route(std::string method, std::string path, RouteHandler handler);
+  /// A custom route answered through an Ack, now or later (e.g. once a store
+  /// answered): see AckRouteHandler. Otherwise as the route() above.
+  Self& route(std::string method, std::string path, AckRouteHandler handler);
 
   /// The handler for `Event` (any type of topgg::Events): return → 200 (204
   /// on v1 routes), throw → 500 so Top.gg retries. Runs on the loop thread,
@@ -160,6 +172,13 @@ public:
   Self& on_integration_delete(Handler<v1::IntegrationDelete> h) { return on<v1::IntegrationDelete>(std::move(h)); }
   /// v1 "integration.delete", acknowledged through the Ack.
   Self& on_integration_delete(AckHandler<v1::IntegrationDelete> h) { return on<v1::IntegrationDelete>(std::move(h)); }
+  /// "vote.expired": a user's latest vote ran out (fired by a VoteBook,
+  /// topgg/vote_book.hpp). Return → done; throw → given again later, with
+  /// back-off. Runs on the loop thread (or through executor()), as votes do.
+  Self& on_vote_expired(Handler<VoteExpired> h) { return on<VoteExpired>(std::move(h)); }
+  /// "vote.expired", acknowledged through the Ack: ok → done, retry (or no
+  /// completion within Settings::ack_timeout) → given again later.
+  Self& on_vote_expired(AckHandler<VoteExpired> h) { return on<VoteExpired>(std::move(h)); }
 
   /// Told of every refused or failed request (with its reason), on the loop
   /// thread or the thread completing an Ack; never of a duplicate (see
@@ -261,6 +280,18 @@ public:
   void deliver(const v1::VoteCreate& vote, Now now, std::function<void(Error)> done, Executor resume = {});
   /// The path of the one v1 route set up; "" when there is none or several.
   std::string only_v1_route() const;
+
+  /// Delivers a vote.expired (a VoteBook does, when a vote runs out) to the
+  /// on_vote_expired handlers, on this thread or through the executor. No
+  /// de-duplication here: the VoteBook claims each expiry in its store. `done`
+  /// is called once with Error::ok (handled; also when no handler is set) or
+  /// why not (Error::handler_failed, handler_retry, ack_timeout), on this
+  /// thread or the one completing the Ack. The handler's Ack::deadline() is
+  /// `now.mono` + Settings::ack_timeout. Returns `give_up`: called (from any
+  /// thread) once the caller stops waiting — at that deadline —, it ends a
+  /// delivery still in progress as Error::ack_timeout (an Ack completed later
+  /// returns false); after `done`, it does nothing.
+  std::function<void()> deliver(const VoteExpired& expired, Now now, std::function<void(Error)> done);
   /// The created_at of the newest vote.create handled so far for `project`
   /// (its Top.gg ID; live or caught up), if any: where catch-up may resume. A
   /// vote dated more than 5 minutes ahead of the clock never moves it.
@@ -300,6 +331,11 @@ public:
   void freeze(bool frozen) noexcept;
 
   /// \cond INTERNAL
+  /// Internal (VoteBook): from now on every handled vote is recorded in the
+  /// idempotency store's vote ledger with `rules`, and `recorded` is told the
+  /// expiry of each. Throws std::logic_error while frozen, std::invalid_argument
+  /// when de-duplication is off or the store keeps no ledger.
+  void attach_vote_book(VoteRules rules, std::function<void(v1::Timestamp)> recorded);
   /// Internal: the delivery pipeline, shared by Connection and handle().
   /// Connections hold it, so a Router destroyed from inside a handler does
   /// not pull it from under the request being handled.
@@ -314,6 +350,7 @@ private:
   template <class Event> void set_handlers(Handler<Event> plain, AckHandler<Event> with_ack);
   void add_route(int kind, std::string method, std::string path, std::string key, RouteHandler h,
                  std::vector<std::string> secrets);
+  void add_ack_route(std::string method, std::string path, AckRouteHandler h);
   detail::Config& configure(); ///< throws std::logic_error while frozen
   const Settings& current_settings() const noexcept;
   std::shared_ptr<IdempotencyStore> current_store() const;
@@ -357,6 +394,10 @@ template <class S> S& RouterApi<S>::v1_webhook(std::string route, std::vector<st
 }
 template <class S> S& RouterApi<S>::route(std::string method, std::string path, RouteHandler h) {
   r().add_route(detail::route_custom, std::move(method), std::move(path), {}, std::move(h), {});
+  return static_cast<S&>(*this);
+}
+template <class S> S& RouterApi<S>::route(std::string method, std::string path, AckRouteHandler h) {
+  r().add_ack_route(std::move(method), std::move(path), std::move(h));
   return static_cast<S&>(*this);
 }
 template <class S> template <class Event> S& RouterApi<S>::on(Handler<Event> h) {

@@ -3,7 +3,9 @@
 // dependency `topgg-webhook-sqlite`: a user of the core alone links no SQLite.
 //
 // The file holds one row per key (state claimed or done, expiry in Unix
-// milliseconds, the claiming store's token) and the named marks. Several
+// milliseconds, the claiming store's token), the named marks, and the vote
+// book's records (table `votes`: one row per subject and user, the expiry
+// still owed indexed by when it is due; `vote_subjects`). Several
 // SqliteStore objects or processes may share one file: every claim is one
 // transaction, so the same key claimed from two of them at once is `claimed`
 // for exactly one. Not for a network file system (SQLite's locks do not hold
@@ -92,6 +94,10 @@ public:
   /// SQLite's message when the transaction fails, as load_mark().
   void save_mark(std::string_view name, std::chrono::sys_time<std::chrono::microseconds> t) override;
 
+  /// The vote book's records in this file, written by this store's thread in
+  /// its batches: a vote is recorded in the transaction that confirms its key.
+  VoteLedger* vote_ledger() noexcept override;
+
   /// False while an outage lasts: from a transaction that failed (locked
   /// beyond `busy_timeout`, disk full, I/O error) until one commits; during
   /// an outage the store's thread tries an empty write transaction each
@@ -100,12 +106,15 @@ public:
   /// "sqlite PATH: SQLite's message" while not available(); "" otherwise.
   std::string unavailable_reason() const override;
 
-  /// The file's schema version (`PRAGMA user_version`) this library writes.
-  static constexpr int schema_version = 1;
+  /// The file's schema version (`PRAGMA user_version`) this library writes:
+  /// 2 since the vote book (a version 1 file is upgraded when opened).
+  static constexpr int schema_version = 2;
 
 private:
   struct Impl;
   std::shared_ptr<Impl> impl_; // shared with its worker thread
+  struct Votes;
+  std::unique_ptr<Votes> votes_;
 };
 
 } // namespace topgg

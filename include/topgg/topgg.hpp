@@ -14,4 +14,5 @@
 #include "topgg/snowflake.hpp"
 #include "topgg/v1.hpp"
 #include "topgg/version.hpp"
+#include "topgg/vote_ledger.hpp"
 #include "topgg/votes.hpp"

@@ -459,6 +459,34 @@ def listen_mode(exe, mock, ca, tmp):
         check(len(lines) == len(votes) + 1 and lines[-1]["route"] == "/topgg", "only that last vote added a line")
     finally:
         s.stop()
+
+    # The vote book (--track-votes, issue 18): a vote caught up and delivered by webhook is one vote.
+    p, _ = run([exe, "listen", "--help"], clean_env())
+    if b"--track-votes" not in p.stdout:
+        return 0
+    import http.client
+    env3 = dict(env, VOTES_KEY="votes-key-api")
+    s = Listener(exe, [*base("pages", "listen-book"), "--dedup", f"sqlite:{os.path.join(tmp, 'book.db')}",
+                       "--track-votes", "--votes-route", "/votes", "--votes-key", "VOTES_KEY"], env3)
+    try:
+        lines = s.wait_lines(len(votes))
+        check(len(lines) == len(votes), "--track-votes: the caught-up votes, each once")
+        check(signed_vote(exe, s.port, votes[0], secret) == 204, "the first one's webhook twin: 204")
+
+        def status(user):
+            conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+            conn.request("GET", f"/votes/{user}", headers={"Authorization": "Bearer votes-key-api"})
+            r = conn.getresponse()
+            body = json.loads(r.read())
+            conn.close()
+            return r.status, body
+        st, body = status(votes[0]["platform_id"])
+        check(st == 200 and body["voted"] is True and body["count"] == 1 and body["streak"] == 1
+              and body["expires_at"][:19] == votes[0]["expires_at"][:19],
+              f"caught up and delivered by webhook: count 1, streak 1 ({body})")
+        check(len(s.lines()) == len(votes), "and one line")
+    finally:
+        s.stop()
     return 0
 
 

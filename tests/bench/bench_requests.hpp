@@ -80,11 +80,13 @@ inline std::string bot_request_from(long i) {
   body.replace(body.find("160105994217586689"), user.size(), user);
   return request("/dbl", legacy_headers(dbl_auth), body);
 }
-/// The signed vote.create of Top.gg user number `i`.
+/// The signed vote.create of Top.gg user number `i` (its Discord ID another too, the same length).
 inline std::string v1_request_from(long i) {
   std::string body(v1_body);
   const std::string user = std::to_string(903190510032756736LL + i);
   body.replace(body.find("903190510032756736"), user.size(), user);
+  const std::string discord = std::to_string(160105994217586689LL + i);
+  body.replace(body.find("160105994217586689"), discord.size(), discord);
   const std::string headers = "User-Agent: Top.gg Webhooks\r\nContent-Type: application/json\r\nx-topgg-signature: " +
                               topgg::v1::sign(v1_secret, v1_timestamp, body) +
                               "\r\nx-topgg-trace: 0f8c7bd2-7a6e-4b8e-9b6e-3f1d2c4b5a69\r\n";

@@ -7,19 +7,45 @@
 //   llhttp-v1, simdjson-v1, hmac     the signed v1 vote (request; body DOM; HMAC-SHA256 of "<t>." + body)
 //   auth                             the Authorization value against the key (CRYPTO_memcmp)
 // and "handle" is Router::handle with the bot vote already parsed (request level).
+// The vote book's cost per handled vote: "bot-book", "v1-book" (the memory store
+// with a VoteBook recording) against "bot-dedup", "v1-dedup"; with "-sqlite"
+// appended, the same with an SqliteStore in a temporary file (its thread's
+// work, the queued records written at the end included: callgrind counts every
+// thread). BENCH_CPU=1 prints the process's CPU time per request (all threads)
+// on standard error.
 // A "-metrics" suffix (bot-metrics, v1-dedup-metrics, …) runs the same with
 // topgg::Metrics on, timed on steady_clock as the CLI does.
 //
 //   bench-callgrind KIND N
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "bench_bare.hpp"
 #include "bench_requests.hpp"
 #include "topgg/topgg.hpp"
+#include "topgg/vote_book.hpp"
+#if BENCH_HAVE_SQLITE
+#include "topgg/sqlite_store.hpp"
+#endif
+
+namespace {
+double cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+} // namespace
 
 int main(int argc, char** argv) {
   using namespace topgg_bench;
@@ -80,11 +106,19 @@ int main(int argc, char** argv) {
   }
   // "-metrics": counted into a Metrics. "-dedup": de-duplication on (the
   // default memory store), every delivery a new vote (another voter), so each
-  // one is claimed and confirmed.
-  const bool metered = kind.ends_with("-metrics");
-  const std::string unmetered = metered ? kind.substr(0, kind.size() - 8) : kind;
-  const bool dedup = unmetered.ends_with("-dedup");
-  const std::string base = dedup ? unmetered.substr(0, unmetered.size() - 6) : unmetered;
+  // one is claimed and confirmed. "-book": the same, with a VoteBook recording
+  // each vote. "-sqlite": in an SqliteStore.
+  std::string base = kind;
+  const bool metered = base.ends_with("-metrics");
+  if (metered)
+    base.resize(base.size() - 8);
+  const bool sqlite = base.ends_with("-sqlite");
+  if (sqlite)
+    base.resize(base.size() - 7);
+  const bool book = base.ends_with("-book");
+  const bool dedup = book || base.ends_with("-dedup");
+  if (dedup)
+    base.resize(base.size() - (book ? 5 : 6));
   // A fixed number of distinct requests, whatever N: building them costs the
   // same in both runs of tests/bench/callgrind and cancels out.
   std::vector<std::string> reqs;
@@ -100,8 +134,9 @@ int main(int argc, char** argv) {
   }
   if (reqs.empty() || n < 0) {
     std::fprintf(stderr,
-                 "usage: %s bot|server|v1|bot-dedup|v1-dedup|handle[-metrics]|llhttp|llhttp-v1|simdjson|simdjson-dom|"
-                 "simdjson-v1|hmac|auth N\n",
+                 "usage: %s bot|server|v1|bot-dedup|v1-dedup|bot-book|v1-book|handle|llhttp|llhttp-v1|simdjson|"
+                 "simdjson-dom|simdjson-v1|hmac|auth N  (-dedup and -book kinds: -sqlite appended for SQLite; "
+                 "bot, server, v1, handle and those: -metrics appended for Metrics)\n",
                  argv[0]);
     return 2;
   }
@@ -111,6 +146,17 @@ int main(int argc, char** argv) {
     s.dedup_ttl = std::chrono::seconds(0); // the same delivery again and again: each is handled
   unsigned long events = 0, bad = 0;
   topgg::Router router;
+  std::filesystem::path dir;
+  if (sqlite) {
+#if BENCH_HAVE_SQLITE
+    dir = std::filesystem::temp_directory_path() / ("bench-callgrind-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    router.idempotency_store(std::make_shared<topgg::SqliteStore>((dir / "votes.db").string()));
+#else
+    std::fprintf(stderr, "bench-callgrind: built without the SQLite store\n");
+    return 2;
+#endif
+  }
   router.dbl_webhook("/dbl", std::string(dbl_auth))
       .dsl_webhook("/dsl", std::string(dsl_auth))
       .v1_webhook("/v1", std::string(v1_secret))
@@ -121,6 +167,10 @@ int main(int argc, char** argv) {
       .settings(s);
   if (metered)
     router.metrics(std::make_shared<topgg::Metrics>(&topgg::Clock::now));
+  std::unique_ptr<topgg::VoteBook> votes;
+  if (book)
+    votes = std::make_unique<topgg::VoteBook>(router); // records; not started: no expiry is delivered here
+  const double cpu_before = cpu_seconds();
   const topgg::Now now = bench_now();
   if (base == "handle") { // request level: parsing is the caller's
     const topgg::Request& req = bot_parsed();
@@ -133,14 +183,37 @@ int main(int argc, char** argv) {
     return 0;
   }
   topgg::Connection c(router, now);
+  // A store on its own thread answers claims later: the connection is woken, and resumed here.
+  std::mutex m;
+  std::condition_variable cv;
+  bool woken = false;
+  c.set_waker([&] {
+    std::lock_guard lock(m);
+    woken = true;
+    cv.notify_one();
+  });
   const std::string_view ok = base == "v1" ? "HTTP/1.1 204" : "HTTP/1.1 200";
   for (long i = 0; i < n + 4; ++i) { // 4 warm-up requests in every run: they cancel out
     c.receive(reqs[static_cast<std::size_t>(i) % reqs.size()], now);
+    while (c.output().empty()) {
+      std::unique_lock lock(m);
+      cv.wait(lock, [&] { return woken; });
+      woken = false;
+      lock.unlock();
+      c.resume(now);
+    }
     const std::string_view out = c.output();
     if (out.substr(0, ok.size()) != ok)
       ++bad;
     c.consume(out.size());
   }
+  votes.reset();
+  router.idempotency_store(nullptr); // the store's queue written and its thread joined: counted here
+  if (std::getenv("BENCH_CPU"))
+    std::fprintf(stderr, "bench-callgrind %s: %.0f ns CPU per request (all threads)\n", kind.c_str(),
+                 (cpu_seconds() - cpu_before) * 1e9 / static_cast<double>(n + 4));
+  if (!dir.empty())
+    std::filesystem::remove_all(dir);
   if (bad || events != static_cast<unsigned long>(n + 4)) {
     std::fprintf(stderr, "bench-callgrind: %lu bad answers, %lu events\n", bad, events);
     return 1;

@@ -18,6 +18,8 @@
 #include "topgg/uv.hpp"
 #include "topgg/v1.hpp"
 #include "topgg/version.hpp"
+#include "topgg/vote_book.hpp"
+#include "topgg/vote_ledger.hpp"
 #include "topgg/votes.hpp"
 #if __has_include("topgg/api.hpp")
 #include "topgg/api.hpp"

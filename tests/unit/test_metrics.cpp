@@ -140,6 +140,7 @@ topgg_webhook_events_total{event="vote.create"} 1
 topgg_webhook_events_total{event="webhook.test"} 0
 topgg_webhook_events_total{event="integration.create"} 0
 topgg_webhook_events_total{event="integration.delete"} 0
+topgg_webhook_events_total{event="vote.expired"} 0
 # HELP topgg_webhook_refused_total Requests refused before any handler ran, by reason.
 # TYPE topgg_webhook_refused_total counter
 topgg_webhook_refused_total{reason="malformed_http"} 0

@@ -1,5 +1,7 @@
 #include "topgg/catch_up.hpp"
 
+#include "topgg/metrics.hpp"
+
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
@@ -61,6 +63,22 @@ struct CatchUp::Impl {
   std::condition_variable cv;
   bool stopping = false;
   std::thread thread;
+  CatchUpStats stats; // under m
+
+  // A round ended: counted here and in the Router's metrics, if any.
+  void tell(const CatchUpRound& r) {
+    const bool ok = !r.error && r.failed == 0;
+    const auto at = Clock::now();
+    {
+      std::lock_guard lock(m);
+      ++(ok ? stats.rounds : stats.rounds_failed);
+      stats.votes += r.delivered;
+      if (ok)
+        stats.last_success = at;
+    }
+    if (const std::shared_ptr<Metrics> metrics = router.metrics())
+      metrics->catch_up_round(ok, at, r.delivered);
+  }
 
   Impl(Router& r, CatchUpOptions o) : router(r), options(std::move(o)) {
     // Made here, before any other thread may call stop() (which cancels it).
@@ -220,8 +238,10 @@ struct CatchUp::Impl {
   CatchUpRound round() {
     CatchUpRound r;
     if (!prepare(r)) {
-      if (r.error->kind != ErrorKind::cancelled) // stop() asked for it
+      if (r.error->kind != ErrorKind::cancelled) { // stop() asked for it
         report(describe(*r.error));
+        tell(r);
+      }
       return r;
     }
     const std::shared_ptr<IdempotencyStore> store = router.idempotency_store();
@@ -273,6 +293,8 @@ struct CatchUp::Impl {
     if (r.delivered || r.failed)
       info("catch-up: " + std::to_string(r.delivered) + " votes delivered, " + std::to_string(r.duplicates) +
            " already handled, " + std::to_string(r.failed) + " failed");
+    if (!(r.error && r.error->kind == ErrorKind::cancelled))
+      tell(r);
     return r;
   }
 
@@ -333,5 +355,10 @@ void CatchUp::stop() {
 }
 
 CatchUpRound CatchUp::run_once() { return impl_->round(); }
+
+CatchUpStats CatchUp::stats() const {
+  std::lock_guard lock(impl_->m);
+  return impl_->stats;
+}
 
 } // namespace topgg::api

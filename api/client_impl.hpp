@@ -40,6 +40,12 @@ struct Attempt {
   bool too_large = false;
 };
 
+/// For the API client's own tests (which link these objects; the symbol is hidden): when set,
+/// called on the calling thread with each attempt's start, the time min_interval is counted from,
+/// as it is decided. A test of the pacing reads it here rather than where the request arrives,
+/// which also measures the network and the server's scheduling.
+extern std::atomic<void (*)(std::chrono::steady_clock::time_point)> attempt_started;
+
 /// What to do after an attempt that was answered or failed: nothing more (`error` empty: a 2xx
 /// answer; else a final error), or try again after `wait`.
 struct Outcome {

@@ -7,6 +7,8 @@
 
 namespace topgg::api {
 
+std::atomic<void (*)(std::chrono::steady_clock::time_point)> detail::attempt_started{nullptr};
+
 using detail::Attempt;
 using detail::make_error;
 using detail::Outcome;
@@ -62,6 +64,8 @@ std::optional<Error> Client::Impl::get(const std::string& url, std::string_view 
     if (last_start && !sleep_until(*last_start + opt.min_interval))
       return cancelled_error();
     last_start = std::chrono::steady_clock::now();
+    if (auto observe = detail::attempt_started.load(std::memory_order_relaxed))
+      observe(*last_start);
     const Attempt a = perform(url);
     if (a.cancelled)
       return cancelled_error();

@@ -53,6 +53,11 @@ std::optional<Clock::time_point> AnswerQueue::deadline() const noexcept {
   return d;
 }
 
+void AnswerQueue::close_after_last() noexcept {
+  if (!empty() && slots_->back().pending)
+    slots_->back().framing.close = true;
+}
+
 void AnswerQueue::expire_due(Clock::time_point now) {
   if (empty())
     return;

@@ -25,6 +25,9 @@ public:
   std::size_t flush(Now now, std::string& out);
   /// The earliest deadline of an answer still waiting.
   std::optional<Clock::time_point> deadline() const noexcept;
+  /// The last answer queued, if it still waits, says `Connection: close`
+  /// (the connection closes after it).
+  void close_after_last() noexcept;
   /// Gives up on waiting answers whose deadline passed (they become 503).
   void expire_due(Clock::time_point now);
   /// The connection goes away: waiting answers are given up now (their Acks

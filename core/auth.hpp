@@ -22,6 +22,10 @@ private:
   std::size_t size_ = 0;
 };
 
+/// Why a legacy route refused a request without Authorization: the refusal's
+/// detail, which the metrics tell apart from a wrong key.
+inline constexpr std::string_view authorization_missing = "Authorization header missing";
+
 /// The same for a key given now (padded on each call, without allocating).
 bool key_matches(std::string_view given, std::string_view key);
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "auth.hpp"
+#include "metrics_state.hpp"
 #include "topgg/router.hpp"
 
 namespace topgg::detail {
@@ -33,13 +34,15 @@ struct Route {
   /// A v1 route's project learned while serving (catch-up's token), when none
   /// was declared: set once, read on any thread; owned by Config::learned.
   mutable std::atomic<const std::string*> learned{nullptr};
+  RouteMeter* meter = nullptr; ///< its answers' counters, when the Router has Metrics
 
   Route(RouteKindId k, std::string m, std::string p, std::string key, RouteHandler h, std::vector<std::string> s)
       : kind(k), method(std::move(m)), path(std::move(p)), auth_key(std::move(key)), handler(std::move(h)),
         secrets(std::move(s)), auth(auth_key) {}
   Route(const Route& o)
       : kind(o.kind), method(o.method), path(o.path), auth_key(o.auth_key), handler(o.handler), secrets(o.secrets),
-        allow(o.allow), auth(o.auth), target(o.target), target_id(o.target_id), learned(o.learned.load()) {}
+        allow(o.allow), auth(o.auth), target(o.target), target_id(o.target_id), learned(o.learned.load()),
+        meter(o.meter) {}
   Route& operator=(const Route&) = delete;
   /// The declared or learned target; "" when the route takes any.
   std::string_view served() const noexcept {
@@ -82,6 +85,8 @@ struct Config {
   Executor executor;
   Settings settings;
   std::shared_ptr<IdempotencyStore> store; ///< set by the user, or a MemoryStore of dedup_capacity
+  std::shared_ptr<Metrics> metrics;        ///< counted into when set (RouterApi::metrics)
+  MetricsState* meter = nullptr;           ///< metrics' state, or nullptr: what the pipeline tests
   bool own_store = true;                   ///< `store` is the default one (resized with dedup_capacity)
   std::atomic<bool> warned{false};
   std::atomic<bool> frozen{false};
@@ -107,6 +112,8 @@ struct Config {
   std::string_view allow(std::string_view path) const noexcept;
   /// The store deliveries are claimed in; nullptr when de-duplication is off.
   IdempotencyStore* idempotency() noexcept;
+  /// Tells the metrics (if any) which store's health to report.
+  void meter_store();
 };
 
 } // namespace topgg::detail

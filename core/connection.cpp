@@ -103,8 +103,8 @@ struct Connection::Impl final : detail::HeadListener, detail::Outlet, detail::Re
 
   void complete_request() {
     ++requests;
-    framing = {!reader.keep_alive() || requests >= settings().max_requests_per_connection, reader.http10(),
-               reader.head_request()};
+    framing = {!reader.keep_alive() || requests >= settings().max_requests_per_connection || draining,
+               reader.http10(), reader.head_request()};
     if (framing.close)
       closing = true;
     reader.next(); // idle from now: the idle timeout runs while the answer waits
@@ -117,8 +117,13 @@ struct Connection::Impl final : detail::HeadListener, detail::Outlet, detail::Re
   void fail(Error e, std::string_view why) {
     const bool head_known = reader.head_complete();
     const std::string_view path = head_known ? reader.head().path : std::string_view{};
-    pipeline().config().reject(
-        Rejection{e, http_status(e), path, why, head_known ? reader.head().method : std::string_view{}, peer_});
+    pipeline().config().reject(head_known ? detail::rejection_of(e, http_status(e), why, reader.head(), peer_)
+                                          : Rejection{e, http_status(e), {}, why, {}, peer_});
+    if (detail::MetricsState* m = pipeline().config().meter) { // a rare path: the route is looked up again
+      bool known = false;
+      const detail::Route* r = head_known ? pipeline().config().find(path, reader.head().method, known) : nullptr;
+      m->answered(r ? r->meter : nullptr, http_status(e));
+    }
     framing = {true, reader.http10(), head_known && reader.head_request()};
     closing = true;
     const std::string_view allow = e == Error::method_not_allowed ? pipeline().config().allow(path) : "";
@@ -174,6 +179,7 @@ struct Connection::Impl final : detail::HeadListener, detail::Outlet, detail::Re
   };
   std::unique_ptr<Held> held; // input received while blocked
   bool closing = false, peer_eof = false;
+  bool draining = false; // shutdown() came while a request was on its way: it is the last
   std::uint64_t requests = 0;
   std::function<void()> wake_fn;          // set_waker()'s, until a wake cell is made
   std::shared_ptr<detail::WakeCell> wake; // null until a delivery waits
@@ -257,8 +263,17 @@ void Connection::resume(Now now) {
 void Connection::shutdown(Now now) {
   Impl& c = *impl_;
   c.set_now(now);
+  if (c.closing || std::exchange(c.draining, true))
+    return;
+  // A request partly received, or the first one of a connection that sent
+  // nothing yet (its bytes may be in flight: closing now would reset a client
+  // that did nothing wrong), is read to its end and answered, within its
+  // usual timeouts; the connection closes after it. Between two requests,
+  // nothing more is read.
+  if (c.reader.phase() != detail::Phase::idle || c.holding())
+    return;
   c.closing = true;
-  c.held.reset();
+  c.answers.close_after_last();
 }
 
 std::optional<Clock::time_point> Connection::deadline() const noexcept {

@@ -69,6 +69,8 @@ void IdempotencyStore::save_mark(std::string_view name, std::chrono::sys_time<st
 }
 
 void IdempotencyStore::on_error(std::function<void(std::string_view)> hook) { on_error_ = std::move(hook); }
+bool IdempotencyStore::available() const noexcept { return true; }
+std::string IdempotencyStore::unavailable_reason() const { return {}; }
 
 void IdempotencyStore::report(std::string_view message) const noexcept {
   try {

@@ -26,9 +26,13 @@ std::chrono::milliseconds confirm_ttl(const Settings& s) noexcept {
   return s.dedup_ttl >= most ? std::chrono::milliseconds::max() : std::chrono::milliseconds(s.dedup_ttl);
 }
 
-void tell_duplicate(const Config& c, int status, std::string_view path, std::string_view method,
-                    std::string_view peer) {
-  c.duplicate(Rejection{Error::duplicate, status, path, describe(Error::duplicate), method, peer});
+void tell_duplicate(const Config& c, int status, Rejection r) {
+  if (c.meter)
+    c.meter->duplicate();
+  r.error = Error::duplicate;
+  r.status = status;
+  r.detail = describe(Error::duplicate);
+  c.duplicate(r);
 }
 
 // Confirms or releases a claimed key; a store that throws is told about, not fatal.
@@ -102,13 +106,21 @@ void Pending::abandon(Now now) noexcept {
   start_ = nullptr;
 }
 
+void Pending::answered() noexcept {
+  if (metered_ && config_->meter)
+    config_->meter->answered(meter_route_, answer_.status);
+}
+
 void Pending::finish(Error e, std::string_view why, const Response* reply, Now now) {
+  if (handler_started_ && config_->meter)
+    config_->meter->handler_time(started_, config_->meter->stamp(now));
   settle_key(*config_, key_, e == Error::ok, now, life_);
   if (e == Error::ok && vote_time_)
     config_->newest_votes.note(vote_project_, *vote_time_, now.wall);
   if (e != Error::ok)
-    config_->reject(Rejection{e, http_status(e), path_, why.empty() ? describe(e) : why, method_, peer_});
+    config_->reject(rejection(e, why.empty() ? describe(e) : why));
   answer_ = outcome_answer(e, reply, success_);
+  answered();
   stage_ = Stage::done;
   start_ = nullptr;
 }
@@ -129,8 +141,9 @@ bool Pending::advance(Now now) {
     switch (r) {
     case ClaimResult::done:
       if (!caught_up_)
-        tell_duplicate(*config_, success_, path_, method_, peer_);
+        tell_duplicate(*config_, success_, rejection(Error::duplicate, {}));
       answer_ = {success_, success_body(success_), nullptr, {}, Error::duplicate};
+      answered();
       stage_ = Stage::done;
       start_ = nullptr;
       return true;
@@ -153,6 +166,11 @@ bool Pending::advance(Now now) {
     }
     Error e = Error::ok;
     std::string why;
+    if (config_->meter && event_ >= 0) {
+      config_->meter->event(static_cast<std::size_t>(event_));
+      started_ = config_->meter->stamp(now);
+      handler_started_ = true;
+    }
     ack_ = start_(e, why);
     start_ = nullptr; // the event copy is not needed any more
     if (!ack_) {

@@ -44,9 +44,21 @@ protected:
 struct Head {
   std::string_view method, target, path;
   Wanted authorization, signature, trace;
+  Wanted forwarded_for, forwarded; ///< for the error hook only: they name a client behind a proxy
   RequestSource* full = nullptr;
   bool caught_up = false; ///< from the vote history: duplicates are expected, not told one by one
 };
+
+/// A header's value for the error hook: "" unless it came exactly once.
+constexpr std::string_view once(const Wanted& w) noexcept { return w.count == 1 ? w.value : std::string_view{}; }
+
+/// What the error hook is told of a request: its path, method and the headers
+/// that name its client (`peer` is the connection's).
+inline Rejection rejection_of(Error e, int status, std::string_view detail, const Head& head,
+                              std::string_view peer) noexcept {
+  return {e, status, head.path, detail, head.method, peer, once(head.forwarded_for), once(head.forwarded),
+          head.trace.value};
+}
 
 /// What admit() decided, kept with the request until the body is in (a
 /// Connection keeps it in the request's pooled state, not per connection).
@@ -130,15 +142,25 @@ public:
   void abandon(Now now) noexcept;
   const Answer& answer() const noexcept { return answer_; }
   Clock::time_point deadline() const noexcept { return deadline_; }
+  /// A request's delivery (not a caught-up vote): its answer is counted at `route` (metrics).
+  void meter(RouteMeter* route) noexcept {
+    metered_ = true;
+    meter_route_ = route;
+  }
 
 private:
   friend class Pipeline;
   enum class Stage : unsigned char { claiming, handling, done };
   void give_up_claim(Now now);
   void finish(Error e, std::string_view why, const Response* reply, Now now);
+  void answered() noexcept; // counts the final answer (metrics)
 
   std::shared_ptr<Config> config_;
   std::string path_, method_, peer_;
+  std::string forwarded_for_, forwarded_, trace_; // for the error hook, as rejection_of() gives them
+  Rejection rejection(Error e, std::string_view detail) const noexcept {
+    return {e, http_status(e), path_, detail, method_, peer_, forwarded_for_, forwarded_, trace_};
+  }
   int success_ = 200;
   bool expired_ = false;
   bool caught_up_ = false;
@@ -152,6 +174,13 @@ private:
   std::function<std::shared_ptr<AckCell>(Error&, std::string&)> start_; // runs the handler once claimed
   std::shared_ptr<AckCell> ack_;
   Answer answer_;
+  // Metrics (Config::meter), when set: the answer is counted at `meter_route_`
+  // if `metered_` (a request, not a caught-up vote), and `event_` (Events'
+  // index; -1: no handler) timed from `started_` once its handler has run.
+  bool metered_ = false, handler_started_ = false;
+  int event_ = -1;
+  RouteMeter* meter_route_ = nullptr;
+  Clock::time_point started_{};
 };
 
 // ---- outcome rules, shared by the synchronous path and Pending (pending.cpp)
@@ -162,7 +191,8 @@ std::chrono::milliseconds claim_lease(const Settings& s) noexcept;
 /// How long a handled delivery is remembered.
 std::chrono::milliseconds confirm_ttl(const Settings& s) noexcept;
 /// Tells the duplicate hook of a retry answered without a second event.
-void tell_duplicate(const Config& c, int status, std::string_view path, std::string_view method, std::string_view peer);
+/// `r` says which request (its error, status and detail are set here).
+void tell_duplicate(const Config& c, int status, Rejection r);
 /// Confirms (handled) or releases a claimed key; "" does nothing. How long a
 /// confirmed key is kept depends on `life` (see KeyLife).
 void settle_key(Config& c, std::string_view key, bool handled, Now now, KeyLife life = KeyLife::other);
@@ -183,7 +213,8 @@ public:
   /// Routing and credentials, as soon as the head is complete.
   void admit(const Head& head, Admission& out) const;
   /// The rest, once the body is in. `body` has simdjson's padding readable
-  /// past its end when `padded`.
+  /// past its end when `padded`. With metrics, its answer is counted by route
+  /// and status (now, or when its Pending is answered).
   void deliver(const Admission& a, const Head& head, std::string_view body, bool padded, Now now, Scratch& s,
                Outlet& out) const;
   /// Answers `e` (status from the error table, Allow for 405) and tells the error hook.

@@ -197,6 +197,8 @@ void see_header(const Header& h, Head& head) noexcept {
   case Message::authorization: head.authorization.see(h.value); break;
   case Message::signature: head.signature.see(h.value); break;
   case Message::trace: head.trace.see(h.value); break;
+  case Message::forwarded_for: head.forwarded_for.see(h.value); break;
+  case Message::forwarded: head.forwarded.see(h.value); break;
   default: break;
   }
 }
@@ -226,8 +228,10 @@ void Pipeline::handle(const Request& req, Now now, std::function<void(Response)>
   with_scratch([&](Scratch& s) {
     Admission& a = s.admission; // reused: a fresh one (with room for a v1 signature) is 600 bytes to clear
     admit(head, a);
-    if (a.refusal == Error::ok && req.body.size() > config_->settings.max_body_bytes)
-      return refuse(Error::payload_too_large, describe(Error::payload_too_large), head, {}, out);
+    if (a.refusal == Error::ok && req.body.size() > config_->settings.max_body_bytes) {
+      a.refusal = Error::payload_too_large; // refused by deliver(), which counts it with the others
+      a.detail = describe(Error::payload_too_large);
+    }
     deliver(a, head, req.body, false, now, s, out);
   });
 }

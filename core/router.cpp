@@ -25,6 +25,8 @@ void print_rejection(const Rejection& r, const char* what) {
 } // namespace
 
 void Config::reject(const Rejection& r) const noexcept {
+  if (meter)
+    meter->rejected(r);
   try {
     if (on_error)
       on_error(r);
@@ -80,6 +82,11 @@ std::string_view Config::allow(std::string_view path) const noexcept {
 
 IdempotencyStore* Config::idempotency() noexcept { return settings.dedup_ttl.count() > 0 ? store.get() : nullptr; }
 
+void Config::meter_store() {
+  if (meter)
+    meter->link_store(idempotency() ? store : nullptr);
+}
+
 void VoteMarks::note(std::string_view project, v1::Timestamp t, std::chrono::system_clock::time_point now) {
   constexpr auto skew = std::chrono::minutes(5);
   if (t > now + skew)
@@ -129,12 +136,21 @@ void set_resolver(Config& c, SecretResolver r) { c.resolver = std::move(r); }
 void set_store(Config& c, std::shared_ptr<IdempotencyStore> s) {
   c.own_store = !s;
   c.store = s ? std::move(s) : std::make_shared<MemoryStore>(c.settings.dedup_capacity);
+  c.meter_store();
 }
 void set_settings(Config& c, const Settings& s) {
   const bool resize = c.settings.dedup_capacity != s.dedup_capacity;
   c.settings = s;
   if (c.own_store && resize) // never a store the user gave, MemoryStore or not
     c.store = std::make_shared<MemoryStore>(s.dedup_capacity);
+  c.meter_store();
+}
+void set_metrics(Config& c, std::shared_ptr<Metrics> m) {
+  c.meter = m ? &m->state() : nullptr;
+  c.metrics = std::move(m);
+  for (Route& r : c.routes)
+    r.meter = c.meter ? c.meter->route(r.path) : nullptr;
+  c.meter_store();
 }
 
 } // namespace detail
@@ -151,6 +167,7 @@ const Settings& Router::current_settings() const noexcept { return config_->sett
 std::shared_ptr<IdempotencyStore> Router::current_store() const {
   return config_->idempotency() ? config_->store : nullptr;
 }
+std::shared_ptr<Metrics> Router::current_metrics() const { return config_->metrics; }
 
 detail::Config& Router::configure() {
   if (config_->frozen.load(std::memory_order_acquire))
@@ -188,6 +205,8 @@ void Router::add_route(int kind, std::string method, std::string path, std::stri
                                   (r.method.empty() ? "" : " for " + r.method));
   c.routes.emplace_back(static_cast<detail::RouteKindId>(kind), std::move(method), std::move(path), std::move(key),
                         std::move(h), std::move(secrets));
+  if (c.meter)
+    c.routes.back().meter = c.meter->route(c.routes.back().path);
   // Every route at this path answers 405 with the same Allow list.
   std::string allow;
   const std::string& p = c.routes.back().path;
@@ -197,6 +216,41 @@ void Router::add_route(int kind, std::string method, std::string path, std::stri
   for (detail::Route& r : c.routes)
     if (r.path == p)
       r.allow = allow;
+}
+
+namespace {
+// The route whose key replace_auth_key() / replace_v1_secrets() change: read
+// only (its path and kind never change while serving, so any thread may look).
+const detail::Route* keyed_route(const detail::Config& c, std::string_view path, bool v1) {
+  for (const detail::Route& r : c.routes)
+    if (r.path == path && (v1 ? r.kind == detail::route_v1
+                              : r.kind == detail::route_bot_vote || r.kind == detail::route_server_vote))
+      return &r;
+  return nullptr;
+}
+} // namespace
+
+void Router::check_key(std::string_view route, bool v1, const std::vector<std::string>& keys) const {
+  const char* what = v1 ? "replace_v1_secrets" : "replace_auth_key";
+  if (!keyed_route(*config_, route, v1))
+    throw std::invalid_argument(std::string("topgg: ") + what + "(" + std::string(route) + "): no " +
+                                (v1 ? "v1_webhook" : "dbl_webhook or dsl_webhook") + " route is set up there");
+  if (std::all_of(keys.begin(), keys.end(), [](const std::string& k) { return k.empty(); }))
+    throw std::invalid_argument(std::string("topgg: ") + what + "(" + std::string(route) + "): " +
+                                (v1 ? "no secret: every delivery would be refused"
+                                    : "an empty key would accept every request"));
+}
+
+void Router::replace_auth_key(std::string_view route, std::string key) {
+  check_key(route, false, {key});
+  auto& r = const_cast<detail::Route&>(*keyed_route(*config_, route, false));
+  r.auth = detail::Secret(key);
+  r.auth_key = std::move(key);
+}
+
+void Router::replace_v1_secrets(std::string_view route, std::vector<std::string> secrets) {
+  check_key(route, true, secrets);
+  const_cast<detail::Route&>(*keyed_route(*config_, route, true)).secrets = std::move(secrets);
 }
 
 std::string Router::allowed_methods(std::string_view path) const { return std::string(config_->allow(path)); }

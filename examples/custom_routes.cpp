@@ -1,18 +1,21 @@
 // Custom routes beside the vote routes (the Python SDK's `webserver`): a
-// health check for a load balancer and a tiny Prometheus-style /metrics page
-// that counts the votes received. Custom routes run on the server's loop
-// thread, so they must answer quickly and never block.
+// health check for a load balancer and the library's own counters
+// (topgg::Metrics) as a Prometheus /metrics page. Custom routes run on the
+// server's loop thread, so they must answer quickly and never block. In
+// production, serve /metrics from a second manager on a private address
+// (as `topgg-webhook listen --metrics` does), not on the port Top.gg reaches.
 //
 //   TOPGG_DBL_AUTH=s3cret TOPGG_DSL_AUTH=s3cret2 ./custom_routes 8080
 //   curl http://127.0.0.1:8080/health ; curl http://127.0.0.1:8080/metrics
 #include <signal.h>
 
-#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <string>
 
+#include <topgg/metrics.hpp>
 #include <topgg/uv.hpp>
 
 namespace {
@@ -32,21 +35,21 @@ int main(int argc, char** argv) {
   sigaddset(&stop, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr); // before any thread starts
 
-  std::atomic<unsigned long> bot_votes{0}, server_votes{0}, refused{0};
+  // Requests by route and status, events, refusals by reason, handler latency:
+  // counted by the library, timed on the steady clock.
+  auto metrics = std::make_shared<topgg::Metrics>(&std::chrono::steady_clock::now);
 
   topgg::uv::WebhookManager webhooks;
-  webhooks.dbl_webhook("/dbl", env_or("TOPGG_DBL_AUTH", "my-dbl-auth"))
+  webhooks.metrics(metrics)
+      .dbl_webhook("/dbl", env_or("TOPGG_DBL_AUTH", "my-dbl-auth"))
       .dsl_webhook("/dsl", env_or("TOPGG_DSL_AUTH", "my-dsl-auth"))
-      .on_bot_vote([&](const topgg::BotVote& v) {
-        ++bot_votes;
+      .on_bot_vote([](const topgg::BotVote& v) {
         std::cout << "bot vote: user " << v.user.to_string() << " -> bot " << v.bot.to_string() << std::endl;
       })
-      .on_server_vote([&](const topgg::ServerVote& v) {
-        ++server_votes;
+      .on_server_vote([](const topgg::ServerVote& v) {
         std::cout << "server vote: user " << v.user.to_string() << " -> server " << v.guild.to_string() << std::endl;
       })
-      .on_error([&](const topgg::Rejection& r) {
-        ++refused;
+      .on_error([](const topgg::Rejection& r) {
         std::cerr << "refused " << r.status << ' ' << r.path << ": " << r.detail << '\n';
       })
       // Method "GET" only: other methods get 405 with an Allow header.
@@ -54,14 +57,10 @@ int main(int argc, char** argv) {
              [](const topgg::Request&) {
                return topgg::Response{200, {{"Content-Type", "text/plain"}}, "ok\n"};
              })
-      .route("GET", "/metrics", [&](const topgg::Request&) {
+      .route("GET", "/metrics", [metrics](const topgg::Request&) {
         topgg::Response r;
-        r.headers.emplace_back("Content-Type", "text/plain; version=0.0.4");
-        r.body = "# TYPE topgg_votes_total counter\n";
-        r.body += "topgg_votes_total{kind=\"bot\"} " + std::to_string(bot_votes.load()) + '\n';
-        r.body += "topgg_votes_total{kind=\"server\"} " + std::to_string(server_votes.load()) + '\n';
-        r.body += "# TYPE topgg_refused_total counter\n";
-        r.body += "topgg_refused_total " + std::to_string(refused.load()) + '\n';
+        r.headers.emplace_back("Content-Type", std::string(topgg::Metrics::prometheus_content_type));
+        metrics->write_prometheus(r.body); // topgg_webhook_events_total{event="dbl_vote"} …
         return r;
       });
   try {

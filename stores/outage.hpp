@@ -1,11 +1,14 @@
 // Internal to the stores: one error-hook line when trouble begins and one
-// when it ends, never one per request. Used by one thread only (the store's).
+// when it ends, never one per request. Used by one thread only (the store's),
+// except down_now() and why_now(), which any thread may ask.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -40,6 +43,11 @@ public:
     refused_ = 0;
     why_ = why;
     told_ = false;
+    {
+      std::lock_guard lock(shared_m_);
+      shared_why_ = what_ + ": " + why_;
+    }
+    shared_down_.store(true, std::memory_order_release);
     if (used_)
       say_begin();
   }
@@ -49,6 +57,7 @@ public:
     if (!down_)
       return;
     down_ = false;
+    shared_down_.store(false, std::memory_order_release);
     if (!told_)
       return;
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - since_).count();
@@ -63,6 +72,15 @@ public:
   /// A claim answered without asking the store during this outage.
   void refused() noexcept { ++refused_; }
   bool down() const noexcept { return down_; }
+  /// down(), from any thread.
+  bool down_now() const noexcept { return shared_down_.load(std::memory_order_acquire); }
+  /// "<what>: <the outage's first failure>" while down, from any thread; "" otherwise.
+  std::string why_now() const {
+    if (!down_now())
+      return {};
+    std::lock_guard lock(shared_m_);
+    return shared_why_;
+  }
 
 private:
   void say_begin() {
@@ -75,6 +93,9 @@ private:
   std::chrono::steady_clock::time_point since_{};
   std::uint64_t refused_ = 0;
   bool used_ = false, down_ = false, told_ = false;
+  std::atomic<bool> shared_down_{false};
+  mutable std::mutex shared_m_;
+  std::string shared_why_; // under shared_m_
 };
 
 } // namespace topgg::detail

@@ -77,7 +77,8 @@ void RedisStore::Impl::unsent(Op&& op, const std::string& why) {
     if (retry.size() > opt.max_pending) // a long outage: forget the oldest
       retry.pop_front();
     break;
-  case Op::release: break; // its lease lapses
+  case Op::release:
+  case Op::health: break; // its lease lapses; the next check is due later
   case Op::get_mark:
   case Op::set_mark: op.mark->finish(std::nullopt, why); break;
   }
@@ -125,6 +126,10 @@ void RedisStore::Impl::send(Op&& op) {
   case Op::set_mark:
     a = std::to_string(o.value);
     ok = command(std::move(s), {"SET", o.key, a});
+    break;
+  case Op::health:
+    a = expiry(o.value);
+    ok = command(std::move(s), {"SET", o.key, "1", "PX", a});
     break;
   }
   if (!ok) // the context is going away; s was not moved from
@@ -175,7 +180,8 @@ void RedisStore::Impl::answer(redisReply* r) {
   switch (op.kind) {
   case Op::claim: claim_answer(op, *r); return;
   case Op::confirm:
-  case Op::release: return;
+  case Op::release:
+  case Op::health: return;
   case Op::get_mark: mark_answer(op, *r); return;
   case Op::set_mark: op.mark->finish(std::nullopt, {}); return;
   }

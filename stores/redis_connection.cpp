@@ -28,6 +28,7 @@ bool RedisStore::Impl::command(Sent&& s, std::initializer_list<std::string_view>
   }
   if (redisAsyncCommandArgv(ac, on_reply, this, n, argv, len) != REDIS_OK)
     return false;
+  health_at = Steady::now() + opt.health_interval; // this command tells as much
   inflight.push_back(std::move(s));
   return true;
 }
@@ -190,6 +191,8 @@ void RedisStore::Impl::opened() {
     send(std::move(op));
   for (Op& op : std::exchange(retry, {}))
     send(std::move(op));
+  if (outage.down()) // find out now whether it takes writes again, not at the next delivery
+    health_at = Steady::now();
   answer_probes(RedisProbe::Kind::ok, {});
 }
 

@@ -49,7 +49,7 @@ struct Claim {
 };
 
 struct Op {
-  enum Kind : std::uint8_t { claim, confirm, release, get_mark, set_mark };
+  enum Kind : std::uint8_t { claim, confirm, release, get_mark, set_mark, health };
   Op(Kind k, std::string full_key, std::int64_t v) : kind(k), key(std::move(full_key)), value(v) {}
 
   Kind kind;
@@ -146,6 +146,7 @@ struct __attribute__((visibility("hidden"))) RedisStore::Impl {
   std::unique_ptr<detail::Resolver> resolver; // for a host name; none for an address
   bool resolving = false;
   Steady::time_point connect_deadline{}, retry_at{}, stop_deadline{};
+  Steady::time_point health_at{}; // connected: a health check is sent then, unless commands were sent meanwhile
   milliseconds backoff;
   std::uint64_t rejected_seen = 0;
   detail::Outage outage, overload;

@@ -63,6 +63,8 @@ Steady::time_point RedisStore::Impl::next_timer() const {
     t = std::min(t, connect_deadline);
   if (phase == Phase::up && !inflight.empty())
     t = std::min(t, inflight.front().sent + opt.command_timeout);
+  if (phase == Phase::up && inflight.empty() && !closing)
+    t = std::min(t, health_at);
   if (phase == Phase::down && !closing)
     t = std::min(t, retry_at);
   if (closing)
@@ -145,6 +147,8 @@ void RedisStore::Impl::timers() {
     request_drop("no answer within " + ms_text(opt.command_timeout));
   else if (phase == Phase::down && !closing && now >= retry_at)
     connect();
+  else if (phase == Phase::up && inflight.empty() && !closing && !drop_requested && now >= health_at)
+    send(Op(Op::health, opt.key_prefix + "health", 2 * opt.health_interval.count()));
 }
 
 // ---- closing ---------------------------------------------------------------

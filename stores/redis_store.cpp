@@ -91,6 +91,8 @@ void RedisStore::Impl::validate(const RedisOptions& o) {
     refuse("timeouts must be positive");
   if (o.reconnect_min.count() <= 0 || o.reconnect_max < o.reconnect_min)
     refuse("reconnect_min must be positive and at most reconnect_max");
+  if (o.health_interval.count() <= 0)
+    refuse("health_interval must be positive");
   if (o.max_pending == 0)
     refuse("max_pending must be positive");
 }
@@ -177,6 +179,9 @@ void RedisStore::release(std::string_view key, Now) {
 }
 
 RedisProbe RedisStore::probe(std::chrono::milliseconds timeout) { return impl_->probe(timeout); }
+
+bool RedisStore::available() const noexcept { return !impl_->outage.down_now(); }
+std::string RedisStore::unavailable_reason() const { return impl_->outage.why_now(); }
 
 std::optional<std::chrono::sys_time<std::chrono::microseconds>> RedisStore::load_mark(std::string_view name) {
   auto call = impl_->call_mark(Op(Op::get_mark, impl_->opt.key_prefix + "mark:" + std::string(name), 0));

@@ -97,6 +97,9 @@ SqliteStore::SqliteStore(const std::string& path, SqliteOptions options)
 
 SqliteStore::~SqliteStore() { impl_->stop(); }
 
+bool SqliteStore::available() const noexcept { return !impl_->outage.down_now(); }
+std::string SqliteStore::unavailable_reason() const { return impl_->outage.why_now(); }
+
 std::optional<ClaimResult> SqliteStore::claim(std::string_view key, Now now, std::chrono::milliseconds lease,
                                               ClaimDeferral& later) {
   const std::int64_t t = unix_ms(now.wall);

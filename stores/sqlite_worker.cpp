@@ -21,7 +21,7 @@ void SqliteStore::Impl::run() {
         if (!queue.empty() || stopping)
           break;
         auto wake = next_purge;
-        if (!retry.empty() && outage.down())
+        if (outage.down()) // confirms that failed, or an empty transaction: is it over?
           wake = std::min(wake, Steady::now() + retry_interval);
         if (cv.wait_until(lock, wake) == std::cv_status::timeout)
           break;
@@ -41,7 +41,7 @@ void SqliteStore::Impl::run() {
     } else if (!batch.empty()) {
       overload.worked();
     }
-    if (!batch.empty() || !retry.empty())
+    if (!batch.empty() || !retry.empty() || outage.down()) // an empty batch: BEGIN IMMEDIATE, COMMIT
       write(batch);
     if (Steady::now() >= next_purge) {
       next_purge = Steady::now() + opt.purge_interval;

@@ -192,6 +192,9 @@ struct WebhookManager::Impl {
   std::shared_ptr<Server> server;
   sock::OwnedThread thread;
   std::mutex m;
+
+  /// listen() and adopt(): `open` makes the listening socket (throwing, it leaves nothing behind).
+  template <class Open> Bound serve(WebhookManager& self, Open&& open);
 };
 
 WebhookManager::WebhookManager() : impl_(std::make_unique<Impl>()) {
@@ -216,33 +219,42 @@ WebhookManager::~WebhookManager() {
   s->close_all();
 }
 
-WebhookManager::Bound WebhookManager::listen(std::uint16_t port, const std::string& host) {
-  if (impl_->own)
-    impl_->thread.join_ended([] {});           // before anything is posted: the ending run() would take it
-  sock::Listener l = sock::listen(host, port); // throws, leaving nothing behind
-  auto s = std::make_shared<Server>(impl_->ex, router());
+template <class Open> WebhookManager::Bound WebhookManager::Impl::serve(WebhookManager& self, Open&& open) {
+  if (own)
+    thread.join_ended([] {}); // before anything is posted: the ending run() would take it
+  sock::Listener l = open();
+  auto s = std::make_shared<Server>(ex, self.router());
   std::error_code ec;
   if (s->acceptor.assign(l.address.front() == '[' ? tcp::v6() : tcp::v4(), l.fd, ec); ec) {
-    sock::close(l.fd);
+    if (!l.adopted) // an adopted descriptor stays the caller's
+      sock::close(l.fd);
     throw std::system_error(ec, "cannot listen on " + l.address);
   }
-  s->on_closed = [this] {
+  s->on_closed = [this, &self] {
     {
-      std::lock_guard lock(impl_->m);
-      impl_->server = nullptr;
+      std::lock_guard lock(m);
+      server = nullptr;
     }
-    stopped();
+    self.stopped();
   };
   {
-    std::lock_guard lock(impl_->m);
-    impl_->server = s;
+    std::lock_guard lock(m);
+    server = s;
   }
   s->later(std::weak_ptr<Server>(s), [](Server& srv) { srv.accept(); });
-  if (impl_->own) {
-    impl_->own->restart();
-    impl_->thread.start([ctx = impl_->own.get()] { ctx->run(); });
+  if (own) {
+    own->restart();
+    thread.start([ctx = own.get()] { ctx->run(); });
   }
   return {l.port, l.address};
+}
+
+WebhookManager::Bound WebhookManager::listen(std::uint16_t port, const std::string& host) {
+  return impl_->serve(*this, [&] { return sock::listen(host, port); });
+}
+
+WebhookManager::Bound WebhookManager::adopt(int fd) {
+  return impl_->serve(*this, [fd] { return sock::adopt(fd); });
 }
 
 bool WebhookManager::post_to_loop(std::function<void()> task) {

@@ -1,6 +1,7 @@
 #include "socket.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -11,6 +12,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <stdexcept>
 #include <system_error>
 
 namespace topgg::sock {
@@ -88,6 +90,40 @@ Listener listen(const std::string& host, std::uint16_t port, int backlog) {
   l.port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                                              : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   l.address = format(&bound);
+  return l;
+}
+
+Listener adopt(int fd) {
+  const std::string which = "descriptor " + std::to_string(fd);
+  int type = 0, listening = 0, domain = 0;
+  socklen_t len = sizeof type;
+  if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) {
+    if (errno == ENOTSOCK)
+      throw std::invalid_argument("topgg: cannot serve " + which + ": not a socket");
+    throw std::system_error(errno, std::generic_category(), "cannot serve " + which);
+  }
+  len = sizeof listening;
+  ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len);
+  len = sizeof domain;
+  ::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
+  if (type != SOCK_STREAM || (domain != AF_INET && domain != AF_INET6) || !listening)
+    throw std::invalid_argument("topgg: cannot serve " + which + ": not a listening TCP socket (" +
+                                (type != SOCK_STREAM                            ? "not a stream socket"
+                                 : domain != AF_INET && domain != AF_INET6 ? "not IPv4 or IPv6"
+                                                                                : "listen() was not called") +
+                                ")");
+  sockaddr_storage bound{};
+  len = sizeof bound;
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len) != 0 || flags < 0 ||
+      ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0 || ::fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)
+    throw std::system_error(errno, std::generic_category(), "cannot serve " + which);
+  Listener l;
+  l.fd = fd;
+  l.port = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                             : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  l.address = format(&bound);
+  l.adopted = true;
   return l;
 }
 

@@ -16,6 +16,7 @@ struct Listener {
   int fd = -1;
   std::uint16_t port = 0;
   std::string address; ///< what was bound, printable: "0.0.0.0:8080", "[::1]:8080"
+  bool adopted = false; ///< the caller's descriptor (adopt()): left open if starting fails
 };
 
 /// Resolves `host` (a numeric address or a name such as "localhost"), then
@@ -23,6 +24,11 @@ struct Listener {
 /// std::system_error whose what() names host and port ("cannot listen on
 /// localhost:8080: Address already in use").
 Listener listen(const std::string& host, std::uint16_t port, int backlog = 511);
+
+/// Takes over `fd`, a listening TCP socket (ManagerBase::run_on): checked,
+/// made non-blocking and close-on-exec. Throws std::invalid_argument (not a
+/// listening TCP stream socket) or std::system_error, leaving `fd` as it was.
+Listener adopt(int fd);
 
 /// One pending connection, or -1 with errno (EAGAIN when none, EMFILE, …).
 /// `peer` receives the client's address ("203.0.113.7:51234").

@@ -251,6 +251,9 @@ struct WebhookManager::Impl {
   std::mutex m;                     // guards wakes and server against close() from other threads
   std::shared_ptr<WakeQueue> wakes; // the running server's
   Server* server = nullptr;         // touched on the loop thread (or with the loop stopped) only
+
+  /// listen() and adopt(): `open` makes the listening socket (throwing, it leaves nothing behind).
+  template <class Open> Bound serve(WebhookManager& self, Open&& open);
 };
 
 WebhookManager::WebhookManager() : impl_(std::make_unique<Impl>()) { impl_->owns = true; }
@@ -269,30 +272,38 @@ WebhookManager::~WebhookManager() {
   }
 }
 
-WebhookManager::Bound WebhookManager::listen(std::uint16_t port, const std::string& host) {
-  if (impl_->owns)
-    impl_->thread.join_ended([l = impl_->loop] { uv_loop_close(l); });
-  sock::Listener l = sock::listen(host, port); // throws, leaving nothing behind
+template <class Open> WebhookManager::Bound WebhookManager::Impl::serve(WebhookManager& self, Open&& open) {
+  if (owns)
+    thread.join_ended([l = loop] { uv_loop_close(l); });
+  sock::Listener l = open();
   Bound bound{l.port, l.address};
-  if (impl_->owns)
-    uv_loop_init(impl_->loop = &impl_->own);
-  auto* s = new Server(impl_->loop, router(), std::move(l));
-  s->on_closed = [this] {
+  if (owns)
+    uv_loop_init(loop = &own);
+  auto* s = new Server(loop, self.router(), std::move(l));
+  s->on_closed = [this, &self] {
     {
-      std::lock_guard lock(impl_->m);
-      impl_->server = nullptr;
-      impl_->wakes = nullptr;
+      std::lock_guard lock(m);
+      server = nullptr;
+      wakes = nullptr;
     }
-    stopped();
+    self.stopped();
   };
   {
-    std::lock_guard lock(impl_->m);
-    impl_->server = s;
-    impl_->wakes = s->wakes;
+    std::lock_guard lock(m);
+    server = s;
+    wakes = s->wakes;
   }
-  if (impl_->owns)
-    impl_->thread.start([loop = impl_->loop] { uv_run(loop, UV_RUN_DEFAULT); });
+  if (owns)
+    thread.start([l = loop] { uv_run(l, UV_RUN_DEFAULT); });
   return bound;
+}
+
+WebhookManager::Bound WebhookManager::listen(std::uint16_t port, const std::string& host) {
+  return impl_->serve(*this, [&] { return sock::listen(host, port); });
+}
+
+WebhookManager::Bound WebhookManager::adopt(int fd) {
+  return impl_->serve(*this, [fd] { return sock::adopt(fd); });
 }
 
 bool WebhookManager::post_to_loop(std::function<void()> task) {

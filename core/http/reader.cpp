@@ -113,6 +113,12 @@ void Reader::build_view() {
   h.authorization = {value(m.known(Message::authorization)), m.known_count[Message::authorization]};
   h.signature = {value(m.known(Message::signature)), m.known_count[Message::signature]};
   h.trace = {value(m.known(Message::trace)), m.known_count[Message::trace]};
+  // Only the error hook reads these, and a vote rarely carries them: no trimming when absent.
+  h.forwarded_for = {}, h.forwarded = {};
+  if (const unsigned n = m.known_count[Message::forwarded_for])
+    h.forwarded_for = {value(m.known(Message::forwarded_for)), n};
+  if (const unsigned n = m.known_count[Message::forwarded])
+    h.forwarded = {value(m.known(Message::forwarded)), n};
   h.full = &listener_.whole_request();
 }
 

@@ -56,7 +56,10 @@ struct Message {
     Span name, value;
   };
   // Headers the library acts on, recorded as each name completes.
-  enum Known : unsigned char { other, host, expect, authorization, signature, trace, kinds };
+  // (forwarded_for and forwarded only name the client in the error hook's
+  // lines: looked for among the others, so that the switch keeps its few
+  // cases and every vote's headers cost what they did.)
+  enum Known : unsigned char { other, host, expect, authorization, signature, trace, forwarded_for, forwarded, kinds };
   /// Which of them `name` is (a word-at-a-time match after a switch on the length).
   static Known known_header(std::string_view name) noexcept {
     static constexpr Name host_name{"host"};
@@ -64,13 +67,18 @@ struct Message {
     static constexpr Name authorization_name{"authorization"};
     static constexpr Name trace_name{"x-topgg-trace"};
     static constexpr Name signature_name{"x-topgg-signature"};
+    static constexpr Name forwarded_for_name{"x-forwarded-for"};
+    static constexpr Name forwarded_name{"forwarded"};
     switch (name.size()) {
     case host_name.size(): return host_name.matches(name) ? host : other;
     case expect_name.size(): return expect_name.matches(name) ? expect : other;
     case authorization_name.size():
       return authorization_name.matches(name) ? authorization : trace_name.matches(name) ? trace : other;
     case signature_name.size(): return signature_name.matches(name) ? signature : other;
-    default: return other;
+    default:
+      if (name.size() == forwarded_for_name.size())
+        return forwarded_for_name.matches(name) ? forwarded_for : other;
+      return name.size() == forwarded_name.size() && forwarded_name.matches(name) ? forwarded : other;
     }
   }
 

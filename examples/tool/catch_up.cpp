@@ -6,6 +6,7 @@
 #include <string>
 
 #include "log.hpp"
+#include "secrets.hpp"
 #if TOOL_HAVE_API
 #include "topgg/catch_up.hpp"
 #endif
@@ -46,7 +47,7 @@ std::string catch_up_route(const Options& o, const Routes& routes) {
 
 topgg::api::CatchUpOptions catch_up_options(const Options& o, const Routes& routes) {
   topgg::api::CatchUpOptions c;
-  c.api.token = env_or_empty("TOPGG_TOKEN"); // never logged
+  c.api.token = find_secret("TOPGG_TOKEN", "topgg-token").value; // never logged
   if (o.has("api-base"))
     c.api.base_url = o.get("api-base");
   c.api.ca_file = o.get("api-ca");
@@ -73,19 +74,19 @@ void check_catch_up_options(const Options& o, const Routes& routes) {
 #else
   if (!o.has("v1"))
     usage_error("--catch-up delivers vote.create events: it needs a --v1 route");
-  if (env_or_empty("TOPGG_TOKEN").empty())
-    usage_error("--catch-up needs the v1 API token in $TOPGG_TOKEN");
+  if (find_secret("TOPGG_TOKEN", "topgg-token").value.empty())
+    usage_error("--catch-up needs the v1 API token in $TOPGG_TOKEN (or $TOPGG_TOKEN_FILE, or the credential "
+                "topgg-token)");
   // Everything checked now, before anything listens: the client refuses an
   // http:// base or an unreadable CA file without a request.
   const topgg::api::CatchUpOptions c = catch_up_options(o, routes);
   if (auto client = topgg::api::Client::create(c.api); !client)
     usage_error("--catch-up: " + client.error().message);
   if (!o.has("dedup") || o.get("dedup") == "memory")
-    std::fprintf(stderr,
-                 "topgg-webhook: warning: --catch-up with the memory store: a restart forgets which votes were "
-                 "handled and where catch-up got to, so it delivers the last --catch-up-since (%s) of votes again; "
-                 "--dedup sqlite:PATH or redis keeps both\n",
-                 o.get("catch-up-since", "12h").c_str());
+    log_start(Level::warning, "--catch-up with the memory store: a restart forgets which votes were handled and "
+                              "where catch-up got to, so it delivers the last --catch-up-since (" +
+                                  o.get("catch-up-since", "12h") +
+                                  ") of votes again; --dedup sqlite:PATH or redis keeps both");
 #endif
 }
 
@@ -109,8 +110,8 @@ std::unique_ptr<CatchUpRunner> start_catch_up(topgg::ManagerBase& m, const Optio
     return nullptr;
 #if TOOL_HAVE_API
   topgg::api::CatchUpOptions c = catch_up_options(o, routes);
-  c.on_error = [](std::string_view line) { log_line(std::string(line)); };
-  c.on_info = [](std::string_view line) { log_line("info: " + std::string(line)); };
+  c.on_error = [](std::string_view line) { log(Level::error, line); };
+  c.on_info = [](std::string_view line) { log(Level::info, line); };
   return std::make_unique<Runner>(m, std::move(c));
 #else
   (void)m;

@@ -5,6 +5,9 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "log.hpp"
+#include "secrets.hpp"
+
 #if TOOL_HAVE_SQLITE
 #include "topgg/sqlite_store.hpp"
 #endif
@@ -35,10 +38,8 @@ std::shared_ptr<topgg::RedisStore> open_redis(const topgg::RedisOptions& options
   case topgg::RedisProbe::Kind::permanent:
     throw StoreUnusable("cannot use the de-duplication store " + redis_where(options) + ": " + found.why);
   case topgg::RedisProbe::Kind::transient:
-    std::fprintf(stderr,
-                 "topgg-webhook: warning: the de-duplication store %s does not answer now (%s): starting anyway; "
-                 "deliveries are answered 503 until Redis answers\n",
-                 redis_where(options).c_str(), found.why.c_str());
+    log_start(Level::warning, "the de-duplication store " + redis_where(options) + " does not answer now (" +
+                                  found.why + "): starting anyway; deliveries are answered 503 until Redis answers");
     break;
   }
   return store;
@@ -63,15 +64,15 @@ std::shared_ptr<topgg::IdempotencyStore> make_store(const std::string& spec) {
 #if TOOL_HAVE_REDIS
     std::string url = spec;
     if (spec == "redis") { // keeps a password out of the process list
-      const char* env = std::getenv("TOPGG_REDIS_URL");
-      if (!env || !*env)
-        throw std::invalid_argument("--dedup redis needs $TOPGG_REDIS_URL (redis://[:PASSWORD@]HOST:PORT[/DB])");
-      url = env;
+      url = find_secret("TOPGG_REDIS_URL", "redis-url").value;
+      if (url.empty())
+        throw std::invalid_argument("--dedup redis needs $TOPGG_REDIS_URL (redis://[:PASSWORD@]HOST:PORT[/DB]), "
+                                    "$TOPGG_REDIS_URL_FILE or the credential redis-url");
     }
     const auto options = topgg::RedisOptions::from_url(url);
     if (spec != "redis" && !options.password.empty())
-      std::fprintf(stderr, "topgg-webhook: warning: --dedup with a password is visible to other users in the process "
-                           "list; prefer --dedup redis and $TOPGG_REDIS_URL\n");
+      log_start(Level::warning, "--dedup with a password is visible to other users in the process list; prefer "
+                                "--dedup redis and $TOPGG_REDIS_URL");
     return open_redis(options);
 #else
     throw std::invalid_argument("--dedup redis: this build has no Redis store");

@@ -49,7 +49,7 @@ int EventOutput::write_all(std::string_view bytes, std::size_t& written) {
 void EventOutput::stop_tool(const std::string& why) {
   if (std::exchange(stopped_, true))
     return;
-  log_line(why);
+  log(Level::error, why);
   ::kill(::getpid(), SIGTERM); // the sigwait in serve(): a graceful close
 }
 
@@ -89,8 +89,8 @@ void EventOutput::flush() {
     for (std::size_t i = whole; i < writing_acks_.size(); ++i)
       writing_acks_[i].retry(why);
     if (!stopped_)
-      log_line(why + ": " + std::to_string(writing_acks_.size() - whole) +
-               " deliveries answered 503, Top.gg delivers them again");
+      log(Level::error, why + ": " + std::to_string(writing_acks_.size() - whole) +
+                            " deliveries answered 503, Top.gg delivers them again");
     const bool mid_line = written > (whole ? writing_ends_[whole - 1] : 0);
     if (error == EPIPE)
       stop_tool("stdout has no reader: closing");

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <utility>
 #include <cstring>
 
 extern char** environ;
@@ -70,8 +71,10 @@ std::string describe(int status) {
 } // namespace
 
 ExecRunner::ExecRunner(std::string command, std::size_t workers, std::chrono::milliseconds timeout,
-                       const std::vector<std::string>& pass_env, const std::vector<std::string>& more_secrets)
-    : command_(std::move(command)), timeout_(timeout), workers_count_(workers), max_queue_(workers * kQueuePerWorker) {
+                       const std::vector<std::string>& pass_env, const std::vector<std::string>& more_secrets,
+                       std::function<void(std::string_view)> output)
+    : command_(std::move(command)), output_(std::move(output)), timeout_(timeout), workers_count_(workers),
+      max_queue_(workers * kQueuePerWorker) {
   // Commands are the user's, but they log, crash-report and start other
   // programs: a secret in their environment travels with all of that.
   for (char** e = environ; e && *e; ++e) {
@@ -157,8 +160,10 @@ void ExecRunner::watch_queue() {
       continue;
     }
     const auto now = Clock::now();
-    if (now < queue_.front().latest_start) {
-      watch_cv_.wait_until(lock, queue_.front().latest_start);
+    // A copy: wait_until reads it again after waking, when a worker may have taken (and freed) that job.
+    const Clock::time_point front_latest = queue_.front().latest_start;
+    if (now < front_latest) {
+      watch_cv_.wait_until(lock, front_latest);
       continue;
     }
     // Deadlines follow arrival order: the late ones are at the front.
@@ -199,20 +204,76 @@ void ExecRunner::work() {
   }
 }
 
+namespace {
+/// What a command writes, cut into lines for ExecRunner's `output`.
+class Lines {
+public:
+  static constexpr std::size_t kMost = 8192;
+  explicit Lines(const std::function<void(std::string_view)>& out) : out_(out) {}
+  /// Reads what `fd` has now (non-blocking); false at its end or on an error.
+  bool read_from(int fd) {
+    char buf[4096];
+    for (;;) {
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n > 0) {
+        add({buf, static_cast<std::size_t>(n)});
+        continue;
+      }
+      if (n < 0 && errno == EINTR)
+        continue;
+      return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    }
+  }
+  /// The last line, even without its newline.
+  void flush() {
+    if (!partial_.empty())
+      out_(std::exchange(partial_, {}));
+  }
+
+private:
+  void add(std::string_view bytes) {
+    for (char c : bytes) {
+      if (c == '\n') {
+        out_(partial_);
+        partial_.clear();
+      } else if (partial_.push_back(c); partial_.size() >= kMost) {
+        flush();
+      }
+    }
+  }
+  const std::function<void(std::string_view)>& out_;
+  std::string partial_;
+};
+} // namespace
+
 ExecResult ExecRunner::run_one(const std::string& line) const {
   const auto deadline = Clock::now() + timeout_;
   int in[2];
   if (pipe2(in, O_CLOEXEC) != 0)
     return {false, std::string("could not start: pipe: ") + std::strerror(errno)};
+  int out[2] = {-1, -1}; // the command's stdout and stderr, with `output_`
+  if (output_ && pipe2(out, O_CLOEXEC) != 0) {
+    const int err = errno;
+    close(in[0]);
+    close(in[1]);
+    return {false, std::string("could not start: pipe: ") + std::strerror(err)};
+  }
   // Our end does not block, so a command that never reads its stdin cannot
   // hold this thread past the deadline; the command's end stays blocking, as
   // programs expect of stdin.
   fcntl(in[1], F_SETFL, fcntl(in[1], F_GETFL) | O_NONBLOCK);
+  if (out[0] >= 0)
+    fcntl(out[0], F_SETFL, fcntl(out[0], F_GETFL) | O_NONBLOCK);
 
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-  posix_spawn_file_actions_adddup2(&fa, 2, 1); // our stdout carries only event lines
+  if (out[1] >= 0) {
+    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, out[1], 2);
+  } else {
+    posix_spawn_file_actions_adddup2(&fa, 2, 1); // our stdout carries only event lines
+  }
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
   // Everything the server opens is close-on-exec; this keeps a descriptor
   // that some library opened without the flag from reaching the command too.
@@ -236,8 +297,12 @@ ExecResult ExecRunner::run_one(const std::string& line) const {
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   close(in[0]);
+  if (out[1] >= 0)
+    close(out[1]);
   if (rc != 0) {
     close(in[1]);
+    if (out[0] >= 0)
+      close(out[0]);
     return {false, std::string("could not start /bin/sh: ") + std::strerror(rc)};
   }
 
@@ -245,6 +310,8 @@ ExecResult ExecRunner::run_one(const std::string& line) const {
   const std::string data = line + "\n";
   std::size_t off = 0;
   int to_child = in[1];
+  int from_child = out[0];
+  Lines lines(output_);
   ExecResult result;
   for (;;) {
     int status = 0;
@@ -267,15 +334,23 @@ ExecResult ExecRunner::run_one(const std::string& line) const {
       break;
     }
     auto wait_ms = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
-    pollfd fds[2];
+    pollfd fds[3];
     nfds_t n = 0;
     if (to_child >= 0)
       fds[n++] = {to_child, POLLOUT, 0};
+    if (from_child >= 0)
+      fds[n++] = {from_child, POLLIN, 0};
     if (pidfd >= 0)
       fds[n++] = {pidfd, POLLIN, 0};
     else
       wait_ms = std::min<decltype(wait_ms)>(wait_ms, 5); // no exit notification: look again soon
-    if (poll(fds, n, static_cast<int>(wait_ms)) <= 0 || to_child < 0 || fds[0].revents == 0)
+    if (poll(fds, n, static_cast<int>(wait_ms)) <= 0)
+      continue;
+    if (from_child >= 0 && fds[to_child >= 0 ? 1 : 0].revents != 0 && !lines.read_from(from_child)) {
+      close(from_child); // its end: every writer (the command and what it started) closed it
+      from_child = -1;
+    }
+    if (to_child < 0 || fds[0].revents == 0)
       continue;
     const ssize_t w = write(to_child, data.data() + off, data.size() - off);
     if (w > 0)
@@ -292,6 +367,11 @@ ExecResult ExecRunner::run_one(const std::string& line) const {
     close(to_child);
   if (pidfd >= 0)
     close(pidfd);
+  if (from_child >= 0) { // what it wrote before it ended; not what a process it left behind writes later
+    lines.read_from(from_child);
+    close(from_child);
+  }
+  lines.flush();
   return result;
 }
 

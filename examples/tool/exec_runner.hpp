@@ -6,7 +6,8 @@
 // delivery is answered 503 and comes again, and the command would run twice.
 //
 // What a command gets: stdin = the line, stdout and stderr = the tool's
-// stderr, no other descriptor; no blocked signal, SIGINT, SIGTERM and SIGPIPE
+// stderr (or a pipe whose lines go to `output`, see the constructor), no
+// other descriptor; no blocked signal, SIGINT, SIGTERM and SIGPIPE
 // at their defaults; the tool's environment minus the secrets (kSecretEnv)
 // not named in `pass_env`. It runs in its own process group, all of which is
 // killed when the timeout expires. The tool's process must ignore SIGPIPE
@@ -53,8 +54,13 @@ public:
   /// of the command to its exit, writing its stdin included. The environment
   /// is read here, once, without kSecretEnv and `more_secrets` (the variables
   /// named by --dbl ROUTE=VAR); `pass_env` names secrets to hand on all the same.
+  /// With `output`, what the command writes on its stdout and stderr is read
+  /// through a pipe and given to it line by line (on the worker's thread;
+  /// lines over 8 KiB in pieces), until the command exits — the tool's JSON
+  /// log then stays JSON; without, both are the tool's stderr.
   ExecRunner(std::string command, std::size_t workers, std::chrono::milliseconds timeout,
-             const std::vector<std::string>& pass_env, const std::vector<std::string>& more_secrets = {});
+             const std::vector<std::string>& pass_env, const std::vector<std::string>& more_secrets = {},
+             std::function<void(std::string_view line)> output = {});
   /// Queued events that have not started fail at once ("not run: shutting
   /// down"); running commands finish or time out; then the workers are joined.
   ~ExecRunner();
@@ -86,6 +92,7 @@ private:
   ExecResult run_one(const std::string& line) const;
 
   std::string command_;
+  std::function<void(std::string_view)> output_;
   std::chrono::milliseconds timeout_;
   std::size_t workers_count_;
   std::size_t max_queue_;

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -20,8 +21,10 @@
 #include "events_json.hpp"
 #include "log.hpp"
 #include "exec_runner.hpp"
+#include "metrics_http.hpp"
 #include "options.hpp"
 #include "routes.hpp"
+#include "service.hpp"
 #include "topgg/topgg.hpp"
 #if TOOL_HAVE_UV
 #include "topgg/uv.hpp"
@@ -42,10 +45,19 @@ routes (each may be given several times, e.g. one --dbl per bot):
   --dbl ROUTE[=VAR]      bot votes (legacy), e.g. /dbl      key: $VAR, else $TOPGG_DBL_AUTH
   --dsl ROUTE[=VAR]      server votes (legacy), e.g. /dsl   key: $VAR, else $TOPGG_DSL_AUTH
   --v1 ROUTE[=VAR]       signed v1 events, e.g. /topgg      secret: $VAR, else $TOPGG_V1_SECRET
-                         (several secrets: separate them with commas)
+                         (several secrets: commas in a variable, one per line in a file)
                          A route starts with '/'; two routes on one path are refused.
                          VAR names an environment variable holding that route's key,
                          so that keys stay off the command line; it must be set.
+  --dbl ROUTE=@FILE, --dsl ROUTE=@FILE, --v1 ROUTE=@FILE
+                         the route's key in FILE (read whole, one trailing newline
+                         dropped; unreadable or empty: exit 2).
+                         A route without its own takes, in this order, --dbl-auth
+                         (--dsl-auth, --v1-secret), the file named by
+                         $TOPGG_DBL_AUTH_FILE, $TOPGG_DBL_AUTH, then the systemd
+                         credential dbl-auth (dsl-auth, v1-secret) in
+                         $CREDENTIALS_DIRECTORY. Files and credentials are read
+                         again on SIGHUP (see "service" below).
                          Several bots in one process, each with its own key:
                            BOT1_AUTH=k1 BOT2_AUTH=k2 topgg-webhook listen \
                              --dbl /bot1=BOT1_AUTH --dbl /bot2=BOT2_AUTH
@@ -68,10 +80,45 @@ server:
                          a name such as localhost is looked up)
   --port P               port, 0 to 65535 (default 8080; 0 picks a free one)
   --loop uv|asio         event loop (default uv)
+metrics and health:
+  --metrics HOST:PORT    a second listener (never the public --host/--port) serving
+                         GET or HEAD /metrics (Prometheus text: topgg_webhook_requests_total
+                         {route,status}, _events_total{event}, _refused_total{reason},
+                         _duplicates_total, _handler_seconds, _store_up, _build_info, …),
+                         /healthz (200 "ok" while the process serves) and /readyz (200
+                         "ready" while the public listener runs and the --dedup store
+                         answers; 503 and why otherwise, and from SIGTERM on). HOST is
+                         required (127.0.0.1:9464, [::1]:9464): nothing is exposed by
+                         default. Off: nothing is counted.
+service (systemd, proxies, logs):
+  --log-format text|json every stderr line as text (default) or as one JSON object:
+                         {"time","level","msg"} and, where known, "status",
+                         "method", "path", "peer", "trace", "event"; with --exec,
+                         what CMD writes becomes such lines too
+  --trust-proxy CIDR[,CIDR]
+                         connections from these addresses are proxies of yours
+                         (nginx, Caddy): a refused request's line names the client
+                         from their X-Forwarded-For (else Forwarded), the last
+                         address not of your proxies, "via" the proxy. For logs
+                         and the refusal rate limits only; e.g. 127.0.0.1/32,::1
+  Under systemd (Type=notify): READY=1 once listening, STATUS=, STOPPING=1 on
+  SIGTERM, RELOADING=1 then READY=1 on SIGHUP, WATCHDOG=1 every half of
+  $WATCHDOG_USEC from the event loop (a stuck loop stops them). With socket
+  activation ($LISTEN_FDS, $LISTEN_PID) the socket systemd passed is served
+  (one; --host and --port are not used): a restart loses no connection.
+  SIGHUP reads every key and secret that comes from a file or a credential
+  again and swaps those that changed without closing a connection, one line
+  per route; a file that cannot be read keeps the old key. Keys from variables
+  or options cannot change while running. $TOPGG_TOKEN and $TOPGG_REDIS_URL
+  (--catch-up, --dedup redis) may come from $TOPGG_TOKEN_FILE and
+  $TOPGG_REDIS_URL_FILE, or the credentials topgg-token and redis-url; they
+  are read at start only. systemd's variables are removed from --exec's
+  environment.
 handling:
   --exec CMD             run CMD (with /bin/sh) per event, the JSON line on its stdin;
                          the delivery is acknowledged only if CMD exits 0 (else 503,
-                         and Top.gg delivers again). CMD's stdout goes to stderr.
+                         and Top.gg delivers again). CMD's stdout goes to stderr
+                         (with --log-format json, each line it writes is logged).
                          Each failure is one stderr line with the event's kind and
                          why (exit status N, killed by signal N, timed out, queue
                          full, command not found), never the event's data.
@@ -147,7 +194,10 @@ echoes its stdin would (CMD's stdout goes to stderr).
 
 Log (stderr), one line per refused request, time in UTC:
   topgg-webhook: 2025-06-01T12:34:56.789Z refused 401 POST /dbl from 203.0.113.7:51234: Authorization header does not match the route's key
-  ("(before the request line)" when a request broke before its path was read).
+  ("(before the request line)" when a request broke before its path was read;
+  "from 198.51.100.7 via 127.0.0.1:51234" behind a --trust-proxy).
+  With --log-format json:
+  {"time":"2025-06-01T12:34:56.789Z","level":"warning","msg":"refused 401 POST /dbl from …","status":401,"method":"POST","path":"/dbl","peer":"203.0.113.7:51234","reason":"…"}
 A retry of a delivery already handled is an "info:" line. While the de-duplication
 store is unavailable, its deliveries are refused 503 with one line per outage
 (the store says when it fails and when it is back).
@@ -203,23 +253,24 @@ std::unique_ptr<Exec> start_exec(const Options& o, std::chrono::milliseconds ack
   exec->run_limit =
       std::max(std::chrono::milliseconds(1), std::min(timeout, ack_timeout - margin - Exec::least_wait(ack_timeout)));
   const auto queue_wait = ack_timeout - margin - exec->run_limit;
+  const auto ms = [](std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; };
   if (timeout > exec->run_limit)
-    std::fprintf(
-        stderr,
-        "topgg-webhook: warning: --exec-timeout (%lld ms) does not fit in --ack-timeout (%lld ms) with %lld ms "
-        "left to answer: each command is stopped after %lld ms, and an event waits at most %lld ms for a "
-        "free command (beyond --exec-jobs they are answered 503 without running)\n",
-        static_cast<long long>(timeout.count()), static_cast<long long>(ack_timeout.count()),
-        static_cast<long long>(margin.count()), static_cast<long long>(exec->run_limit.count()),
-        static_cast<long long>(queue_wait.count()));
+    log_start(Level::warning, "--exec-timeout (" + ms(timeout) + ") does not fit in --ack-timeout (" +
+                                  ms(ack_timeout) + ") with " + ms(margin) +
+                                  " left to answer: each command is stopped after " + ms(exec->run_limit) +
+                                  ", and an event waits at most " + ms(queue_wait) +
+                                  " for a free command (beyond --exec-jobs they are answered 503 without running)");
   else if (queue_wait < std::chrono::milliseconds(500))
-    std::fprintf(stderr,
-                 "topgg-webhook: warning: with --exec-timeout %lld ms and --ack-timeout %lld ms an event waits at most "
-                 "%lld ms for a free command (it must still be able to run its whole --exec-timeout and be answered); "
-                 "then it is answered 503 without running\n",
-                 static_cast<long long>(timeout.count()), static_cast<long long>(ack_timeout.count()),
-                 static_cast<long long>(queue_wait.count()));
-  exec->runner = std::make_unique<ExecRunner>(o.get("exec"), jobs, exec->run_limit, exec_env_names(o), secret_vars);
+    log_start(Level::warning, "with --exec-timeout " + ms(timeout) + " and --ack-timeout " + ms(ack_timeout) +
+                                  " an event waits at most " + ms(queue_wait) +
+                                  " for a free command (it must still be able to run its whole --exec-timeout and be "
+                                  "answered); then it is answered 503 without running");
+  // With JSON logs, what a command writes becomes log lines too: stderr stays JSON.
+  std::function<void(std::string_view)> output;
+  if (log_format() == LogFormat::json)
+    output = [](std::string_view line) { log(Level::info, line, {0, {}, {}, {}, {}, {}, {{"source", "exec"}}}); };
+  exec->runner = std::make_unique<ExecRunner>(o.get("exec"), jobs, exec->run_limit, exec_env_names(o), secret_vars,
+                                              std::move(output));
   return exec;
 }
 
@@ -252,8 +303,9 @@ template <class Manager, class Event> void handle_events(Manager& m, EventOutput
           const std::string why =
               (r.started ? "--exec failed for " : "--exec did not run ") + std::string(kind) + ": " + r.why;
           const bool answered_now = ack.retry(why);
-          log_line(why +
-                   (answered_now ? "; answered 503, Top.gg delivers again" : " (the delivery was already answered)"));
+          log(Level::error,
+              why + (answered_now ? "; answered 503, Top.gg delivers again" : " (the delivery was already answered)"),
+              {answered_now ? 503 : 0, {}, {}, {}, {}, kind});
         });
   };
   m.template on<Event>(topgg::AckHandler<Event>(handler));
@@ -266,7 +318,9 @@ template <class Manager> int serve(const Options& o) {
   sigemptyset(&stop);
   sigaddset(&stop, SIGINT);
   sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGHUP); // reload
   pthread_sigmask(SIG_BLOCK, &stop, nullptr); // every thread started from here on inherits it
+  Service service(o); // systemd's environment read (and removed) before any thread starts
 
   topgg::Settings s;
   s.max_body_bytes = static_cast<std::size_t>(o.number("max-body", 65536, 1, 16L << 20, "bytes"));
@@ -281,13 +335,14 @@ template <class Manager> int serve(const Options& o) {
   if (o.has("no-dedup"))
     s.dedup_ttl = std::chrono::seconds(0);
   if (s.dedup_ttl > std::chrono::hours(11) && (o.has("dbl") || o.has("dsl")))
-    std::fprintf(stderr, "topgg-webhook: warning: --dedup-ttl %lld s: legacy votes (--dbl, --dsl) are remembered 11 h "
-                         "at most, since their voter may vote again after 12 h\n",
-                 static_cast<long long>(s.dedup_ttl.count()));
+    log_start(Level::warning, "--dedup-ttl " + std::to_string(s.dedup_ttl.count()) +
+                                  " s: legacy votes (--dbl, --dsl) are remembered 11 h at most, since their voter may "
+                                  "vote again after 12 h");
   const std::string host = o.get("host", "0.0.0.0");
   const auto port = static_cast<std::uint16_t>(o.number("port", 8080, 0, 65535, "port"));
-  const Routes routes = route_specs(o);
+  Routes routes = route_specs(o);
   check_catch_up_options(o, routes);
+  const std::optional<MetricsAddress> metrics_at = check_metrics_option(o, host, port);
 
   std::shared_ptr<topgg::IdempotencyStore> store;
   if (o.has("dedup") && !o.has("no-dedup")) {
@@ -296,10 +351,10 @@ template <class Manager> int serve(const Options& o) {
     } catch (const std::invalid_argument& e) {
       usage_error(library_words(e));
     } catch (const StoreUnusable& e) { // exits before listening: every vote would be answered 503
-      std::fprintf(stderr, "topgg-webhook: %s\n", e.what());
+      log_start(Level::error, e.what());
       return 1;
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "topgg-webhook: cannot open the de-duplication store: %s\n", library_words(e).c_str());
+      log_start(Level::error, "cannot open the de-duplication store: " + library_words(e));
       return 1;
     }
     store->on_error(log_store_line);
@@ -308,7 +363,7 @@ template <class Manager> int serve(const Options& o) {
   std::unique_ptr<Exec> exec = start_exec(o, s.ack_timeout, routes.secret_vars);
 
   // Anyone can send refused requests: a few lines per reason and client, then a summary.
-  LineLimiter refusal_limits({}, [](const std::string& line) { log_line(line); });
+  LineLimiter refusal_limits({}, [](const std::string& line) { log_summary(line); });
   limit_refusal_lines(&refusal_limits);
   struct Unlimit {
     ~Unlimit() { limit_refusal_lines(nullptr); }
@@ -317,7 +372,7 @@ template <class Manager> int serve(const Options& o) {
   EventOutput output(STDOUT_FILENO, [&m](std::function<void()> job) { return m.post(std::move(job)); });
   if (store)
     m.idempotency_store(store);
-  m.settings(s).on_error(log_rejection).on_duplicate(log_duplicate).on_warning([](std::string_view w) { log_line("warning: " + std::string(w)); });
+  m.settings(s).on_error(log_rejection).on_duplicate(log_duplicate).on_warning([](std::string_view w) { log(Level::warning, w); });
   try {
     for (const RouteSpec& r : routes.list) {
       if (r.kind == "dbl")
@@ -325,7 +380,7 @@ template <class Manager> int serve(const Options& o) {
       else if (r.kind == "dsl")
         m.dsl_webhook(r.path, r.key);
       else
-        m.v1_webhook(r.path, split_commas(r.key));
+        m.v1_webhook(r.path, r.secrets);
       if (!r.only_for.empty() && r.only_for != "@me") // @me: catch-up learns it from its token
         m.only_for(r.path, r.only_for);
     }
@@ -338,19 +393,31 @@ template <class Manager> int serve(const Options& o) {
   handle_events<Manager, topgg::v1::WebhookTest>(m, output, exec.get());
   handle_events<Manager, topgg::v1::IntegrationCreate>(m, output, exec.get());
   handle_events<Manager, topgg::v1::IntegrationDelete>(m, output, exec.get());
+  count_metrics(metrics_at, m);
 
   try {
-    m.run(port, host);
+    service.listen(m, port, host); // or on the socket systemd passed
   } catch (const std::exception& e) { // the library's text names the address
-    std::fprintf(stderr, "topgg-webhook: %s\n", library_words(e).c_str());
+    log_start(Level::error, library_words(e));
     return 1;
   }
-  // What was bound, numeric: "[::1]:8080" for --host localhost on an IPv6-first host.
-  std::fprintf(stderr, "listening on http://%s\n", m.address().c_str());
+  std::unique_ptr<MetricsServer> metrics_server;
+  try {
+    metrics_server = serve_metrics<Manager>(metrics_at, m);
+  } catch (const std::exception& e) {
+    log_start(Level::error, e.what());
+    m.close();
+    return 1;
+  }
+  service.ready(m); // "listening on", and READY=1 under systemd, once both listeners run
   std::unique_ptr<CatchUpRunner> catch_up = start_catch_up(m, o, routes);
   int sig = 0;
-  sigwait(&stop, &sig);
+  while (sigwait(&stop, &sig) == 0 && sig == SIGHUP)
+    service.reload(m, routes);
+  service.stopping(sig);
   log_line(std::string(sig == SIGINT ? "SIGINT" : "SIGTERM") + ": closing (answering requests in flight)");
+  if (metrics_server)
+    metrics_server->stopping(); // /readyz: 503 while the answers in flight go out
   catch_up.reset(); // its round in progress is cancelled; the mark stays where it got
   if (exec)
     exec->runner->refuse_waiting(); // answered 503 now, never run (the retry is)
@@ -369,12 +436,18 @@ int listen_main(int argc, char** argv) {
                 {"exec", "exec-jobs", "exec-timeout", "exec-env", "max-body", "max-header", "max-connections",
                  "header-timeout", "body-timeout", "idle-timeout", "ack-timeout", "v1-window", "dedup", "dedup-ttl",
                  "catch-up-since", "catch-up-every", "catch-up-route", "api-base", "api-ca"});
+  valued.push_back("metrics"); // metrics_http.hpp
+  valued.insert(valued.end(), kLogOptions.begin(), kLogOptions.end());
+  valued.insert(valued.end(), kServiceOptions.begin(), kServiceOptions.end());
   const Options o(argc, argv, 2,
-                  {valued, {"no-dedup", "catch-up", "allow-no-auth"}, {"dbl", "dsl", "v1", "exec-env", "only-for"}});
+                  {valued,
+                   {"no-dedup", "catch-up", "allow-no-auth"},
+                   {"dbl", "dsl", "v1", "exec-env", "only-for", "trust-proxy"}});
   if (o.help()) {
     std::fputs(listen_help, stdout);
     return 0;
   }
+  set_log_format_from(o); // before anything is said
   if (o.has("no-dedup") && (o.has("dedup") || o.has("dedup-ttl")))
     usage_error("--no-dedup and --dedup/--dedup-ttl contradict each other");
   if (!o.positional().empty())

@@ -5,10 +5,12 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "log.hpp"
+
 namespace tool {
 
 void usage_error(const std::string& what) {
-  std::fprintf(stderr, "topgg-webhook: %s (try --help)\n", what.c_str());
+  log_start(Level::error, what + " (try --help)"); // text: "topgg-webhook: <what> (try --help)"
   std::exit(2);
 }
 

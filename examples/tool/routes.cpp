@@ -1,9 +1,9 @@
 #include "routes.hpp"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstdlib>
 
+#include "log.hpp"
 #include "topgg/snowflake.hpp"
 
 namespace tool {
@@ -14,35 +14,37 @@ struct Kind {
   const char* name;
   const char* flag; // the key of routes without =VAR
   const char* env;
+  const char* credential; // systemd's LoadCredential= name
 };
-constexpr Kind kKinds[] = {{"dbl", "dbl-auth", "TOPGG_DBL_AUTH"},
-                           {"dsl", "dsl-auth", "TOPGG_DSL_AUTH"},
-                           {"v1", "v1-secret", "TOPGG_V1_SECRET"}};
+constexpr Kind kKinds[] = {{"dbl", "dbl-auth", "TOPGG_DBL_AUTH", "dbl-auth"},
+                           {"dsl", "dsl-auth", "TOPGG_DSL_AUTH", "dsl-auth"},
+                           {"v1", "v1-secret", "TOPGG_V1_SECRET", "v1-secret"}};
 
-/// Where the key of `spec` came from, for the line that says it is missing.
-std::string key_source(const Kind& k, const std::string& value, const std::string& var) {
-  if (!var.empty())
-    return "$" + var + " (from --" + k.name + " " + value + ") is empty";
-  return std::string("set $") + k.env + ", or give the route its own variable: --" + k.name + " " + value + "=VAR";
+/// Where the key of `spec` should have come from, for the line that says it is missing.
+std::string key_source(const Kind& k, const std::string& value, const RouteSpec& spec) {
+  if (spec.source.kind != SecretSource::none)
+    return spec.source.describe() + " (from --" + k.name + " " + value + ") is empty";
+  return std::string("set $") + k.env + " or $" + k.env + "_FILE (or the credential " + k.credential +
+         "), or give the route its own: --" + k.name + " " + value + "=VAR or =@FILE";
 }
 
-void check_key(const Kind& k, const RouteSpec& spec, const std::string& value, const std::string& var,
-               bool allow_no_auth) {
-  const bool v1 = spec.kind == "v1";
-  const auto secrets = split_commas(spec.key);
-  const bool none =
-      v1 ? std::all_of(secrets.begin(), secrets.end(), [](auto& s) { return s.empty(); }) : spec.key.empty();
-  if (!none)
+bool no_key(const RouteSpec& spec) {
+  if (spec.kind == "v1")
+    return std::all_of(spec.secrets.begin(), spec.secrets.end(), [](auto& s) { return s.empty(); });
+  return spec.key.empty();
+}
+
+void check_key(const Kind& k, const RouteSpec& spec, const std::string& value, bool allow_no_auth) {
+  if (!no_key(spec))
     return;
-  if (v1) // nothing could ever be verified: every delivery would be refused
+  if (spec.kind == "v1") // nothing could ever be verified: every delivery would be refused
     usage_error("--v1 " + spec.path +
-                " has no secret, so every delivery to it would be refused: " + key_source(k, value, var));
+                " has no secret, so every delivery to it would be refused: " + key_source(k, value, spec));
   if (!allow_no_auth)
     usage_error("--" + std::string(k.name) + " " + spec.path + " has no key, so anyone could post votes to it: " +
-                key_source(k, value, var) + " (or accept every request with --allow-no-auth, for a local test)");
-  std::fprintf(stderr,
-               "topgg-webhook: warning: --%s %s has no key: every request to it is accepted (--allow-no-auth)\n",
-               k.name, spec.path.c_str());
+                key_source(k, value, spec) + " (or accept every request with --allow-no-auth, for a local test)");
+  log_start(Level::warning, "--" + std::string(k.name) + " " + spec.path +
+                                " has no key: every request to it is accepted (--allow-no-auth)");
 }
 
 /// --only-for ROUTE=ID (repeatable), each naming a route of the command line.
@@ -68,38 +70,78 @@ void apply_only_for(const Options& o, Routes& out) {
 
 } // namespace
 
+bool set_route_key(RouteSpec& route, const std::string& value, std::string& why) {
+  if (route.kind == "v1") {
+    std::vector<std::string> secrets = v1_secrets(value, route.source);
+    if (std::all_of(secrets.begin(), secrets.end(), [](auto& s) { return s.empty(); })) {
+      why = "it holds no secret";
+      return false;
+    }
+    route.secrets = std::move(secrets);
+    return true;
+  }
+  // The whole Authorization value is the key: a line break can never be in it.
+  if (value.find_first_of("\r\n") != std::string::npos) {
+    why = "it holds several lines (a key is one line)";
+    return false;
+  }
+  route.key = value;
+  return true;
+}
+
 Routes route_specs(const Options& o) {
   Routes out;
   const bool allow_no_auth = o.has("allow-no-auth");
   for (const Kind& k : kKinds) {
-    bool plain = false; // a route without =VAR
+    bool plain = false; // a route without =VAR or =@FILE
     for (const std::string& value : o.all(k.name)) {
-      RouteSpec spec{k.name, value, {}, {}};
-      std::string var;
+      RouteSpec spec{k.name, value, {}, {}, {}, {}};
+      std::string key;
       const auto eq = value.rfind('=');
-      if (eq != std::string::npos) {
-        var = value.substr(eq + 1);
+      if (eq != std::string::npos && value.compare(eq + 1, 1, "@") == 0) { // ROUTE=@FILE
+        const std::string file = value.substr(eq + 2);
+        spec.path = value.substr(0, eq);
+        spec.source = {SecretSource::file, file, {}};
+        std::string why;
+        if (file.empty() || !read_secret_file(file, key, why))
+          config_error("--" + std::string(k.name) + " " + value + ": cannot read " +
+                       (file.empty() ? std::string("the key file: no path after '@'") : file + ": " + why));
+      } else if (eq != std::string::npos) { // ROUTE=VAR
+        const std::string var = value.substr(eq + 1);
         if (!env_name(var))
           usage_error("--" + std::string(k.name) + " " + value +
-                      ": after '=' comes the name of the environment variable holding the route's key");
+                      ": after '=' comes the name of the environment variable holding the route's key, or "
+                      "@FILE for a file holding it");
         spec.path = value.substr(0, eq);
         if (!std::getenv(var.c_str()))
           usage_error("--" + std::string(k.name) + " " + value + ": $" + var + " is not set");
-        spec.key = env_or_empty(var);
+        key = env_or_empty(var);
+        spec.source = {SecretSource::env, var, {}};
         out.secret_vars.push_back(var);
       } else {
         plain = true;
-        spec.key = o.has(k.flag) ? o.get(k.flag) : env_or_empty(k.env);
+        if (o.has(k.flag)) {
+          key = o.get(k.flag);
+          spec.source = {SecretSource::flag, k.flag, {}};
+        } else {
+          FoundSecret found = find_secret(k.env, k.credential);
+          key = std::move(found.value);
+          spec.source = std::move(found.source);
+        }
       }
-      check_key(k, spec, value, var, allow_no_auth);
+      std::string why;
+      if (!key.empty() && !set_route_key(spec, key, why))
+        config_error("--" + std::string(k.name) + " " + value + ": " + spec.source.describe() + ": " + why);
+      check_key(k, spec, value, allow_no_auth);
       out.list.push_back(std::move(spec));
     }
     if (o.has(k.flag)) {
       if (!plain)
         usage_error("--" + std::string(k.flag) + " is the key of --" + k.name +
                     " ROUTE given without =VAR: there is none");
-      std::fprintf(stderr, "topgg-webhook: warning: --%s is visible to other users in the process list; prefer $%s\n",
-                   k.flag, k.env);
+      log_start(Level::warning, "--" + std::string(k.flag) +
+                                    " is visible to other users in the process list; prefer $" + k.env + " or $" +
+                                    k.env + "_FILE");
     }
   }
   apply_only_for(o, out);

@@ -18,6 +18,7 @@
 
 #include "events_json.hpp"
 #include "options.hpp"
+#include "secrets.hpp"
 #include "topgg/api.hpp"
 
 namespace tool {
@@ -39,8 +40,9 @@ before it are valid), 2 on a usage error.
   --max-retries N    after 429, 5xx and network errors (default 4)
   --interval MS      at least this long between two requests (default 250)
 
-The token is read from $TOPGG_TOKEN only (never from a flag: flags are visible
-in the process list) and never printed.
+The token is read from $TOPGG_TOKEN, a file named by $TOPGG_TOKEN_FILE, or the
+systemd credential topgg-token (never from a flag: flags are visible in the
+process list), and never printed.
 
 output:
   {"event":"vote","source":"api","user_id":"...","platform_id":"...","weight":1,
@@ -131,8 +133,8 @@ int votes_main(int argc, char** argv) {
   const long retries = o.number("max-retries", 4, 0, 86'400'000, "attempts");
   const long interval = o.number("interval", 250, 0, 86'400'000, "milliseconds");
 
-  const char* token = std::getenv("TOPGG_TOKEN");
-  if (!token || !*token)
+  const std::string token = find_secret("TOPGG_TOKEN", "topgg-token").value;
+  if (token.empty())
     return usage("set $TOPGG_TOKEN to the project's v1 API token");
 
   topgg::api::Options opt;

@@ -28,7 +28,9 @@ public:
   /// whose context must outlive this object.
   explicit WebhookManager(::asio::any_io_executor ex);
   /// Closes as close() does. With the owned context, waits for the graceful
-  /// close (at most Settings::ack_timeout plus writing the last answers).
+  /// close (a request on its way is read within its header and body
+  /// timeouts, acknowledgements waited for up to Settings::ack_timeout, then
+  /// the last answers written).
   /// With yours, whatever is still open is closed at once and no handler or
   /// hook runs after it returns; it may run while the context runs on other
   /// threads, but never from inside one of this manager's handlers.
@@ -38,6 +40,7 @@ public:
 
 private:
   Bound listen(std::uint16_t port, const std::string& host) override;
+  Bound adopt(int fd) override;
   void stop() override;
   bool post_to_loop(std::function<void()> task) override;
   std::unique_ptr<Impl> impl_;

@@ -71,9 +71,19 @@ struct CatchUpRound {
   std::optional<Error> error;        ///< the API call that ended the round early, if any
 };
 
+/// What catch-up has done since start(), for health checks and dashboards.
+struct CatchUpStats {
+  std::uint64_t rounds = 0;        ///< rounds that succeeded: read the history to its end, delivered every vote
+  std::uint64_t rounds_failed = 0; ///< rounds ended by an API error, or with a vote whose delivery failed
+  std::uint64_t votes = 0;         ///< votes handled by catch-up (duplicates not counted)
+  /// When the last round that succeeded ended; nullopt if none did yet.
+  std::optional<std::chrono::system_clock::time_point> last_success;
+};
+
 /// Fetches the votes cast while no receiver was up and delivers each once to
 /// the vote.create handlers (see the file's comment); rounds at start, then
-/// every CatchUpOptions::every.
+/// every CatchUpOptions::every. Each round is also told to the Router's
+/// Metrics, if it has one (RouterApi::metrics(): Metrics::catch_up_round).
 class TOPGG_API CatchUp {
 public:
   /// Delivers through `router` on the catch-up thread (handlers run there
@@ -98,6 +108,9 @@ public:
 
   /// One round, on the calling thread (tools, tests).
   CatchUpRound run_once();
+
+  /// The rounds so far (run_once() ones included); any thread.
+  CatchUpStats stats() const;
 
   struct Impl;
 

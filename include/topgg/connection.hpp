@@ -90,8 +90,13 @@ public:
   /// Picks up completed acknowledgements and continues with held input.
   void resume(Now now);
 
-  /// Graceful close: no new request is read; requests already received are
-  /// answered (acks waited for up to their deadline); then done().
+  /// Graceful close: requests already received are answered (acks waited
+  /// for up to their deadline), the last one with `Connection: close` where
+  /// it is still waiting; then done(). A request partly received, or the
+  /// first one of a connection that has sent nothing yet (it may be on its
+  /// way: closing would reset its client), is still read to its end within
+  /// its header and body timeouts, answered with `Connection: close`, and is
+  /// the last. A connection between two requests reads nothing more.
   void shutdown(Now now);
 
   /// The client's address, for the error hook ("203.0.113.7:51234").

@@ -106,7 +106,8 @@ public:
       conn_.resume(now);
     settle(now);
   }
-  /// Graceful close: answers what was received, then closes.
+  /// Graceful close: answers what was received (and a request on its way,
+  /// see Connection::shutdown), then closes.
   void shutdown(Now now) {
     if (!closed_)
       conn_.shutdown(now);

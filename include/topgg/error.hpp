@@ -65,6 +65,16 @@ struct Rejection {
   std::string_view detail;      ///< why, in more words than describe(error); may name a field, never a secret
   std::string_view method = {}; ///< request method, when known
   std::string_view peer = {};   ///< the client's address ("203.0.113.7:51234"), when the adapter knows it
+  /// The request's `X-Forwarded-For` value when it carried exactly one such
+  /// header ("" otherwise). Anyone can send it: it names the client only when
+  /// `peer` is a proxy of yours (a proxy appends the address it saw, so the
+  /// last address not of your proxies is the client's). Never authenticates.
+  std::string_view forwarded_for = {};
+  /// The request's `Forwarded` value (RFC 7239: `for=…;proto=…, for=…`) when it
+  /// carried exactly one; as forwarded_for.
+  std::string_view forwarded = {};
+  /// A v1 delivery's `x-topgg-trace` value (what Top.gg's support asks for), when known.
+  std::string_view trace = {};
 };
 
 } // namespace topgg

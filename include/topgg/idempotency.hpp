@@ -119,6 +119,19 @@ public:
   /// persistent store that cannot write it.
   virtual void save_mark(std::string_view name, std::chrono::sys_time<std::chrono::microseconds> t);
 
+  /// Whether the store can be asked now, as far as it knows without asking:
+  /// cheap, thread-safe, never does I/O — what a readiness check (`/readyz`)
+  /// and the metrics' `store_up` read, as often as they like. Default: true
+  /// (a store without outages, such as MemoryStore). SqliteStore and
+  /// RedisStore answer false from the moment their own thread finds the file
+  /// or the server failing until an operation works again; they check by
+  /// themselves while an outage lasts, so this turns true again without
+  /// deliveries.
+  virtual bool available() const noexcept;
+  /// Why available() is false, one line for an operator ("redis
+  /// 127.0.0.1:6379: Connection refused"); "" while it is true. Thread-safe.
+  virtual std::string unavailable_reason() const;
+
   /// What the store says when it has trouble (an outage begins or ends): one
   /// line per event, never per request. Default: standard error. Set it
   /// before the store is used.

@@ -8,6 +8,8 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "topgg/router.hpp"
 
@@ -38,6 +40,18 @@ public:
   /// if it cannot listen (nothing is left running: run() may be tried
   /// again), std::logic_error if already running.
   std::uint16_t run(std::uint16_t port = 8080, const std::string& host = "0.0.0.0");
+  /// Serves `fd`, a TCP (IPv4 or IPv6) socket already bound and listening —
+  /// one inherited from systemd's socket activation (LISTEN_FDS), or made by
+  /// the caller — instead of binding one; returns its port. The manager takes
+  /// the descriptor over: it is made non-blocking and close-on-exec, and
+  /// close() closes it. The socket itself lives on while another descriptor
+  /// of it is open (systemd keeps one): the connections waiting in its
+  /// backlog then go to whoever accepts next, such as the process started
+  /// after this one. Throws std::invalid_argument if `fd` is not a listening
+  /// TCP stream socket, std::system_error if it cannot be used (EBADF, …) —
+  /// then `fd` stays open and the caller's — std::logic_error if already
+  /// running.
+  std::uint16_t run_on(int fd);
   /// The bound port, 0 when not running.
   std::uint16_t port() const noexcept;
   /// What run() bound, printable: "0.0.0.0:8080", "[::]:8080"; "" when not running.
@@ -52,9 +66,30 @@ public:
   /// (Router::deliver).
   bool post(std::function<void()> task);
 
-  /// Graceful close: stops accepting, answers requests already received
-  /// (their acknowledgements waited for up to Settings::ack_timeout), then
-  /// closes every connection. Idempotent, from any thread. With the
+  /// Replaces the key of the dbl_webhook / dsl_webhook route at `route`
+  /// (key rotation), from any thread, running or not, without closing a
+  /// connection and at no cost per request. Checked here: throws
+  /// std::invalid_argument as Router::replace_auth_key does, and nothing
+  /// changes. While running, the change is posted to the loop thread, where
+  /// every request is checked; `done` (if any) runs there once it is made:
+  /// requests checked from then on use `key`, one already past its check
+  /// keeps the old. Not running (or closing), both happen before this returns.
+  void replace_auth_key(std::string_view route, std::string key, std::function<void()> done = {});
+  /// The same for the v1_webhook route at `route`: `secrets` replace its
+  /// secrets (any may sign: keep the old one beside the new while Top.gg
+  /// switches). Throws std::invalid_argument as Router::replace_v1_secrets.
+  void replace_v1_secrets(std::string_view route, std::vector<std::string> secrets,
+                          std::function<void()> done = {});
+
+  /// Graceful close: stops accepting (connections still in the listening
+  /// socket's backlog stay there for whoever accepts next, with run_on()),
+  /// then lets every connection finish: requests already received are
+  /// answered (their acknowledgements waited for up to Settings::ack_timeout),
+  /// the last answer of each connection with `Connection: close` where it is
+  /// still waiting; a request partly received, or the first one of a
+  /// connection accepted but silent so far, is read within its header and
+  /// body timeouts and answered (Connection::shutdown); connections between
+  /// two requests close at once. Idempotent, from any thread. With the
   /// adapter's own loop it returns when all is closed (at once when called
   /// on the loop thread); with yours it returns at once, and the loop has
   /// nothing of ours left when the close is done.
@@ -72,6 +107,9 @@ protected:
   /// Adapter: bind and start serving; throws std::system_error (having left
   /// nothing behind) if it cannot.
   virtual Bound listen(std::uint16_t port, const std::string& host) = 0;
+  /// Adapter: start serving the listening socket `fd` (run_on()); throws as
+  /// run_on() does, leaving `fd` open.
+  virtual Bound adopt(int fd) = 0;
   /// Adapter: begin the graceful close (any thread, idempotent); with an owned
   /// loop, wait for it unless called on that loop.
   virtual void stop() = 0;
@@ -81,6 +119,9 @@ protected:
   void stopped() noexcept;
 
 private:
+  std::uint16_t start(const std::function<Bound()>& listen);
+  void change_key(std::function<void()> change, std::function<void()> done);
+
   Router router_;
   mutable std::mutex m_;
   bool running_ = false;

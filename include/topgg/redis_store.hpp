@@ -6,6 +6,7 @@
 // In Redis, under `key_prefix`:
 //   <prefix><key>        "claimed:<token>" for the lease, then "done" for the TTL
 //   <prefix>mark:<name>  a mark, decimal microseconds since the Unix epoch
+//   <prefix>health       "1" for a short while: the store's own check that Redis takes writes
 // A claim is one Lua script (EVALSHA): `SET key claimed:<token> NX PX lease`,
 // and when the key exists, whether it is done or still claimed — one round
 // trip, no race between receivers. A release deletes the key only if it still
@@ -46,6 +47,11 @@ struct TOPGG_API RedisOptions {
   /// each failed attempt up to `reconnect_max`.
   std::chrono::milliseconds reconnect_min{100};
   std::chrono::milliseconds reconnect_max{5000}; ///< cap of that doubling; at least `reconnect_min`
+  /// When connected and nothing was sent for this long, the store writes
+  /// `<prefix>health` (SET … PX), so that a connection that died silently is
+  /// noticed without a delivery (a claim would then be the first to wait for
+  /// `command_timeout`); positive.
+  std::chrono::milliseconds health_interval{5000};
   /// Off (default): while Redis cannot be asked, claims answer unavailable,
   /// the pipeline answers 503 and Top.gg delivers again later — nothing is
   /// handled twice, but a v1 delivery (retried only for about 7 s) can run out
@@ -127,6 +133,17 @@ public:
   /// SET `<prefix>mark:<name>` to `t` in microseconds since the Unix epoch,
   /// without expiry; blocks and throws as load_mark().
   void save_mark(std::string_view name, std::chrono::sys_time<std::chrono::microseconds> t) override;
+
+  /// False while an outage lasts: from the first failure the store's thread
+  /// sees (a connection refused or closed, a command unanswered within
+  /// `command_timeout` or answered with an error) until a command works
+  /// again. Connected again during an outage, the store writes
+  /// `<prefix>health` at once (a replica or a full Redis accepts connections
+  /// and still refuses writes), so this follows Redis without deliveries. No
+  /// I/O, any thread.
+  bool available() const noexcept override;
+  /// "redis HOST:PORT: why" while not available(); "" otherwise.
+  std::string unavailable_reason() const override;
 
   /// Tells at start what the first claim would otherwise find: whether this
   /// store can use Redis as configured. Blocks for at most `timeout`. Connected

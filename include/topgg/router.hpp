@@ -53,6 +53,7 @@ using Events =
     v1::TypeList<BotVote, ServerVote, v1::VoteCreate, v1::WebhookTest, v1::IntegrationCreate, v1::IntegrationDelete>;
 
 class Router;
+class Metrics;
 namespace detail {
 struct Config;
 class Pipeline;
@@ -192,6 +193,13 @@ public:
   Self& idempotency_store(std::shared_ptr<IdempotencyStore> store);
   /// The store in use; nullptr while de-duplication is off (Settings::dedup_ttl 0).
   std::shared_ptr<IdempotencyStore> idempotency_store() const;
+  /// Counts requests, events, refusals, duplicates, handler outcomes and
+  /// latency into `m` (see Metrics; `#include <topgg/metrics.hpp>`), and
+  /// reports this router's idempotency store's health through it; nullptr
+  /// (the default) counts nothing. Several routers may share one Metrics.
+  Self& metrics(std::shared_ptr<Metrics> m);
+  /// The Metrics counted into; nullptr when none.
+  std::shared_ptr<Metrics> metrics() const;
 
 private:
   Router& r() { return static_cast<Self*>(this)->router(); }
@@ -263,6 +271,23 @@ public:
   /// project or is no v1 route (then nothing changed).
   bool learn_project(std::string_view route, std::string_view project);
 
+  /// Replaces the key of the dbl_webhook / dsl_webhook route at `route`
+  /// while requests are served (key rotation), without touching a connection:
+  /// requests whose Authorization is checked after the call use `key`. Not
+  /// synchronised with requests, and costs them nothing: call it where
+  /// requests are checked — with a WebhookManager, through its
+  /// replace_auth_key(), which runs this on the loop thread; with handle(), on
+  /// the thread that calls handle(), between two calls (or under the lock that
+  /// keeps your handle() calls apart). Throws std::invalid_argument, and
+  /// changes nothing, if no such route is set up or `key` is empty (a route
+  /// without a key accepts every request: set that up with dbl_webhook()).
+  void replace_auth_key(std::string_view route, std::string key);
+  /// The same for the v1_webhook route at `route`: `secrets` replace its
+  /// secrets (any of them may sign: keep the old one beside the new while
+  /// Top.gg switches). Throws std::invalid_argument if no v1 route is at
+  /// `route` or every secret is empty.
+  void replace_v1_secrets(std::string_view route, std::vector<std::string> secrets);
+
   /// Methods accepted at `path`, comma-separated ("POST").
   std::string allowed_methods(std::string_view path) const;
 
@@ -283,12 +308,16 @@ public:
 
 private:
   template <class> friend class RouterApi;
+  friend class ManagerBase;
+  /// Throws as replace_auth_key() / replace_v1_secrets() would; changes nothing.
+  void check_key(std::string_view route, bool v1, const std::vector<std::string>& keys) const;
   template <class Event> void set_handlers(Handler<Event> plain, AckHandler<Event> with_ack);
   void add_route(int kind, std::string method, std::string path, std::string key, RouteHandler h,
                  std::vector<std::string> secrets);
   detail::Config& configure(); ///< throws std::logic_error while frozen
   const Settings& current_settings() const noexcept;
   std::shared_ptr<IdempotencyStore> current_store() const;
+  std::shared_ptr<Metrics> current_metrics() const;
 
   std::shared_ptr<detail::Config> config_;
   std::shared_ptr<detail::Pipeline> pipeline_;
@@ -308,6 +337,7 @@ TOPGG_API void set_settings(Config& c, const Settings& s);
 TOPGG_API void set_resolver(Config& c, SecretResolver r);
 TOPGG_API void set_store(Config& c, std::shared_ptr<IdempotencyStore> s);
 TOPGG_API void set_target(Config& c, std::string_view route, std::string id);
+TOPGG_API void set_metrics(Config& c, std::shared_ptr<Metrics> m);
 } // namespace detail
 
 template <class S> S& RouterApi<S>::dbl_webhook(std::string route, std::string auth_key) {
@@ -373,6 +403,11 @@ template <class S> S& RouterApi<S>::idempotency_store(std::shared_ptr<Idempotenc
   detail::set_store(r().configure(), std::move(store));
   return static_cast<S&>(*this);
 }
+template <class S> S& RouterApi<S>::metrics(std::shared_ptr<Metrics> m) {
+  detail::set_metrics(r().configure(), std::move(m));
+  return static_cast<S&>(*this);
+}
+template <class S> std::shared_ptr<Metrics> RouterApi<S>::metrics() const { return r().current_metrics(); }
 /// \endcond
 
 } // namespace topgg

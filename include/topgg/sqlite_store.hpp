@@ -92,6 +92,14 @@ public:
   /// SQLite's message when the transaction fails, as load_mark().
   void save_mark(std::string_view name, std::chrono::sys_time<std::chrono::microseconds> t) override;
 
+  /// False while an outage lasts: from a transaction that failed (locked
+  /// beyond `busy_timeout`, disk full, I/O error) until one commits; during
+  /// an outage the store's thread tries an empty write transaction each
+  /// second, so this turns true again without deliveries. No I/O, any thread.
+  bool available() const noexcept override;
+  /// "sqlite PATH: SQLite's message" while not available(); "" otherwise.
+  std::string unavailable_reason() const override;
+
   /// The file's schema version (`PRAGMA user_version`) this library writes.
   static constexpr int schema_version = 1;
 

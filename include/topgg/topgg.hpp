@@ -7,6 +7,7 @@
 #include "topgg/error.hpp"
 #include "topgg/http.hpp"
 #include "topgg/idempotency.hpp"
+#include "topgg/metrics.hpp"
 #include "topgg/query.hpp"
 #include "topgg/router.hpp"
 #include "topgg/settings.hpp"

@@ -26,7 +26,9 @@ public:
   /// called from any thread.
   explicit WebhookManager(uv_loop_t* loop);
   /// Closes as close() does. With the owned loop, waits for the graceful
-  /// close (at most Settings::ack_timeout plus writing the last answers);
+  /// close (a request on its way is read within its header and body
+  /// timeouts, acknowledgements waited for up to Settings::ack_timeout, then
+  /// the last answers written);
   /// never call it from a handler then. With your loop, whatever is still
   /// open is closed at once and no handler or hook runs after it returns —
   /// also when called from inside a handler; the last memory is freed by the
@@ -37,6 +39,7 @@ public:
 
 private:
   Bound listen(std::uint16_t port, const std::string& host) override;
+  Bound adopt(int fd) override;
   void stop() override;
   bool post_to_loop(std::function<void()> task) override;
   std::unique_ptr<Impl> impl_;

@@ -9,8 +9,9 @@ Paths name a scenario and a run, so each test gets fresh state without a control
 
 Every request is checked (Authorization must be "Bearer <token>"; startDate must be ISO 8601 UTC
 and at most one year back; a cursor must be one this mock issued) and recorded: arrival time
-(time.monotonic()), endpoint, query, whether the token matched (never the header itself), user
-agent and the status answered, plus "problems" found in the request.
+(time.monotonic()) and the time its answer started to be sent ("answered"), endpoint, query,
+whether the token matched (never the header itself), user agent and the status answered, plus
+"problems" found in the request.
 
 Scenarios (the votes endpoint; /projects/@me answers normally unless said):
     pages      8 votes, 3 per page, linked by cursors (with '+', '/', '='), then an empty page
@@ -20,7 +21,8 @@ Scenarios (the votes endpoint; /projects/@me answers normally unless said):
     ratelong   always 429 with "Retry-After: 3600"
     flaky      first votes request: 500; then as pages
     down       always 503 (no Retry-After)
-    slow       every request waits 3 s before answering as pages
+    slow       every request waits 30 s before answering as pages (a client that gives up or is
+               cancelled is told apart from one that waited, however slow the machine)
     notjson    200 with an HTML body
     badshape   200 with "data" an object
     badrecord  200 with a record whose created_at is not a date
@@ -161,6 +163,8 @@ class MockApi:
             "user_agent": h.headers.get("User-Agent", ""),
             "accept": h.headers.get("Accept", ""),
             "problems": [],
+            "status": None,  # set before the answer, in place: the log may be read meanwhile
+            "answered": None,
         }
         run = self.run(run_name)
         with run.lock:
@@ -171,7 +175,8 @@ class MockApi:
         status, body, headers = self.answer(scenario, run, endpoint, query, entry, nth)
         entry["status"] = status
         if scenario == "slow":
-            time.sleep(3)
+            time.sleep(30)
+        entry["answered"] = time.monotonic()
         self.send(h, status, body, headers)
 
     def answer(self, scenario, run, endpoint, query, entry, nth):

@@ -221,7 +221,7 @@ def cli_mode(exe, mock, ca, other_ca, tool=False):
     p, elapsed, log = votes("slow", "--timeout", "300", "--max-retries", "0")
     check(p.returncode == 1 and b"timeout" in p.stderr and len(p.stderr.splitlines()) == 1,
           f"slow answer: exit 1, one timeout line (got {p.stderr!r})")
-    check(elapsed < 2.5, f"slow answer: gives up in time ({elapsed:.2f} s)")
+    check(elapsed < 10, f"slow answer: gives up long before it comes (30 s), however busy the machine ({elapsed:.2f} s)")
 
     p, _, log = votes("pages", "--api-ca", other_ca)
     check(p.returncode == 1 and b"tls" in p.stderr and not log, "wrong CA: exit 1, tls, nothing reached the server")
@@ -290,13 +290,13 @@ class Listener:
         self.pump()
         return [json.loads(l) for l in self.out.decode().splitlines() if l.strip()]
 
-    def wait_lines(self, n, timeout=15):
+    def wait_lines(self, n, timeout=30):
         deadline = time.monotonic() + timeout
         while len(self.lines()) < n and time.monotonic() < deadline:
             time.sleep(0.05)
         return self.lines()
 
-    def wait_err(self, needle, timeout=15):
+    def wait_err(self, needle, timeout=30):
         deadline = time.monotonic() + timeout
         while needle.encode() not in self.err and time.monotonic() < deadline:
             self.pump()
@@ -329,7 +329,7 @@ def signed_vote(exe, port, vote, secret, project="803190510032756736", path="/to
         "user": {"id": vote["user_id"], "platform_id": vote["platform_id"], "name": "voter", "avatar_url": None}}})
     t = str(int(time.time()))
     mac = hmac.new(secret.encode(), (t + "." + body).encode(), hashlib.sha256).hexdigest()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     conn.request("POST", path, body, {"x-topgg-signature": f"t={t},v1={mac}", "Content-Type": "application/json"})
     status = conn.getresponse().status
     conn.close()
@@ -345,6 +345,17 @@ def listen_mode(exe, mock, ca, tmp):
     env = clean_env(TOPGG_TOKEN=TOKEN, TOPGG_V1_SECRET=secret)
     votes = [{k: v for k, v in vote.items() if not k.startswith("_")} for vote in mock.votes]
     db = os.path.join(tmp, "dedup.db")
+
+    def walked(run_name, timeout=30):
+        """Waits until the run's walk asked for the page after the last vote (the empty one): every
+        record before it went through the receiver's pipeline. False if that took over `timeout`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            cursors = mock.run(run_name).cursors
+            if any(cursors.get(e["query"].get("cursor")) == len(votes) for e in mock.log_of(run_name)):
+                return True
+            time.sleep(0.05)
+        return False
 
     def base(scenario, run_name):
         return ["--catch-up", "--catch-up-since", "3h", "--api-base", f"{mock.url}/{scenario}/{run_name}",
@@ -369,7 +380,7 @@ def listen_mode(exe, mock, ca, tmp):
     # Restarted on the same store: resumes from its mark, no vote twice.
     s = Listener(exe, [*base("pages", "listen-2"), "--dedup", f"sqlite:{db}"], env)
     try:
-        time.sleep(1.5)
+        check(walked("listen-2"), "restarted on its store: it walked the history again")
         check(s.lines() == [], "restarted on its store: nothing delivered twice")
         log = mock.log_of("listen-2")
         since = [e["query"].get("startDate") for e in log if e["endpoint"] == "votes" and "startDate" in e["query"]]

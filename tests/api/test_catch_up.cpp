@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "topgg/catch_up.hpp"
+#include "topgg/metrics.hpp"
 #include "topgg/sqlite_store.hpp"
 #include "topgg/uv.hpp"
 
@@ -85,9 +86,9 @@ api::CatchUpOptions options(const std::string& scenario, std::vector<std::string
   o.api.ca_file = env("TOPGG_API_CA");
   o.api.min_interval = 20ms;
   o.api.backoff = 50ms;
-  o.api.timeout = 5000ms;
-  o.since = 3h; // the mock's votes are within the last two hours
-  o.vote_timeout = 2000ms;
+  o.api.timeout = 30'000ms; // timeouts a busy machine does not reach: no case here is about them
+  o.since = 3h;             // the mock's votes are within the last two hours
+  o.vote_timeout = 30'000ms;
   if (errors)
     o.on_error = [errors](std::string_view line) { errors->emplace_back(line); };
   return o;
@@ -111,6 +112,17 @@ struct Seen {
     return out;
   }
 };
+
+/// The mock's run name in `o`'s base URL, for its request log.
+std::string run_of(const api::CatchUpOptions& o) { return o.api.base_url.substr(o.api.base_url.rfind('/') + 1); }
+
+/// Polls `done` until it holds or 30 s pass; returns done().
+template <class Done> bool eventually(Done done) {
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (!done() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(10ms);
+  return done();
+}
 
 std::vector<std::string> user_ids(std::size_t from = 0, std::size_t to = 8) {
   std::vector<std::string> out;
@@ -256,6 +268,55 @@ TEST_CASE("restarted on a persistent store, it resumes from its mark: no vote tw
   std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("each round is counted — in stats() and in the Router's Metrics: votes, results, the last success") {
+  auto metrics = std::make_shared<topgg::Metrics>();
+  topgg::Router router;
+  Seen seen;
+  std::atomic<bool> fail{true};
+  router.metrics(metrics)
+      .v1_webhook("/v1", "whs_catchup")
+      .on_vote_create([&](const v1::VoteCreate& v) {
+        if (fail && v.user.id == mock_votes()[4].user_id)
+          throw std::runtime_error("database down");
+        seen.add(v);
+      })
+      .on_error([](const topgg::Rejection&) {});
+  api::CatchUpOptions o = options("pages");
+  o.overlap = 24h;
+  api::CatchUp catch_up(router, o);
+  CHECK(catch_up.stats().rounds == 0);
+  CHECK_FALSE(catch_up.stats().last_success);
+  const auto before = std::chrono::system_clock::now();
+  catch_up.run_once(); // vote 4 fails: the round did not succeed
+  api::CatchUpStats st = catch_up.stats();
+  CHECK(st.rounds == 0);
+  CHECK(st.rounds_failed == 1);
+  CHECK(st.votes == 7);
+  CHECK_FALSE(st.last_success);
+  fail = false;
+  catch_up.run_once();
+  st = catch_up.stats();
+  CHECK(st.rounds == 1);
+  CHECK(st.votes == 8);
+  REQUIRE(st.last_success);
+  CHECK(*st.last_success >= before);
+  const topgg::MetricsSnapshot m = metrics->snapshot();
+  CHECK(m.catch_up_rounds == 1);
+  CHECK(m.catch_up_rounds_failed == 1);
+  CHECK(m.catch_up_votes == 8);
+  CHECK(m.catch_up_last_success == std::chrono::floor<std::chrono::microseconds>(*st.last_success));
+  CHECK(m.event("vote.create") == 9); // handed to the handler: vote 4 twice (it threw the first time)
+  CHECK(m.handler_failures == 1);
+  CHECK(m.requests.empty()); // caught-up votes are no HTTP requests
+
+  o.api.token = "wrong-token-0123456789"; // an API error: a failed round
+  o.on_error = [](std::string_view) {};
+  api::CatchUp refused(router, o);
+  refused.run_once();
+  CHECK(refused.stats().rounds_failed == 1);
+  CHECK(metrics->snapshot().catch_up_rounds_failed == 2);
+}
+
 TEST_CASE("401: one clear line, the round ends, the mark stays; the token is in no message") {
   topgg::Router router;
   Seen seen;
@@ -321,11 +382,10 @@ TEST_CASE("with a WebhookManager, caught-up votes are handled on its loop thread
   o.every = 3600s;
   api::CatchUp catch_up(m, o);
   catch_up.start(); // the first round now, on its own thread
-  for (int i = 0; i < 200 && seen.users().size() < 8; ++i)
-    std::this_thread::sleep_for(10ms);
+  CHECK(eventually([&] { return seen.users().size() >= 8; }));
   const auto t0 = std::chrono::steady_clock::now();
   catch_up.stop(); // waiting for the next round: stops at once
-  CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+  CHECK(std::chrono::steady_clock::now() - t0 < 10s); // not the hour until the next round
   CHECK(seen.users() == user_ids());
   for (std::thread::id t : seen.threads)
     CHECK(t == loop_thread);
@@ -335,10 +395,12 @@ TEST_CASE("with a WebhookManager, caught-up votes are handled on its loop thread
 TEST_CASE("stop() cancels a round waiting on a slow API promptly") {
   topgg::Router router;
   router.v1_webhook("/v1", "whs_catchup").on_vote_create([](const v1::VoteCreate&) {});
-  api::CatchUp catch_up(router, options("slow"));
+  const api::CatchUpOptions o = options("slow");
+  api::CatchUp catch_up(router, o);
   catch_up.start();
-  std::this_thread::sleep_for(300ms);
+  // The round's request has reached the mock, whose answer is 30 s away.
+  CHECK(eventually([&] { return fetch("/_log/" + run_of(o)).find("\"endpoint\"") != std::string::npos; }));
   const auto t0 = std::chrono::steady_clock::now();
   catch_up.stop();
-  CHECK(std::chrono::steady_clock::now() - t0 < 1s);
+  CHECK(std::chrono::steady_clock::now() - t0 < 10s); // not the answer's 30 s, however busy the machine
 }

@@ -7,6 +7,8 @@
 //   llhttp-v1, simdjson-v1, hmac     the signed v1 vote (request; body DOM; HMAC-SHA256 of "<t>." + body)
 //   auth                             the Authorization value against the key (CRYPTO_memcmp)
 // and "handle" is Router::handle with the bot vote already parsed (request level).
+// A "-metrics" suffix (bot-metrics, v1-dedup-metrics, …) runs the same with
+// topgg::Metrics on, timed on steady_clock as the CLI does.
 //
 //   bench-callgrind KIND N
 #include <algorithm>
@@ -76,10 +78,13 @@ int main(int argc, char** argv) {
         return 1;
     return 0;
   }
-  // "-dedup": de-duplication on (the default memory store), every delivery a
-  // new vote (another voter), so each one is claimed and confirmed.
-  const bool dedup = kind.ends_with("-dedup");
-  const std::string base = dedup ? kind.substr(0, kind.size() - 6) : kind;
+  // "-metrics": counted into a Metrics. "-dedup": de-duplication on (the
+  // default memory store), every delivery a new vote (another voter), so each
+  // one is claimed and confirmed.
+  const bool metered = kind.ends_with("-metrics");
+  const std::string unmetered = metered ? kind.substr(0, kind.size() - 8) : kind;
+  const bool dedup = unmetered.ends_with("-dedup");
+  const std::string base = dedup ? unmetered.substr(0, unmetered.size() - 6) : unmetered;
   // A fixed number of distinct requests, whatever N: building them costs the
   // same in both runs of tests/bench/callgrind and cancels out.
   std::vector<std::string> reqs;
@@ -95,7 +100,7 @@ int main(int argc, char** argv) {
   }
   if (reqs.empty() || n < 0) {
     std::fprintf(stderr,
-                 "usage: %s bot|server|v1|bot-dedup|v1-dedup|handle|llhttp|llhttp-v1|simdjson|simdjson-dom|"
+                 "usage: %s bot|server|v1|bot-dedup|v1-dedup|handle[-metrics]|llhttp|llhttp-v1|simdjson|simdjson-dom|"
                  "simdjson-v1|hmac|auth N\n",
                  argv[0]);
     return 2;
@@ -114,6 +119,8 @@ int main(int argc, char** argv) {
       .on_vote_create([&](const topgg::v1::VoteCreate&) { ++events; })
       .on_error([&](const topgg::Rejection&) { ++bad; })
       .settings(s);
+  if (metered)
+    router.metrics(std::make_shared<topgg::Metrics>(&topgg::Clock::now));
   const topgg::Now now = bench_now();
   if (base == "handle") { // request level: parsing is the caller's
     const topgg::Request& req = bot_parsed();

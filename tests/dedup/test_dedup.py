@@ -42,7 +42,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
-from test_examples import BOT, DBL_AUTH, ENV, V1_SECRET, Child, check  # noqa: E402
+from test_examples import BOT, DBL_AUTH, ENV, PATIENCE, TIMEOUT_MULTIPLIER, V1_SECRET, Child, check  # noqa: E402
 
 PROJECT = "803190510032756736"
 CREATED_AT = "2026-02-09T00:47:14.2510149+00:00"
@@ -50,7 +50,7 @@ CREATED_AT = "2026-02-09T00:47:14.2510149+00:00"
 
 # ---- deliveries ----------------------------------------------------------------
 
-def post(port, path, body, headers, timeout=10):
+def post(port, path, body, headers, timeout=PATIENCE):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         c.request("POST", path, body=body, headers=headers)
@@ -109,7 +109,7 @@ def settle(*children):
     for c in children:
         user = f"9{time.monotonic_ns() % 10**17}"
         check(deliver(c.port, "dbl", user) == 200, f"a sentinel vote to :{c.port} is answered 200")
-        c.wait_for("out", rf'"user":"{user}"', 10)
+        c.wait_for("out", rf'"user":"{user}"', PATIENCE)
 
 
 def forget_sentinels(keys):
@@ -199,7 +199,7 @@ class RedisServer:
                 [self.program, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                  "--dir", self.dir, "--daemonize", "no", "--logfile", "", *self.extra],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + PATIENCE  # its start, on a busy machine
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:  # exited: the port was taken
                 return False
@@ -220,7 +220,7 @@ class RedisServer:
     def command(self, *args):
         """One command over RESP; the raw reply."""
         msg = f"*{len(args)}\r\n" + "".join(f"${len(a.encode())}\r\n{a}\r\n" for a in args)
-        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=PATIENCE) as s:
             s.sendall(msg.encode())
             return s.recv(65536).decode()
 
@@ -253,10 +253,10 @@ def at_once(ports, kind, user):
     results = [None] * len(ports)
 
     def send(i, port):
-        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=PATIENCE)
         try:
             c.connect()
-            barrier.wait(5)
+            barrier.wait(PATIENCE)
             c.request("POST", path, body=body, headers=headers)
             r = c.getresponse()
             r.read()
@@ -269,7 +269,7 @@ def at_once(ports, kind, user):
     for t in threads:
         t.start()
     for t in threads:
-        t.join(15)
+        t.join(2 * PATIENCE)
     return results
 
 
@@ -345,7 +345,7 @@ def redis_shared(tool, loop, program=None):
                     refused += 1
             check(True, f"{refused} deliveries while Redis is stopped: each answered 503")
             for c in (a, b):
-                c.wait_for("err", r"claims answer unavailable until it is back", 10)
+                c.wait_for("err", r"claims answer unavailable until it is back")
             time.sleep(0.5)  # reconnection attempts go on meanwhile: still one line each
             a.stdout_now(), b.stdout_now()
             for c in (a, b):
@@ -366,7 +366,7 @@ def redis_shared(tool, loop, program=None):
             for n, c in enumerate((a, b)):  # each receiver's own store says it works again at its next claim
                 until_2xx([c.port], "dbl", str(TAGS["down"] * 100_000 + 50 + n))
                 down_voters.append(voter("dbl", "down", 50 + n))
-                c.wait_for("err", r"answering again after", 10)
+                c.wait_for("err", r"answering again after")
                 begin, end, _ = outage_lines(c, redis.port)
                 check(len(begin) == 1 and len(end) == 1, f"receiver :{c.port}: one line when Redis answers again")
 
@@ -570,7 +570,7 @@ CASES = {"sqlite_restart": sqlite_restart, "redis_shared": redis_shared, "redis_
 def main():
     if len(sys.argv) < 4 or sys.argv[1] not in CASES:
         sys.exit(f"usage: {sys.argv[0]} {'|'.join(CASES)} TOOL LOOP [REDIS_SERVER]")
-    signal.alarm(110)  # a hung test fails rather than waiting for meson's timeout
+    signal.alarm(110 * TIMEOUT_MULTIPLIER)  # a hung test fails rather than waiting for meson's timeout
     CASES[sys.argv[1]](*sys.argv[2:])
 
 

@@ -40,6 +40,16 @@ def check(cond, what):
     print("ok:", what, flush=True)
 
 
+# Waits for something the child does are generous: only a child that never does
+# it waits this long, however busy or slow (sanitizers) the machine is. Checks
+# that something does NOT happen, and main()'s alarm, bound the rest.
+PATIENCE = 20
+# tests/run multiplies meson's timeouts for the sanitized builds (several times slower) and says
+# so here, so that main()'s alarm, the same kind of limit, follows (tool_options took 50 s under
+# AddressSanitizer on a busy machine).
+TIMEOUT_MULTIPLIER = max(1, int(os.environ.get("TOPGG_TEST_TIMEOUT_MULTIPLIER") or 1))
+
+
 class Child:
     """A server under test. Its pipes are read on demand (select), so a test
     can tell what the child had written *before* an answer arrived."""
@@ -50,7 +60,7 @@ class Child:
                                      stderr=subprocess.PIPE, env=env, preexec_fn=preexec_fn)
         self.out = b""
         self.err = b""
-        m = self.wait_for("err", r"listening on http://\S+:(\d+)\n", 10)
+        m = self.wait_for("err", r"listening on http://\S+:(\d+)\n", PATIENCE)
         self.port = int(m.group(1))
 
     def pump(self, timeout=0.0):
@@ -71,7 +81,7 @@ class Child:
             got = got or bool(data)
         return got
 
-    def wait_for(self, stream, pattern, timeout=5):
+    def wait_for(self, stream, pattern, timeout=PATIENCE):
         deadline = time.monotonic() + timeout
         while True:
             m = re.search(pattern, (self.out if stream == "out" else self.err).decode(errors="replace"))
@@ -88,7 +98,7 @@ class Child:
             pass
         return self.out.decode()
 
-    def stop(self, sig=signal.SIGTERM, within=10):
+    def stop(self, sig=signal.SIGTERM, within=PATIENCE):
         """Sends `sig`, expects exit code 0 within `within` seconds; returns how long it took."""
         t0 = time.monotonic()
         self.proc.send_signal(sig)
@@ -111,7 +121,7 @@ class Child:
 
 def request(port, method, path, body=b"", headers=None, conn=None):
     """One request; returns (status, body). Reuses `conn` (keep-alive) if given."""
-    c = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=PATIENCE)
     c.request(method, path, body=body, headers=headers or {})
     r = c.getresponse()
     data = r.read()
@@ -159,7 +169,7 @@ def minimal(exe):
         check(request(s.port, "GET", "/dbl")[0] == 405, "GET on the vote route is answered 405")
         check(request(s.port, "POST", "/nope", b"{}")[0] == 404, "an unknown path is answered 404")
         # Keep-alive: three votes on one connection, then leave it open (idle) for the close.
-        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=PATIENCE)
         check(all(bot_vote(s.port, user=str(1000 + i), conn=conn)[0] == 200 for i in range(3)),
               "three votes on one keep-alive connection are answered 200")
         s.wait_for("out", r"user 1002 voted")
@@ -179,9 +189,12 @@ def custom_routes(exe):
         s.wait_for("out", rf"server vote: user {USER} -> server {GUILD}")
         check(bot_vote(s.port, auth="wrong")[0] == 401, "a wrong key is answered 401")
         status, metrics = request(s.port, "GET", "/metrics")
-        check(status == 200 and 'topgg_votes_total{kind="bot"} 1\n' in metrics
-              and 'topgg_votes_total{kind="server"} 1\n' in metrics, "GET /metrics counts one vote of each kind")
-        check(re.search(r"topgg_refused_total [1-9]", metrics) is not None, "GET /metrics counts refusals")
+        check(status == 200 and 'topgg_webhook_events_total{event="dbl_vote"} 1\n' in metrics
+              and 'topgg_webhook_events_total{event="dsl_vote"} 1\n' in metrics,
+              "GET /metrics (the library's Metrics) counts one vote of each kind")
+        check('topgg_webhook_refused_total{reason="auth_wrong"} 1\n' in metrics, "and the refusal, by reason")
+        check('topgg_webhook_requests_total{route="/health",status="200"} 1\n' in metrics,
+              "and the custom route's request")
         s.stop(signal.SIGINT)
     finally:
         s.kill()
@@ -200,7 +213,7 @@ def beast_server(exe):
         check(request(s.port, "POST", "/nope", b"{}")[0] == 404, "an unknown path is answered 404 by the router")
         st, body = request(s.port, "POST", "/dbl", b"{not json", {"Authorization": DBL_AUTH})
         check(st == 400, "a malformed body is answered 400")
-        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+        conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=PATIENCE)
         check(all(bot_vote(s.port, user=str(2000 + i), conn=conn)[0] == 200 for i in range(3)),
               "three votes on one keep-alive connection")
         s.wait_for("out", r"user 2002 voted")
@@ -228,7 +241,7 @@ def bot_thread(exe):
         sender.start()
         s.wait_for("out", r"bot: rewarding user 4242\n")  # in the bot's hands for 200 ms
         s.stop()
-        sender.join(10)
+        sender.join(PATIENCE)
         check(result.get("status") == 200, "a vote in flight at SIGTERM is still answered 200")
         check("bot: rewarded user 4242" in s.out.decode(), "and the bot handled it")
     finally:
@@ -251,11 +264,22 @@ def worker_pool(exe):
         check(status == 500 and "reward" not in body, f"a handler that throws: 500 with a fixed body ({body!r})")
         s.wait_for("err", r"refused 500 POST /dbl[^\n]*handler threw: could not store the reward\n")
         check(True, "the exception's text went to the error hook (stderr by default)")
-        # Four at once: four workers, each busy for 200 ms.
-        threads = [in_thread(lambda u=u: bot_vote(s.port, user=str(7000 + u))[0]) for u in range(4)]
+        # Eight at once (connected first, then sent together): four workers, each busy for 200 ms
+        # per vote. Votes spread out by a busy machine still overlap: one worker cannot take all.
+        together = threading.Barrier(8)
+
+        def at_once(user):
+            c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=PATIENCE)
+            try:
+                c.connect()
+                together.wait(PATIENCE)
+                return bot_vote(s.port, user=user, conn=c)[0]
+            finally:
+                c.close()
+        threads = [in_thread(lambda u=u: at_once(str(7000 + u))) for u in range(8)]
         for t, _ in threads:
-            t.join(10)
-        check([r.get("value") for _, r in threads] == [200] * 4, "four votes at once are answered 200")
+            t.join(2 * PATIENCE)
+        check([r.get("value") for _, r in threads] == [200] * 8, "eight votes at once are answered 200")
         workers = set(re.findall(r"worker ([1-4]): rewarded user 700\d", s.stdout_now()))
         check(len(workers) >= 2, f"and handled on several pool threads ({sorted(workers)})")
         check(v1_vote(s.port, "pool-1")[0] == 204, "a v1 vote, acknowledged by a later job: 204")
@@ -265,7 +289,7 @@ def worker_pool(exe):
         sender, result = in_thread(lambda: bot_vote(s.port, user="4242")[0])
         s.wait_for("out", r"worker [1-4]: rewarding user 4242 ")
         s.stop()
-        sender.join(10)
+        sender.join(PATIENCE)
         check(result.get("value") == 200, "a vote in flight at SIGTERM is still answered 200")
     finally:
         s.kill()
@@ -321,7 +345,7 @@ def custom_store(exe):
                 return dict(c.execute("SELECT key, state FROM webhook_deliveries").fetchall())
 
         def wait_rows(n, state="done"):
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + PATIENCE
             while True:  # confirm() is written by the store's thread after the answer
                 r = rows()
                 if sum(v == state for v in r.values()) >= n:
@@ -424,7 +448,7 @@ def tool_options(tool):
         for bad in ("0", str(top + 1), "9223372036854775807", "99999999999999999999", "-5", "10s", ""):
             try:
                 r = subprocess.run([tool, *base, "--" + name, bad], stdin=subprocess.DEVNULL, capture_output=True,
-                                   text=True, env=ENV, timeout=5)
+                                   text=True, env=ENV, timeout=PATIENCE)
             except subprocess.TimeoutExpired:
                 raise AssertionError(f"--{name} {bad!r} was accepted: the tool started listening")
             ok = (r.returncode == 2 and r.stderr.count("\n") == 1 and f"--{name} " in r.stderr
@@ -522,15 +546,21 @@ def in_thread(fn):
     return t, result
 
 
-def wait_file(path, timeout=10):
+def wait_file(path, timeout=PATIENCE):
+    """What a command wrote to `path`, once it ends with a newline (each command here writes
+    whole lines): not a fixed time after the first bytes, when it may still be writing."""
     deadline = time.monotonic() + timeout
-    while not (os.path.exists(path) and os.path.getsize(path) > 0):
+    while True:
+        try:
+            with open(path) as f:
+                text = f.read()
+        except FileNotFoundError:
+            text = ""
+        if text.endswith("\n"):
+            return text
         if time.monotonic() > deadline:
-            raise AssertionError(f"{path} was not written within {timeout} s")
+            raise AssertionError(f"{path} was not written within {timeout} s (holds {text!r})")
         time.sleep(0.02)
-    time.sleep(0.05)  # the command may still be writing it
-    with open(path) as f:
-        return f.read()
 
 
 def live_group_members(pgid):
@@ -554,31 +584,35 @@ def tool_exec_timeout(tool, loop):
     """--exec-timeout covers the whole run of the command, its stdin included:
     a line larger than a pipe (64 KiB) must not block before the clock starts."""
     query = "?q=" + "x" * 100_000
-    s = listen(tool, loop, "--dbl", "/dbl", "--max-body", "262144", "--exec", "sleep 20", "--exec-timeout", "1000")
+    # --ack-timeout 30 s: were the clock to start only once the line is written, the answer would
+    # wait for it, or for the command's 20 s: far later than any busy machine answers at 1 s.
+    s = listen(tool, loop, "--dbl", "/dbl", "--max-body", "262144", "--exec", "sleep 20", "--exec-timeout", "1000",
+               "--ack-timeout", "30000")
     try:
         t0 = time.monotonic()
         status = bot_vote(s.port, query=query)[0]
         took = time.monotonic() - t0
-        check(status == 503 and took < 3.0,
+        check(status == 503 and 1.0 <= took < 10.0,
               f"a 100 KiB line to a command that never reads stdin: 503 after the 1 s timeout (got {status} in {took:.2f} s)")
         s.wait_for("err", r"--exec failed for dbl_vote: timed out after 1000 ms")
         check(True, "stderr says the command timed out")
-        took = s.stop(within=10)
-        check(took < 3.0, f"SIGTERM does not wait for the killed command ({took:.2f} s)")
+        took = s.stop()
+        check(took < 10.0, f"SIGTERM does not wait for the killed command's 20 s ({took:.2f} s)")
     finally:
         s.kill()
     # SIGTERM while a command runs: the tool waits at most the command's timeout, and kills its whole group.
     with tempfile.TemporaryDirectory() as tmp:
         pidfile = os.path.join(tmp, "pid")
-        s = listen(tool, loop, "--dbl", "/dbl", "--ack-timeout", "10000", "--exec-timeout", "2000",
+        s = listen(tool, loop, "--dbl", "/dbl", "--ack-timeout", "30000", "--exec-timeout", "2000",
                    "--exec", f"echo $$ > '{pidfile}'; sleep 20; sleep 20")
         try:
             sender, result = in_thread(lambda: bot_vote(s.port)[0])
             pgid = int(wait_file(pidfile))
             check(len(live_group_members(pgid)) >= 1, f"the command runs in its own process group {pgid}")
-            took = s.stop(within=10)
-            sender.join(10)
-            check(took < 4.5, f"SIGTERM with a command running: the tool exits within its 2 s timeout ({took:.2f} s)")
+            took = s.stop()
+            sender.join(PATIENCE)
+            # Not the command's 40 s, nor the 30 s --ack-timeout, however busy the machine.
+            check(took < 15.0, f"SIGTERM with a command running: the tool exits within its 2 s timeout ({took:.2f} s)")
             check(result.get("value") == 503, f"that delivery is answered 503 (got {result})")
             check(live_group_members(pgid) == [], "the command's whole process group is gone")
         finally:
@@ -591,12 +625,12 @@ def tool_exec_failures(tool, loop):
     script = ('read line; case "$line" in '
               '*\'"user":"1"\'*) exit 3;; '
               '*\'"user":"2"\'*) kill -9 $$;; '
-              '*\'"user":"3"\'*) sleep 5;; '
+              '*\'"user":"3"\'*) sleep 30;; '
               '*\'"user":"4"\'*) no_such_command_topgg_test;; '
               'esac')
-    s = listen(tool, loop, "--dbl", "/dbl", "--exec", script, "--exec-timeout", "500")
+    s = listen(tool, loop, "--dbl", "/dbl", "--exec", script, "--exec-timeout", "3000")  # a busy machine's shell starts in time
     try:
-        cases = [("1", r"exit status 3"), ("2", r"killed by signal 9"), ("3", r"timed out after 500 ms"),
+        cases = [("1", r"exit status 3"), ("2", r"killed by signal 9"), ("3", r"timed out after 3000 ms"),
                  ("4", r"command not found \(exit 127\)")]
         for user, why in cases:
             status = bot_vote(s.port, user=user)[0]
@@ -894,7 +928,7 @@ def tool_exec_fds(tool, loop):
         idle = []
         try:
             for _ in range(3):  # live keep-alive connections besides the vote's own
-                c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+                c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=PATIENCE)
                 check(request(s.port, "GET", "/dbl", conn=c)[0] == 405, "a keep-alive client connection is open")
                 idle.append(c)
             check(bot_vote(s.port)[0] == 200, "the vote is handled")
@@ -975,16 +1009,17 @@ def tool_json_query(tool, loop):
                 s.stdout_now()
                 check(status == 200, f"a {len(q)}-byte query with {name} key(s) is handled")
                 best[name] = min(best[name], took)
-        # Linear: about 2-3 (more keys, longer line); the quadratic check this replaces: over 100.
+        # Linear: about 2-3 (more keys, longer line); the quadratic check this replaces: over 100. A busy
+        # machine skews each time, the best of five less so: the bound sits between the two.
         ratio = best["many"] / best["one"]
-        check(ratio < 8, f"{n} keys cost about what one key of the same size does: {best['many'] * 1000:.1f} ms vs "
+        check(ratio < 20, f"{n} keys cost about what one key of the same size does: {best['many'] * 1000:.1f} ms vs "
               f"{best['one'] * 1000:.1f} ms (ratio {ratio:.1f})")
         # Correctness on a large query with repeated keys.
         pairs = [(f"k{i}", f"v{i}") for i in range(3000)] + [(f"k{i}", f"again{i}") for i in range(0, 3000, 7)]
         q = "?" + "&".join(f"{k}={v}" for k, v in pairs)
         before = len(s.stdout_now())
         check(bot_vote(s.port, query=q, conn=conn)[0] == 200, "a query with repeated keys is handled")
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + PATIENCE
         while s.stdout_now()[before:].count("\n") < 1 and time.monotonic() < deadline:
             s.pump(0.1)
         ev = dict(events(s.stdout_now()[before:])[0])
@@ -1018,7 +1053,7 @@ def tool_json_utf8(tool, loop):
             q = "?" + "&".join(f"k{i}=" + "".join(f"%{b:02X}" for b in raw) for i, raw in enumerate(batch))
             before = len(s.out)
             check(bot_vote(s.port, query=q, conn=conn)[0] == 200, f"a vote with {len(batch)} odd byte strings is handled")
-            deadline = time.monotonic() + 5
+            deadline = time.monotonic() + PATIENCE
             while s.out[before:].count(b"\n") < 1 and time.monotonic() < deadline:
                 s.pump(0.1)
             raw_line = s.out[before:].split(b"\n")[0]
@@ -1055,7 +1090,7 @@ def tool_json_separators(tool, loop):
         q = "?" + "&".join(f"k{i}=" + "".join(f"%{b:02X}" for b in r) for i, r in enumerate(raw))
         before = len(s.out)
         check(bot_vote(s.port, query=q)[0] == 200, "a vote whose query holds line separators is handled")
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + PATIENCE
         while s.out[before:].count(b"\n") < 1 and time.monotonic() < deadline:
             s.pump(0.1)
         raw_line = s.out[before:].split(b"\n")[0]
@@ -1213,7 +1248,7 @@ def refusal_lines(err):
 
 
 def raw_exchange(port, data):
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+    with socket.create_connection(("127.0.0.1", port), timeout=PATIENCE) as c:
         c.sendall(data)
         got = b""
         while True:
@@ -1234,10 +1269,11 @@ def tool_log(tool, loop):
     try:
         t0 = time.time()
         check(bot_vote(s.port, auth="wrong")[0] == 401, "a wrong key is answered 401")
+        t1 = time.time()  # the line was stamped between t0 and t1: before the 401 was answered
         line = s.wait_for("err", r"topgg-webhook: " + STAMP + r" refused 401 POST /dbl from 127\.0\.0\.1:(\d+): "
                           r"Authorization header does not match the route's key\n")
         stamp = time.mktime(time.strptime(line.group(1)[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
-        check(abs(stamp - t0) < 5, f"one line with the time in UTC, status, method, path, peer and why: "
+        check(int(t0) <= stamp <= t1, f"one line with the time in UTC, status, method, path, peer and why: "
               f"{line.group(0).strip()}")
         check(request(s.port, "POST", "/dbl", b"{}")[0] == 401, "no Authorization: 401")
         s.wait_for("err", r"refused 401 POST /dbl from \S+: Authorization header missing\n")
@@ -1308,10 +1344,10 @@ def tool_store_outage(tool, loop):
             redis = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                       "--appendonly", "no", "--dir", tmp], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
-            deadline = time.monotonic() + 15
+            deadline = time.monotonic() + 30  # its start, then the store's reconnection (back-off up to 5 s)
             while bot_vote(s.port, user="200")[0] != 200:
                 if time.monotonic() > deadline:
-                    raise AssertionError(f"no 200 within 15 s of Redis starting: {s.err[-400:]!r}")
+                    raise AssertionError(f"no 200 within 30 s of Redis starting: {s.err[-400:]!r}")
                 time.sleep(0.2)
             check(True, "Redis back: deliveries are handled again")
             redis.terminate()
@@ -1337,7 +1373,7 @@ def tool_host(tool, loop):
     try:
         m = s.wait_for("err", r"listening on http://(127\.0\.0\.1|\[::1\]):(\d+)\n")
         host = m.group(1).strip("[]")
-        c = http.client.HTTPConnection(host, s.port, timeout=10)
+        c = http.client.HTTPConnection(host, s.port, timeout=PATIENCE)
         check(bot_vote(s.port, conn=c)[0] == 200, f"--host localhost: bound {m.group(1)}, a vote there is handled")
         c.close()
         s.stop()
@@ -1475,7 +1511,7 @@ def tool_stdout(tool, loop):
             check(blocked is not None, "a full stdout pipe holds the next delivery's answer back")
             check(f'"user":"{blocked}"' not in s.out.decode(), "(its line is not read yet)")
             status = None
-            deadline = time.monotonic() + 10
+            deadline = time.monotonic() + PATIENCE
             while status is None and time.monotonic() < deadline:
                 s.pump(0.05)  # reads stdout: the pipe drains
                 status = answer_within(c, 0.05)
@@ -1522,7 +1558,7 @@ CASES = {"uv_minimal": minimal, "asio_minimal": minimal, "uv_byte_level": minima
 def main():
     if len(sys.argv) < 3 or sys.argv[1] not in CASES:
         sys.exit(f"usage: {sys.argv[0]} {'|'.join(CASES)} EXECUTABLE [LOOP]")
-    signal.alarm(50)  # a hung test fails rather than waiting for meson's timeout
+    signal.alarm(50 * TIMEOUT_MULTIPLIER)  # a hung test fails rather than waiting for meson's timeout
     CASES[sys.argv[1]](*sys.argv[2:])
 
 

@@ -9,6 +9,7 @@
 #include "topgg/http.hpp"
 #include "topgg/idempotency.hpp"
 #include "topgg/manager.hpp"
+#include "topgg/metrics.hpp"
 #include "topgg/query.hpp"
 #include "topgg/router.hpp"
 #include "topgg/settings.hpp"

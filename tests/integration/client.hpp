@@ -28,13 +28,22 @@ struct Reply {
   bool closes() const { return head.find("Connection: close") != std::string::npos; }
 };
 
+/// Generous: only a server that never answers waits this long, however busy
+/// or slow (sanitizers) the machine is. Waits that expect nothing to come set
+/// their own, shorter timeout.
+inline constexpr int patient_ms = 30'000;
+
 /// One blocking TCP connection. Every receive gives up after `timeout_ms`, so
 /// a server that never answers fails the test instead of hanging it.
+/// `rcvbuf` > 0 fixes the receive buffer (before connecting, which also stops
+/// the kernel from growing it): how much a server can send that is not read.
 class Client {
 public:
-  explicit Client(std::uint16_t port, const char* host = "127.0.0.1", int timeout_ms = 3000) {
+  explicit Client(std::uint16_t port, const char* host = "127.0.0.1", int timeout_ms = patient_ms, int rcvbuf = 0) {
     const bool v6 = std::strchr(host, ':') != nullptr;
     fd_ = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (rcvbuf > 0)
+      ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -172,7 +181,7 @@ public:
     events_.push_back(std::move(e));
     cv_.notify_all();
   }
-  bool wait_count(std::size_t n, int timeout_ms = 3000) {
+  bool wait_count(std::size_t n, int timeout_ms = patient_ms) {
     std::unique_lock lock(m_);
     return cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return events_.size() >= n; });
   }

@@ -3,8 +3,8 @@
 //  - slowloris (a head trickled one byte every 50 ms) and slow bodies, many at
 //    once and replaced as they are closed, while a normal client sends votes
 //    on fresh connections: every vote is answered 200, every slow connection
-//    gets 408 and is closed at its timeout (within a tolerance), and the
-//    process's RSS stays bounded;
+//    gets 408 and is closed at its timeout (not before, nor long after), and
+//    the process's RSS stays bounded;
 //  - a flood of connects against the connection cap: connections over the cap
 //    are closed, a connection already held keeps working during the flood, and
 //    new ones are served once the flood is gone.
@@ -278,7 +278,10 @@ private:
 
 TEST_CASE("slowloris and slow bodies: normal votes answered, slow ones 408 at their timeout, RSS bounded") {
   raise_nofile(4096);
-  constexpr auto timeout = 300ms;
+  // Long enough that a normal vote (connect, then its whole head at once) is
+  // not cut off by a loop or a client held up on a busy machine; far shorter
+  // than a slow head (1 byte per 50 ms) or body needs.
+  constexpr auto timeout = 1000ms;
   constexpr int heads = 50, bodies = 20, votes = 100;
   topgg::Settings s;
   s.dedup_ttl = std::chrono::seconds(0); // the same vote again and again: each must count
@@ -316,10 +319,10 @@ TEST_CASE("slowloris and slow bodies: normal votes answered, slow ones 408 at th
     auto r = c.read();
     lat.push_back(ms(Clock::now() - a));
     ok += r && r->status == 200;
-    std::this_thread::sleep_for(20ms); // spread over ~2.5 s: several generations of slow connections
+    std::this_thread::sleep_for(20ms); // spread over ~2.5 s: a few generations of slow connections
   }
   const double normal_ms = ms(Clock::now() - t0);
-  const auto results = slow.finish(timeout + 2500ms);
+  const auto results = slow.finish(30s); // returns as soon as the server closed the last ones
 
   CHECK(ok == votes);
   CHECK(rec.wait_count(votes + 5));
@@ -335,7 +338,9 @@ TEST_CASE("slowloris and slow bodies: normal votes answered, slow ones 408 at th
     (r.kind == Slow::head ? head408 : body408) += 1;
     (r.kind == Slow::head ? head_ms : body_ms).push_back(r.elapsed_ms);
     const double t = static_cast<double>(timeout.count());
-    in_time += r.elapsed_ms >= t - 1 && r.elapsed_ms <= t + 2000; // 1 ms: clock granularity
+    // Not before the timeout (1 ms: clock granularity), and far below the
+    // 10 s defaults, however late a busy machine closes or sees the close.
+    in_time += r.elapsed_ms >= t - 1 && r.elapsed_ms < 5000;
   }
   const long rss_max = std::max(rss.max_kb(), RssSampler::now_kb());
   MESSAGE("normal votes: " << ok << "/" << votes << " answered 200 in " << normal_ms << " ms; latency p50 "
@@ -363,6 +368,7 @@ TEST_CASE("connection cap under a flood of connects") {
   topgg::Settings s;
   s.dedup_ttl = std::chrono::seconds(0); // the same vote again and again: each must count
   s.max_connections = cap;
+  s.header_timeout = std::chrono::seconds(60); // the flood's silent connections stay held throughout
   it::Recorder rec;
   auto m = std::make_unique<Manager>();
   m->dbl_webhook("/dbl", it::bot_key)
@@ -395,22 +401,28 @@ TEST_CASE("connection cap under a flood of connects") {
   }
   CHECK(during == 5);
 
-  // Let the server work through its backlog, then sort the flood: closed by
-  // the server (over the cap), still held, or not even connected yet.
-  std::this_thread::sleep_for(500ms);
+  // Sort the flood: closed by the server (over the cap), still held, or not
+  // even connected yet. Connections the server has not accepted yet look
+  // held: wait until it worked through its backlog (at most cap - 1 held),
+  // however long a busy machine takes; a server that keeps too many never gets there.
   int closed = 0, held = 0, pending = 0;
-  for (int fd : fds) {
-    pollfd p{fd, POLLIN | POLLOUT, 0};
-    ::poll(&p, 1, 0);
-    char c;
-    if (!(p.revents & (POLLOUT | POLLIN | POLLHUP | POLLERR))) {
-      ++pending;
-    } else if ((p.revents & (POLLIN | POLLHUP | POLLERR)) && ::recv(fd, &c, 1, MSG_DONTWAIT) <= 0 &&
-               errno != EAGAIN) {
-      ++closed;
-    } else {
-      ++held;
+  for (const auto until = Clock::now() + 30s;; std::this_thread::sleep_for(20ms)) {
+    closed = held = pending = 0;
+    for (int fd : fds) {
+      pollfd p{fd, POLLIN | POLLOUT, 0};
+      ::poll(&p, 1, 0);
+      char c;
+      if (!(p.revents & (POLLOUT | POLLIN | POLLHUP | POLLERR))) {
+        ++pending;
+      } else if ((p.revents & (POLLIN | POLLHUP | POLLERR)) && ::recv(fd, &c, 1, MSG_DONTWAIT) <= 0 &&
+                 errno != EAGAIN) {
+        ++closed;
+      } else {
+        ++held;
+      }
     }
+    if (held <= cap - 1 || Clock::now() > until)
+      break;
   }
   MESSAGE("flood of " << fds.size() << " connects in " << flood_ms << " ms: " << held << " held, " << closed
                       << " closed by the server, " << pending << " not connected (backlog full); cap " << cap);
@@ -419,7 +431,7 @@ TEST_CASE("connection cap under a flood of connects") {
   CHECK(closed >= static_cast<int>(fds.size()) - cap - pending);
   {
     // Over the cap now (the flood's silent connections fill it): refused.
-    Client fresh(port, "127.0.0.1", 1000);
+    Client fresh(port);
     fresh.send(it::bot_vote(200));
     if (held == cap - 1)
       CHECK(fresh.closed_by_peer());
@@ -435,8 +447,8 @@ TEST_CASE("connection cap under a flood of connects") {
   // Once the server noticed the flood is gone, new connections are served.
   bool served = false;
   const auto t1 = Clock::now();
-  for (int attempt = 0; attempt < 100 && !served; ++attempt) {
-    Client c(port, "127.0.0.1", 500);
+  for (int attempt = 0; !served && Clock::now() - t1 < 30s; ++attempt) {
+    Client c(port, "127.0.0.1", 5000);
     c.send(it::bot_vote(400 + attempt));
     auto a = c.read();
     served = a && a->status == 200;

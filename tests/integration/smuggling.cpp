@@ -327,7 +327,7 @@ struct Outcome {
   bool closed = false;
 };
 
-Outcome run_case(Server& s, const std::string& bytes, int timeout_ms = 3000) {
+Outcome run_case(Server& s, const std::string& bytes, int timeout_ms = it::patient_ms) {
   Outcome o;
   Client c(s.mgr->port(), "127.0.0.1", timeout_ms);
   REQUIRE(c.connected());

@@ -99,10 +99,10 @@ public:
   /// A blocking connection for checking what the store wrote.
   struct Client {
     redisContext* c;
-    explicit Client(int port) : c(redisConnectWithTimeout("127.0.0.1", port, {2, 0})) {
+    explicit Client(int port) : c(redisConnectWithTimeout("127.0.0.1", port, {30, 0})) {
       if (!c || c->err)
         throw std::runtime_error("cannot connect to redis-server");
-      redisSetTimeout(c, {2, 0});
+      redisSetTimeout(c, {30, 0});
     }
     ~Client() { redisFree(c); }
     Client(const Client&) = delete;
@@ -171,7 +171,7 @@ private:
     if (pid < 0)
       throw std::runtime_error("fork failed");
     pid_ = pid;
-    const auto until = Steady::now() + 10s;
+    const auto until = Steady::now() + 30s; // its start, on a busy machine
     while (Steady::now() < until) {
       int status;
       if (::waitpid(pid_, &status, WNOHANG) == pid_) { // exited: port taken, or bad arguments

@@ -33,10 +33,13 @@ inline topgg::Now at(std::int64_t ms) {
   return n;
 }
 
+// The waits below are generous: only a store that never answers makes a test
+// wait that long, however busy or slow (sanitizers) the machine.
+
 /// Claims and waits for the answer (deferred or not); nullopt if none came within `wait`.
 inline std::optional<ClaimResult> claim(topgg::IdempotencyStore& s, std::string_view key, topgg::Now now,
                                         std::chrono::milliseconds lease = 10'000ms,
-                                        std::chrono::milliseconds wait = 10'000ms) {
+                                        std::chrono::milliseconds wait = 30'000ms) {
   auto p = std::make_shared<std::promise<ClaimResult>>();
   auto f = p->get_future();
   topgg::ClaimDeferral later([p](ClaimResult r) { p->set_value(r); });
@@ -69,7 +72,7 @@ public:
   }
 
   /// True when every claim was answered within `wait`.
-  bool wait(std::chrono::milliseconds wait = 20'000ms) {
+  bool wait(std::chrono::milliseconds wait = 60'000ms) {
     std::unique_lock lock(m_);
     return cv_.wait_for(lock, wait, [&] { return done_ == results_.size(); });
   }
@@ -125,7 +128,7 @@ public:
     return lines_.size();
   }
   /// Waits until at least `n` lines were reported.
-  bool wait_for(std::size_t n, std::chrono::milliseconds wait = 10'000ms) {
+  bool wait_for(std::size_t n, std::chrono::milliseconds wait = 30'000ms) {
     std::unique_lock lock(m_);
     return cv_.wait_for(lock, wait, [&] { return lines_.size() >= n; });
   }

@@ -20,25 +20,32 @@ namespace {
 
 topgg::Now now() { return topgg::Now::current(); }
 
-/// Short timeouts, so that outages are seen and left quickly.
-RedisOptions quick(int port) {
+/// Timeouts that cannot run out while Redis answers, however busy or slow
+/// (ThreadSanitizer) the machine: what a case checks must not depend on a
+/// deadline. Redis stopped, refusing or answering with an error is seen at
+/// once anyway. Quick reconnections, so that outages are left quickly.
+RedisOptions patient(int port) {
   RedisOptions o;
   o.port = static_cast<std::uint16_t>(port);
-  o.command_timeout = 300ms;
-  o.connect_timeout = 300ms;
+  o.command_timeout = 60'000ms;
+  o.connect_timeout = 60'000ms;
   o.reconnect_min = 20ms;
   o.reconnect_max = 100ms;
   return o;
 }
 
-/// Timeouts that a busy machine meets, for tests whose outcome must not depend on speed.
-RedisOptions patient(int port) {
-  RedisOptions o;
-  o.port = static_cast<std::uint16_t>(port);
-  o.command_timeout = 10'000ms;
-  o.connect_timeout = 10'000ms;
+/// For the cases where a timeout must run out (a Redis that accepts but never
+/// answers): the library's default, short enough to wait for, long enough that
+/// the claims made while Redis answers are not timed out on a busy machine.
+RedisOptions timed(int port) {
+  RedisOptions o = patient(port);
+  o.command_timeout = 1000ms;
+  o.connect_timeout = 1000ms;
   return o;
 }
+
+/// Far below patient()'s timeouts: an answer that came this soon was not a timeout.
+constexpr auto promptly = 10s;
 
 // Appends rather than `"k" + std::to_string(i)`, which trips GCC 12's -Wrestrict false positive at -O3.
 std::string numbered(const char* prefix, std::size_t i) {
@@ -57,7 +64,7 @@ std::string url_error(std::string_view url) {
 }
 
 /// Claims fresh keys until one is claimed (the store reconnected) or `wait` passes.
-bool claimed_again(RedisStore& s, std::chrono::milliseconds wait = 10'000ms) {
+bool claimed_again(RedisStore& s, std::chrono::milliseconds wait = 30'000ms) {
   const auto until = ts::Steady::now() + wait;
   for (std::size_t i = 0; ts::Steady::now() < until; ++i) {
     if (claim(s, numbered("probe-", i), now()) == ClaimResult::claimed)
@@ -120,40 +127,60 @@ TEST_CASE("redis store: URLs") {
 
 TEST_CASE("redis store: claim, confirm, release, lease and TTL") {
   RedisServer srv;
-  RedisStore s(quick(srv.port()));
+  RedisStore s(patient(srv.port()));
   CHECK(claim(s, "a", now()) == ClaimResult::claimed);
   CHECK(claim(s, "a", now()) == ClaimResult::in_progress); // held while handled
   s.release("a", now());
   CHECK(claim(s, "a", now()) == ClaimResult::claimed); // released: the retry is handled
-  s.confirm("a", now(), 400ms);
+  s.confirm("a", now(), 60'000ms);
   CHECK(claim(s, "a", now()) == ClaimResult::done);
   s.release("a", now()); // never drops a confirmed key
   CHECK(claim(s, "a", now()) == ClaimResult::done);
 
+  // A short lease and a short TTL, on Redis' clock: each key is claimed again
+  // once its time is over and not before, however late this thread looks.
+  // How long until a claim of `key` is claimed, counted from `since`; every
+  // answer before that one must be `meanwhile`.
+  auto claimable_after = [&](const char* key, ts::Steady::time_point since, ClaimResult meanwhile) {
+    for (;;) {
+      const auto r = claim(s, key, now());
+      const auto took = ts::Steady::now() - since;
+      if (r == ClaimResult::claimed)
+        return took;
+      REQUIRE(r == meanwhile);
+      REQUIRE(took < 30s);
+      std::this_thread::sleep_for(10ms);
+    }
+  };
+  const auto lease_from = ts::Steady::now();
   CHECK(claim(s, "b", now(), 150ms) == ClaimResult::claimed);
-  CHECK(claim(s, "b", now()) == ClaimResult::in_progress);
-  std::this_thread::sleep_for(500ms);
-  CHECK(claim(s, "b", now()) == ClaimResult::claimed); // lease lapsed: a crashed receiver does not block the retry
-  CHECK(claim(s, "a", now()) == ClaimResult::claimed); // TTL over: forgotten
+  REQUIRE(claim(s, "t", now()) == ClaimResult::claimed);
+  const auto ttl_from = ts::Steady::now();
+  s.confirm("t", now(), 400ms);
+  // Lease lapsed: a crashed receiver does not block the retry (5 ms: Redis' clock in milliseconds).
+  CHECK(claimable_after("b", lease_from, ClaimResult::in_progress) >= 150ms - 5ms);
+  CHECK(claimable_after("t", ttl_from, ClaimResult::done) >= 400ms - 5ms); // TTL over: forgotten
 }
 
 TEST_CASE("redis store: what it writes, under its prefix and database") {
   RedisServer srv;
   RedisServer::Client raw(srv.port());
-  auto o = quick(srv.port());
+  auto o = patient(srv.port());
   {
     RedisStore s(o);
-    REQUIRE(claim(s, "held", now(), 5000ms) == ClaimResult::claimed);
+    // Leases and TTLs long enough that this thread, however late, reads them
+    // well before they run out; in milliseconds (PX), not seconds.
+    REQUIRE(claim(s, "held", now(), 600'000ms) == ClaimResult::claimed);
     const std::string v = raw.command({"GET", "topgg:held"});
     CHECK(v.rfind("claimed:", 0) == 0);
     CHECK(v.size() == 8 + 32);
     const long pttl = std::stol(raw.command({"PTTL", "topgg:held"}));
-    CHECK(pttl > 4000);
-    CHECK(pttl <= 5000);
-    s.confirm("held", now(), 60'000ms);
+    CHECK(pttl > 500'000);
+    CHECK(pttl <= 600'000);
+    s.confirm("held", now(), 3'600'000ms);
     CHECK(claim(s, "held", now()) == ClaimResult::done);
     CHECK(raw.command({"GET", "topgg:held"}) == "done");
-    CHECK(std::stol(raw.command({"PTTL", "topgg:held"})) > 55'000);
+    CHECK(std::stol(raw.command({"PTTL", "topgg:held"})) > 3'000'000);
   }
   o.key_prefix = "bot2:";
   o.db = 2;
@@ -166,7 +193,7 @@ TEST_CASE("redis store: what it writes, under its prefix and database") {
 
 TEST_CASE("redis store: a claim is released only by the store that made it") {
   RedisServer srv;
-  RedisStore a(quick(srv.port())), b(quick(srv.port()));
+  RedisStore a(patient(srv.port())), b(patient(srv.port()));
   REQUIRE(claim(a, "k", now()) == ClaimResult::claimed);
   b.release("k", now()); // b never claimed it
   CHECK(claim(b, "k", now()) == ClaimResult::in_progress);
@@ -182,7 +209,7 @@ TEST_CASE("redis store: a claim is released only by the store that made it") {
 
 TEST_CASE("redis store: two receivers claiming the same keys at once: exactly one claimed each") {
   RedisServer srv;
-  RedisStore a(quick(srv.port())), b(quick(srv.port()));
+  RedisStore a(patient(srv.port())), b(patient(srv.port()));
   constexpr std::size_t n = 500;
   ts::Batch ba(n), bb(n);
   std::thread ta([&] {
@@ -207,7 +234,7 @@ TEST_CASE("redis store: two receivers claiming the same keys at once: exactly on
 
 TEST_CASE("redis store: many claims in flight from several threads") {
   RedisServer srv;
-  RedisStore s(quick(srv.port()));
+  RedisStore s(patient(srv.port()));
   constexpr std::size_t threads = 4, keys = 2000;
   std::vector<std::unique_ptr<ts::Batch>> batches;
   for (std::size_t t = 0; t < threads; ++t)
@@ -239,13 +266,13 @@ TEST_CASE("redis store: marks round-trip in microseconds") {
   RedisServer::Client raw(srv.port());
   const auto t = std::chrono::sys_time<std::chrono::microseconds>(1'700'000'000'123'456us);
   {
-    RedisStore s(quick(srv.port()));
+    RedisStore s(patient(srv.port()));
     CHECK_FALSE(s.load_mark("catch-up"));
     s.save_mark("catch-up", t);
     CHECK(s.load_mark("catch-up") == t);
     CHECK(raw.command({"GET", "topgg:mark:catch-up"}) == "1700000000123456");
   }
-  RedisStore s(quick(srv.port()));
+  RedisStore s(patient(srv.port()));
   CHECK(s.load_mark("catch-up") == t); // another receiver sees it
   raw.command({"SET", "topgg:mark:bad", "yesterday"});
   CHECK_THROWS_AS(s.load_mark("bad"), std::runtime_error);
@@ -253,20 +280,20 @@ TEST_CASE("redis store: marks round-trip in microseconds") {
   const auto t0 = ts::Steady::now();
   CHECK_THROWS_AS(s.load_mark("catch-up"), std::runtime_error); // no hang
   CHECK_THROWS_AS(s.save_mark("catch-up", t), std::runtime_error);
-  CHECK(ts::Steady::now() - t0 < 1000ms);
+  CHECK(ts::Steady::now() - t0 < promptly); // refused, not timed out
 }
 
 TEST_CASE("redis store: an idle store sleeps, connected or not") {
   RedisServer srv;
-  RedisStore up(quick(srv.port()));
+  RedisStore up(patient(srv.port()));
   REQUIRE(claim(up, "k", now()) == ClaimResult::claimed);
-  RedisStore down(quick(ts::free_port())); // reconnecting every 100 ms meanwhile
+  RedisStore down(patient(ts::free_port())); // reconnecting every 100 ms meanwhile
   CHECK(ts::cpu_while_sleeping(300ms) < 100ms);
 }
 
-TEST_CASE("redis store: Redis stopped mid-run: unavailable within the timeout, one line, then back") {
+TEST_CASE("redis store: Redis stopped mid-run: unavailable at once, one line, then back") {
   RedisServer srv;
-  const auto o = quick(srv.port());
+  const auto o = patient(srv.port());
   RedisStore s(o);
   ts::Reports reports;
   reports.attach(s);
@@ -278,8 +305,8 @@ TEST_CASE("redis store: Redis stopped mid-run: unavailable within the timeout, o
     const auto t0 = ts::Steady::now();
     for (std::size_t i = 0; i < 20; ++i)
       b.start(s, i, numbered("down-", i), now());
-    REQUIRE(b.wait(2000ms));
-    CHECK(ts::Steady::now() - t0 <= o.command_timeout + 200ms);
+    REQUIRE(b.wait());
+    CHECK(ts::Steady::now() - t0 < promptly); // Redis refused: no waiting for the timeout
     CHECK(b.count(ClaimResult::unavailable) == 20);
     std::this_thread::sleep_for(30ms);
   }
@@ -299,7 +326,7 @@ TEST_CASE("redis store: Redis stopped mid-run: unavailable within the timeout, o
 TEST_CASE("redis store: an idle connection closed by Redis is opened again without a report") {
   RedisServer srv;
   RedisServer::Client raw(srv.port());
-  RedisStore s(quick(srv.port()));
+  RedisStore s(patient(srv.port()));
   ts::Reports reports;
   reports.attach(s);
   REQUIRE(claim(s, "a", now()) == ClaimResult::claimed);
@@ -314,7 +341,7 @@ TEST_CASE("redis store: an idle connection closed by Redis is opened again witho
 
 TEST_CASE("redis store: a silent Redis: pending claims answered within the timeout, then back") {
   RedisServer srv;
-  const auto o = quick(srv.port());
+  const auto o = timed(srv.port());
   RedisStore s(o);
   ts::Reports reports;
   reports.attach(s);
@@ -325,16 +352,15 @@ TEST_CASE("redis store: a silent Redis: pending claims answered within the timeo
   const auto t0 = ts::Steady::now();
   for (std::size_t i = 0; i < 50; ++i)
     b.start(s, i, numbered("silent-", i), now());
-  REQUIRE(b.wait(2000ms));
+  REQUIRE(b.wait());
   const auto took = ts::Steady::now() - t0;
   CHECK(took >= o.command_timeout - 10ms); // waited for an answer
-  CHECK(took <= o.command_timeout + 200ms);
+  CHECK(took < 10 * o.command_timeout);    // and not much longer, however busy the machine
   CHECK(b.count(ClaimResult::unavailable) == 50);
   for (int i = 0; i < 3; ++i) // reconnecting to a server that accepts but never answers
-    CHECK(claim(s, numbered("still-", static_cast<std::size_t>(i)), now(), 10'000ms, 1000ms) ==
-          ClaimResult::unavailable);
+    CHECK(claim(s, numbered("still-", static_cast<std::size_t>(i)), now()) == ClaimResult::unavailable);
   CHECK(reports.size() == 1);
-  CHECK(lines_with(reports, "within 300 ms") == 1);
+  CHECK(lines_with(reports, "within 1000 ms") == 1);
 
   srv.resume();
   REQUIRE(claimed_again(s));
@@ -345,7 +371,7 @@ TEST_CASE("redis store: a silent Redis: pending claims answered within the timeo
 
 TEST_CASE("redis store: many claims in flight when the connection dies: each answered once") {
   RedisServer srv;
-  RedisStore s(quick(srv.port()));
+  RedisStore s(patient(srv.port()));
   constexpr std::size_t n = 5000;
   ts::Batch b(n);
   for (std::size_t i = 0; i < n; ++i) {
@@ -353,13 +379,13 @@ TEST_CASE("redis store: many claims in flight when the connection dies: each ans
     if (i == n / 2)
       srv.stop();
   }
-  REQUIRE(b.wait(5000ms)); // Batch throws if any is answered twice
+  REQUIRE(b.wait()); // Batch throws if any is answered twice
   CHECK(b.count(ClaimResult::claimed) + b.count(ClaimResult::unavailable) == n);
   CHECK(b.count(ClaimResult::unavailable) >= n / 2 - 1);
 }
 
 TEST_CASE("redis store: unreachable from the start; the hook set after construction hears it") {
-  auto o = quick(ts::free_port()); // nobody listens there
+  auto o = patient(ts::free_port()); // nobody listens there
   RedisStore s(o);
   ts::Reports reports;
   reports.attach(s);
@@ -368,7 +394,7 @@ TEST_CASE("redis store: unreachable from the start; the hook set after construct
   for (int i = 0; i < 5; ++i) {
     const auto t0 = ts::Steady::now();
     CHECK(claim(s, "k", now()) == ClaimResult::unavailable);
-    CHECK(ts::Steady::now() - t0 <= o.command_timeout + 100ms);
+    CHECK(ts::Steady::now() - t0 < promptly); // refused: no waiting for the timeout
   }
   REQUIRE(reports.size() == 1);
   CHECK(reports.lines()[0].find("refused") != std::string::npos);
@@ -376,7 +402,7 @@ TEST_CASE("redis store: unreachable from the start; the hook set after construct
 
 TEST_CASE("redis store: a host name is looked up (off the store's thread), every address tried") {
   RedisServer srv; // listens on 127.0.0.1 only; "localhost" may also (or first) be ::1
-  auto o = quick(srv.port());
+  auto o = patient(srv.port());
   o.host = "localhost";
   RedisStore s(o);
   ts::Reports reports;
@@ -389,7 +415,7 @@ TEST_CASE("redis store: a host name is looked up (off the store's thread), every
 TEST_CASE("redis store: a wrong password is one line, and never printed") {
   RedisServer srv({"--requirepass", "hunter2"});
   {
-    auto o = quick(srv.port());
+    auto o = patient(srv.port());
     o.password = "wrong-secret";
     RedisStore s(o);
     ts::Reports reports;
@@ -403,7 +429,7 @@ TEST_CASE("redis store: a wrong password is one line, and never printed") {
     CHECK(reports.all().find("wrong-secret") == std::string::npos);
   }
   {
-    auto o = quick(srv.port());
+    auto o = patient(srv.port());
     o.password = "hunter2";
     RedisStore s(o);
     CHECK(claim(s, "k", now()) == ClaimResult::claimed);
@@ -415,7 +441,7 @@ TEST_CASE("redis store: a wrong password is one line, and never printed") {
 
 TEST_CASE("redis store: fail-open claims proceed while Redis is down") {
   RedisServer srv;
-  auto o = quick(srv.port());
+  auto o = patient(srv.port());
   o.fail_open = true;
   RedisStore s(o);
   ts::Reports reports;
@@ -430,7 +456,7 @@ TEST_CASE("redis store: fail-open claims proceed while Redis is down") {
 
 TEST_CASE("redis store: a confirm made during an outage is written once Redis is back") {
   RedisServer srv;
-  RedisStore s(quick(srv.port()));
+  RedisStore s(patient(srv.port()));
   REQUIRE(claim(s, "k", now()) == ClaimResult::claimed);
   srv.stop();
   s.confirm("k", now(), 60'000ms); // handled while Redis was down
@@ -442,7 +468,7 @@ TEST_CASE("redis store: a confirm made during an outage is written once Redis is
 
 TEST_CASE("redis store: too many pending claims answer at once, reported once") {
   RedisServer srv;
-  auto o = quick(srv.port());
+  auto o = timed(srv.port()); // the pending ones wait for their timeout
   o.max_pending = 3;
   RedisStore s(o);
   ts::Reports reports;
@@ -454,7 +480,7 @@ TEST_CASE("redis store: too many pending claims answer at once, reported once") 
   for (std::size_t i = 0; i < 10; ++i)
     at_once += b.start(s, i, numbered("p", i), now());
   CHECK(at_once == 7);
-  REQUIRE(b.wait(2000ms));
+  REQUIRE(b.wait());
   CHECK(b.count(ClaimResult::unavailable) == 10);
   srv.resume();
   REQUIRE(claimed_again(s));
@@ -464,7 +490,7 @@ TEST_CASE("redis store: too many pending claims answer at once, reported once") 
 TEST_CASE("redis store: a primary turned replica: unavailable, one line, reconnecting until it is primary again") {
   RedisServer srv, other;
   RedisServer::Client raw(srv.port());
-  RedisStore s(quick(srv.port()));
+  RedisStore s(patient(srv.port()));
   ts::Reports reports;
   reports.attach(s);
   REQUIRE(claim(s, "a", now()) == ClaimResult::claimed);
@@ -485,7 +511,7 @@ TEST_CASE("redis store: a primary turned replica: unavailable, one line, reconne
 TEST_CASE("redis store: a flushed script cache is reloaded") {
   RedisServer srv;
   RedisServer::Client raw(srv.port());
-  RedisStore s(quick(srv.port()));
+  RedisStore s(patient(srv.port()));
   ts::Reports reports;
   reports.attach(s);
   REQUIRE(claim(s, "a", now()) == ClaimResult::claimed);
@@ -500,7 +526,7 @@ TEST_CASE("redis store: closing writes the confirms still queued") {
   RedisServer srv;
   RedisServer::Client raw(srv.port());
   {
-    RedisStore s(quick(srv.port()));
+    RedisStore s(patient(srv.port()));
     REQUIRE(claim(s, "k", now()) == ClaimResult::claimed);
     for (std::size_t i = 0; i < 100; ++i)
       s.confirm(numbered("c", i), now(), 60'000ms);
@@ -615,10 +641,59 @@ TEST_CASE("redis store: probe: refused or silent is transient; the next probe tr
   CHECK_MESSAGE(back.ok(), back.why);
   CHECK(claim(s, "k", now()) == ClaimResult::claimed);
 
-  srv.pause(); // accepts connections, answers nothing
-  auto q = quick(port);
+  srv.pause();          // accepts connections, answers nothing
+  auto q = timed(port); // its connect_timeout, not the probe's 20 s, runs out
   RedisStore silent(q);
   const auto r = silent.probe(20'000ms);
   CHECK(r.kind == topgg::RedisProbe::Kind::transient);
   CHECK_MESSAGE(r.why.find("not connected within") != std::string::npos, r.why);
+}
+
+namespace {
+/// Waits (generously: a busy machine) until `cond` holds; whether it did.
+template <class F> bool eventually(F cond, std::chrono::milliseconds wait = 20'000ms) {
+  const auto until = ts::Steady::now() + wait;
+  while (!cond()) {
+    if (ts::Steady::now() >= until)
+      return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+} // namespace
+
+TEST_CASE("redis store: available() follows Redis without deliveries — false once stopped, true once back") {
+  RedisServer srv;
+  auto o = patient(srv.port()); // a stopped Redis refuses at once: no timeout involved
+  o.health_interval = 3'600'000ms; // no idle check here: back, it is the reconnection's own check that tells
+  RedisStore s(o);
+  REQUIRE(claim(s, "a", now()) == ClaimResult::claimed);
+  CHECK(s.available());
+  CHECK(s.unavailable_reason().empty());
+  srv.stop(); // no claim from here on
+  REQUIRE(eventually([&] { return !s.available(); }));
+  CHECK(s.unavailable_reason().find("redis 127.0.0.1:" + std::to_string(srv.port()) + ": ") == 0);
+  srv.start();                                      // same port
+  CHECK(eventually([&] { return s.available(); })); // the store writes <prefix>health once reconnected
+  CHECK(s.unavailable_reason().empty());
+}
+
+TEST_CASE("redis store: idle, a silent Redis or a replica is noticed within health_interval") {
+  RedisServer srv, other;
+  RedisServer::Client raw(srv.port());
+  auto o = timed(srv.port()); // the paused Redis is found out by the command timeout
+  o.health_interval = 100ms;
+  RedisStore s(o);
+  REQUIRE(claim(s, "a", now()) == ClaimResult::claimed);
+  srv.pause(); // the connection stays open; nothing is answered
+  REQUIRE(eventually([&] { return !s.available(); }));
+  CHECK(s.unavailable_reason().find("no answer within 1000 ms") != std::string::npos);
+  srv.resume();
+  REQUIRE(eventually([&] { return s.available(); }));
+  CHECK(raw.command({"GET", "topgg:health"}) == "1");                                   // what it wrote to find out
+  CHECK(raw.command({"REPLICAOF", "127.0.0.1", std::to_string(other.port())}) == "OK"); // accepts, refuses writes
+  REQUIRE(eventually([&] { return !s.available(); }));
+  CHECK(s.unavailable_reason().find("READONLY") != std::string::npos);
+  CHECK(raw.command({"REPLICAOF", "NO", "ONE"}) == "OK");
+  CHECK(eventually([&] { return s.available(); }));
 }

@@ -6,17 +6,32 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <deque>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "topgg/driver.hpp"
 #include "topgg/topgg.hpp"
 
 namespace th {
+
+/// How long a test waits for something another thread does: generous, so
+/// that only a broken build waits that long, however busy or slow
+/// (sanitizers) the machine.
+inline constexpr std::chrono::seconds patience{30};
+
+/// Polls `done` until it holds or `patience` passes; returns done().
+template <class Done> bool eventually(Done done) {
+  const auto until = std::chrono::steady_clock::now() + patience;
+  while (!done() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return done();
+}
 
 inline topgg::Now at(int ms) {
   topgg::Now n;

@@ -137,3 +137,62 @@ TEST_CASE("v1 route: no operator new per request, de-duplication on") {
   CHECK(v1 == 0);
   CHECK(seen == 1010);
 }
+
+TEST_CASE("metrics on: still zero heap allocations per request, whatever the answer") {
+  topgg::Router r;
+  auto metrics = std::make_shared<topgg::Metrics>(&topgg::Clock::now); // timed, as the CLI does
+  unsigned long long sum = 0;
+  topgg::Settings s;
+  s.max_requests_per_connection = 1'000'000;
+  s.v1_window = std::chrono::seconds(1'000'000'000); // th::at() is a fixed 2023 time
+  r.settings(s)
+      .metrics(metrics)
+      .dbl_webhook("/dbl", "secret-key")
+      .dsl_webhook("/dsl", "other-key")
+      .v1_webhook("/v1", "whs_secret")
+      .on_bot_vote([&sum](const topgg::BotVote& v) { sum += v.user.value(); })
+      .on_server_vote([&sum](const topgg::ServerVote& v) { sum += v.guild.value(); })
+      .on_vote_create([&sum](const topgg::v1::VoteCreate& v) { sum += static_cast<unsigned>(v.weight); })
+      .on_error([](const topgg::Rejection&) {})
+      .on_duplicate([](const topgg::Rejection&) {})
+      .on_warning([](std::string_view) {});
+  const int n = 1000;
+  const auto bots = distinct("/dbl", "secret-key", "bot", n + 10);
+  std::vector<std::string> v1s;
+  for (int u = 0; u < n + 10; ++u) {
+    const std::string body =
+        R"({"type":"vote.create","data":{"id":"1","weight":1,"created_at":"2026-02-09T00:47:14Z",)"
+        R"("expires_at":"2026-02-09T12:47:14Z","project":{"id":"p","type":"bot","platform":"discord",)"
+        R"("platform_id":"1"},"user":{"id":"u)" +
+        std::to_string(1000 + u) + R"(","platform_id":"2","name":"n","avatar_url":null}}})";
+    v1s.push_back(
+        "POST /v1 HTTP/1.1\r\nHost: x\r\nx-topgg-signature: " + topgg::v1::sign("whs_secret", 1'700'000'000, body) +
+        "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  }
+  const long bot = allocations_per_request(r, bots, n);
+  const long duplicate = allocations_per_request(r, bots, n);
+  const long v1 = allocations_per_request(r, v1s, n);
+  const long refused =
+      allocations_per_request(r,
+                              {th::post("/dbl", "wrong", th::bot_body), th::post("/dbl", "", th::bot_body),
+                               "POST /v1 HTTP/1.1\r\nHost: x\r\nx-topgg-signature: t=1\r\nContent-Length: 2\r\n\r\n{}",
+                               th::post("/nowhere", "", th::bot_body)},
+                              n);
+  const long bad_json = allocations_per_request(r, {th::post("/dbl", "secret-key", std::string(40, '[') + "nope")}, n);
+  const long pipelined = allocations_per_request(
+      r, {th::post("/dbl", "secret-key", th::bot_body) + th::post("/dsl", "other-key", th::server_body)}, n, 2);
+  MESSAGE("allocations over ", n, " requests with metrics on: bot ", bot, ", duplicate ", duplicate, ", v1 ", v1,
+          ", refused ", refused, ", bad JSON ", bad_json, ", pipelined ", pipelined);
+  CHECK(bot == 0);
+  CHECK(duplicate == 0);
+  CHECK(v1 == 0);
+  CHECK(refused == 0);
+  CHECK(bad_json == 0);
+  CHECK(pipelined == 0);
+  const topgg::MetricsSnapshot snap = metrics->snapshot();             // and they were counted
+  CHECK(snap.event("dbl_vote") == static_cast<std::uint64_t>(n + 10)); // th::bot_body's voter is bots[0]
+  CHECK(snap.duplicates == static_cast<std::uint64_t>(2 * (n + 10)));
+  CHECK(snap.event("vote.create") == static_cast<std::uint64_t>(n + 10));
+  CHECK(snap.refusals(topgg::Refusal::auth_missing) > 0);
+  CHECK(sum > 0);
+}

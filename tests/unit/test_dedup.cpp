@@ -120,7 +120,7 @@ struct Deferring : topgg::IdempotencyStore {
     std::condition_variable cv;
     std::deque<Job> jobs, held;
     bool hold = false, stop = false;
-    std::atomic<int> claims{0}, answered{0};
+    std::atomic<int> claims{0}, answered{0}, released{0};
   };
   static inline std::atomic<int> destroyed_on_own_thread{0};
 
@@ -156,7 +156,10 @@ struct Deferring : topgg::IdempotencyStore {
   void confirm(std::string_view key, topgg::Now now, std::chrono::milliseconds ttl) override {
     sh->inner.confirm(key, now, ttl);
   }
-  void release(std::string_view key, topgg::Now now) override { sh->inner.release(key, now); }
+  void release(std::string_view key, topgg::Now now) override {
+    sh->inner.release(key, now);
+    ++sh->released;
+  }
 
   void hold(bool on) {
     std::lock_guard lock(sh->m);
@@ -177,6 +180,7 @@ struct Deferring : topgg::IdempotencyStore {
   }
   int claims() const { return sh->claims; }
   int answered() const { return sh->answered; }
+  int released() const { return sh->released; }
 
 private:
   // Takes every queued claim at once and answers them as one batch (as a
@@ -354,13 +358,13 @@ struct HandleRequest {
   std::string path;
 };
 
-/// Router::handle, waiting (up to 5 s) for the reply from whichever thread sends it.
+/// Router::handle, waiting (up to `patience`) for the reply from whichever thread sends it.
 int handle(topgg::Router& r, const std::string& raw, int ms = 1) {
   HandleRequest hr(raw);
   auto done = std::make_shared<std::promise<int>>();
   auto got = done->get_future();
   r.handle(hr.req, at(ms), [done](topgg::Response res) { done->set_value(res.status); });
-  if (got.wait_for(5s) != std::future_status::ready)
+  if (got.wait_for(patience) != std::future_status::ready)
     return -1;
   return got.get();
 }
@@ -379,17 +383,17 @@ struct Waited {
       cv.notify_all();
     });
   }
-  /// Waits for a wake (up to 5 s) without resuming the connection.
+  /// Waits for a wake (up to `patience`) without resuming the connection.
   bool wait_wake() {
     std::unique_lock lock(m);
-    const bool woke = cv.wait_for(lock, 5s, [this] { return wakes > 0; });
+    const bool woke = cv.wait_for(lock, patience, [this] { return wakes > 0; });
     wakes = 0;
     return woke;
   }
-  /// Waits for a wake (up to 5 s), then resumes the connection on this thread.
+  /// Waits for a wake (up to `patience`), then resumes the connection on this thread.
   bool resume_after_wake(int ms) {
     std::unique_lock lock(m);
-    const bool woke = cv.wait_for(lock, 5s, [this] { return wakes > 0; });
+    const bool woke = cv.wait_for(lock, patience, [this] { return wakes > 0; });
     wakes = 0;
     lock.unlock();
     c.resume(at(ms));
@@ -1103,18 +1107,17 @@ TEST_CASE("a claim answered after its delivery gave up is released, so Top.gg's 
     } // or the connection goes with the claim outstanding
     store->hold(false);
     store->complete_held(); // the store answers "claimed" after all
-    for (int i = 0; i < 200 && store->answered() < 1; ++i)
-      std::this_thread::sleep_for(5ms);
+    REQUIRE(eventually([&] { return store->answered() >= 1; }));
     REQUIRE(store->answered() == 1);
-    std::this_thread::sleep_for(20ms); // the release runs on the store's thread, right after the answer
+    REQUIRE(eventually([&] { return store->released() >= 1; })); // on the store's thread, right after the answer
     // Top.gg's retry, well inside the old lease: claimed again and handled.
     store->hold(false);
     topgg::Connection c(r.router, at(1000));
     c.receive(post("/dbl", "k", bot("1")), at(1000));
-    for (int i = 0; i < 200 && c.output().empty(); ++i) {
-      std::this_thread::sleep_for(5ms);
+    eventually([&] {
       c.resume(at(1000));
-    }
+      return !c.output().empty();
+    });
     CHECK(status_line(c.output()) == ok200);
     CHECK(r.handled == 1);
   }
@@ -1147,7 +1150,7 @@ TEST_CASE("a store that defers every claim: through Router::handle, answered on 
       CHECK(r.handled == 0);
       store->hold(false);
       store->complete_held();
-      REQUIRE(f.wait_for(5s) == std::future_status::ready);
+      REQUIRE(f.wait_for(patience) == std::future_status::ready);
       CHECK(f.get() == success);
       CHECK(r.handled == 1);
       CHECK(on_store_thread); // the handler ran where the claim was answered
@@ -1166,8 +1169,8 @@ TEST_CASE("a store that defers every claim: through Router::handle, answered on 
     store->hold(false);
     store->complete_held();
     auto fa = pa.get_future(), fb = pb.get_future();
-    REQUIRE(fa.wait_for(5s) == std::future_status::ready);
-    REQUIRE(fb.wait_for(5s) == std::future_status::ready);
+    REQUIRE(fa.wait_for(patience) == std::future_status::ready);
+    REQUIRE(fb.wait_for(patience) == std::future_status::ready);
     CHECK(fa.get() == success);
     CHECK(fb.get() == 503);
     CHECK(r.handled == 2);
@@ -1190,9 +1193,9 @@ struct Jobs {
       cv.notify_all();
     };
   }
-  /// Runs jobs as they come until `done` holds (up to 5 s); false on time out.
+  /// Runs jobs as they come until `done` holds (up to `patience`); false on time out.
   template <class Done> bool run_until(Done done) {
-    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    const auto deadline = std::chrono::steady_clock::now() + patience;
     std::unique_lock lock(m);
     while (!done()) {
       if (q.empty()) {
@@ -1286,7 +1289,7 @@ TEST_CASE("Router::handle with a `resume` that drops or throws on its jobs: the 
     auto f = p->get_future();
     r.router.handle(
         one.req, at(1), [p](topgg::Response res) { p->set_value(res.status); }, lossy);
-    REQUIRE(f.wait_for(5s) == std::future_status::ready);
+    REQUIRE(f.wait_for(patience) == std::future_status::ready);
     CHECK(f.get() == 204); // run where the job was let go, not left claimed
     CHECK(r.handled == 1);
     CHECK(handle(r.router, kinds[1].request("1")) == 204);
@@ -1403,7 +1406,7 @@ TEST_CASE("Router::handle: the Router and its store destroyed as soon as the ans
         got.set_value(res.status);
         std::this_thread::sleep_for(2ms); // the caller gets going meanwhile
       });
-      REQUIRE(status.wait_for(5s) == std::future_status::ready);
+      REQUIRE(status.wait_for(patience) == std::future_status::ready);
       CHECK(status.get() == 200);
     } // the Router and (its only holder gone) the store, at once
     std::this_thread::sleep_for(5ms);

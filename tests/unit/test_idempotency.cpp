@@ -175,7 +175,7 @@ struct ModelStore {
   std::map<std::string, Key> keys;
   std::list<std::string> claims, dones; // oldest first
 
-  void forget(const std::string& k) {
+  void forget(std::string k) { // a copy: room() passes a list's front, which remove() destroys
     (keys.at(k).done ? dones : claims).remove(k);
     keys.erase(k);
   }

@@ -97,8 +97,10 @@ Routes route_specs(const Options& o) {
     for (const std::string& value : o.all(k.name)) {
       RouteSpec spec{k.name, value, {}, {}, {}, {}};
       std::string key;
-      const auto eq = value.rfind('=');
-      if (eq != std::string::npos && value.compare(eq + 1, 1, "@") == 0) { // ROUTE=@FILE
+      // ROUTE=@FILE at the first "=@" (a file's path may hold '='), else ROUTE=VAR at the last '='.
+      const auto at = value.find("=@");
+      const auto eq = at != std::string::npos ? at : value.rfind('=');
+      if (at != std::string::npos) { // ROUTE=@FILE
         const std::string file = value.substr(eq + 2);
         spec.path = value.substr(0, eq);
         spec.source = {SecretSource::file, file, {}};

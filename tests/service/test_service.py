@@ -422,11 +422,11 @@ def credentials(tool, loop, _root):
         write(os.path.join(creds, "v1-secret"), "whs_cred-one\n\nwhs_cred-two\n")
         write(os.path.join(creds, "dsl-auth"), "cred-dsl")
         write(os.path.join(d, "dsl.key"), "file-dsl\r\n")
-        write(os.path.join(d, "route.key"), "route-key\n")
+        write(os.path.join(d, "route=a.key"), "route-key\n")  # an '=' in the path: split at the first "=@"
         env = clean_env(CREDENTIALS_DIRECTORY=creds, TOPGG_DSL_AUTH_FILE=os.path.join(d, "dsl.key"),
                         TOPGG_DSL_AUTH="env-dsl")
         t = Tool([tool, "listen", "--dbl", "/dbl", "--dsl", "/dsl", "--v1", "/topgg", "--dbl",
-                  f"/other=@{os.path.join(d, 'route.key')}", "--host", "127.0.0.1", "--port", "0", "--loop", loop],
+                  f"/other=@{os.path.join(d, 'route=a.key')}", "--host", "127.0.0.1", "--port", "0", "--loop", loop],
                  env)
         try:
             p = t.port

@@ -54,14 +54,17 @@ class Child:
     """A server under test. Its pipes are read on demand (select), so a test
     can tell what the child had written *before* an answer arrived."""
 
-    def __init__(self, argv, env=ENV, stdout=subprocess.PIPE, preexec_fn=None):
+    def __init__(self, argv, env=ENV, stdout=subprocess.PIPE, preexec_fn=None, pass_fds=(),
+                 listening=r"listening on http://\S+:(\d+)\n"):
+        """Waits for `listening` on stderr (its last group is the port) unless it is None."""
         self.argv = argv
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout,
-                                     stderr=subprocess.PIPE, env=env, preexec_fn=preexec_fn)
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.PIPE,
+                                     env=env, preexec_fn=preexec_fn, pass_fds=pass_fds)
         self.out = b""
         self.err = b""
-        m = self.wait_for("err", r"listening on http://\S+:(\d+)\n", PATIENCE)
-        self.port = int(m.group(1))
+        self.port = None
+        if listening is not None:
+            self.port = int(self.wait_for("err", listening, PATIENCE).groups()[-1])
 
     def pump(self, timeout=0.0):
         """Reads what is available on stdout and stderr, waiting up to `timeout`."""
@@ -98,18 +101,23 @@ class Child:
             pass
         return self.out.decode()
 
-    def stop(self, sig=signal.SIGTERM, within=PATIENCE):
-        """Sends `sig`, expects exit code 0 within `within` seconds; returns how long it took."""
-        t0 = time.monotonic()
+    def end(self, sig=signal.SIGTERM, within=PATIENCE):
+        """Sends `sig`, waits up to `within` seconds for the exit, reads what is left; the exit code."""
         self.proc.send_signal(sig)
         try:
             code = self.proc.wait(within)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             raise AssertionError(f"{self.argv[0]}: still running {within} s after {sig.name}")
-        took = time.monotonic() - t0
         while self.pump(0):
             pass
+        return code
+
+    def stop(self, sig=signal.SIGTERM, within=PATIENCE):
+        """Sends `sig`, expects exit code 0 within `within` seconds; returns how long it took."""
+        t0 = time.monotonic()
+        code = self.end(sig, within)
+        took = time.monotonic() - t0
         check(code == 0, f"{os.path.basename(self.argv[0])} exits 0 after {sig.name} (got {code}, stderr={self.err[-300:]!r})")
         return took
 

@@ -34,6 +34,9 @@ BOT, USER = "264811613708746752", "160105994217586689"
 LISTENING = re.compile(r'listening on http://([^\s"]+):(\d+)')
 SKIP = 77
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
+from test_examples import Child  # noqa: E402  (the process wrapper every driver shares)
+
 
 def check(cond, what):
     if not cond:
@@ -49,68 +52,20 @@ def clean_env(**extra):
     return env
 
 
-class Tool:
-    """One `topgg-webhook listen`. Its pipes are read on demand (select)."""
+class Tool(Child):
+    """One `topgg-webhook listen` (test_examples.Child), its port read from a text or JSON
+    "listening on" line unless wait_listening is False; stop() returns the exit code."""
 
     def __init__(self, argv, env, wait_listening=True, pass_fds=(), preexec_fn=None):
-        self.argv = argv
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=env, pass_fds=pass_fds, preexec_fn=preexec_fn)
-        self.out = b""
-        self.err = b""
-        self.port = None
-        if wait_listening:
-            self.port = int(self.wait_for("err", LISTENING, 20).group(2))
-
-    def pump(self, timeout=0.0):
-        fds = [f for f in (self.proc.stdout, self.proc.stderr) if f is not None and not f.closed]
-        if not fds:
-            return False
-        ready, _, _ = select.select(fds, [], [], timeout)
-        got = False
-        for f in ready:
-            data = os.read(f.fileno(), 65536)
-            if not data:
-                f.close()
-            elif f is self.proc.stdout:
-                self.out += data
-            else:
-                self.err += data
-            got = got or bool(data)
-        return got
-
-    def wait_for(self, stream, pattern, timeout=20):
-        deadline = time.monotonic() + timeout
-        while True:
-            text = (self.out if stream == "out" else self.err).decode(errors="replace")
-            m = re.search(pattern, text)
-            if m:
-                return m
-            left = deadline - time.monotonic()
-            if left <= 0 or (self.proc.poll() is not None and not self.pump(0)):
-                raise AssertionError(f"no {pattern!r} on std{stream}; stdout={self.out[-2000:]!r} "
-                                     f"stderr={self.err[-3000:]!r} exit={self.proc.poll()}")
-            self.pump(min(left, 0.2))
+        super().__init__(argv, env, preexec_fn=preexec_fn, pass_fds=pass_fds,
+                         listening=LISTENING if wait_listening else None)
 
     def drain(self):
         while self.pump(0):
             pass
 
     def stop(self, sig=signal.SIGTERM, within=60):
-        self.proc.send_signal(sig)
-        try:
-            code = self.proc.wait(within)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            raise AssertionError(f"still running {within} s after {sig.name}")
-        while self.pump(0.05):
-            pass
-        return code
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        return self.end(sig, within)
 
 
 def bot_body(user=USER):

@@ -9,6 +9,9 @@
 
 #include <algorithm>
 #include <future>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "support.hpp"
 #include "topgg/vote_ledger.hpp"
@@ -155,6 +158,34 @@ inline void ledger_expiries(topgg::IdempotencyStore& store, std::string_view tag
   for (auto& d : l.take_due(t0 + 10min, 10, t0 + 11min, "z")) // what is left: 2 and 3, claimed and lapsed
     l.finish(d, "z", true, {});
   CHECK_FALSE(l.next_due());
+}
+
+/// Two store objects on one database (two receivers): `voters` votes that ran
+/// out are taken by both at once, `rounds` tries each, 3 at a time; each
+/// expiry goes to exactly one of them.
+inline void ledger_two_takers(VoteLedger& a, VoteLedger& b, int voters, int rounds) {
+  for (int i = 0; i < voters; ++i) {
+    std::string key = "k";
+    key += std::to_string(i);
+    a.record(key, wall_at(t0), 1h, vote(std::to_string(i), t0, 1s), grace);
+  }
+  CHECK(find(a, std::to_string(voters - 1))); // all written
+  std::vector<DueExpiry> got_a, got_b;
+  auto take = [&](VoteLedger& l, const char* token, std::vector<DueExpiry>& got) {
+    for (int i = 0; i < rounds; ++i)
+      for (auto& d : l.take_due(t0 + 2s, 3, t0 + 1h, token))
+        got.push_back(d);
+  };
+  std::thread ta([&] { take(a, "a", got_a); });
+  std::thread tb([&] { take(b, "b", got_b); });
+  ta.join();
+  tb.join();
+  std::vector<std::string> all = users(got_a);
+  for (auto& u : users(got_b))
+    all.push_back(u);
+  std::sort(all.begin(), all.end());
+  CHECK(all.size() == static_cast<std::size_t>(voters));
+  CHECK(std::adjacent_find(all.begin(), all.end()) == all.end()); // none twice
 }
 
 } // namespace ts

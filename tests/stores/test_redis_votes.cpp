@@ -69,31 +69,7 @@ TEST_CASE("redis vote ledger: a hash per subject and user, a sorted set of expir
 TEST_CASE("redis vote ledger: two receivers on one Redis never both get an expiry") {
   RedisServer srv;
   RedisStore a(options(srv.port())), b(options(srv.port()));
-  for (int i = 0; i < 60; ++i) {
-    std::string key = "k";
-    key += std::to_string(i);
-    a.vote_ledger()->record(key, wall_at(t0), 1h, vote(std::to_string(i), t0, 1s), grace);
-  }
-  CHECK(find(*a.vote_ledger(), "59"));
-  std::vector<DueExpiry> got_a, got_b;
-  std::thread ta([&] {
-    for (int i = 0; i < 30; ++i)
-      for (auto& d : a.vote_ledger()->take_due(t0 + 2s, 3, t0 + 1h, "a"))
-        got_a.push_back(d);
-  });
-  std::thread tb([&] {
-    for (int i = 0; i < 30; ++i)
-      for (auto& d : b.vote_ledger()->take_due(t0 + 2s, 3, t0 + 1h, "b"))
-        got_b.push_back(d);
-  });
-  ta.join();
-  tb.join();
-  std::vector<std::string> all = users(got_a);
-  for (auto& u : users(got_b))
-    all.push_back(u);
-  std::sort(all.begin(), all.end());
-  CHECK(all.size() == 60);
-  CHECK(std::adjacent_find(all.begin(), all.end()) == all.end());
+  ledger_two_takers(*a.vote_ledger(), *b.vote_ledger(), 60, 30);
   // The same vote recorded by both (two receivers confirming one key): once.
   a.vote_ledger()->record("shared", wall_at(t0), 1h, vote("x", t0), grace);
   b.vote_ledger()->record("shared", wall_at(t0), 1h, vote("x", t0), grace);

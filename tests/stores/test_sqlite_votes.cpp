@@ -60,31 +60,7 @@ TEST_CASE("sqlite vote ledger: two store objects on one file never both get an e
   TempDir dir;
   const std::string path = dir.file("votes.db");
   SqliteStore a(path), b(path);
-  for (int i = 0; i < 40; ++i) {
-    std::string key = "k";
-    key += std::to_string(i);
-    a.vote_ledger()->record(key, wall_at(t0), 1h, vote(std::to_string(i), t0, 1s), grace);
-  }
-  CHECK(find(*a.vote_ledger(), "39")); // all written
-  std::vector<DueExpiry> got_a, got_b;
-  std::thread ta([&] {
-    for (int i = 0; i < 20; ++i)
-      for (auto& d : a.vote_ledger()->take_due(t0 + 2s, 3, t0 + 1h, "a"))
-        got_a.push_back(d);
-  });
-  std::thread tb([&] {
-    for (int i = 0; i < 20; ++i)
-      for (auto& d : b.vote_ledger()->take_due(t0 + 2s, 3, t0 + 1h, "b"))
-        got_b.push_back(d);
-  });
-  ta.join();
-  tb.join();
-  std::vector<std::string> all = users(got_a);
-  for (auto& u : users(got_b))
-    all.push_back(u);
-  std::sort(all.begin(), all.end());
-  CHECK(all.size() == 40);
-  CHECK(std::adjacent_find(all.begin(), all.end()) == all.end()); // none twice
+  ledger_two_takers(*a.vote_ledger(), *b.vote_ledger(), 40, 20);
 }
 
 TEST_CASE("sqlite vote ledger: a schema 1 file is upgraded in place, its keys kept") {

@@ -187,7 +187,9 @@ std::vector<DueExpiry> RedisStore::Votes::take_due(v1::Timestamp now, std::size_
 }
 
 std::optional<v1::Timestamp> RedisStore::Votes::next_due() {
-  auto call = impl->call_mark(Op(Op::next_due, impl->vote_key(index_key), 0));
+  Op op(Op::next_due, impl->vote_key(index_key), 0);
+  vote_op(op); // every ledger Op carries one: send_vote() and the answers read it whatever the kind
+  auto call = impl->call_mark(std::move(op));
   if (!call->micros)
     return std::nullopt;
   return timestamp(*call->micros);

@@ -69,7 +69,9 @@ std::vector<DueExpiry> SqliteStore::Votes::take_due(v1::Timestamp now, std::size
 }
 
 std::optional<v1::Timestamp> SqliteStore::Votes::next_due() {
-  auto call = impl->call_mark(Op(Op::next_due, {}, INT64_MIN, 0));
+  Op op(Op::next_due, {}, INT64_MIN, 0);
+  vote_op(op); // every ledger Op carries one: apply_vote() and finish_vote() read it whatever the kind
+  auto call = impl->call_mark(std::move(op));
   if (!call->micros)
     return std::nullopt;
   return timestamp(*call->micros);

@@ -292,6 +292,14 @@ def until_2xx(ports, kind, user, seconds=20):
     raise AssertionError(f"{kind} {user}: no 2xx within {seconds} s: {statuses}")
 
 
+def kill_all(children, redis):
+    """A two-listener case's teardown: kills the listeners still running (a check failed) and Redis."""
+    for c in children:
+        if c:
+            c.kill()
+    redis.stop()
+
+
 def redis_shared(tool, loop, program=None):
     program = program or shutil.which("redis-server")
     if not program or not os.access(program, os.X_OK):
@@ -412,10 +420,7 @@ def redis_shared(tool, loop, program=None):
             a.stop()
             b.stop()
         finally:
-            for c in (a, b):
-                if c:
-                    c.kill()
-            redis.stop()
+            kill_all((a, b), redis)
 
 
 def redis_exec(tool, loop, program=None):
@@ -461,10 +466,7 @@ def redis_exec(tool, loop, program=None):
             a.stop()
             b.stop()
         finally:
-            for c in (a, b):
-                if c:
-                    c.kill()
-            redis.stop()
+            kill_all((a, b), redis)
 
 
 def redis_probe(tool, loop, program=None):

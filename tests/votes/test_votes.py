@@ -39,7 +39,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "examples"))
 sys.path.insert(0, os.path.join(HERE, "..", "dedup"))
 from test_examples import BOT, DBL_AUTH, ENV, PATIENCE, TIMEOUT_MULTIPLIER, V1_SECRET, Child, check  # noqa: E402
-from test_dedup import RedisServer  # noqa: E402
+from test_dedup import RedisServer, kill_all  # noqa: E402
 
 PROJECT = "803190510032756736"
 VOTES_KEY = "votes-key-9f2c"
@@ -383,10 +383,7 @@ def redis_two(tool, loop, program=None):
             a.stop()
             b.stop()
         finally:
-            for c in (a, b):
-                if c:
-                    c.kill()
-            redis.stop()
+            kill_all((a, b), redis)
 
 
 def options(tool, loop, _=None):

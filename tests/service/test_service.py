@@ -232,12 +232,15 @@ def notify(tool, loop, _root):
 
         # The abstract namespace ('@'); a long interval: one ping at start, the next
         # only half of it later; a WATCHDOG_PID naming another process: none.
-        for pid, want, what in ((None, 1, "WATCHDOG_USEC of 60 s: one ping at start, no other for 30 s"),
-                                ("1", 0, "WATCHDOG_PID of another process: no WATCHDOG=1 from this one")):
+        # The process lives a few seconds on a quiet machine; on a busy one it may
+        # pass 30 s, and then one more ping per half-interval lived is right.
+        for pid, what in ((None, "WATCHDOG_USEC of 60 s: one ping at start, the next only 30 s later"),
+                          ("1", "WATCHDOG_PID of another process: no WATCHDOG=1 from this one")):
             systemd = FakeSystemd(abstract=True)
             env = clean_env(TOPGG_DBL_AUTH=DBL_AUTH, NOTIFY_SOCKET=systemd.address, WATCHDOG_USEC="60000000")
             if pid:
                 env["WATCHDOG_PID"] = pid
+            started = time.monotonic()
             t = Tool([tool, "listen", "--dbl", "/dbl", "--host", "127.0.0.1", "--port", "0", "--loop", loop], env)
             try:
                 systemd.wait_for("READY")
@@ -249,8 +252,10 @@ def notify(tool, loop, _root):
                 check(t.stop() == 0, "exits 0")
                 while systemd.receive(0.2) is not None:
                     pass
+                lived = time.monotonic() - started
                 pings = sum(1 for _, f in systemd.messages if f.get("WATCHDOG"))
-                check(pings == want, f"{what} ({pings})")
+                low, high = (0, 0) if pid else (1, 1 + int(lived // 30))
+                check(low <= pings <= high, f"{what} ({pings} pings in {lived:.1f} s)")
             finally:
                 t.kill()
 

@@ -45,8 +45,8 @@ struct VoteFields {
   std::string bot;       ///< the bot voted for (legacy bot votes; v1 projects of type "bot"), else ""
   std::string guild;     ///< the server voted for (legacy server votes; v1 projects of type "server"), else ""
   std::string project;   ///< the Top.gg project ID (v1), else ""
-  std::int64_t weight = 1;
-  bool weekend = false; ///< legacy: isWeekend; v1: weight of 2 or more
+  std::int64_t weight = 1; ///< v1: `weight`; legacy bot votes: 2 on weekends
+  bool weekend = false;    ///< legacy: isWeekend; v1: weight of 2 or more
   bool test = false;    ///< a legacy `type: test` vote or a webhook.test
   /// Votes in a row (VoteRecord::streak), when votes are tracked; the poster
   /// asks PosterOptions::streak for it when the template uses {streak}.
@@ -109,7 +109,7 @@ struct Answer {
 /// (X-RateLimit-Global: true, X-RateLimit-Scope: global, or "global": true).
 class TOPGG_API RateLimits {
 public:
-  using Clock = std::chrono::steady_clock;
+  using Clock = std::chrono::steady_clock; ///< the clock of the times passed in
   /// A 429 that says no wait waits this long.
   static constexpr std::chrono::milliseconds default_retry{1000};
   /// Longer waits are cut to this (a broken answer must not stop posting for days).

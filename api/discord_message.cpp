@@ -127,26 +127,29 @@ bool digits(std::string_view s) {
 
 } // namespace
 
-VoteFields fields_of(const BotVote& v) {
+namespace {
+template <class V> VoteFields legacy_fields(const V& v, std::string_view event) {
   VoteFields f;
-  f.event = "dbl_vote";
+  f.event = std::string(event);
   f.route = v.route;
   f.user_id = v.user.to_string();
+  f.test = v.type == VoteType::test;
+  return f;
+}
+} // namespace
+
+VoteFields fields_of(const BotVote& v) {
+  VoteFields f = legacy_fields(v, "dbl_vote");
   f.bot = v.bot.to_string();
   f.weight = v.is_weekend ? 2 : 1;
   f.weekend = v.is_weekend;
-  f.test = v.type == VoteType::test;
   f.subject = VoteSubject::bot(v.bot);
   return f;
 }
 
 VoteFields fields_of(const ServerVote& v) {
-  VoteFields f;
-  f.event = "dsl_vote";
-  f.route = v.route;
-  f.user_id = v.user.to_string();
+  VoteFields f = legacy_fields(v, "dsl_vote");
   f.guild = v.guild.to_string();
-  f.test = v.type == VoteType::test;
   f.subject = VoteSubject::guild(v.guild);
   return f;
 }

@@ -21,23 +21,22 @@ The mock's certificate is made with `openssl req` at run time; loopback only. De
 """
 import hashlib
 import hmac
-import http.client
 import http.server
 import json
 import os
 import shutil
 import ssl
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import datetime
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "examples"))
 sys.path.insert(0, os.path.join(HERE, "..", "api"))
+sys.path.insert(0, os.path.join(HERE, "..", "votes"))
 from test_examples import BOT, DBL_AUTH, ENV, TIMEOUT_MULTIPLIER, V1_SECRET, Child, check  # noqa: E402
+from test_votes import iso, post  # noqa: E402
 from run_api_tests import make_cert  # noqa: E402
 
 PROJECT = "803190510032756736"
@@ -163,21 +162,6 @@ class MockDiscord:
         got = self.contents()
         check(len(got) >= n, f"{what}: {n} messages posted (got {len(got)}: {got})")
         return got
-
-
-def iso(t):
-    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def post(port, path, body, headers):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        c.request("POST", path, body=body, headers=headers)
-        r = c.getresponse()
-        r.read()
-        return r.status
-    finally:
-        c.close()
 
 
 def v1_body(user, created):

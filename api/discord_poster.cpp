@@ -256,11 +256,13 @@ bool Poster::Impl::post_front() {
     return true; // the limits say when
   }
   if (a.status == 401 || a.status == 403 || a.status == 404) {
+    {
+      std::lock_guard lock(m); // before the line: an event handed over after it is counted as dropped
+      gone = st.stopped = true;
+    }
     log("Discord answered " + std::to_string(a.status) +
         " to the webhook: it was deleted, or the URL is wrong. Posting stops (deliveries go on; " +
         std::to_string(queued) + " messages stay queued)");
-    std::lock_guard lock(m);
-    gone = st.stopped = true;
     return false;
   }
   if (a.status >= 300) {
@@ -329,6 +331,33 @@ void Poster::Impl::run() {
   std::lock_guard lock(m);
   finished = true;
   done_cv.notify_all();
+}
+
+} // namespace topgg::discord
+
+namespace topgg::discord {
+
+void write_prometheus(const PosterStats& s, std::string& out) {
+  const auto metric = [&out](const char* name, const char* type, const char* help) {
+    out += std::string("# HELP topgg_webhook_discord_") + name + " " + help + "\n# TYPE topgg_webhook_discord_" +
+           name + " " + type + "\n";
+  };
+  const auto value = [&out](const std::string& series, std::uint64_t v) {
+    out += "topgg_webhook_discord_" + series + " " + std::to_string(v) + "\n";
+  };
+  metric("posts_total", "counter", "Messages Discord accepted.");
+  value("posts_total", s.posted);
+  metric("retries_total", "counter", "Attempts tried again: rate limited (429), or failed (5xx, network, timeout).");
+  value("retries_total{reason=\"rate_limited\"}", s.rate_limited);
+  value("retries_total{reason=\"failed\"}", s.retried - s.rate_limited);
+  metric("rejected_total", "counter", "Messages Discord refused (a 4xx other than 401, 403, 404, 429): dropped.");
+  value("rejected_total", s.rejected);
+  metric("dropped_total", "counter", "Events not queued: the queue was full, or posting had stopped.");
+  value("dropped_total", s.overflow);
+  metric("queued", "gauge", "Messages waiting to be posted.");
+  value("queued", s.queued);
+  metric("stopped", "gauge", "1 once Discord answered 401, 403 or 404: posting stopped.");
+  value("stopped", s.stopped ? 1 : 0);
 }
 
 } // namespace topgg::discord

@@ -1,6 +1,9 @@
 #include "discord.hpp"
 
+#include <chrono>
 #include <cstdlib>
+#include <future>
+#include <mutex>
 #include <stdexcept>
 
 #include "log.hpp"
@@ -46,11 +49,16 @@ public:
   void offer(const topgg::v1::VoteCreate& e) override { give(e); }
   void offer(const topgg::v1::WebhookTest& e) override { give(e); }
   void offer(const topgg::VoteExpired& e) override { give(e); }
+  void write_metrics(std::string& page) override {
+    std::lock_guard lock(stats_m_);
+    topgg::discord::write_prometheus(poster_ ? poster_->stats() : last_, page);
+  }
   void stop() override {
+    std::lock_guard lock(stats_m_);
     if (!poster_)
       return;
     poster_->stop();
-    const topgg::discord::PosterStats s = poster_->stats();
+    const topgg::discord::PosterStats s = last_ = poster_->stats();
     log_line("Discord: " + std::to_string(s.posted) + " messages posted, " + std::to_string(s.queued) +
              " still queued, " + std::to_string(s.overflow) + " dropped (queue full or posting stopped), " +
              std::to_string(s.rejected) + " refused by Discord");
@@ -66,6 +74,8 @@ private:
   }
   std::vector<std::string> events_;
   std::unique_ptr<topgg::discord::Poster> poster_;
+  std::mutex stats_m_; // the metrics listener's thread reads while the main thread stops
+  topgg::discord::PosterStats last_;
 };
 #endif
 
@@ -100,11 +110,41 @@ void check_discord_options(const Options& o, std::vector<std::string>& secret_va
 #endif
 }
 
-std::unique_ptr<DiscordSink> make_discord(const Options& o, topgg::VoteBook* book) {
+#if TOOL_HAVE_API
+namespace {
+/// The streak of `f`'s voter with this vote counted. An event reaches the sink as its Ack succeeds;
+/// the loop records the vote in a job that completion posted. Asked from a job posted now, after
+/// that one, the book answers with the vote recorded (a store answers in the order it was asked).
+std::optional<std::uint32_t> streak_of(topgg::VoteBook& book, const std::function<bool(std::function<void()>)>& to_loop,
+                                       const topgg::discord::VoteFields& f) {
+  if (!f.subject || f.user_id.empty())
+    return std::nullopt;
+  auto answer = std::make_shared<std::promise<std::optional<std::uint32_t>>>();
+  std::future<std::optional<std::uint32_t>> got = answer->get_future();
+  auto ask = [&book, subject = *f.subject, user = f.user_id, answer] {
+    book.status(subject, user, [answer](std::optional<topgg::VoteStatus> s) {
+      answer->set_value(s ? std::optional<std::uint32_t>(s->streak) : std::nullopt);
+    });
+  };
+  try {
+    if (!to_loop(ask))
+      ask(); // the loop stopped: the vote was recorded before
+    if (got.wait_for(std::chrono::seconds(5)) == std::future_status::ready)
+      return got.get();
+  } catch (const std::exception&) { // a job dropped by a closing loop: its promise broken
+  }
+  return book.status(*f.subject, f.user_id).streak;
+}
+} // namespace
+#endif
+
+std::unique_ptr<DiscordSink> make_discord(const Options& o, topgg::VoteBook* book,
+                                          std::function<bool(std::function<void()>)> to_loop) {
   if (!o.has("discord-webhook"))
     return nullptr;
 #if !TOOL_HAVE_API
   (void)book;
+  (void)to_loop;
   return nullptr;
 #else
   const auto capacity = static_cast<std::size_t>(o.number("discord-queue", 100000, 1, 10'000'000, "messages"));
@@ -130,11 +170,7 @@ std::unique_ptr<DiscordSink> make_discord(const Options& o, topgg::VoteBook* boo
   p.message = topgg::discord::Template(o.get("discord-template", std::string(topgg::discord::Template::default_text)));
   p.on_log = [](std::string_view line) { log(Level::warning, line); };
   if (book)
-    p.streak = [book](const topgg::discord::VoteFields& f) -> std::optional<std::uint32_t> {
-      if (!f.subject || f.user_id.empty())
-        return std::nullopt;
-      return book->status(*f.subject, f.user_id).streak;
-    };
+    p.streak = [book, to_loop](const topgg::discord::VoteFields& f) { return streak_of(*book, to_loop, f); };
   try {
     auto poster = std::make_unique<topgg::discord::Poster>(std::move(p), std::move(queue));
     return std::make_unique<Sink>(events_of(o), std::move(poster));

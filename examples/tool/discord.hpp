@@ -2,6 +2,7 @@
 // channel, from the API library's poster thread, after its delivery was answered 2xx.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -42,13 +43,17 @@ public:
   virtual void offer(const topgg::v1::VoteCreate& e) = 0;
   virtual void offer(const topgg::v1::WebhookTest& e) = 0;
   virtual void offer(const topgg::VoteExpired& e) = 0;
+  /// Appends the poster's counters to a /metrics page (topgg_webhook_discord_*).
+  virtual void write_metrics(std::string& page) = 0;
   /// Queued messages are pushed to the queue; the thread ends. Before the store closes.
   virtual void stop() = 0;
 };
 
 /// With --discord-webhook: the poster, its queue in the --dedup store's file with sqlite (else in
-/// memory), streaks from `book` when votes are tracked (may be null). nullptr without the option.
-/// Exits 1 (after one line) when the queue cannot be opened.
-std::unique_ptr<DiscordSink> make_discord(const Options& o, topgg::VoteBook* book);
+/// memory), streaks from `book` when votes are tracked (may be null), asked through `to_loop` (the
+/// public manager's post()). nullptr without the option. Exits 1 (after one line) when the queue
+/// cannot be opened.
+std::unique_ptr<DiscordSink> make_discord(const Options& o, topgg::VoteBook* book,
+                                          std::function<bool(std::function<void()>)> to_loop);
 
 } // namespace tool

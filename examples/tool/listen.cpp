@@ -341,18 +341,12 @@ std::unique_ptr<Exec> start_exec(const Options& o, std::chrono::milliseconds ack
 /// each event once its delivery was answered 2xx, in the order of the lines.
 template <class Manager, class Event>
 void handle_events(Manager& m, EventOutput& out, Exec* exec, const std::unique_ptr<DiscordSink>& discord) {
-  auto handler = [&m, &out, exec, &discord](const Event& ev, topgg::Ack ack) {
+  auto handler = [&out, exec, &discord](const Event& ev, topgg::Ack ack) {
     std::string line = to_json(ev);
     std::function<void()> then;
-    // Offered from a job posted after the Ack's completion, which the loop
-    // finishes (de-duplication key confirmed, vote recorded) in a job of its
-    // own posted before: the message's {streak} then counts this vote.
     if constexpr (kPostable<Event>)
       if (discord)
-        then = [&m, &discord, copy = ev] {
-          if (!m.post([&discord, copy] { discord->offer(copy); }))
-            discord->offer(copy);
-        };
+        then = [&discord, copy = ev] { discord->offer(copy); };
     if (!exec)
       return out.add(line, std::move(ack), std::move(then));
     const std::string_view kind = event_name(ev);
@@ -474,7 +468,7 @@ template <class Manager> int serve(const Options& o) {
   handle_events<Manager, topgg::v1::IntegrationDelete>(m, output, exec.get(), discord);
   handle_events<Manager, topgg::VoteExpired>(m, output, exec.get(), discord);
   std::unique_ptr<VoteBookRunner> votes = make_vote_book(m, o); // before run(): it configures the router
-  discord = make_discord(o, votes ? votes->book() : nullptr);
+  discord = make_discord(o, votes ? votes->book() : nullptr, [&m](std::function<void()> job) { return m.post(std::move(job)); });
   count_metrics(metrics_at, m);
 
   try {
@@ -485,7 +479,10 @@ template <class Manager> int serve(const Options& o) {
   }
   std::unique_ptr<MetricsServer> metrics_server;
   try {
-    metrics_server = serve_metrics<Manager>(metrics_at, m);
+    metrics_server = serve_metrics<Manager>(metrics_at, m, [&discord](std::string& page) {
+      if (discord)
+        discord->write_metrics(page);
+    });
   } catch (const std::exception& e) {
     log_start(Level::error, e.what());
     // As at SIGTERM: the public listener ran meanwhile, so a command may be

@@ -146,6 +146,11 @@ struct PosterStats {
   bool stopped = false;           ///< Discord answered 401/403/404: the webhook is gone, posting stopped
 };
 
+/// Appends `s` in Prometheus' text format: topgg_webhook_discord_posts_total,
+/// _retries_total{reason="rate_limited"|"failed"}, _rejected_total,
+/// _dropped_total, _queued (gauge), _stopped (1 once the webhook is gone).
+TOPGG_API void write_prometheus(const PosterStats& s, std::string& out);
+
 /// How a Poster posts. Poster's constructor throws std::invalid_argument for
 /// a webhook URL that is not https://… (without a fragment) or values out of range.
 struct PosterOptions {

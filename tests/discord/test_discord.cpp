@@ -210,3 +210,21 @@ TEST_CASE("the SQLite queue keeps order and its capacity, across reopening, besi
     std::remove((path + suffix).c_str());
   rmdir(dir);
 }
+
+TEST_CASE("the poster's counters in Prometheus' text format") {
+  topgg::discord::PosterStats s;
+  s.posted = 7;
+  s.retried = 5;
+  s.rate_limited = 2;
+  s.overflow = 1;
+  s.queued = 3;
+  std::string out;
+  topgg::discord::write_prometheus(s, out);
+  CHECK(out.find("\ntopgg_webhook_discord_posts_total 7\n") != std::string::npos);
+  CHECK(out.find("\ntopgg_webhook_discord_retries_total{reason=\"rate_limited\"} 2\n") != std::string::npos);
+  CHECK(out.find("\ntopgg_webhook_discord_retries_total{reason=\"failed\"} 3\n") != std::string::npos);
+  CHECK(out.find("\ntopgg_webhook_discord_dropped_total 1\n") != std::string::npos);
+  CHECK(out.find("\ntopgg_webhook_discord_queued 3\n") != std::string::npos);
+  CHECK(out.find("\ntopgg_webhook_discord_stopped 0\n") != std::string::npos);
+  CHECK(out.find("# TYPE topgg_webhook_discord_queued gauge\n") != std::string::npos);
+}

@@ -35,9 +35,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "examples"))
 sys.path.insert(0, os.path.join(HERE, "..", "api"))
 sys.path.insert(0, os.path.join(HERE, "..", "votes"))
+sys.path.insert(0, os.path.join(HERE, "..", "metrics"))
 from test_examples import BOT, DBL_AUTH, ENV, TIMEOUT_MULTIPLIER, V1_SECRET, Child, check  # noqa: E402
 from test_votes import iso, post  # noqa: E402
 from run_api_tests import make_cert  # noqa: E402
+from test_metrics_cli import get, metrics_port  # noqa: E402
 
 PROJECT = "803190510032756736"
 TOKEN = "tok-SECRET-9d8f7e6a5b4c3d2e1f0a"
@@ -194,7 +196,9 @@ def user(i):
 
 def case_order(tool, mock, ca, tmp):
     mock.script = ["429", "500", "500", "500"]
-    child = listen(tool, mock, ca, "--track-votes", "--discord-template", "{user_name}|{user_id}|{event}|{streak}")
+    child = listen(tool, mock, ca, "--track-votes", "--discord-template", "{user_name}|{user_id}|{event}|{streak}",
+                   "--metrics", "127.0.0.1:0")
+    scrape_at = metrics_port(child)
     expected = []
     now = time.time()
     bodies = []
@@ -226,6 +230,12 @@ def case_order(tool, mock, ca, tmp):
           f"allowed_mentions names only the voter: {mentions}")
     check(problems == [], f"no request broke a rate limit or the protocol: {problems}")
     check(attempts == len(expected) + 4, f"one attempt per message plus the 429 and the three 500s ({attempts})")
+    page = get(scrape_at, "/metrics")[2]
+    for series in (f"topgg_webhook_discord_posts_total {len(expected)}\n",
+                   'topgg_webhook_discord_retries_total{reason="rate_limited"} 1\n',
+                   'topgg_webhook_discord_retries_total{reason="failed"} 3\n',
+                   "topgg_webhook_discord_queued 0\n", "topgg_webhook_discord_stopped 0\n"):
+        check(series in page, f"/metrics says {series.strip()}")
     child.end()
     check(f"{len(expected)} messages posted, 0 still queued" in child.err.decode(),
           "the stop line counts the messages posted")
@@ -279,13 +289,21 @@ def case_restart(tool, mock, ca, tmp):
 
 def case_gone(tool, mock, ca, tmp):
     mock.fail_always = "404"
-    child = listen(tool, mock, ca)
+    child = listen(tool, mock, ca, "--metrics", "127.0.0.1:0")
+    scrape_at = metrics_port(child)
     check(send_bot(child.port, user(0)) == 200, "a vote answered 200")
     child.wait_for("err", r"Discord answered 404 to the webhook: it was deleted")
     for i in range(1, 4):
         check(send_bot(child.port, user(i)) == 200, f"vote {i} answered 200 after the webhook is gone")
     time.sleep(2)
     check(mock.attempts == 1, f"no attempt after the 404 ({mock.attempts})")
+    deadline = time.monotonic() + WAIT  # each event reaches the poster just after its answer
+    while "topgg_webhook_discord_dropped_total 3\n" not in get(scrape_at, "/metrics")[2] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    page = get(scrape_at, "/metrics")[2]
+    for series in ("topgg_webhook_discord_stopped 1\n", "topgg_webhook_discord_dropped_total 3\n",
+                   "topgg_webhook_discord_posts_total 0\n"):
+        check(series in page, f"/metrics says {series.strip()}")
     child.end()
     check(child.err.decode().count("Discord answered 404") == 1, "one line says so")
 

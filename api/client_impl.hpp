@@ -55,8 +55,8 @@ struct __attribute__((visibility("hidden"))) Client::Impl : detail::Transfer {
   using Outcome = detail::Outcome;
 
   Options opt;
-  std::string votes_url;   ///< base + "/projects/@me/votes"
-  std::string project_url; ///< base + "/projects/@me"
+  std::string votes_url;           ///< base + "/projects/@me/votes"
+  std::string project_url;         ///< base + "/projects/@me"
   std::recursive_mutex call_mutex; // recursive: a for_each_vote callback may call the client
   std::optional<std::chrono::steady_clock::time_point> last_start;
 

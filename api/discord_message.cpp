@@ -16,10 +16,10 @@ struct Named {
   std::string_view name;
   Slot slot;
 };
-constexpr Named slots[] = {{"user", Slot::user},       {"user_id", Slot::user_id}, {"user_name", Slot::user_name},
-                           {"bot", Slot::bot},         {"guild", Slot::guild},     {"project", Slot::project},
-                           {"weight", Slot::weight},   {"weekend", Slot::weekend}, {"streak", Slot::streak},
-                           {"event", Slot::event},     {"route", Slot::route},     {"type", Slot::type}};
+constexpr Named slots[] = {{"user", Slot::user},     {"user_id", Slot::user_id}, {"user_name", Slot::user_name},
+                           {"bot", Slot::bot},       {"guild", Slot::guild},     {"project", Slot::project},
+                           {"weight", Slot::weight}, {"weekend", Slot::weekend}, {"streak", Slot::streak},
+                           {"event", Slot::event},   {"route", Slot::route},     {"type", Slot::type}};
 
 const Named* slot_named(std::string_view name) {
   for (const Named& n : slots)
@@ -189,8 +189,9 @@ VoteFields fields_of(const VoteExpired& v) {
   f.event = std::string(VoteExpired::name);
   f.route = v.route;
   f.user_id = v.user;
-  (v.subject.kind == VoteSubject::Kind::bot ? f.bot : v.subject.kind == VoteSubject::Kind::guild ? f.guild : f.project) =
-      v.subject.id;
+  (v.subject.kind == VoteSubject::Kind::bot     ? f.bot
+   : v.subject.kind == VoteSubject::Kind::guild ? f.guild
+                                                : f.project) = v.subject.id;
   f.weight = v.weight;
   f.streak = v.streak;
   f.subject = v.subject;
@@ -200,12 +201,14 @@ VoteFields fields_of(const VoteExpired& v) {
 Template::Template(std::string text) : text_(std::move(text)) {
   if (text_.empty())
     throw std::invalid_argument("the message template is empty");
-  walk(text_, [](std::string_view) {}, [this](Slot s) { uses_streak_ = uses_streak_ || s == Slot::streak; });
+  walk(
+      text_, [](std::string_view) {}, [this](Slot s) { uses_streak_ = uses_streak_ || s == Slot::streak; });
 }
 
 std::string Template::render(const VoteFields& f) const {
   std::string out;
-  walk(text_, [&out](std::string_view lit) { out += lit; }, [&out, &f](Slot s) { out += value_of(s, f); });
+  walk(
+      text_, [&out](std::string_view lit) { out += lit; }, [&out, &f](Slot s) { out += value_of(s, f); });
   return cut(std::move(out), max_content);
 }
 

@@ -239,7 +239,8 @@ bool Poster::Impl::post_front() {
   if (a.code != CURLE_OK || a.status >= 500 || a.status < 200) {
     if (!outage)
       log("Discord: cannot post (" +
-          (a.code != CURLE_OK ? std::string(curl_easy_strerror(a.code)) + (transfer.curl_error[0] ? std::string(": ") + transfer.curl_error : "")
+          (a.code != CURLE_OK ? std::string(curl_easy_strerror(a.code)) +
+                                    (transfer.curl_error[0] ? std::string(": ") + transfer.curl_error : "")
                               : "HTTP " + std::to_string(a.status)) +
           "); " + std::to_string(queued) + " messages wait, tried again with growing waits");
     outage = true;
@@ -299,8 +300,8 @@ void Poster::Impl::run() {
     const auto ready = std::max(limits.ready_at("webhook"), next_try);
     if (halted || Steady::now() < ready || (!current && queued == 0 && !unpopped) || !pushed) {
       const auto until = halted || (!current && queued == 0 && !unpopped) ? Steady::time_point::max()
-                         : !pushed ? Steady::now() + backoff
-                                   : ready;
+                         : !pushed                                        ? Steady::now() + backoff
+                                                                          : ready;
       if (!wait_until(until))
         continue; // stopping: push what came, then end
       continue;
@@ -339,8 +340,8 @@ namespace topgg::discord {
 
 void write_prometheus(const PosterStats& s, std::string& out) {
   const auto metric = [&out](const char* name, const char* type, const char* help) {
-    out += std::string("# HELP topgg_webhook_discord_") + name + " " + help + "\n# TYPE topgg_webhook_discord_" +
-           name + " " + type + "\n";
+    out += std::string("# HELP topgg_webhook_discord_") + name + " " + help + "\n# TYPE topgg_webhook_discord_" + name +
+           " " + type + "\n";
   };
   const auto value = [&out](const std::string& series, std::uint64_t v) {
     out += "topgg_webhook_discord_" + series + " " + std::to_string(v) + "\n";

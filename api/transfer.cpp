@@ -114,7 +114,8 @@ std::size_t Transfer::on_header(char* data, std::size_t size, std::size_t n, voi
   std::string_view value = line.substr(colon + 1);
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
     value.remove_prefix(1);
-  while (!value.empty() && (value.back() == ' ' || value.back() == '\t' || value.back() == '\r' || value.back() == '\n'))
+  while (!value.empty() &&
+         (value.back() == ' ' || value.back() == '\t' || value.back() == '\r' || value.back() == '\n'))
     value.remove_suffix(1);
   t->answer_headers.emplace_back(std::move(name), std::string(value));
   return len;

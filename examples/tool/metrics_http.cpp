@@ -150,8 +150,7 @@ void count_metrics(const std::optional<MetricsAddress>& at, topgg::ManagerBase& 
 }
 
 template <class Manager>
-std::unique_ptr<MetricsServer> serve_metrics(const std::optional<MetricsAddress>& at,
-                                             topgg::ManagerBase& public_server,
+std::unique_ptr<MetricsServer> serve_metrics(const std::optional<MetricsAddress>& at, topgg::ManagerBase& public_server,
                                              std::function<void(std::string&)> more) {
   if (!at)
     return nullptr;

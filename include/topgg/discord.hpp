@@ -38,16 +38,16 @@ namespace topgg::discord {
 /// What a message may say about one handled event: the template's
 /// placeholders. Plain values, made from an event by fields_of().
 struct VoteFields {
-  std::string event;     ///< "dbl_vote", "dsl_vote", "vote.create", "webhook.test", "vote.expired"
-  std::string route;     ///< the route that received it
-  std::string user_id;   ///< the voter's Discord ID ("" when unknown)
-  std::string user_name; ///< the voter's Top.gg name: v1 webhook deliveries only, else ""
-  std::string bot;       ///< the bot voted for (legacy bot votes; v1 projects of type "bot"), else ""
-  std::string guild;     ///< the server voted for (legacy server votes; v1 projects of type "server"), else ""
-  std::string project;   ///< the Top.gg project ID (v1), else ""
+  std::string event;       ///< "dbl_vote", "dsl_vote", "vote.create", "webhook.test", "vote.expired"
+  std::string route;       ///< the route that received it
+  std::string user_id;     ///< the voter's Discord ID ("" when unknown)
+  std::string user_name;   ///< the voter's Top.gg name: v1 webhook deliveries only, else ""
+  std::string bot;         ///< the bot voted for (legacy bot votes; v1 projects of type "bot"), else ""
+  std::string guild;       ///< the server voted for (legacy server votes; v1 projects of type "server"), else ""
+  std::string project;     ///< the Top.gg project ID (v1), else ""
   std::int64_t weight = 1; ///< v1: `weight`; legacy bot votes: 2 on weekends
   bool weekend = false;    ///< legacy: isWeekend; v1: weight of 2 or more
-  bool test = false;    ///< a legacy `type: test` vote or a webhook.test
+  bool test = false;       ///< a legacy `type: test` vote or a webhook.test
   /// Votes in a row (VoteRecord::streak), when votes are tracked; the poster
   /// asks PosterOptions::streak for it when the template uses {streak}.
   std::optional<std::uint32_t> streak;
@@ -57,10 +57,10 @@ struct VoteFields {
 
 /// The fields of an event, as the CLI prints them.
 TOPGG_API VoteFields fields_of(const BotVote& v);
-TOPGG_API VoteFields fields_of(const ServerVote& v);               ///< \copydoc fields_of(const BotVote&)
-TOPGG_API VoteFields fields_of(const v1::VoteCreate& v);           ///< \copydoc fields_of(const BotVote&)
-TOPGG_API VoteFields fields_of(const v1::WebhookTest& v);          ///< \copydoc fields_of(const BotVote&)
-TOPGG_API VoteFields fields_of(const VoteExpired& v);              ///< \copydoc fields_of(const BotVote&)
+TOPGG_API VoteFields fields_of(const ServerVote& v);      ///< \copydoc fields_of(const BotVote&)
+TOPGG_API VoteFields fields_of(const v1::VoteCreate& v);  ///< \copydoc fields_of(const BotVote&)
+TOPGG_API VoteFields fields_of(const v1::WebhookTest& v); ///< \copydoc fields_of(const BotVote&)
+TOPGG_API VoteFields fields_of(const VoteExpired& v);     ///< \copydoc fields_of(const BotVote&)
 
 /// A message's text with placeholders in braces, checked when made:
 /// `{user}` (a mention of the voter, `<@ID>`), `{user_id}`, `{user_name}`
@@ -157,13 +157,13 @@ struct PosterOptions {
   /// The webhook's URL (https://discord.com/api/webhooks/ID/TOKEN): a
   /// secret. Never logged; "?wait=true" is added, so a 2xx means posted.
   std::string webhook_url;
-  std::string ca_file;        ///< PEM CA bundle: the only CAs trusted (tests); "" → the system's
-  Template message{};         ///< what is posted
-  std::size_t intake = 10000; ///< events handed over and not yet queued, at most (more: overflow)
-  std::chrono::milliseconds retry_first{1000};                   ///< after a 5xx or network error; doubling
+  std::string ca_file;                         ///< PEM CA bundle: the only CAs trusted (tests); "" → the system's
+  Template message{};                          ///< what is posted
+  std::size_t intake = 10000;                  ///< events handed over and not yet queued, at most (more: overflow)
+  std::chrono::milliseconds retry_first{1000}; ///< after a 5xx or network error; doubling
   std::chrono::milliseconds retry_most{std::chrono::minutes(1)}; ///< the longest wait between two tries
   std::chrono::milliseconds timeout{15000};                      ///< one request, connection included
-  std::chrono::milliseconds stop_grace{3000}; ///< stop() lets a request under way finish this long
+  std::chrono::milliseconds stop_grace{3000};                    ///< stop() lets a request under way finish this long
   /// One line per outage (its start and end), per overflow episode, per
   /// refused message, and when posting stops; never the URL. Default: stderr.
   std::function<void(std::string_view)> on_log;

@@ -105,22 +105,25 @@ TEST_CASE("rate limits: remaining 0 waits for the bucket's reset; others go at o
   RateLimits r;
   CHECK(r.ready_at("w") <= t0);
   CHECK(r.observe("w", answer(204, {{"x-ratelimit-remaining", "4"}, {"x-ratelimit-reset-after", "2"}}), t0) == 0ms);
-  CHECK(r.observe("w", answer(204, {{"x-ratelimit-bucket", "abc"},
-                                    {"x-ratelimit-remaining", "0"},
-                                    {"x-ratelimit-reset-after", "1.25"}}),
+  CHECK(r.observe("w",
+                  answer(204, {{"x-ratelimit-bucket", "abc"},
+                               {"x-ratelimit-remaining", "0"},
+                               {"x-ratelimit-reset-after", "1.25"}}),
                   t0) == 1250ms);
   CHECK(r.ready_at("w") == t0 + 1250ms);
   CHECK(r.ready_at("other") <= t0); // another route, another bucket
   // After the reset: a request with requests left clears the wait.
-  CHECK(r.observe("w", answer(204, {{"x-ratelimit-bucket", "abc"},
-                                    {"x-ratelimit-remaining", "3"},
-                                    {"x-ratelimit-reset-after", "5"}}),
-                  t0 + 2s) == 0ms);
+  CHECK(r.observe(
+            "w",
+            answer(204,
+                   {{"x-ratelimit-bucket", "abc"}, {"x-ratelimit-remaining", "3"}, {"x-ratelimit-reset-after", "5"}}),
+            t0 + 2s) == 0ms);
 }
 
 TEST_CASE("rate limits: a 429's retry_after from the body, else Retry-After; global applies to every route") {
   RateLimits r;
-  CHECK(r.observe("w", answer(429, {}, R"({"message":"You are being rate limited.","retry_after":0.75,"global":false})"),
+  CHECK(r.observe("w",
+                  answer(429, {}, R"({"message":"You are being rate limited.","retry_after":0.75,"global":false})"),
                   t0) == 750ms);
   CHECK_FALSE(r.last_was_global());
   CHECK(r.ready_at("other") <= t0);
@@ -140,8 +143,9 @@ TEST_CASE("rate limits: a 429's retry_after from the body, else Retry-After; glo
 
 TEST_CASE("rate limits: a new bucket name forgets the old bucket's wait") {
   RateLimits r;
-  r.observe("w", answer(204, {{"x-ratelimit-bucket", "a"}, {"x-ratelimit-remaining", "0"}, {"x-ratelimit-reset-after", "9"}}),
-            t0);
+  r.observe(
+      "w", answer(204, {{"x-ratelimit-bucket", "a"}, {"x-ratelimit-remaining", "0"}, {"x-ratelimit-reset-after", "9"}}),
+      t0);
   CHECK(r.ready_at("w") == t0 + 9s);
   CHECK(r.observe("w", answer(204, {{"x-ratelimit-bucket", "b"}}), t0) == 0ms);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`topgg-webhook listen --discord-webhook VAR` against a mock Discord over HTTPS, end to end.
 
-    test_discord.py CASE TOOL
+    test_discord.py CASE TOOL [LOOP]
 
 order    a 429 (retry_after), then three 500s, then posts with rate-limit headers that run the bucket
          dry: every vote (v1 and legacy) posted once, in order, with allowed_mentions naming only its
@@ -184,9 +184,12 @@ def send_bot(port, user):
     return post(port, "/dbl", body, {"Content-Type": "application/json", "Authorization": DBL_AUTH})
 
 
+LOOP = ["--loop", sys.argv[3]] if len(sys.argv) > 3 else []  # else the tool's default
+
+
 def listen(tool, mock, ca, *extra, env_extra=None):
     env = dict(ENV, DISCORD_URL=mock.url, **(env_extra or {}))
-    return Child([tool, "listen", "--host", "127.0.0.1", "--port", "0", "--dbl", "/dbl", "--v1", "/topgg",
+    return Child([tool, "listen", "--host", "127.0.0.1", "--port", "0", *LOOP, "--dbl", "/dbl", "--v1", "/topgg",
                   "--discord-webhook", "DISCORD_URL", "--discord-ca", ca, *extra], env=env)
 
 

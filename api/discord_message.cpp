@@ -175,6 +175,7 @@ VoteFields fields_of(const v1::VoteCreate& v) {
   VoteFields f = v1_fields(v, v1::VoteCreate::name);
   f.weight = v.weight;
   f.weekend = v.weight >= 2;
+  f.voted_at = v.created_at;
   return f;
 }
 

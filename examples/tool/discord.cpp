@@ -2,7 +2,7 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <future>
+#include <thread>
 #include <mutex>
 #include <stdexcept>
 
@@ -113,38 +113,36 @@ void check_discord_options(const Options& o, std::vector<std::string>& secret_va
 #if TOOL_HAVE_API
 namespace {
 /// The streak of `f`'s voter with this vote counted. An event reaches the sink as its Ack succeeds;
-/// the loop records the vote in a job that completion posted. Asked from a job posted now, after
-/// that one, the book answers with the vote recorded (a store answers in the order it was asked).
-std::optional<std::uint32_t> streak_of(topgg::VoteBook& book, const std::function<bool(std::function<void()>)>& to_loop,
-                                       const topgg::discord::VoteFields& f) {
+/// the loop records the vote a moment later (when it finishes the delivery): the record is asked
+/// again until it holds this vote — its time (v1: created_at; legacy: when it was handled, so within
+/// the last hour, while a legacy voter's previous vote is 12 h old) — for 5 s at most.
+std::optional<std::uint32_t> streak_of(topgg::VoteBook& book, const topgg::discord::VoteFields& f) {
   if (!f.subject || f.user_id.empty())
     return std::nullopt;
-  auto answer = std::make_shared<std::promise<std::optional<std::uint32_t>>>();
-  std::future<std::optional<std::uint32_t>> got = answer->get_future();
-  auto ask = [&book, subject = *f.subject, user = f.user_id, answer] {
-    book.status(subject, user, [answer](std::optional<topgg::VoteStatus> s) {
-      answer->set_value(s ? std::optional<std::uint32_t>(s->streak) : std::nullopt);
-    });
-  };
-  try {
-    if (!to_loop(ask))
-      ask(); // the loop stopped: the vote was recorded before
-    if (got.wait_for(std::chrono::seconds(5)) == std::future_status::ready)
-      return got.get();
-  } catch (const std::exception&) { // a job dropped by a closing loop: its promise broken
+  const auto now = std::chrono::system_clock::now();
+  const topgg::v1::Timestamp this_vote =
+      f.voted_at ? *f.voted_at : std::chrono::floor<std::chrono::microseconds>(now - std::chrono::hours(1));
+  topgg::VoteStatus s;
+  for (int tries = 0; tries < 100; ++tries) {
+    try {
+      s = book.status(*f.subject, f.user_id);
+    } catch (const std::exception&) { // the store cannot be asked now: no streak
+      return std::nullopt;
+    }
+    if (s.voted_at && *s.voted_at >= this_vote)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  return book.status(*f.subject, f.user_id).streak;
+  return s.streak;
 }
 } // namespace
 #endif
 
-std::unique_ptr<DiscordSink> make_discord(const Options& o, topgg::VoteBook* book,
-                                          std::function<bool(std::function<void()>)> to_loop) {
+std::unique_ptr<DiscordSink> make_discord(const Options& o, std::shared_ptr<topgg::VoteBook> book) {
   if (!o.has("discord-webhook"))
     return nullptr;
 #if !TOOL_HAVE_API
   (void)book;
-  (void)to_loop;
   return nullptr;
 #else
   const auto capacity = static_cast<std::size_t>(o.number("discord-queue", 100000, 1, 10'000'000, "messages"));
@@ -170,7 +168,9 @@ std::unique_ptr<DiscordSink> make_discord(const Options& o, topgg::VoteBook* boo
   p.message = topgg::discord::Template(o.get("discord-template", std::string(topgg::discord::Template::default_text)));
   p.on_log = [](std::string_view line) { log(Level::warning, line); };
   if (book)
-    p.streak = [book, to_loop](const topgg::discord::VoteFields& f) { return streak_of(*book, to_loop, f); };
+    p.streak = [book](const topgg::discord::VoteFields& f) { return streak_of(*book, f); };
+  // The book outlives listen's vote book runner (destroyed before the server closes): the poster
+  // still renders what the last deliveries handed over when it stops, after the close.
   try {
     auto poster = std::make_unique<topgg::discord::Poster>(std::move(p), std::move(queue));
     return std::make_unique<Sink>(events_of(o), std::move(poster));

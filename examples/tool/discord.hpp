@@ -2,7 +2,6 @@
 // channel, from the API library's poster thread, after its delivery was answered 2xx.
 #pragma once
 
-#include <functional>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -50,10 +49,8 @@ public:
 };
 
 /// With --discord-webhook: the poster, its queue in the --dedup store's file with sqlite (else in
-/// memory), streaks from `book` when votes are tracked (may be null), asked through `to_loop` (the
-/// public manager's post()). nullptr without the option. Exits 1 (after one line) when the queue
-/// cannot be opened.
-std::unique_ptr<DiscordSink> make_discord(const Options& o, topgg::VoteBook* book,
-                                          std::function<bool(std::function<void()>)> to_loop);
+/// memory), streaks from `book` when votes are tracked (may be null). nullptr without the option.
+/// Exits 1 (after one line) when the queue cannot be opened.
+std::unique_ptr<DiscordSink> make_discord(const Options& o, std::shared_ptr<topgg::VoteBook> book);
 
 } // namespace tool

@@ -468,7 +468,7 @@ template <class Manager> int serve(const Options& o) {
   handle_events<Manager, topgg::v1::IntegrationDelete>(m, output, exec.get(), discord);
   handle_events<Manager, topgg::VoteExpired>(m, output, exec.get(), discord);
   std::unique_ptr<VoteBookRunner> votes = make_vote_book(m, o); // before run(): it configures the router
-  discord = make_discord(o, votes ? votes->book() : nullptr, [&m](std::function<void()> job) { return m.post(std::move(job)); });
+  discord = make_discord(o, votes ? votes->book() : nullptr);
   count_metrics(metrics_at, m);
 
   try {

@@ -53,6 +53,9 @@ struct VoteFields {
   std::optional<std::uint32_t> streak;
   /// What the vote book records it under (for PosterOptions::streak).
   std::optional<VoteSubject> subject;
+  /// When the vote was cast: v1 `created_at`; nullopt for legacy votes (the
+  /// vote book records them at the time they were handled).
+  std::optional<v1::Timestamp> voted_at;
 };
 
 /// The fields of an event, as the CLI prints them.

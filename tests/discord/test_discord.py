@@ -239,7 +239,7 @@ def case_order(tool, mock, ca, tmp):
                    'topgg_webhook_discord_retries_total{reason="failed"} 3\n',
                    "topgg_webhook_discord_queued 0\n", "topgg_webhook_discord_stopped 0\n"):
         check(series in page, f"/metrics says {series.strip()}")
-    child.end()
+    check(child.end() == 0, "the listener exits 0 on SIGTERM")
     check(f"{len(expected)} messages posted, 0 still queued" in child.err.decode(),
           "the stop line counts the messages posted")
 
@@ -260,7 +260,7 @@ def case_outage(tool, mock, ca, tmp):
           f"every vote posted once, in order, with the default message: {mock.contents()}")
     child.wait_for("err", r"Discord: cannot post")
     child.wait_for("err", r"Discord: posting again")
-    child.end()
+    check(child.end() == 0, "the listener exits 0 on SIGTERM")
 
 
 def case_restart(tool, mock, ca, tmp):
@@ -275,7 +275,7 @@ def case_restart(tool, mock, ca, tmp):
     while mock.attempts == 0 and time.monotonic() < deadline:
         time.sleep(0.1)
     check(mock.attempts > 0, "the poster tried")
-    child.end()
+    check(child.end() == 0, "the listener exits 0 on SIGTERM")
     check("0 messages posted, 5 still queued" in child.err.decode(), "stopped with 5 messages queued")
     check(mock.contents() == [], "nothing accepted before the restart")
     mock.fail_always = None
@@ -287,7 +287,7 @@ def case_restart(tool, mock, ca, tmp):
     time.sleep(2)
     want = [f"Thank you for voting, <@{user(i)}>!" for i in (0, 1, 2, 3, 4, 7)]
     check(mock.contents() == want, f"queued messages first, each once, then the new one: {mock.contents()}")
-    child.end()
+    check(child.end() == 0, "the listener exits 0 on SIGTERM")
 
 
 def case_gone(tool, mock, ca, tmp):
@@ -307,7 +307,7 @@ def case_gone(tool, mock, ca, tmp):
     for series in ("topgg_webhook_discord_stopped 1\n", "topgg_webhook_discord_dropped_total 3\n",
                    "topgg_webhook_discord_posts_total 0\n"):
         check(series in page, f"/metrics says {series.strip()}")
-    child.end()
+    check(child.end() == 0, "the listener exits 0 on SIGTERM")
     check(child.err.decode().count("Discord answered 404") == 1, "one line says so")
 
 
@@ -319,7 +319,7 @@ def case_secret(tool, mock, ca, tmp):
     child.wait_for("err", r"Discord: cannot post")
     mock.up()
     mock.wait_for(1, "after the mock came up")
-    child.end()
+    check(child.end() == 0, "the listener exits 0 on SIGTERM")
     with open(out) as f:
         env_text = f.read()
     everything = child.out + child.err

@@ -48,8 +48,9 @@ struct VoteFields {
   std::int64_t weight = 1; ///< v1: `weight`; legacy bot votes: 2 on weekends
   bool weekend = false;    ///< legacy: isWeekend; v1: weight of 2 or more
   bool test = false;       ///< a legacy `type: test` vote or a webhook.test
-  /// Votes in a row (VoteRecord::streak), when votes are tracked; the poster
-  /// asks PosterOptions::streak for it when the template uses {streak}.
+  /// Votes in a row (VoteRecord::streak) when the message is made, if votes
+  /// are tracked; the poster asks PosterOptions::streak for it when the
+  /// template uses {streak}.
   std::optional<std::uint32_t> streak;
   /// What the vote book records it under (for PosterOptions::streak).
   std::optional<VoteSubject> subject;

@@ -218,7 +218,12 @@ def case_order(tool, mock, ca, tmp):
     for b in bodies[:3]:
         check(send_v1(child.port, b) == 204, "a retry of a handled vote.create answered 204")
     check(send_bot(child.port, user(2)) == 200, "a retry of a handled bot vote answered 200")
-    # The same voter again, later: streak 2.
+    # The same voter again, later: streak 2. Sent once the first vote's message was made (its first
+    # attempt came): {streak} is the record's when the message is made, and a voter's next vote
+    # comes 12 h later, not milliseconds.
+    deadline = time.monotonic() + WAIT
+    while mock.attempts == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
     check(send_v1(child.port, v1_body(user(0), now - 10)) == 204, "a second vote by the first voter")
     expected.append(f"name-{user(0)}|{user(0)}|vote.create|2")
     got = mock.wait_for(len(expected), "order")

@@ -60,6 +60,8 @@ std::optional<std::string> refusal(Options& options, std::string& base) {
 
 } // namespace
 
+Client::Impl::~Impl() { OPENSSL_cleanse(opt.token.data(), opt.token.size()); }
+
 Client::Client(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
 Client::Client(Client&&) noexcept = default;
 Client& Client::operator=(Client&&) noexcept = default;
@@ -77,10 +79,6 @@ Result<Client> Client::create(Options options) {
   impl->opt = std::move(options);
   impl->votes_url = base + "/projects/@me/votes";
   impl->project_url = base + "/projects/@me";
-  impl->easy = curl_easy_init();
-  impl->multi = curl_multi_init();
-  if (!impl->easy || !impl->multi)
-    return make_error(ErrorKind::invalid_argument, "libcurl could not create a handle");
   std::string auth = "Authorization: Bearer " + impl->opt.token;
   impl->headers = curl_slist_append(nullptr, auth.c_str());
   OPENSSL_cleanse(auth.data(), auth.size());
@@ -88,8 +86,8 @@ Result<Client> Client::create(Options options) {
     impl->headers = curl_slist_append(impl->headers, "Accept: application/json");
   if (!impl->headers)
     return make_error(ErrorKind::invalid_argument, "out of memory");
-
-  if (!impl->set_options())
+  const Options& o = impl->opt;
+  if (!impl->open({o.ca_file, o.user_agent, o.timeout, o.connect_timeout, o.max_response_bytes}))
     return make_error(ErrorKind::invalid_argument, "libcurl refused an option (https support missing?)");
   return Client(std::move(impl));
 }
@@ -185,12 +183,7 @@ Result<VotePosition> Client::for_each_vote(v1::Timestamp since, const VoteCallba
 void Client::cancel() noexcept {
   if (!impl_)
     return;
-  {
-    std::lock_guard lock(impl_->wait_mutex);
-    impl_->cancel_flag.store(true);
-  }
-  impl_->wait_cv.notify_all();
-  curl_multi_wakeup(impl_->multi);
+  impl_->cancel();
 }
 
 void Client::reset_cancel() noexcept {

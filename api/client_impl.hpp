@@ -1,18 +1,16 @@
 // Internal to the API client: what its files share. Its parts, each in its own file: client.cpp
 // (the public class: options checked, calls serialised, the walk over pages), transfer.cpp
-// (libcurl: one transfer on a private multi handle, so that cancel() wakes it at once),
+// (libcurl: one transfer on a private multi handle, so that cancel() wakes it at once; transfer.hpp),
 // requests.cpp (a GET with pacing and retries, and the pages asked for), text.cpp (the
 // protocol's texts: startDate, Retry-After, header values, error kinds).
 #pragma once
 
-#include <curl/curl.h>
-
 #include <atomic>
-#include <condition_variable>
 #include <mutex>
 
 #include "decode.hpp"
 #include "topgg/api.hpp"
+#include "transfer.hpp"
 
 namespace topgg::api::detail {
 
@@ -30,15 +28,6 @@ bool is_header_safe(std::string_view s);
 bool starts_with_nocase(std::string_view s, std::string_view prefix);
 /// At most `max` bytes of an answer body, control bytes and non-ASCII shown as '?', for messages.
 std::string snippet(std::string_view body, std::size_t max = 200);
-
-/// One transfer's outcome.
-struct Attempt {
-  CURLcode code = CURLE_OK;
-  long status = 0;
-  std::optional<std::chrono::seconds> retry_after;
-  bool cancelled = false;
-  bool too_large = false;
-};
 
 /// For the API client's own tests (which link these objects; the symbol is hidden): when set,
 /// called on the calling thread with each attempt's start, the time min_interval is counted from,
@@ -61,37 +50,19 @@ namespace topgg::api {
 
 // Hidden although Client is exported: its members are defined out of line, in several files, and
 // none of them is part of the library's interface.
-struct __attribute__((visibility("hidden"))) Client::Impl {
+struct __attribute__((visibility("hidden"))) Client::Impl : detail::Transfer {
   using Attempt = detail::Attempt;
   using Outcome = detail::Outcome;
 
   Options opt;
-  std::string votes_url;   ///< base + "/projects/@me/votes"
-  std::string project_url; ///< base + "/projects/@me"
-  CURL* easy = nullptr;
-  CURLM* multi = nullptr;
-  curl_slist* headers = nullptr;
-  char curl_error[CURL_ERROR_SIZE] = {};
-
+  std::string votes_url;           ///< base + "/projects/@me/votes"
+  std::string project_url;         ///< base + "/projects/@me"
   std::recursive_mutex call_mutex; // recursive: a for_each_vote callback may call the client
-  std::mutex wait_mutex;
-  std::condition_variable wait_cv;
-  std::atomic<bool> cancel_flag{false};
   std::optional<std::chrono::steady_clock::time_point> last_start;
 
   simdjson::dom::parser parser;
-  std::string body;
-  std::string retry_after_header;
-  bool body_too_large = false;
 
-  // transfer.cpp: libcurl.
   ~Impl();
-  bool set_options();
-  /// Sleeps until `t`; false if cancelled first.
-  bool sleep_until(std::chrono::steady_clock::time_point t);
-  static std::size_t on_body(char* data, std::size_t size, std::size_t n, void* self);
-  static std::size_t on_header(char* data, std::size_t size, std::size_t n, void* self);
-  Attempt perform(const std::string& url);
 
   // requests.cpp: GETs and pages.
   std::string scrub(std::string message) const;

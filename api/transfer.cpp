@@ -1,6 +1,4 @@
-// The HTTP side: libcurl. One easy handle per Client, driven by a private multi handle so that
-// cancel() can wake a transfer at once (curl_multi_wakeup) instead of waiting for the next progress
-// callback; from the caller's side every call still blocks.
+// The HTTP side: libcurl (see transfer.hpp).
 #include <openssl/crypto.h>
 
 #include <cstring>
@@ -9,13 +7,13 @@
 
 namespace topgg::api {
 
-using detail::Attempt;
 using detail::starts_with_nocase;
 
-Client::Impl::~Impl() {
+namespace detail {
+
+Transfer::~Transfer() {
   for (curl_slist* h = headers; h; h = h->next)
     OPENSSL_cleanse(h->data, std::strlen(h->data));
-  OPENSSL_cleanse(opt.token.data(), opt.token.size());
   if (multi && easy)
     curl_multi_remove_handle(multi, easy);
   if (easy)
@@ -25,10 +23,13 @@ Client::Impl::~Impl() {
   curl_slist_free_all(headers);
 }
 
-/// Tells libcurl how every request of this client is made.
-bool Client::Impl::set_options() {
+bool Transfer::open(const TransferOptions& o) {
+  easy = curl_easy_init();
+  multi = curl_multi_init();
+  if (!easy || !multi)
+    return false;
+  max_body = o.max_response_bytes;
   CURL* h = easy;
-  const Options& o = opt;
 #if LIBCURL_VERSION_NUM >= 0x075500 // 7.85 replaced the bitmask with a string and deprecated the former
   bool ok = curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https") == CURLE_OK &&
 #else
@@ -44,9 +45,9 @@ bool Client::Impl::set_options() {
             curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(o.timeout.count())) == CURLE_OK &&
             curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(o.connect_timeout.count())) == CURLE_OK &&
             curl_easy_setopt(h, CURLOPT_ERRORBUFFER, curl_error) == CURLE_OK &&
-            curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &Impl::on_body) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &Transfer::on_body) == CURLE_OK &&
             curl_easy_setopt(h, CURLOPT_WRITEDATA, this) == CURLE_OK &&
-            curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &Impl::on_header) == CURLE_OK &&
+            curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, &Transfer::on_header) == CURLE_OK &&
             curl_easy_setopt(h, CURLOPT_HEADERDATA, this) == CURLE_OK;
   if (ok && !o.ca_file.empty()) {
     // The file is the only trust. CAINFO alone replaces libcurl's default bundle, but its default CA
@@ -62,40 +63,77 @@ bool Client::Impl::set_options() {
   return ok;
 }
 
-bool Client::Impl::sleep_until(std::chrono::steady_clock::time_point t) {
+bool Transfer::sleep_until(std::chrono::steady_clock::time_point t) {
   std::unique_lock lock(wait_mutex);
   return !wait_cv.wait_until(lock, t, [this] { return cancel_flag.load(); });
 }
 
-std::size_t Client::Impl::on_body(char* data, std::size_t size, std::size_t n, void* self) {
-  auto* impl = static_cast<Impl*>(self);
+void Transfer::cancel() noexcept {
+  {
+    std::lock_guard lock(wait_mutex);
+    cancel_flag.store(true);
+  }
+  wait_cv.notify_all();
+  if (multi)
+    curl_multi_wakeup(multi);
+}
+
+const std::string* Transfer::answer_header(std::string_view name) const {
+  for (const auto& [n, v] : answer_headers)
+    if (n == name)
+      return &v;
+  return nullptr;
+}
+
+std::size_t Transfer::on_body(char* data, std::size_t size, std::size_t n, void* self) {
+  auto* t = static_cast<Transfer*>(self);
   const std::size_t len = size * n;
-  if (impl->body.size() + len > impl->opt.max_response_bytes) {
-    impl->body_too_large = true;
+  if (t->body.size() + len > t->max_body) {
+    t->body_too_large = true;
     return 0; // CURLE_WRITE_ERROR
   }
-  impl->body.append(data, len);
+  t->body.append(data, len);
   return len;
 }
 
-std::size_t Client::Impl::on_header(char* data, std::size_t size, std::size_t n, void* self) {
-  auto* impl = static_cast<Impl*>(self);
+std::size_t Transfer::on_header(char* data, std::size_t size, std::size_t n, void* self) {
+  auto* t = static_cast<Transfer*>(self);
   const std::size_t len = size * n;
-  const std::string_view line(data, len);
-  if (starts_with_nocase(line, "http/"))
-    impl->retry_after_header.clear(); // a new response (after 100 Continue): forget the last one's
-  else if (starts_with_nocase(line, "retry-after:"))
-    impl->retry_after_header.assign(line.substr(12));
+  std::string_view line(data, len);
+  if (starts_with_nocase(line, "http/")) {
+    t->answer_headers.clear(); // a new response (after 100 Continue): forget the last one's
+    return len;
+  }
+  const auto colon = line.find(':');
+  if (colon == std::string_view::npos || t->answer_headers.size() >= 100)
+    return len;
+  std::string name(line.substr(0, colon));
+  for (char& c : name)
+    if (c >= 'A' && c <= 'Z')
+      c = static_cast<char>(c - 'A' + 'a');
+  std::string_view value = line.substr(colon + 1);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+    value.remove_prefix(1);
+  while (!value.empty() &&
+         (value.back() == ' ' || value.back() == '\t' || value.back() == '\r' || value.back() == '\n'))
+    value.remove_suffix(1);
+  t->answer_headers.emplace_back(std::move(name), std::string(value));
   return len;
 }
 
-Attempt Client::Impl::perform(const std::string& url) {
+Attempt Transfer::perform(const std::string& url, const std::string* post) {
   Attempt a;
   body.clear();
-  retry_after_header.clear();
+  answer_headers.clear();
   body_too_large = false;
   curl_error[0] = '\0';
   curl_easy_setopt(easy, CURLOPT_URL, url.c_str());
+  if (post) {
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, static_cast<long>(post->size()));
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, post->c_str());
+  } else {
+    curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+  }
   curl_multi_add_handle(multi, easy);
   bool done = false;
   while (!done) {
@@ -127,10 +165,13 @@ Attempt Client::Impl::perform(const std::string& url) {
   curl_multi_remove_handle(multi, easy); // aborts the transfer if it is still running
   if (!a.cancelled && a.code == CURLE_OK) {
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &a.status);
-    a.retry_after = parse_retry_after(retry_after_header, std::chrono::system_clock::now());
+    if (const std::string* v = answer_header("retry-after"))
+      a.retry_after = parse_retry_after(*v, std::chrono::system_clock::now());
   }
   a.too_large = body_too_large;
   return a;
 }
+
+} // namespace detail
 
 } // namespace topgg::api

@@ -12,12 +12,13 @@
 
 namespace tool {
 
-void EventOutput::add(const std::string& line, topgg::Ack ack) {
+void EventOutput::add(const std::string& line, topgg::Ack ack, std::function<void()> then) {
   {
     std::lock_guard lock(m_);
     pending_.append(line).push_back('\n');
     ends_.push_back(pending_.size());
     acks_.push_back(std::move(ack));
+    thens_.push_back(std::move(then));
     if (std::exchange(scheduled_, true))
       return; // this turn's job is already posted
   }
@@ -61,29 +62,34 @@ void EventOutput::flush() {
     taken_.swap(pending_);
     taken_ends_.swap(ends_);
     acking_.swap(acks_);
+    taken_thens_.swap(thens_);
   }
   // The lines whose delivery still waits for them; one answered meanwhile
   // (503 at its deadline, or its connection gone) is left out: it comes again.
   writing_.clear();
   writing_ends_.clear();
   writing_acks_.clear();
+  writing_thens_.clear();
   for (std::size_t i = 0, from = 0; i < acking_.size(); from = taken_ends_[i++]) {
     if (acking_[i].done())
       continue;
     writing_.append(taken_, from, taken_ends_[i] - from);
     writing_ends_.push_back(writing_.size());
     writing_acks_.push_back(std::move(acking_[i]));
+    writing_thens_.push_back(std::move(taken_thens_[i]));
   }
   taken_.clear();
   taken_ends_.clear();
   acking_.clear();
+  taken_thens_.clear();
   if (writing_acks_.empty())
     return;
   std::size_t written = 0;
   const int error = stopped_ ? EPIPE : write_all(writing_, written);
   std::size_t whole = 0; // lines written whole: seen by the reader, so handled
-  while (whole < writing_ends_.size() && writing_ends_[whole] <= written)
-    writing_acks_[whole++].ok();
+  for (; whole < writing_ends_.size() && writing_ends_[whole] <= written; ++whole)
+    if (writing_acks_[whole].ok() && writing_thens_[whole])
+      writing_thens_[whole]();
   if (whole < writing_acks_.size()) {
     const std::string why = std::string("stdout: ") + std::strerror(error);
     for (std::size_t i = whole; i < writing_acks_.size(); ++i)
@@ -98,6 +104,7 @@ void EventOutput::flush() {
       stop_tool("stdout: a line was cut short by the failed write: closing, so that no later line is joined to it");
   }
   writing_acks_.clear();
+  writing_thens_.clear();
 }
 
 } // namespace tool

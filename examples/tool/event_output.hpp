@@ -31,8 +31,10 @@ public:
   EventOutput& operator=(const EventOutput&) = delete;
 
   /// Any thread: `line` (no newline) is written with this turn's batch, then
-  /// `ack` completed: ok() once written, retry() if the write failed.
-  void add(const std::string& line, topgg::Ack ack);
+  /// `ack` completed: ok() once written, retry() if the write failed. `then`
+  /// runs (on the flushing thread) only if ok() answered the delivery 2xx:
+  /// what must follow a handled delivery and never a retried one.
+  void add(const std::string& line, topgg::Ack ack, std::function<void()> then = {});
   /// Writes what is waiting now (also what a posted job does).
   void flush();
 
@@ -47,6 +49,7 @@ private:
   std::string pending_;           // lines, each ending in '\n'
   std::vector<std::size_t> ends_; // where each line of pending_ ends
   std::vector<topgg::Ack> acks_;  // theirs, in order
+  std::vector<std::function<void()>> thens_, taken_thens_, writing_thens_; // theirs, beside the Acks
   bool scheduled_ = false;        // a flush job is posted
   std::mutex write_m_;            // batches reach the descriptor whole and in order
   std::string taken_, writing_;   // the batch taken, and its lines still wanted (capacity reused)

@@ -18,6 +18,7 @@
 
 #include "catch_up.hpp"
 #include "dedup.hpp"
+#include "discord.hpp"
 #include "event_output.hpp"
 #include "events_json.hpp"
 #include "log.hpp"
@@ -202,6 +203,31 @@ runs out; no API call):
                          ID (or several projects recorded and none named), 503 while
                          the store is unreachable. `topgg-webhook status` prints the
                          same from the store.
+Discord (post each handled vote in a channel, through a Discord webhook):
+  --discord-webhook VAR  post a message per handled event to the webhook URL in $VAR
+                         (a secret: never logged, kept from --exec's children). After
+                         the delivery was answered 2xx, from a thread of its own: a
+                         post never delays or fails a delivery; retries and catch-up
+                         twins are de-duplicated first, so each vote is posted once.
+                         Discord's rate limits (buckets, 429 retry_after, the global
+                         limit) are waited for; 5xx and network errors are retried
+                         with waits doubling up to 1 min, for as long as it takes.
+                         Messages wait in order in the --dedup store's file with
+                         sqlite (a restart or an outage loses none), else in memory.
+                         401/403/404 (webhook deleted): one line, posting stops,
+                         deliveries go on. A crash between Discord's answer and the
+                         message's removal posts it again (at least once).
+  --discord-events LIST  which events (default vote.create,dbl_vote,dsl_vote; also
+                         webhook.test, vote.expired)
+  --discord-template T   the message (default "Thank you for voting, {user}!"):
+                         {user} (a mention), {user_id}, {user_name} (Top.gg name,
+                         v1 webhook votes; else the mention), {bot}, {guild},
+                         {project}, {weight}, {weekend} (yes/no), {streak} (with
+                         --track-votes; else 1), {event}, {route}, {type}; {{ }}
+                         are braces. Only the voter can be pinged (allowed_mentions).
+  --discord-queue N      messages kept waiting, at most (default 100000); beyond,
+                         new ones are dropped with one line per episode
+  --discord-ca FILE      the only CA trusted for the webhook's host (tests)
 limits (MS: whole milliseconds, 1 to 86400000 = 24 h; S: whole seconds, 1 to 86400):
   --max-body BYTES       1 to 16777216 (default 65536)
   --max-header BYTES     1024 to 1048576 (default 16384)
@@ -311,11 +337,18 @@ std::unique_ptr<Exec> start_exec(const Options& o, std::chrono::milliseconds ack
 
 /// Every event: printed (and, with --exec, handed to CMD first) before the
 /// Ack — the Ack completes once its line is written (see event_output.hpp).
-template <class Manager, class Event> void handle_events(Manager& m, EventOutput& out, Exec* exec) {
-  auto handler = [&out, exec](const Event& ev, topgg::Ack ack) {
+/// With --discord-webhook, `discord` (set before the server runs) is offered
+/// each event once its delivery was answered 2xx, in the order of the lines.
+template <class Manager, class Event>
+void handle_events(Manager& m, EventOutput& out, Exec* exec, const std::unique_ptr<DiscordSink>& discord) {
+  auto handler = [&out, exec, &discord](const Event& ev, topgg::Ack ack) {
     std::string line = to_json(ev);
+    std::function<void()> then;
+    if constexpr (kPostable<Event>)
+      if (discord)
+        then = [&discord, copy = ev] { discord->offer(copy); };
     if (!exec)
-      return out.add(line, std::move(ack));
+      return out.add(line, std::move(ack), std::move(then));
     const std::string_view kind = event_name(ev);
     // The command gets its whole time limit and must end `answer_margin`
     // before the delivery's deadline (time to write the line and answer):
@@ -327,9 +360,9 @@ template <class Manager, class Event> void handle_events(Manager& m, EventOutput
     std::string copy = line;
     exec->runner->submit(
         std::move(copy), latest_start, [ack] { return !ack.done(); },
-        [&out, line = std::move(line), ack, kind](const ExecResult& r) {
+        [&out, line = std::move(line), ack, kind, then = std::move(then)](const ExecResult& r) {
           if (r.ok)
-            return out.add(line, ack);
+            return out.add(line, ack, then);
           // Names the event's kind, never its line: integration.create carries a
           // webhook secret, and stderr ends up in logs. The retry reason is ours
           // too (the error hook skips it: this line already says why).
@@ -380,6 +413,7 @@ template <class Manager> int serve(const Options& o) {
   check_catch_up_options(o, routes);
   std::vector<std::string> secret_vars = routes.secret_vars;
   check_vote_book_options(o, secret_vars);
+  check_discord_options(o, secret_vars);
   const std::optional<MetricsAddress> metrics_at = check_metrics_option(o, host, port);
 
   std::shared_ptr<topgg::IdempotencyStore> store;
@@ -425,14 +459,16 @@ template <class Manager> int serve(const Options& o) {
   } catch (const std::invalid_argument& e) { // a route without '/', two on one path
     usage_error(library_words(e));
   }
-  handle_events<Manager, topgg::BotVote>(m, output, exec.get());
-  handle_events<Manager, topgg::ServerVote>(m, output, exec.get());
-  handle_events<Manager, topgg::v1::VoteCreate>(m, output, exec.get());
-  handle_events<Manager, topgg::v1::WebhookTest>(m, output, exec.get());
-  handle_events<Manager, topgg::v1::IntegrationCreate>(m, output, exec.get());
-  handle_events<Manager, topgg::v1::IntegrationDelete>(m, output, exec.get());
-  handle_events<Manager, topgg::VoteExpired>(m, output, exec.get());
+  std::unique_ptr<DiscordSink> discord; // made once the vote book is (its streaks), before the server runs
+  handle_events<Manager, topgg::BotVote>(m, output, exec.get(), discord);
+  handle_events<Manager, topgg::ServerVote>(m, output, exec.get(), discord);
+  handle_events<Manager, topgg::v1::VoteCreate>(m, output, exec.get(), discord);
+  handle_events<Manager, topgg::v1::WebhookTest>(m, output, exec.get(), discord);
+  handle_events<Manager, topgg::v1::IntegrationCreate>(m, output, exec.get(), discord);
+  handle_events<Manager, topgg::v1::IntegrationDelete>(m, output, exec.get(), discord);
+  handle_events<Manager, topgg::VoteExpired>(m, output, exec.get(), discord);
   std::unique_ptr<VoteBookRunner> votes = make_vote_book(m, o); // before run(): it configures the router
+  discord = make_discord(o, votes ? votes->book() : nullptr);
   count_metrics(metrics_at, m);
 
   try {
@@ -443,7 +479,10 @@ template <class Manager> int serve(const Options& o) {
   }
   std::unique_ptr<MetricsServer> metrics_server;
   try {
-    metrics_server = serve_metrics<Manager>(metrics_at, m);
+    metrics_server = serve_metrics<Manager>(metrics_at, m, [&discord](std::string& page) {
+      if (discord)
+        discord->write_metrics(page);
+    });
   } catch (const std::exception& e) {
     log_start(Level::error, e.what());
     // As at SIGTERM: the public listener ran meanwhile, so a command may be
@@ -472,6 +511,8 @@ template <class Manager> int serve(const Options& o) {
   m.close();
   exec.reset();   // waits for running commands; their Acks find a closed server
   output.flush(); // a line added after the loop stopped: its delivery was answered, so it is not written
+  if (discord)
+    discord->stop(); // what was handed over is queued (kept with sqlite); a post under way gets a moment
   return 0;
 }
 
@@ -481,6 +522,7 @@ int listen_main(int argc, char** argv) {
   std::vector<std::string> valued = {"host", "port", "loop"};
   valued.insert(valued.end(), kRouteOptions.begin(), kRouteOptions.end());
   valued.insert(valued.end(), kVoteBookOptions.begin(), kVoteBookOptions.end());
+  valued.insert(valued.end(), kDiscordOptions.begin(), kDiscordOptions.end());
   valued.insert(valued.end(),
                 {"exec", "exec-jobs", "exec-timeout", "exec-env", "max-body", "max-header", "max-connections",
                  "header-timeout", "body-timeout", "idle-timeout", "ack-timeout", "v1-window", "dedup", "dedup-ttl",

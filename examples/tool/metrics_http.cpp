@@ -60,16 +60,18 @@ struct Readiness {
 
 template <class Manager> class Server final : public MetricsServer {
 public:
-  Server(const MetricsAddress& at, topgg::ManagerBase& public_server)
+  Server(const MetricsAddress& at, topgg::ManagerBase& public_server, std::function<void(std::string&)> more)
       : ready_{public_server, public_server.router().idempotency_store()} {
     std::shared_ptr<topgg::Metrics> metrics = public_server.router().metrics();
     if (!metrics)
       throw std::logic_error("--metrics: the public listener counts nothing (count_metrics() was not called)");
-    auto page = [metrics](const topgg::Request&) {
+    auto page = [metrics, more = std::move(more)](const topgg::Request&) {
       topgg::Response r;
       r.headers.emplace_back("Content-Type", std::string(topgg::Metrics::prometheus_content_type));
       r.headers.emplace_back("Cache-Control", "no-store");
       metrics->write_prometheus(r.body);
+      if (more)
+        more(r.body);
       return r;
     };
     auto healthz = [](const topgg::Request&) { return text(200, "ok\n"); };
@@ -148,20 +150,22 @@ void count_metrics(const std::optional<MetricsAddress>& at, topgg::ManagerBase& 
 }
 
 template <class Manager>
-std::unique_ptr<MetricsServer> serve_metrics(const std::optional<MetricsAddress>& at,
-                                             topgg::ManagerBase& public_server) {
+std::unique_ptr<MetricsServer> serve_metrics(const std::optional<MetricsAddress>& at, topgg::ManagerBase& public_server,
+                                             std::function<void(std::string&)> more) {
   if (!at)
     return nullptr;
-  return std::make_unique<Server<Manager>>(*at, public_server);
+  return std::make_unique<Server<Manager>>(*at, public_server, std::move(more));
 }
 
 #if TOOL_HAVE_UV
 template std::unique_ptr<MetricsServer> serve_metrics<topgg::uv::WebhookManager>(const std::optional<MetricsAddress>&,
-                                                                                 topgg::ManagerBase&);
+                                                                                 topgg::ManagerBase&,
+                                                                                 std::function<void(std::string&)>);
 #endif
 #if TOOL_HAVE_ASIO
 template std::unique_ptr<MetricsServer> serve_metrics<topgg::asio::WebhookManager>(const std::optional<MetricsAddress>&,
-                                                                                   topgg::ManagerBase&);
+                                                                                   topgg::ManagerBase&,
+                                                                                   std::function<void(std::string&)>);
 #endif
 
 } // namespace tool

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,9 +47,11 @@ public:
 /// With --metrics, after the public listener runs: the second listener, its
 /// address said on stderr ("metrics on http://127.0.0.1:9464 …"). nullptr
 /// without --metrics. Throws std::runtime_error (a whole line) if it cannot
-/// listen. `Manager` is the public listener's loop kind.
+/// listen. `Manager` is the public listener's loop kind. `more`, when set,
+/// appends further Prometheus text to each /metrics page (a sink's counters).
 template <class Manager>
 std::unique_ptr<MetricsServer> serve_metrics(const std::optional<MetricsAddress>& at,
-                                             topgg::ManagerBase& public_server);
+                                             topgg::ManagerBase& public_server,
+                                             std::function<void(std::string&)> more = {});
 
 } // namespace tool

@@ -111,6 +111,7 @@ public:
   explicit Runner(std::shared_ptr<topgg::VoteBook> book) : book_(std::move(book)) {}
   ~Runner() override { book_->stop(); } // the route may still hold the book: it answers until the close
   void start() override { book_->start(); }
+  std::shared_ptr<topgg::VoteBook> book() override { return book_; }
 
 private:
   std::shared_ptr<topgg::VoteBook> book_;

@@ -13,6 +13,10 @@
 #include "topgg/manager.hpp"
 #include "topgg/vote_ledger.hpp"
 
+namespace topgg {
+class VoteBook;
+}
+
 namespace tool {
 
 /// listen's vote book options (valued); --track-votes is a flag.
@@ -30,6 +34,9 @@ public:
   virtual ~VoteBookRunner() = default;
   /// After run(): expiries are delivered from now on.
   virtual void start() = 0;
+  /// The book (its statuses: the Discord messages' streaks, asked until the
+  /// poster stops, after this runner is gone).
+  virtual std::shared_ptr<topgg::VoteBook> book() = 0;
 };
 
 /// With --track-votes: records every vote `m` handles in its store (set

@@ -24,8 +24,11 @@
 #if __has_include("topgg/api.hpp")
 #include "topgg/api.hpp"
 #include "topgg/catch_up.hpp"
+#include "topgg/discord.hpp"
+#include "topgg/post_queue.hpp"
 #endif
 #if __has_include("topgg/sqlite_store.hpp")
+#include "topgg/sqlite_post_queue.hpp"
 #include "topgg/sqlite_store.hpp"
 #endif
 #if __has_include("topgg/redis_store.hpp")

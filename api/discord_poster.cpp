@@ -1,0 +1,364 @@
+// The Discord poster's thread: events handed over are rendered and pushed to the queue in order;
+// the queue's oldest message is posted until Discord accepts it, within its rate limits, through
+// outages; then removed. See topgg/discord.hpp for the contract.
+#include <openssl/crypto.h>
+
+#include <cstdio>
+#include <deque>
+#include <stdexcept>
+#include <thread>
+
+#include "client_impl.hpp"
+#include "topgg/discord.hpp"
+#include "topgg/version.hpp"
+
+namespace topgg::discord {
+
+using std::chrono::milliseconds;
+using Steady = std::chrono::steady_clock;
+
+struct __attribute__((visibility("hidden"))) Poster::Impl {
+  PosterOptions opt;
+  std::shared_ptr<PostQueue> queue;
+  std::string url;   // the webhook's, with wait=true: a secret
+  std::string token; // its last path segment, scrubbed from messages too
+  api::detail::Transfer transfer;
+  RateLimits limits;
+
+  mutable std::mutex m;
+  std::condition_variable cv;      // the thread waits on it: intake, stop
+  std::condition_variable done_cv; // stop() waits on it: the thread ended
+  std::deque<VoteFields> inbox;
+  bool stopping = false, finished = false, gone = false, full_said = false;
+  PosterStats st;
+  std::thread thread;
+
+  // The thread's own.
+  std::deque<VoteFields> taken;
+  std::optional<QueuedPost> current;
+  std::optional<std::uint64_t> unpopped; // accepted by Discord, not yet removed: never posted again
+  std::uint64_t queued = 0;
+  bool outage = false, store_trouble = false, queue_full = false;
+
+  ~Impl() { OPENSSL_cleanse(url.data(), url.size()); }
+
+  void log(const std::string& line) const {
+    const std::string clean = scrub(line);
+    if (opt.on_log)
+      opt.on_log(clean);
+    else
+      std::fprintf(stderr, "topgg-webhook: %s\n", clean.c_str());
+  }
+  std::string scrub(std::string s) const {
+    for (const std::string* secret : {&url, &opt.webhook_url, &token})
+      if (!secret->empty())
+        for (auto at = s.find(*secret); at != std::string::npos; at = s.find(*secret, at))
+          s.replace(at, secret->size(), "<webhook>");
+    return s;
+  }
+  void set_queued() {
+    std::lock_guard lock(m);
+    st.queued = queued;
+  }
+
+  void run();
+  bool push_taken();
+  bool post_front();
+  /// Waits until `t` (or for intake when `t` is max) or stop; false once stopping.
+  bool wait_until(Steady::time_point t);
+};
+
+namespace {
+
+bool header_safe(std::string_view s) {
+  for (char c : s)
+    if (c <= 0x20 || c >= 0x7f)
+      return false;
+  return true;
+}
+
+} // namespace
+
+Poster::Poster(PosterOptions options, std::shared_ptr<PostQueue> queue) : impl_(std::make_shared<Impl>()) {
+  Impl& i = *impl_;
+  const std::string& u = options.webhook_url;
+  if (!queue)
+    throw std::invalid_argument("the Discord poster needs a queue");
+  if (u.size() <= 8 || !api::detail::starts_with_nocase(u, "https://") || !header_safe(u) ||
+      u.find('#') != std::string::npos)
+    throw std::invalid_argument("the Discord webhook URL must be https://… without spaces or a fragment");
+  if (options.retry_first <= milliseconds::zero() || options.retry_most < options.retry_first ||
+      options.timeout <= milliseconds::zero() || options.stop_grace < milliseconds::zero() || options.intake == 0)
+    throw std::invalid_argument("Discord poster: waits and timeouts must be positive, retry_most >= retry_first");
+  i.url = u + (u.find('?') == std::string::npos ? "?wait=true" : "&wait=true");
+  const std::size_t path_end = u.find('?') == std::string::npos ? u.size() : u.find('?');
+  const std::size_t slash = u.rfind('/', path_end);
+  if (slash != std::string::npos && slash > 8 && path_end - slash > 8)
+    i.token = u.substr(slash + 1, path_end - slash - 1);
+  i.opt = std::move(options);
+  i.queue = std::move(queue);
+  static std::once_flag curl_once;
+  std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  i.transfer.headers = curl_slist_append(nullptr, "Content-Type: application/json");
+  api::detail::TransferOptions t;
+  t.ca_file = i.opt.ca_file;
+  t.user_agent = "topgg-webhook/" TOPGG_WEBHOOK_VERSION;
+  t.timeout = i.opt.timeout;
+  t.connect_timeout = std::min(i.opt.timeout, milliseconds(10000));
+  t.max_response_bytes = 1u << 20;
+  if (!i.transfer.headers || !i.transfer.open(t))
+    throw std::invalid_argument("libcurl refused an option (https support missing?)");
+  i.queued = i.queue->size(); // may throw: a store that cannot be read at start is the caller's to report
+  i.st.queued = i.queued;
+  i.thread = std::thread([impl = impl_] { impl->run(); });
+}
+
+Poster::~Poster() { stop(); }
+
+void Poster::post(VoteFields f) {
+  Impl& i = *impl_;
+  bool say_full = false;
+  {
+    std::lock_guard lock(i.m);
+    if (i.gone || i.stopping) {
+      ++i.st.overflow;
+      return;
+    }
+    if (i.inbox.size() >= i.opt.intake) {
+      ++i.st.overflow;
+      say_full = !i.full_said;
+      i.full_said = true;
+    } else {
+      i.full_said = false;
+      i.inbox.push_back(std::move(f));
+    }
+  }
+  if (say_full)
+    i.log("Discord: " + std::to_string(i.opt.intake) +
+          " events wait to be queued (the queue's store is slow or down): events are dropped until they are");
+  else
+    i.cv.notify_one();
+}
+
+void Poster::stop() {
+  Impl& i = *impl_;
+  std::unique_lock lock(i.m);
+  if (!i.thread.joinable())
+    return;
+  i.stopping = true;
+  i.cv.notify_all();
+  if (!i.done_cv.wait_for(lock, i.opt.stop_grace, [&i] { return i.finished; })) {
+    lock.unlock();
+    i.transfer.cancel(); // posted again at the next start if Discord had accepted it: at least once
+    lock.lock();
+  }
+  lock.unlock();
+  i.thread.join();
+}
+
+PosterStats Poster::stats() const {
+  std::lock_guard lock(impl_->m);
+  return impl_->st;
+}
+
+bool Poster::Impl::wait_until(Steady::time_point t) {
+  std::unique_lock lock(m);
+  const auto woken = [this] { return stopping || !inbox.empty(); };
+  if (t == Steady::time_point::max())
+    cv.wait(lock, woken);
+  else
+    cv.wait_until(lock, t, woken);
+  for (auto& f : inbox)
+    taken.push_back(std::move(f));
+  inbox.clear();
+  return !stopping;
+}
+
+/// Renders and queues what was handed over; false while the store cannot be written.
+bool Poster::Impl::push_taken() {
+  while (!taken.empty()) {
+    VoteFields& f = taken.front();
+    if (opt.message.uses_streak() && opt.streak && !f.streak) {
+      try {
+        f.streak = opt.streak(f);
+      } catch (...) {
+        // the streak is cosmetic: the message goes out without it
+      }
+    }
+    const std::string body = message_body(f, opt.message.render(f));
+    bool added = false;
+    try {
+      added = queue->push(body);
+    } catch (const std::exception& e) {
+      if (!store_trouble)
+        log(std::string("Discord: cannot queue a message (") + e.what() + "); trying again");
+      store_trouble = true;
+      return false;
+    }
+    if (store_trouble)
+      log("Discord: the queue's store works again");
+    store_trouble = false;
+    if (added) {
+      ++queued;
+      queue_full = false;
+    } else {
+      {
+        std::lock_guard lock(m);
+        ++st.overflow;
+      }
+      if (!queue_full)
+        log("Discord: the queue is full (" + std::to_string(queued) +
+            " messages wait): new messages are dropped until it drains");
+      queue_full = true;
+    }
+    taken.pop_front();
+  }
+  set_queued();
+  return true;
+}
+
+/// One attempt at the oldest message; false when posting must wait (a failure, a limit).
+bool Poster::Impl::post_front() {
+  if (unpopped) {
+    queue->pop(*unpopped); // may throw: then tried again, never posted twice
+    unpopped.reset();
+    --queued;
+    set_queued();
+  }
+  if (!current)
+    current = queue->front();
+  if (!current) {
+    queued = 0;
+    set_queued();
+    return false;
+  }
+  const api::detail::Attempt a = transfer.perform(url, &current->body);
+  if (a.cancelled)
+    return false;
+  const auto now = Steady::now();
+  if (a.code != CURLE_OK || a.status >= 500 || a.status < 200) {
+    if (!outage)
+      log("Discord: cannot post (" +
+          (a.code != CURLE_OK ? std::string(curl_easy_strerror(a.code)) +
+                                    (transfer.curl_error[0] ? std::string(": ") + transfer.curl_error : "")
+                              : "HTTP " + std::to_string(a.status)) +
+          "); " + std::to_string(queued) + " messages wait, tried again with growing waits");
+    outage = true;
+    std::lock_guard lock(m);
+    ++st.retried;
+    return false;
+  }
+  Answer answer{a.status, transfer.answer_headers, transfer.body};
+  limits.observe("webhook", answer, now);
+  if (a.status == 429) {
+    std::lock_guard lock(m);
+    ++st.retried;
+    ++st.rate_limited;
+    return true; // the limits say when
+  }
+  if (a.status == 401 || a.status == 403 || a.status == 404) {
+    {
+      std::lock_guard lock(m); // before the line: an event handed over after it is counted as dropped
+      gone = st.stopped = true;
+    }
+    log("Discord answered " + std::to_string(a.status) +
+        " to the webhook: it was deleted, or the URL is wrong. Posting stops (deliveries go on; " +
+        std::to_string(queued) + " messages stay queued)");
+    return false;
+  }
+  if (a.status >= 300) {
+    log("Discord refused a message (HTTP " + std::to_string(a.status) + ": " + api::detail::snippet(transfer.body) +
+        "); it is dropped");
+    std::lock_guard lock(m);
+    ++st.rejected;
+  } else {
+    std::lock_guard lock(m);
+    ++st.posted;
+  }
+  if (outage)
+    log("Discord: posting again");
+  outage = false;
+  unpopped = current->seq;
+  current.reset();
+  return true;
+}
+
+void Poster::Impl::run() {
+  milliseconds backoff = opt.retry_first;
+  Steady::time_point next_try{};
+  for (;;) {
+    const bool pushed = push_taken();
+    {
+      std::lock_guard lock(m);
+      if (stopping)
+        break;
+    }
+    const bool halted = [this] {
+      std::lock_guard lock(m);
+      return gone;
+    }();
+    const auto ready = std::max(limits.ready_at("webhook"), next_try);
+    if (halted || Steady::now() < ready || (!current && queued == 0 && !unpopped) || !pushed) {
+      const auto until = halted || (!current && queued == 0 && !unpopped) ? Steady::time_point::max()
+                         : !pushed                                        ? Steady::now() + backoff
+                                                                          : ready;
+      if (!wait_until(until))
+        continue; // stopping: push what came, then end
+      continue;
+    }
+    bool ok = false;
+    try {
+      ok = post_front();
+      store_trouble = false;
+    } catch (const std::exception& e) {
+      if (!store_trouble)
+        log(std::string("Discord: cannot read the queue (") + e.what() + "); trying again");
+      store_trouble = true;
+    }
+    if (ok || limits.ready_at("webhook") > Steady::now()) {
+      if (ok)
+        backoff = opt.retry_first;
+      next_try = {};
+    } else if (!current && !unpopped && !store_trouble) {
+      next_try = {}; // nothing to post (or cancelled)
+    } else {
+      next_try = Steady::now() + backoff;
+      backoff = std::min(backoff * 2, opt.retry_most);
+    }
+    wait_until(Steady::now()); // takes what arrived meanwhile
+  }
+  if (!taken.empty())
+    log("Discord: " + std::to_string(taken.size()) + " messages could not be queued before the stop: lost");
+  std::lock_guard lock(m);
+  finished = true;
+  done_cv.notify_all();
+}
+
+} // namespace topgg::discord
+
+namespace topgg::discord {
+
+void write_prometheus(const PosterStats& s, std::string& out) {
+  const auto metric = [&out](const char* name, const char* type, const char* help) {
+    out += std::string("# HELP topgg_webhook_discord_") + name + " " + help + "\n# TYPE topgg_webhook_discord_" + name +
+           " " + type + "\n";
+  };
+  const auto value = [&out](const std::string& series, std::uint64_t v) {
+    out += "topgg_webhook_discord_" + series + " " + std::to_string(v) + "\n";
+  };
+  metric("posts_total", "counter", "Messages Discord accepted.");
+  value("posts_total", s.posted);
+  metric("retries_total", "counter", "Attempts tried again: rate limited (429), or failed (5xx, network, timeout).");
+  value("retries_total{reason=\"rate_limited\"}", s.rate_limited);
+  value("retries_total{reason=\"failed\"}", s.retried - s.rate_limited);
+  metric("rejected_total", "counter", "Messages Discord refused (a 4xx other than 401, 403, 404, 429): dropped.");
+  value("rejected_total", s.rejected);
+  metric("dropped_total", "counter", "Events not queued: the queue was full, or posting had stopped.");
+  value("dropped_total", s.overflow);
+  metric("queued", "gauge", "Messages waiting to be posted.");
+  value("queued", s.queued);
+  metric("stopped", "gauge", "1 once Discord answered 401, 403 or 404: posting stopped.");
+  value("stopped", s.stopped ? 1 : 0);
+}
+
+} // namespace topgg::discord

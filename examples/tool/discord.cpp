@@ -1,0 +1,184 @@
+#include "discord.hpp"
+
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+#include <mutex>
+#include <stdexcept>
+
+#include "log.hpp"
+#if TOOL_HAVE_API
+#include "topgg/discord.hpp"
+#include "topgg/vote_book.hpp"
+#endif
+#if TOOL_HAVE_SQLITE
+#include "topgg/sqlite_post_queue.hpp"
+#endif
+
+namespace tool {
+
+namespace {
+
+constexpr const char* kDefaultEvents = "vote.create,dbl_vote,dsl_vote";
+constexpr const char* kPostable[] = {"vote.create", "dbl_vote", "dsl_vote", "webhook.test", "vote.expired"};
+
+std::vector<std::string> events_of(const Options& o) {
+  std::vector<std::string> out = split_commas(o.get("discord-events", kDefaultEvents));
+  for (const std::string& e : out) {
+    bool known = false;
+    for (const char* k : kPostable)
+      known = known || e == k;
+    if (!known)
+      usage_error("--discord-events: '" + e +
+                  "' is not an event a message is made of (vote.create, dbl_vote, dsl_vote, webhook.test, "
+                  "vote.expired)");
+  }
+  if (out.empty())
+    usage_error("--discord-events names no event");
+  return out;
+}
+
+#if TOOL_HAVE_API
+class Sink final : public DiscordSink {
+public:
+  Sink(std::vector<std::string> events, std::unique_ptr<topgg::discord::Poster> poster)
+      : events_(std::move(events)), poster_(std::move(poster)) {}
+  ~Sink() override { stop(); }
+  void offer(const topgg::BotVote& e) override { give(e); }
+  void offer(const topgg::ServerVote& e) override { give(e); }
+  void offer(const topgg::v1::VoteCreate& e) override { give(e); }
+  void offer(const topgg::v1::WebhookTest& e) override { give(e); }
+  void offer(const topgg::VoteExpired& e) override { give(e); }
+  void write_metrics(std::string& page) override {
+    std::lock_guard lock(stats_m_);
+    topgg::discord::write_prometheus(poster_ ? poster_->stats() : last_, page);
+  }
+  void stop() override {
+    std::lock_guard lock(stats_m_);
+    if (!poster_)
+      return;
+    poster_->stop();
+    const topgg::discord::PosterStats s = last_ = poster_->stats();
+    log_line("Discord: " + std::to_string(s.posted) + " messages posted, " + std::to_string(s.queued) +
+             " still queued, " + std::to_string(s.overflow) + " dropped (queue full or posting stopped), " +
+             std::to_string(s.rejected) + " refused by Discord");
+    poster_.reset();
+  }
+
+private:
+  template <class E> void give(const E& e) {
+    topgg::discord::VoteFields f = topgg::discord::fields_of(e);
+    for (const std::string& k : events_)
+      if (k == f.event)
+        return poster_->post(std::move(f));
+  }
+  std::vector<std::string> events_;
+  std::unique_ptr<topgg::discord::Poster> poster_;
+  std::mutex stats_m_; // the metrics listener's thread reads while the main thread stops
+  topgg::discord::PosterStats last_;
+};
+#endif
+
+} // namespace
+
+void check_discord_options(const Options& o, std::vector<std::string>& secret_vars) {
+  for (const std::string& name : kDiscordOptions)
+    if (name != "discord-webhook" && o.has(name) && !o.has("discord-webhook"))
+      usage_error("--" + name + " needs --discord-webhook");
+  if (!o.has("discord-webhook"))
+    return;
+#if !TOOL_HAVE_API
+  usage_error("--discord-webhook: this topgg-webhook was built without libcurl (the API library)");
+#else
+  const std::string var = o.get("discord-webhook");
+  if (!env_name(var))
+    usage_error("--discord-webhook takes the name of an environment variable holding the webhook URL, not a URL "
+                "(it is a secret: keep it off the command line)");
+  const std::string url = env_or_empty(var);
+  if (url.empty())
+    usage_error("--discord-webhook " + var + ": $" + var + " is unset or empty");
+  if (url.compare(0, 8, "https://") != 0)
+    usage_error("--discord-webhook " + var + ": $" + var + " must hold an https:// URL");
+  secret_vars.push_back(var);
+  events_of(o);
+  try {
+    topgg::discord::Template t(o.get("discord-template", std::string(topgg::discord::Template::default_text)));
+  } catch (const std::invalid_argument& e) {
+    usage_error(std::string("--discord-template: ") + e.what());
+  }
+  o.number("discord-queue", 100000, 1, 10'000'000, "messages");
+#endif
+}
+
+#if TOOL_HAVE_API
+namespace {
+/// The streak of `f`'s voter with this vote counted. An event reaches the sink as its Ack succeeds;
+/// the loop records the vote a moment later (when it finishes the delivery): the record is asked
+/// again until it holds this vote — its time (v1: created_at; legacy: when it was handled, so within
+/// the last hour, while a legacy voter's previous vote is 12 h old) — for 5 s at most.
+std::optional<std::uint32_t> streak_of(topgg::VoteBook& book, const topgg::discord::VoteFields& f) {
+  if (!f.subject || f.user_id.empty())
+    return std::nullopt;
+  const auto now = std::chrono::system_clock::now();
+  const topgg::v1::Timestamp this_vote =
+      f.voted_at ? *f.voted_at : std::chrono::floor<std::chrono::microseconds>(now - std::chrono::hours(1));
+  topgg::VoteStatus s;
+  for (int tries = 0; tries < 100; ++tries) {
+    try {
+      s = book.status(*f.subject, f.user_id);
+    } catch (const std::exception&) { // the store cannot be asked now: no streak
+      return std::nullopt;
+    }
+    if (s.voted_at && *s.voted_at >= this_vote)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return s.streak;
+}
+} // namespace
+#endif
+
+std::unique_ptr<DiscordSink> make_discord(const Options& o, std::shared_ptr<topgg::VoteBook> book) {
+  if (!o.has("discord-webhook"))
+    return nullptr;
+#if !TOOL_HAVE_API
+  (void)book;
+  return nullptr;
+#else
+  const auto capacity = static_cast<std::size_t>(o.number("discord-queue", 100000, 1, 10'000'000, "messages"));
+  std::shared_ptr<topgg::PostQueue> queue;
+  const std::string store = o.has("no-dedup") ? "" : o.get("dedup", "memory");
+  try {
+#if TOOL_HAVE_SQLITE
+    if (store.rfind("sqlite:", 0) == 0)
+      queue = std::make_shared<topgg::SqlitePostQueue>(store.substr(7), capacity);
+#endif
+  } catch (const std::exception& e) {
+    log_start(Level::error, std::string("cannot open the Discord queue: ") + e.what());
+    std::exit(1);
+  }
+  if (!queue) {
+    log_start(Level::warning, "--discord-webhook: messages wait in memory (lost on exit; a Discord outage loses "
+                              "what is queued when the tool stops); --dedup sqlite:PATH keeps them");
+    queue = std::make_shared<topgg::MemoryPostQueue>(capacity);
+  }
+  topgg::discord::PosterOptions p;
+  p.webhook_url = env_or_empty(o.get("discord-webhook"));
+  p.ca_file = o.get("discord-ca");
+  p.message = topgg::discord::Template(o.get("discord-template", std::string(topgg::discord::Template::default_text)));
+  p.on_log = [](std::string_view line) { log(Level::warning, line); };
+  if (book)
+    p.streak = [book](const topgg::discord::VoteFields& f) { return streak_of(*book, f); };
+  // The book outlives listen's vote book runner (destroyed before the server closes): the poster
+  // still renders what the last deliveries handed over when it stops, after the close.
+  try {
+    auto poster = std::make_unique<topgg::discord::Poster>(std::move(p), std::move(queue));
+    return std::make_unique<Sink>(events_of(o), std::move(poster));
+  } catch (const std::exception& e) {
+    log_start(Level::error, std::string("cannot start the Discord poster: ") + e.what());
+    std::exit(1);
+  }
+#endif
+}
+
+} // namespace tool

@@ -1,0 +1,56 @@
+// `listen --discord-webhook VAR`: each handled event of the chosen kinds posted in a Discord
+// channel, from the API library's poster thread, after its delivery was answered 2xx.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "options.hpp"
+#include "topgg/vote_ledger.hpp"
+#include "topgg/votes.hpp"
+#include "topgg/v1.hpp"
+
+namespace topgg {
+class VoteBook;
+}
+
+namespace tool {
+
+/// listen's Discord options (valued).
+inline const std::vector<std::string> kDiscordOptions = {"discord-webhook", "discord-ca", "discord-events",
+                                                         "discord-template", "discord-queue"};
+
+/// Checks them before anything listens (usage_error, exit 2: an option without --discord-webhook, its
+/// VAR unset or empty or not https, an unknown event kind or placeholder, the tool built without the
+/// API library). Adds the VAR to `secret_vars` (kept from --exec's children).
+void check_discord_options(const Options& o, std::vector<std::string>& secret_vars);
+
+/// The events a message may be made of.
+template <class E>
+constexpr bool kPostable = std::is_same_v<E, topgg::BotVote> || std::is_same_v<E, topgg::ServerVote> ||
+                           std::is_same_v<E, topgg::v1::VoteCreate> || std::is_same_v<E, topgg::v1::WebhookTest> ||
+                           std::is_same_v<E, topgg::VoteExpired>;
+
+/// The running poster: offer() each event once its delivery was answered 2xx.
+class DiscordSink {
+public:
+  virtual ~DiscordSink() = default;
+  virtual void offer(const topgg::BotVote& e) = 0;
+  virtual void offer(const topgg::ServerVote& e) = 0;
+  virtual void offer(const topgg::v1::VoteCreate& e) = 0;
+  virtual void offer(const topgg::v1::WebhookTest& e) = 0;
+  virtual void offer(const topgg::VoteExpired& e) = 0;
+  /// Appends the poster's counters to a /metrics page (topgg_webhook_discord_*).
+  virtual void write_metrics(std::string& page) = 0;
+  /// Queued messages are pushed to the queue; the thread ends. Before the store closes.
+  virtual void stop() = 0;
+};
+
+/// With --discord-webhook: the poster, its queue in the --dedup store's file with sqlite (else in
+/// memory), streaks from `book` when votes are tracked (may be null). nullptr without the option.
+/// Exits 1 (after one line) when the queue cannot be opened.
+std::unique_ptr<DiscordSink> make_discord(const Options& o, std::shared_ptr<topgg::VoteBook> book);
+
+} // namespace tool

@@ -1,0 +1,357 @@
+#!/usr/bin/env python3
+"""`topgg-webhook listen --discord-webhook VAR` against a mock Discord over HTTPS, end to end.
+
+    test_discord.py CASE TOOL [LOOP]
+
+order    a 429 (retry_after), then three 500s, then posts with rate-limit headers that run the bucket
+         dry: every vote (v1 and legacy) posted once, in order, with allowed_mentions naming only its
+         voter and the streak from --track-votes; Top.gg's retries of handled votes post nothing;
+         the mock checks that no request came before a 429's retry_after or a bucket's reset
+outage   the mock down (its port closed) for a few seconds while votes arrive: each delivery is still
+         answered 2xx, and once the mock is back every vote is posted once, in order
+restart  --dedup sqlite: votes arrive while the mock answers 503; the listener stops with them
+         queued, starts again on the same file: they are posted once, in order, before newer votes;
+         Top.gg's retries of the old votes (after the restart) post nothing
+gone     404 from Discord: one line saying so, no further attempt, deliveries go on (2xx)
+secret   the webhook URL (and its token) appears in no stdout, stderr line (errors included) or
+         --exec child's environment, and the variable is not handed to the child
+
+The mock's certificate is made with `openssl req` at run time; loopback only. Deadlines are generous
+(a busy machine): the tests assert order, counts and contents, never speed.
+"""
+import hashlib
+import hmac
+import http.server
+import json
+import os
+import shutil
+import ssl
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "examples"))
+sys.path.insert(0, os.path.join(HERE, "..", "api"))
+sys.path.insert(0, os.path.join(HERE, "..", "votes"))
+sys.path.insert(0, os.path.join(HERE, "..", "metrics"))
+from test_examples import BOT, DBL_AUTH, ENV, TIMEOUT_MULTIPLIER, V1_SECRET, Child, check  # noqa: E402
+from test_votes import iso, post  # noqa: E402
+from run_api_tests import make_cert  # noqa: E402
+from test_metrics_cli import get, metrics_port  # noqa: E402
+
+PROJECT = "803190510032756736"
+TOKEN = "tok-SECRET-9d8f7e6a5b4c3d2e1f0a"
+WAIT = 60 * TIMEOUT_MULTIPLIER  # seconds: for something that must come, on a busy machine
+
+
+class MockDiscord:
+    """POST /api/webhooks/1/<TOKEN>?wait=true. `script` holds the answers for the next requests
+    ("429", "500", "404", "503"); then 200. Every accepted message is kept in order of acceptance."""
+
+    def __init__(self, cert, key, port=0):
+        self.cert, self.key = cert, key
+        self.lock = threading.Lock()
+        self.script = []
+        self.accepted = []  # the JSON bodies answered 200, in order
+        self.attempts = 0
+        self.problems = []  # requests that broke a rule (a rate limit, the URL, the body)
+        self.not_before = 0.0  # monotonic: no request before this (a 429's or a bucket's reset)
+        self.fail_always = None  # a status answered to every request while set
+        self.sent = 0
+        self.refusing = False
+        self.server = None
+        self.start(port)
+
+    def start(self, port=0):
+        mock = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                try:
+                    mock.handle(self)
+                except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+                    pass
+
+        http.server.ThreadingHTTPServer.allow_reuse_address = True
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.cert, self.key)
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        self.url = f"https://127.0.0.1:{self.port}/api/webhooks/1/{TOKEN}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def down(self):
+        """Refuses connections, and drops those open (a request on one gets no answer)."""
+        self.refusing = True
+        self.server.shutdown()
+        self.server.server_close()
+
+    def up(self):
+        self.refusing = False
+        self.start(self.port)
+
+    def handle(self, h):
+        arrived = time.monotonic()
+        body = h.rfile.read(int(h.headers.get("Content-Length", "0")))
+        if self.refusing:
+            h.close_connection = True
+            return
+        with self.lock:
+            self.attempts += 1
+            if arrived < self.not_before:
+                self.problems.append(f"a request {self.not_before - arrived:.3f} s before the rate limit's reset")
+            if h.path != f"/api/webhooks/1/{TOKEN}?wait=true":
+                self.problems.append("path " + h.path)
+            if h.headers.get("Content-Type") != "application/json":
+                self.problems.append("content type " + str(h.headers.get("Content-Type")))
+            step = self.fail_always or (self.script.pop(0) if self.script else "200")
+        if step == "429":
+            out = json.dumps({"message": "You are being rate limited.", "retry_after": 1.2, "global": False})
+            headers = {"Retry-After": "2", "X-RateLimit-Bucket": "b1", "X-RateLimit-Scope": "user"}
+            self.answer(h, 429, out, headers, wait=1.2)
+            return
+        if step != "200":
+            self.answer(h, int(step), json.dumps({"message": "no", "code": 0}), {})
+            return
+        try:
+            message = json.loads(body)
+        except ValueError:
+            with self.lock:
+                self.problems.append("a body that is not JSON")
+            self.answer(h, 400, "{}", {})
+            return
+        with self.lock:
+            self.accepted.append(message)
+            self.sent += 1
+            # Every third message empties the bucket for half a second.
+            dry = self.sent % 3 == 0
+        headers = {"X-RateLimit-Bucket": "b1", "X-RateLimit-Limit": "3",
+                   "X-RateLimit-Remaining": "0" if dry else "2", "X-RateLimit-Reset-After": "0.5"}
+        self.answer(h, 200, json.dumps({"id": "1", "content": message.get("content")}), headers,
+                    wait=0.5 if dry else 0)
+
+    def answer(self, h, status, body, headers, wait=0):
+        data = body.encode()
+        with self.lock:  # counted from before the answer leaves: the client can only see it later
+            self.not_before = max(self.not_before, time.monotonic() + wait)
+        h.send_response(status)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(data)))
+        for k, v in headers.items():
+            h.send_header(k, v)
+        h.end_headers()
+        h.wfile.write(data)
+
+    def contents(self):
+        with self.lock:
+            return [m["content"] for m in self.accepted]
+
+    def wait_for(self, n, what):
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            if len(self.contents()) >= n:
+                break
+            time.sleep(0.1)
+        got = self.contents()
+        check(len(got) >= n, f"{what}: {n} messages posted (got {len(got)}: {got})")
+        return got
+
+
+def v1_body(user, created):
+    return json.dumps({"type": "vote.create", "data": {
+        "id": f"v-{user}-{created}", "weight": 1, "created_at": iso(created), "expires_at": iso(created + 43200),
+        "project": {"id": PROJECT, "type": "bot", "platform": "discord", "platform_id": BOT},
+        "user": {"id": "tg-" + user, "platform_id": user, "name": "name-" + user, "avatar_url": None}}}).encode()
+
+
+def send_v1(port, body):
+    t = str(int(time.time()))
+    mac = hmac.new(V1_SECRET.encode(), t.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return post(port, "/topgg", body, {"Content-Type": "application/json", "x-topgg-signature": f"t={t},v1={mac}"})
+
+
+def send_bot(port, user):
+    body = json.dumps({"bot": BOT, "user": user, "type": "upvote", "isWeekend": False}).encode()
+    return post(port, "/dbl", body, {"Content-Type": "application/json", "Authorization": DBL_AUTH})
+
+
+LOOP = ["--loop", sys.argv[3]] if len(sys.argv) > 3 else []  # else the tool's default
+
+
+def listen(tool, mock, ca, *extra, env_extra=None):
+    env = dict(ENV, DISCORD_URL=mock.url, **(env_extra or {}))
+    return Child([tool, "listen", "--host", "127.0.0.1", "--port", "0", *LOOP, "--dbl", "/dbl", "--v1", "/topgg",
+                  "--discord-webhook", "DISCORD_URL", "--discord-ca", ca, *extra], env=env)
+
+
+def user(i):
+    return str(661200758510977000 + i)
+
+
+def case_order(tool, mock, ca, tmp):
+    mock.script = ["429", "500", "500", "500"]
+    child = listen(tool, mock, ca, "--track-votes", "--discord-template", "{user_name}|{user_id}|{event}|{streak}",
+                   "--metrics", "127.0.0.1:0")
+    scrape_at = metrics_port(child)
+    expected = []
+    now = time.time()
+    bodies = []
+    for i in range(8):
+        if i % 3 == 2:
+            check(send_bot(child.port, user(i)) == 200, f"bot vote {i} answered 200")
+            expected.append(f"<@{user(i)}>|{user(i)}|dbl_vote|1")
+        else:
+            b = v1_body(user(i), now - 100 + i)
+            bodies.append(b)
+            check(send_v1(child.port, b) == 204, f"vote.create {i} answered 204")
+            expected.append(f"name-{user(i)}|{user(i)}|vote.create|1")
+    # Top.gg's retries of handled votes: answered, never posted again.
+    for b in bodies[:3]:
+        check(send_v1(child.port, b) == 204, "a retry of a handled vote.create answered 204")
+    check(send_bot(child.port, user(2)) == 200, "a retry of a handled bot vote answered 200")
+    # The same voter again, later: streak 2. Sent once the first vote's message was made (its first
+    # attempt came): {streak} is the record's when the message is made, and a voter's next vote
+    # comes 12 h later, not milliseconds.
+    deadline = time.monotonic() + WAIT
+    while mock.attempts == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    check(send_v1(child.port, v1_body(user(0), now - 10)) == 204, "a second vote by the first voter")
+    expected.append(f"name-{user(0)}|{user(0)}|vote.create|2")
+    got = mock.wait_for(len(expected), "order")
+    time.sleep(2)  # a second copy would come within the waits the mock imposes
+    got = mock.contents()
+    check(got == expected, f"each vote posted once, in order: {got}")
+    with mock.lock:
+        mentions = [m.get("allowed_mentions") for m in mock.accepted]
+        problems = list(mock.problems)
+        attempts = mock.attempts
+    check(all(m == {"parse": [], "users": [e.split("|")[1]]} for m, e in zip(mentions, expected)),
+          f"allowed_mentions names only the voter: {mentions}")
+    check(problems == [], f"no request broke a rate limit or the protocol: {problems}")
+    check(attempts == len(expected) + 4, f"one attempt per message plus the 429 and the three 500s ({attempts})")
+    page = get(scrape_at, "/metrics")[2]
+    for series in (f"topgg_webhook_discord_posts_total {len(expected)}\n",
+                   'topgg_webhook_discord_retries_total{reason="rate_limited"} 1\n',
+                   'topgg_webhook_discord_retries_total{reason="failed"} 3\n',
+                   "topgg_webhook_discord_queued 0\n", "topgg_webhook_discord_stopped 0\n"):
+        check(series in page, f"/metrics says {series.strip()}")
+    check(child.end() == 0, "the listener exits 0 on SIGTERM")
+    check(f"{len(expected)} messages posted, 0 still queued" in child.err.decode(),
+          "the stop line counts the messages posted")
+
+
+def case_outage(tool, mock, ca, tmp):
+    child = listen(tool, mock, ca)
+    check(send_bot(child.port, user(0)) == 200, "a vote before the outage")
+    mock.wait_for(1, "before the outage")
+    mock.down()
+    for i in range(1, 6):
+        check(send_bot(child.port, user(i)) == 200, f"vote {i} answered 200 while Discord is down")
+    time.sleep(3)
+    check(len(mock.contents()) == 1, "nothing posted while down")
+    mock.up()
+    got = mock.wait_for(6, "after the outage")
+    time.sleep(1)
+    check(mock.contents() == [f"Thank you for voting, <@{user(i)}>!" for i in range(6)],
+          f"every vote posted once, in order, with the default message: {mock.contents()}")
+    child.wait_for("err", r"Discord: cannot post")
+    child.wait_for("err", r"Discord: posting again")
+    check(child.end() == 0, "the listener exits 0 on SIGTERM")
+
+
+def case_restart(tool, mock, ca, tmp):
+    db = os.path.join(tmp, "store.db")
+    mock.fail_always = "503"
+    child = listen(tool, mock, ca, "--dedup", "sqlite:" + db)
+    now = time.time()
+    bodies = [v1_body(user(i), now - 50 + i) for i in range(5)]
+    for i, b in enumerate(bodies):
+        check(send_v1(child.port, b) == 204, f"vote {i} answered 204 while Discord answers 503")
+    deadline = time.monotonic() + WAIT
+    while mock.attempts == 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    check(mock.attempts > 0, "the poster tried")
+    check(child.end() == 0, "the listener exits 0 on SIGTERM")
+    check("0 messages posted, 5 still queued" in child.err.decode(), "stopped with 5 messages queued")
+    check(mock.contents() == [], "nothing accepted before the restart")
+    mock.fail_always = None
+    child = listen(tool, mock, ca, "--dedup", "sqlite:" + db)
+    for b in bodies[:2]:
+        check(send_v1(child.port, b) == 204, "Top.gg's retry of a vote handled before the restart: 204")
+    check(send_v1(child.port, v1_body(user(7), now)) == 204, "a new vote after the restart")
+    got = mock.wait_for(6, "after the restart")
+    time.sleep(2)
+    want = [f"Thank you for voting, <@{user(i)}>!" for i in (0, 1, 2, 3, 4, 7)]
+    check(mock.contents() == want, f"queued messages first, each once, then the new one: {mock.contents()}")
+    check(child.end() == 0, "the listener exits 0 on SIGTERM")
+
+
+def case_gone(tool, mock, ca, tmp):
+    mock.fail_always = "404"
+    child = listen(tool, mock, ca, "--metrics", "127.0.0.1:0")
+    scrape_at = metrics_port(child)
+    check(send_bot(child.port, user(0)) == 200, "a vote answered 200")
+    child.wait_for("err", r"Discord answered 404 to the webhook: it was deleted")
+    for i in range(1, 4):
+        check(send_bot(child.port, user(i)) == 200, f"vote {i} answered 200 after the webhook is gone")
+    time.sleep(2)
+    check(mock.attempts == 1, f"no attempt after the 404 ({mock.attempts})")
+    deadline = time.monotonic() + WAIT  # each event reaches the poster just after its answer
+    while "topgg_webhook_discord_dropped_total 3\n" not in get(scrape_at, "/metrics")[2] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    page = get(scrape_at, "/metrics")[2]
+    for series in ("topgg_webhook_discord_stopped 1\n", "topgg_webhook_discord_dropped_total 3\n",
+                   "topgg_webhook_discord_posts_total 0\n"):
+        check(series in page, f"/metrics says {series.strip()}")
+    check(child.end() == 0, "the listener exits 0 on SIGTERM")
+    check(child.err.decode().count("Discord answered 404") == 1, "one line says so")
+
+
+def case_secret(tool, mock, ca, tmp):
+    mock.down()  # errors first: their lines must not show the URL either
+    out = os.path.join(tmp, "env.txt")
+    child = listen(tool, mock, ca, "--exec", f"env > {out}")
+    check(send_bot(child.port, user(0)) == 200, "a vote answered 200 (its command ran)")
+    child.wait_for("err", r"Discord: cannot post")
+    mock.up()
+    mock.wait_for(1, "after the mock came up")
+    check(child.end() == 0, "the listener exits 0 on SIGTERM")
+    with open(out) as f:
+        env_text = f.read()
+    everything = child.out + child.err
+    for secret in (mock.url, TOKEN, mock.url.split("//", 1)[1]):
+        check(secret.encode() not in everything, f"stdout and stderr do not show {secret[:12]}…")
+        check(secret not in env_text, f"the command's environment does not hold {secret[:12]}…")
+    check("DISCORD_URL=" not in env_text, "the variable is not handed to the command")
+    check("TOPGG_V1_SECRET=" not in env_text, "(as the other secrets)")
+
+
+def main():
+    case, tool = sys.argv[1], sys.argv[2]
+    tmp = tempfile.mkdtemp(prefix="topgg-discord-")
+    try:
+        cert, key = make_cert(tmp, "discord")
+        mock = MockDiscord(cert, key)
+        try:
+            globals()["case_" + case](tool, mock, cert, tmp)
+        finally:
+            try:
+                mock.down()
+            except Exception:
+                pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("passed:", case)
+
+
+if __name__ == "__main__":
+    main()

@@ -151,10 +151,7 @@ RedisProbe RedisStore::Impl::probe(milliseconds timeout) {
   }
   if (wake)
     kick();
-  std::unique_lock lock(call->m);
-  if (!call->cv.wait_for(lock, timeout, [&] { return call->finished; }))
-    return {RedisProbe::Kind::transient, "no answer within " + ms_text(timeout)};
-  return call->result;
+  return call->wait(timeout);
 }
 
 // ---- the public class ------------------------------------------------------

@@ -24,6 +24,7 @@
 #include "exec_runner.hpp"
 #include "metrics_http.hpp"
 #include "options.hpp"
+#include "redis_stream.hpp"
 #include "routes.hpp"
 #include "service.hpp"
 #include "vote_book.hpp"
@@ -139,6 +140,19 @@ handling:
                          NAME,NAME). CMD gets the tool's environment without
                          TOPGG_V1_SECRET, TOPGG_DBL_AUTH, TOPGG_DSL_AUTH, TOPGG_TOKEN
                          and every VAR of a ROUTE=VAR.
+Redis Streams (for a bot that runs as many processes: each reads the stream in a
+consumer group; see the README for C++, Python and Node consumers):
+  --redis-stream NAME    XADD each handled event to the stream NAME (fields "event", the
+                         event's name, and "json", the line stdout gets) before its
+                         delivery is answered: 2xx only once Redis took it; while Redis
+                         cannot, 503 (Top.gg delivers again) and one line per outage.
+                         Retries and catch-up twins are de-duplicated before (use
+                         --dedup redis://… when several instances share the stream).
+  --redis-stream-url URL the stream's Redis (default: that of --dedup redis://…, else
+                         $TOPGG_REDIS_URL)
+  --redis-stream-maxlen N
+                         trim the stream to about N entries (MAXLEN ~; default 100000;
+                         0 never trims)
 de-duplication (Top.gg delivers again after a timeout or a 5xx; a retry of a
 delivery already handled is answered 2xx with no second line, and said on stderr):
   --dedup memory         in this process's memory (the default): forgotten on restart,
@@ -311,11 +325,12 @@ std::unique_ptr<Exec> start_exec(const Options& o, std::chrono::milliseconds ack
 
 /// Every event: printed (and, with --exec, handed to CMD first) before the
 /// Ack — the Ack completes once its line is written (see event_output.hpp).
-template <class Manager, class Event> void handle_events(Manager& m, EventOutput& out, Exec* exec) {
-  auto handler = [&out, exec](const Event& ev, topgg::Ack ack) {
+template <class Manager, class Event>
+void handle_events(Manager& m, EventOutput& out, Exec* exec, topgg::RedisStreamWriter* stream) {
+  auto handler = [&out, exec, stream](const Event& ev, topgg::Ack ack) {
     std::string line = to_json(ev);
     if (!exec)
-      return out.add(line, std::move(ack));
+      return finish_event(out, stream, event_name(ev), std::move(line), std::move(ack));
     const std::string_view kind = event_name(ev);
     // The command gets its whole time limit and must end `answer_margin`
     // before the delivery's deadline (time to write the line and answer):
@@ -327,9 +342,9 @@ template <class Manager, class Event> void handle_events(Manager& m, EventOutput
     std::string copy = line;
     exec->runner->submit(
         std::move(copy), latest_start, [ack] { return !ack.done(); },
-        [&out, line = std::move(line), ack, kind](const ExecResult& r) {
+        [&out, stream, line = std::move(line), ack, kind](const ExecResult& r) {
           if (r.ok)
-            return out.add(line, ack);
+            return finish_event(out, stream, kind, line, ack);
           // Names the event's kind, never its line: integration.create carries a
           // webhook secret, and stderr ends up in logs. The retry reason is ours
           // too (the error hook skips it: this line already says why).
@@ -408,6 +423,13 @@ template <class Manager> int serve(const Options& o) {
   } unlimit; // before the limiter goes (it is declared first: destroyed last)
   Manager m;
   EventOutput output(STDOUT_FILENO, [&m](std::function<void()> job) { return m.post(std::move(job)); });
+  std::shared_ptr<topgg::RedisStreamWriter> stream; // goes before `output`: its completions write there
+  try {
+    stream = make_stream(o);
+  } catch (const StoreUnusable& e) {
+    log_start(Level::error, e.what());
+    return 1;
+  }
   if (store)
     m.idempotency_store(store);
   m.settings(s).on_error(log_rejection).on_duplicate(log_duplicate).on_warning([](std::string_view w) { log(Level::warning, w); });
@@ -425,13 +447,13 @@ template <class Manager> int serve(const Options& o) {
   } catch (const std::invalid_argument& e) { // a route without '/', two on one path
     usage_error(library_words(e));
   }
-  handle_events<Manager, topgg::BotVote>(m, output, exec.get());
-  handle_events<Manager, topgg::ServerVote>(m, output, exec.get());
-  handle_events<Manager, topgg::v1::VoteCreate>(m, output, exec.get());
-  handle_events<Manager, topgg::v1::WebhookTest>(m, output, exec.get());
-  handle_events<Manager, topgg::v1::IntegrationCreate>(m, output, exec.get());
-  handle_events<Manager, topgg::v1::IntegrationDelete>(m, output, exec.get());
-  handle_events<Manager, topgg::VoteExpired>(m, output, exec.get());
+  handle_events<Manager, topgg::BotVote>(m, output, exec.get(), stream.get());
+  handle_events<Manager, topgg::ServerVote>(m, output, exec.get(), stream.get());
+  handle_events<Manager, topgg::v1::VoteCreate>(m, output, exec.get(), stream.get());
+  handle_events<Manager, topgg::v1::WebhookTest>(m, output, exec.get(), stream.get());
+  handle_events<Manager, topgg::v1::IntegrationCreate>(m, output, exec.get(), stream.get());
+  handle_events<Manager, topgg::v1::IntegrationDelete>(m, output, exec.get(), stream.get());
+  handle_events<Manager, topgg::VoteExpired>(m, output, exec.get(), stream.get());
   std::unique_ptr<VoteBookRunner> votes = make_vote_book(m, o); // before run(): it configures the router
   count_metrics(metrics_at, m);
 
@@ -471,6 +493,7 @@ template <class Manager> int serve(const Options& o) {
     exec->runner->refuse_waiting(); // answered 503 now, never run (the retry is)
   m.close();
   exec.reset();   // waits for running commands; their Acks find a closed server
+  stream.reset(); // sends what is queued (bounded); those Acks find a closed server too
   output.flush(); // a line added after the loop stopped: its delivery was answered, so it is not written
   return 0;
 }
@@ -486,6 +509,7 @@ int listen_main(int argc, char** argv) {
                  "header-timeout", "body-timeout", "idle-timeout", "ack-timeout", "v1-window", "dedup", "dedup-ttl",
                  "catch-up-since", "catch-up-every", "catch-up-route", "api-base", "api-ca"});
   valued.push_back("metrics"); // metrics_http.hpp
+  valued.insert(valued.end(), kStreamOptions.begin(), kStreamOptions.end());
   valued.insert(valued.end(), kLogOptions.begin(), kLogOptions.end());
   valued.insert(valued.end(), kServiceOptions.begin(), kServiceOptions.end());
   const Options o(argc, argv, 2,

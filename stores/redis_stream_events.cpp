@@ -22,8 +22,6 @@ public:
     element root;
     if (parser.parse(padded_).get(root) != simdjson::SUCCESS || root.get_object().get(top_) != simdjson::SUCCESS)
       fail("not a JSON object");
-    else
-      ok_ = true;
   }
   bool ok() const noexcept { return ok_; }
 
@@ -137,7 +135,7 @@ private:
   std::string& why_;
   simdjson::padded_string padded_;
   object top_;
-  bool ok_ = false;
+  bool ok_ = true; // until the first fail()
 };
 
 } // namespace

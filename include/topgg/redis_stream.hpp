@@ -117,11 +117,10 @@ public:
     std::uint64_t added = 0;  ///< XADDs Redis acknowledged
     std::uint64_t failed = 0; ///< add()s that failed (outage, error reply, queue full, not wanted)
   };
-  Counts counts() const noexcept;
-
-  struct Impl; ///< \cond INTERNAL \endcond
+  Counts counts() const noexcept; ///< what was added and what failed so far
 
 private:
+  struct Impl;
   std::shared_ptr<Impl> impl_; // shared with its thread
 };
 
@@ -215,9 +214,8 @@ public:
   /// reader uses; also for consumers that read the stream another way.
   template <class F> static bool decode(std::string_view event, std::string_view json, F&& f, std::string& why);
 
-  struct Impl; ///< \cond INTERNAL \endcond
-
 private:
+  struct Impl;
   template <class Event> using Handler = std::function<void(const Event&, const RedisStreamEntry&)>;
   using Handlers = std::tuple<Handler<BotVote>, Handler<ServerVote>, Handler<v1::VoteCreate>, Handler<v1::WebhookTest>,
                               Handler<v1::IntegrationCreate>, Handler<v1::IntegrationDelete>, Handler<VoteExpired>>;

@@ -13,6 +13,7 @@
 #include "topgg/redis_stream.hpp"
 
 using namespace std::chrono_literals;
+using ts::patient;
 using ts::RedisServer;
 
 namespace {
@@ -24,16 +25,6 @@ template <class Event> std::string round_trip(const std::string& line) {
   if (!topgg::decode_event_line(line, back, why))
     return "refused: " + why;
   return tool::to_json(back);
-}
-
-topgg::RedisOptions patient(int port) {
-  topgg::RedisOptions o;
-  o.port = static_cast<std::uint16_t>(port);
-  o.command_timeout = 60'000ms;
-  o.connect_timeout = 60'000ms;
-  o.reconnect_min = 20ms;
-  o.reconnect_max = 100ms;
-  return o;
 }
 
 /// What a writer's add()s answered, and its error hook's lines.

@@ -50,16 +50,7 @@ struct RedisStreamReader::Impl {
                                 opt.group),
         conn(opt.redis) {}
 
-  void say(std::string_view line) {
-    if (!hook) {
-      std::fprintf(stderr, "topgg: %.*s\n", static_cast<int>(line.size()), line.data());
-      return;
-    }
-    try {
-      hook(line);
-    } catch (...) { // a hook that throws loses its line, not the reader
-    }
-  }
+  void say(std::string_view line) { detail::redis::tell(hook, line); }
 
   [[noreturn]] void fail(const std::string& why) {
     conn.close();

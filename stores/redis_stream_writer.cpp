@@ -67,14 +67,7 @@ struct RedisStreamWriter::Impl {
       std::lock_guard lock(m);
       h = hook;
     }
-    if (!h) {
-      std::fprintf(stderr, "topgg: %.*s\n", static_cast<int>(line.size()), line.data());
-      return;
-    }
-    try {
-      h(line);
-    } catch (...) { // a hook that throws loses its line, not the writer
-    }
+    detail::redis::tell(h, line);
   }
 
   void finish(Item& it, bool ok, std::string_view text) {

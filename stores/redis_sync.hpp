@@ -7,6 +7,8 @@
 #include <hiredis/hiredis.h>
 
 #include <chrono>
+#include <cstdio>
+#include <functional>
 #include <condition_variable>
 #include <mutex>
 #include <memory>
@@ -86,6 +88,18 @@ struct ProbeWait {
     return result;
   }
 };
+
+/// `line` to `hook`, or to standard error without one; a hook that throws loses its line, nothing more.
+inline void tell(const std::function<void(std::string_view)>& hook, std::string_view line) noexcept {
+  if (!hook) {
+    std::fprintf(stderr, "topgg: %.*s\n", static_cast<int>(line.size()), line.data());
+    return;
+  }
+  try {
+    hook(line);
+  } catch (...) {
+  }
+}
 
 /// min(2 * d, max): the next wait before reconnecting.
 inline std::chrono::milliseconds doubled(std::chrono::milliseconds d, std::chrono::milliseconds max) {

@@ -11,6 +11,7 @@
 #include "../../examples/tool/events_json.hpp" // the writer of the lines (header only)
 #include "redis_server.hpp"
 #include "topgg/redis_stream.hpp"
+#include "topgg/router.hpp"
 
 using namespace std::chrono_literals;
 using ts::patient;
@@ -311,4 +312,43 @@ TEST_CASE("stream reader: after a restart with the same consumer name, its own u
   reader.on<topgg::BotVote>([&](const topgg::BotVote& v) { users.push_back(v.user.to_string()); });
   CHECK(reader.poll(0ms) == 1);
   CHECK(users == std::vector<std::string>{"100005"});
+}
+
+TEST_CASE("stream writer: add(event, json, ack) answers a delivery 200 once the entry is in, 503 while Redis is "
+          "stopped") {
+  RedisServer redis;
+  topgg::RedisStreamOptions so;
+  so.redis = patient(redis.port());
+  so.stream = "s";
+  topgg::RedisStreamWriter w(so);
+  w.on_error([](std::string_view) {});
+  topgg::Router router;
+  router.dbl_webhook("/dbl", "key")
+      .on<topgg::BotVote>(topgg::AckHandler<topgg::BotVote>([&](const topgg::BotVote& v, topgg::Ack ack) {
+        w.add("dbl_vote", tool::to_json(v), std::move(ack));
+      }))
+      .on_error([](const topgg::Rejection&) {})
+      .on_warning([](std::string_view) {});
+  auto deliver = [&](const std::string& user) {
+    const std::string body = R"({"bot":"264811613708746752","user":")" + user + R"(","type":"upvote"})";
+    const topgg::Header headers[] = {{"Authorization", "key"}, {"Content-Type", "application/json"}};
+    topgg::Request req{"POST", "/dbl", "/dbl", headers, body};
+    std::mutex m;
+    std::condition_variable cv;
+    std::optional<int> status;
+    router.handle(req, topgg::Now::current(), [&](topgg::Response r) {
+      std::lock_guard lock(m);
+      status = r.status;
+      cv.notify_all();
+    });
+    std::unique_lock lock(m);
+    cv.wait_for(lock, 60s, [&] { return status.has_value(); });
+    return status.value_or(0);
+  };
+  RedisServer::Client c(redis.port());
+  CHECK(deliver("1") == 200);
+  CHECK(c.command({"XLEN", "s"}) == "1");
+  redis.stop();
+  CHECK(deliver("2") == 503);
+  CHECK(w.counts().failed == 1);
 }

@@ -182,10 +182,14 @@ std::size_t RedisStreamReader::poll(std::chrono::milliseconds wait) {
     }
   }
   if (entries.empty()) {
+    wait = std::max(wait, milliseconds(0));
     const std::string block = std::to_string(wait.count());
+    std::vector<std::string_view> read = {"XREADGROUP", "GROUP", o.group, o.consumer, "COUNT", count};
+    if (wait.count() > 0) // BLOCK 0 would wait for ever: no wait asked, no BLOCK
+      read.insert(read.end(), {"BLOCK", block});
+    read.insert(read.end(), {"STREAMS", o.stream, ">"});
     in.conn.set_timeout(o.redis.command_timeout + wait); // BLOCK holds the answer back up to `wait`
-    Reply r = in.must({"XREADGROUP", "GROUP", o.group, o.consumer, "COUNT", count, "BLOCK", block, "STREAMS",
-                       o.stream, ">"});
+    Reply r = in.must(read);
     in.conn.set_timeout(o.redis.command_timeout);
     entries = Impl::read_answer(r.get());
   }

@@ -198,7 +198,7 @@ public:
   /// One round: connects (creating the group if needed) unless connected;
   /// handles this consumer's own unacknowledged entries after a (re)connection,
   /// takes over entries idle for `claim_idle`, then reads new ones, waiting up
-  /// to `wait` for the first. Returns the entries handled (acknowledged or
+  /// to `wait` for the first (0: not at all; negative counts as 0). Returns the entries handled (acknowledged or
   /// not). Throws std::runtime_error when Redis cannot be reached or answers
   /// an error (the next poll() reconnects); the error hook is not told then.
   std::size_t poll(std::chrono::milliseconds wait);

@@ -312,6 +312,7 @@ TEST_CASE("stream reader: after a restart with the same consumer name, its own u
   reader.on<topgg::BotVote>([&](const topgg::BotVote& v) { users.push_back(v.user.to_string()); });
   CHECK(reader.poll(0ms) == 1);
   CHECK(users == std::vector<std::string>{"100005"});
+  CHECK(reader.poll(0ms) == 0); // nothing new: answered at once (BLOCK 0 would wait for ever)
 }
 
 TEST_CASE("stream writer: add(event, json, ack) answers a delivery 200 once the entry is in, 503 while Redis is "

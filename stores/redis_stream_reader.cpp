@@ -122,8 +122,8 @@ RedisStreamReader::RedisStreamReader(RedisStreamReaderOptions options) {
     refuse("empty stream or group name");
   if (options.count == 0 || options.count > 10000)
     refuse("count must be 1 to 10000");
-  if (options.block.count() < 0 || options.claim_idle.count() <= 0)
-    refuse("block must not be negative, claim_idle must be positive");
+  if (options.block.count() <= 0 || options.claim_idle.count() <= 0) // run() would spin without a block
+    refuse("block and claim_idle must be positive");
   if (options.consumer.empty())
     options.consumer = default_consumer();
   impl_ = std::make_unique<Impl>(std::move(options));

@@ -143,7 +143,7 @@ struct TOPGG_API RedisStreamReaderOptions {
   /// stream, "$" only entries added from now on. An existing group is kept.
   std::string start_at = "0";
   std::size_t count = 64;                   ///< entries per read, 1 to 10000
-  std::chrono::milliseconds block{2000};    ///< longest wait for new entries in one read; stop() may take as long
+  std::chrono::milliseconds block{2000};    ///< run()'s longest wait for new entries in one read (positive); stop() may take as long
   /// An entry read by some consumer (this one included) and not acknowledged
   /// for this long is taken over (XAUTOCLAIM) and handled again: a consumer
   /// that died, or a handler that threw. Longer than any handler runs.

@@ -199,9 +199,15 @@ struct RedisStreamWriter::Impl {
         lock.lock();
         continue;
       }
+      if (stopping) { // not sent now: its delivery is not answered 2xx any more, and would be added twice
+        std::deque<Item> left;
+        left.swap(queue);
+        lock.unlock();
+        for (Item& it : left)
+          finish(it, false, what + ": the writer is closing");
+        break;
+      }
       if (queue.empty()) {
-        if (stopping)
-          break;
         lock.unlock();
         if (ensure_connected(false)) {
           std::string why;

@@ -423,7 +423,7 @@ template <class Manager> int serve(const Options& o) {
   } unlimit; // before the limiter goes (it is declared first: destroyed last)
   Manager m;
   EventOutput output(STDOUT_FILENO, [&m](std::function<void()> job) { return m.post(std::move(job)); });
-  std::shared_ptr<topgg::RedisStreamWriter> stream; // goes before `output`: its completions write there
+  std::shared_ptr<topgg::RedisStreamWriter> stream; // after `output`, so gone before it: its completions write there
   try {
     stream = make_stream(o);
   } catch (const StoreUnusable& e) {
@@ -493,7 +493,7 @@ template <class Manager> int serve(const Options& o) {
     exec->runner->refuse_waiting(); // answered 503 now, never run (the retry is)
   m.close();
   exec.reset();   // waits for running commands; their Acks find a closed server
-  stream.reset(); // sends what is queued (bounded); those Acks find a closed server too
+  stream.reset(); // the batch under way ends; what is queued fails (503 that no one reads: Top.gg retries)
   output.flush(); // a line added after the loop stopped: its delivery was answered, so it is not written
   return 0;
 }

@@ -86,7 +86,8 @@ public:
 
   /// Starts connecting at once; never blocks.
   explicit RedisStreamWriter(RedisStreamOptions options);
-  /// Sends what is queued (waiting up to `command_timeout`); what remains fails.
+  /// Waits for the batch under way (up to `command_timeout`); what is still
+  /// queued is not sent and fails (a closing server answers no 2xx for it).
   ~RedisStreamWriter();
   RedisStreamWriter(const RedisStreamWriter&) = delete;
   RedisStreamWriter& operator=(const RedisStreamWriter&) = delete;

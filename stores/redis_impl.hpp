@@ -22,6 +22,7 @@
 #include "common.hpp"
 #include "outage.hpp"
 #include "redis_resolver.hpp"
+#include "redis_sync.hpp"
 #include "topgg/vote_ledger.hpp"
 
 namespace topgg::detail::redis {
@@ -97,23 +98,8 @@ struct Op {
   std::shared_ptr<VoteOp> vote;          // the vote ledger's
 };
 
-/// A probe() waiting for the outcome of a connection attempt. The first finish() answers it; a later
-/// one (the caller gave up waiting) is ignored.
-struct ProbeCall {
-  std::mutex m;
-  std::condition_variable cv;
-  bool finished = false;
-  RedisProbe result;
-
-  void finish(RedisProbe::Kind kind, std::string why) {
-    std::lock_guard lock(m);
-    if (finished)
-      return;
-    result = {kind, std::move(why)};
-    finished = true;
-    cv.notify_all();
-  }
-};
+/// A probe() waiting for the outcome of a connection attempt (shared with the stream writer).
+using ProbeCall = ProbeWait;
 
 /// A command awaiting its answer; answers arrive in the order commands were sent.
 struct Sent {

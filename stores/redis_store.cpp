@@ -80,17 +80,8 @@ RedisStore::Impl::~Impl() {
 }
 
 void RedisStore::Impl::validate(const RedisOptions& o) {
+  detail::redis::check_connection_options(o, "RedisStore"); // what the stream writer and reader check too
   auto refuse = [](const char* what) { throw std::invalid_argument(std::string("RedisStore: ") + what); };
-  if (o.host.empty())
-    refuse("empty host");
-  if (o.port == 0)
-    refuse("port 0");
-  if (o.db < 0)
-    refuse("negative db");
-  if (o.connect_timeout.count() <= 0 || o.command_timeout.count() <= 0)
-    refuse("timeouts must be positive");
-  if (o.reconnect_min.count() <= 0 || o.reconnect_max < o.reconnect_min)
-    refuse("reconnect_min must be positive and at most reconnect_max");
   if (o.health_interval.count() <= 0)
     refuse("health_interval must be positive");
   if (o.max_pending == 0)
@@ -151,10 +142,7 @@ RedisProbe RedisStore::Impl::probe(milliseconds timeout) {
   }
   if (wake)
     kick();
-  std::unique_lock lock(call->m);
-  if (!call->cv.wait_for(lock, timeout, [&] { return call->finished; }))
-    return {RedisProbe::Kind::transient, "no answer within " + ms_text(timeout)};
-  return call->result;
+  return call->wait(timeout);
 }
 
 // ---- the public class ------------------------------------------------------

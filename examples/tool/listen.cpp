@@ -25,6 +25,7 @@
 #include "exec_runner.hpp"
 #include "metrics_http.hpp"
 #include "options.hpp"
+#include "redis_stream.hpp"
 #include "routes.hpp"
 #include "service.hpp"
 #include "vote_book.hpp"
@@ -140,6 +141,19 @@ handling:
                          NAME,NAME). CMD gets the tool's environment without
                          TOPGG_V1_SECRET, TOPGG_DBL_AUTH, TOPGG_DSL_AUTH, TOPGG_TOKEN
                          and every VAR of a ROUTE=VAR.
+Redis Streams (for a bot that runs as many processes: each reads the stream in a
+consumer group; see the README for C++, Python and Node consumers):
+  --redis-stream NAME    XADD each handled event to the stream NAME (fields "event", the
+                         event's name, and "json", the line stdout gets) before its
+                         delivery is answered: 2xx only once Redis took it; while Redis
+                         cannot, 503 (Top.gg delivers again) and one line per outage.
+                         Retries and catch-up twins are de-duplicated before (use
+                         --dedup redis://… when several instances share the stream).
+  --redis-stream-url URL the stream's Redis (default: that of --dedup redis://…, else
+                         $TOPGG_REDIS_URL)
+  --redis-stream-maxlen N
+                         trim the stream to about N entries (MAXLEN ~; default 100000;
+                         0 never trims)
 de-duplication (Top.gg delivers again after a timeout or a 5xx; a retry of a
 delivery already handled is answered 2xx with no second line, and said on stderr):
   --dedup memory         in this process's memory (the default): forgotten on restart,
@@ -338,17 +352,19 @@ std::unique_ptr<Exec> start_exec(const Options& o, std::chrono::milliseconds ack
 /// Every event: printed (and, with --exec, handed to CMD first) before the
 /// Ack — the Ack completes once its line is written (see event_output.hpp).
 /// With --discord-webhook, `discord` (set before the server runs) is offered
-/// each event once its delivery was answered 2xx, in the order of the lines.
+/// each event once its delivery was answered 2xx, in the order of the lines;
+/// with --redis-stream, the line is added to the stream before it is written.
 template <class Manager, class Event>
-void handle_events(Manager& m, EventOutput& out, Exec* exec, const std::unique_ptr<DiscordSink>& discord) {
-  auto handler = [&out, exec, &discord](const Event& ev, topgg::Ack ack) {
+void handle_events(Manager& m, EventOutput& out, Exec* exec, topgg::RedisStreamWriter* stream,
+                   const std::unique_ptr<DiscordSink>& discord) {
+  auto handler = [&out, exec, stream, &discord](const Event& ev, topgg::Ack ack) {
     std::string line = to_json(ev);
     std::function<void()> then;
     if constexpr (kPostable<Event>)
       if (discord)
         then = [&discord, copy = ev] { discord->offer(copy); };
     if (!exec)
-      return out.add(line, std::move(ack), std::move(then));
+      return finish_event(out, stream, event_name(ev), std::move(line), std::move(ack), std::move(then));
     const std::string_view kind = event_name(ev);
     // The command gets its whole time limit and must end `answer_margin`
     // before the delivery's deadline (time to write the line and answer):
@@ -360,9 +376,9 @@ void handle_events(Manager& m, EventOutput& out, Exec* exec, const std::unique_p
     std::string copy = line;
     exec->runner->submit(
         std::move(copy), latest_start, [ack] { return !ack.done(); },
-        [&out, line = std::move(line), ack, kind, then = std::move(then)](const ExecResult& r) {
+        [&out, stream, line = std::move(line), ack, kind, then = std::move(then)](const ExecResult& r) {
           if (r.ok)
-            return out.add(line, ack, then);
+            return finish_event(out, stream, kind, line, ack, then);
           // Names the event's kind, never its line: integration.create carries a
           // webhook secret, and stderr ends up in logs. The retry reason is ours
           // too (the error hook skips it: this line already says why).
@@ -442,6 +458,13 @@ template <class Manager> int serve(const Options& o) {
   } unlimit; // before the limiter goes (it is declared first: destroyed last)
   Manager m;
   EventOutput output(STDOUT_FILENO, [&m](std::function<void()> job) { return m.post(std::move(job)); });
+  std::shared_ptr<topgg::RedisStreamWriter> stream; // after `output`, so gone before it: its completions write there
+  try {
+    stream = make_stream(o);
+  } catch (const StoreUnusable& e) {
+    log_start(Level::error, e.what());
+    return 1;
+  }
   if (store)
     m.idempotency_store(store);
   m.settings(s).on_error(log_rejection).on_duplicate(log_duplicate).on_warning([](std::string_view w) { log(Level::warning, w); });
@@ -460,13 +483,13 @@ template <class Manager> int serve(const Options& o) {
     usage_error(library_words(e));
   }
   std::unique_ptr<DiscordSink> discord; // made once the vote book is (its streaks), before the server runs
-  handle_events<Manager, topgg::BotVote>(m, output, exec.get(), discord);
-  handle_events<Manager, topgg::ServerVote>(m, output, exec.get(), discord);
-  handle_events<Manager, topgg::v1::VoteCreate>(m, output, exec.get(), discord);
-  handle_events<Manager, topgg::v1::WebhookTest>(m, output, exec.get(), discord);
-  handle_events<Manager, topgg::v1::IntegrationCreate>(m, output, exec.get(), discord);
-  handle_events<Manager, topgg::v1::IntegrationDelete>(m, output, exec.get(), discord);
-  handle_events<Manager, topgg::VoteExpired>(m, output, exec.get(), discord);
+  handle_events<Manager, topgg::BotVote>(m, output, exec.get(), stream.get(), discord);
+  handle_events<Manager, topgg::ServerVote>(m, output, exec.get(), stream.get(), discord);
+  handle_events<Manager, topgg::v1::VoteCreate>(m, output, exec.get(), stream.get(), discord);
+  handle_events<Manager, topgg::v1::WebhookTest>(m, output, exec.get(), stream.get(), discord);
+  handle_events<Manager, topgg::v1::IntegrationCreate>(m, output, exec.get(), stream.get(), discord);
+  handle_events<Manager, topgg::v1::IntegrationDelete>(m, output, exec.get(), stream.get(), discord);
+  handle_events<Manager, topgg::VoteExpired>(m, output, exec.get(), stream.get(), discord);
   std::unique_ptr<VoteBookRunner> votes = make_vote_book(m, o); // before run(): it configures the router
   discord = make_discord(o, votes ? votes->book() : nullptr);
   count_metrics(metrics_at, m);
@@ -510,6 +533,7 @@ template <class Manager> int serve(const Options& o) {
     exec->runner->refuse_waiting(); // answered 503 now, never run (the retry is)
   m.close();
   exec.reset();   // waits for running commands; their Acks find a closed server
+  stream.reset(); // the batch under way ends; what is queued fails (503 that no one reads: Top.gg retries)
   output.flush(); // a line added after the loop stopped: its delivery was answered, so it is not written
   if (discord)
     discord->stop(); // what was handed over is queued (kept with sqlite); a post under way gets a moment
@@ -528,6 +552,7 @@ int listen_main(int argc, char** argv) {
                  "header-timeout", "body-timeout", "idle-timeout", "ack-timeout", "v1-window", "dedup", "dedup-ttl",
                  "catch-up-since", "catch-up-every", "catch-up-route", "api-base", "api-ca"});
   valued.push_back("metrics"); // metrics_http.hpp
+  valued.insert(valued.end(), kStreamOptions.begin(), kStreamOptions.end());
   valued.insert(valued.end(), kLogOptions.begin(), kLogOptions.end());
   valued.insert(valued.end(), kServiceOptions.begin(), kServiceOptions.end());
   const Options o(argc, argv, 2,

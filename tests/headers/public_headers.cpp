@@ -33,6 +33,7 @@
 #endif
 #if __has_include("topgg/redis_store.hpp")
 #include "topgg/redis_store.hpp"
+#include "topgg/redis_stream.hpp"
 #endif
 
 #if defined(LLHTTP_VERSION_MAJOR) || defined(INCLUDE_LLHTTP_H_)

@@ -13,6 +13,7 @@
 #include <hiredis/hiredis.h>
 
 #include "support.hpp"
+#include "topgg/redis_store.hpp"
 
 namespace ts {
 
@@ -44,6 +45,20 @@ inline int free_port() {
     throw std::runtime_error("cannot find a free port");
   ::close(s);
   return ntohs(a.sin_port);
+}
+
+/// Timeouts that cannot run out while Redis answers, however busy or slow
+/// (ThreadSanitizer) the machine: what a case checks must not depend on a
+/// deadline. Redis stopped, refusing or answering with an error is seen at
+/// once anyway. Quick reconnections, so that outages are left quickly.
+inline topgg::RedisOptions patient(int port) {
+  topgg::RedisOptions o;
+  o.port = static_cast<std::uint16_t>(port);
+  o.command_timeout = std::chrono::milliseconds(60'000);
+  o.connect_timeout = std::chrono::milliseconds(60'000);
+  o.reconnect_min = std::chrono::milliseconds(20);
+  o.reconnect_max = std::chrono::milliseconds(100);
+  return o;
 }
 
 /// A real redis-server on 127.0.0.1, in a temporary directory, without

@@ -20,19 +20,7 @@ namespace {
 
 topgg::Now now() { return topgg::Now::current(); }
 
-/// Timeouts that cannot run out while Redis answers, however busy or slow
-/// (ThreadSanitizer) the machine: what a case checks must not depend on a
-/// deadline. Redis stopped, refusing or answering with an error is seen at
-/// once anyway. Quick reconnections, so that outages are left quickly.
-RedisOptions patient(int port) {
-  RedisOptions o;
-  o.port = static_cast<std::uint16_t>(port);
-  o.command_timeout = 60'000ms;
-  o.connect_timeout = 60'000ms;
-  o.reconnect_min = 20ms;
-  o.reconnect_max = 100ms;
-  return o;
-}
+using ts::patient;
 
 /// For the cases where a timeout must run out (a Redis that accepts but never
 /// answers): the library's default, short enough to wait for, long enough that

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace topgg {
 
@@ -79,6 +80,14 @@ struct Integrations::Impl {
   std::unordered_map<std::string, IntegrationConnection> by_id;
   bool loaded = false;
   std::uint64_t version = 0; // of the store, when by_id was last loaded (or changed by this receiver)
+  // Connections known to be gone (deleted here, or missing from a reload): refused at once.
+  std::unordered_set<std::string> forgotten;
+  // Unknown connections asked for, each with the number of the reload under way when first asked
+  // for: answered 500 (Top.gg retries within seconds) until a reload begun after that one ended,
+  // since another receiver may have made the connection since our last look; then 403.
+  std::unordered_map<std::string, std::uint64_t> misses;
+  std::uint64_t reloads_begun = 0, reloads_done = 0;    // a reload: asking the store for its version (and all)
+  static constexpr std::size_t most_remembered = 65536; // forgotten, misses: beyond this, refused at once
 
   // The registry's thread and its jobs, under `m`.
   std::mutex m;
@@ -109,27 +118,42 @@ struct Integrations::Impl {
     return true;
   }
 
-  void replace_all(ConnectionSnapshot s) {
+  void replace_all(ConnectionSnapshot s, std::uint64_t reload) {
     std::unordered_map<std::string, IntegrationConnection> fresh;
     fresh.reserve(s.connections.size());
     for (IntegrationConnection& c : s.connections)
       fresh.emplace(c.connection_id, std::move(c));
     std::unique_lock lock(map_m);
+    if (forgotten.size() > most_remembered)
+      forgotten.clear();
+    for (const auto& [id, c] : by_id)
+      if (!fresh.count(id))
+        forgotten.insert(id); // deleted through another receiver (or the operator)
+    for (const auto& [id, c] : fresh)
+      forgotten.erase(id);
     by_id.swap(fresh);
     version = s.version;
     loaded = true;
+    reloads_done = std::max(reloads_done, reload);
   }
 
-  /// The store's version moved (another receiver, or this one): read everything again.
-  void refresh(bool force) {
+  /// Reads the store's version, and everything when it moved (another receiver, the operator).
+  void refresh() {
+    std::uint64_t reload = 0;
+    {
+      std::unique_lock lock(map_m);
+      reload = ++reloads_begun;
+    }
     try {
       const std::uint64_t v = connections->version();
       {
-        std::shared_lock lock(map_m);
-        if (!force && loaded && v == version)
+        std::unique_lock lock(map_m);
+        if (loaded && v == version) {
+          reloads_done = std::max(reloads_done, reload);
           return;
+        }
       }
-      replace_all(connections->load());
+      replace_all(connections->load(), reload);
     } catch (const std::exception& e) {
       log(std::string("cannot read the connections from the store: ") + e.what());
     }
@@ -151,7 +175,7 @@ struct Integrations::Impl {
         return;
       refresh_now = false;
       lock.unlock();
-      refresh(false);
+      refresh();
       lock.lock();
     }
   }
@@ -178,6 +202,8 @@ struct Integrations::Impl {
         std::unique_lock lock(self->map_m);
         auto [it, fresh] = self->by_id.insert_or_assign(c.connection_id, c);
         known = !fresh;
+        self->forgotten.erase(c.connection_id);
+        self->misses.erase(c.connection_id);
         ++self->version; // a later poll reads everything again: other receivers' changes included
       }
       self->log(std::string(known ? "connection rotated: " : "connection made: ") + c.connection_id + " (project " +
@@ -211,6 +237,8 @@ struct Integrations::Impl {
       {
         std::unique_lock lock(self->map_m);
         gone = self->by_id.erase(id) != 0 || gone;
+        if (self->forgotten.size() < most_remembered)
+          self->forgotten.insert(id);
         ++self->version;
       }
       self->log("connection ended: " + id + (gone ? "" : " (was not known)"));
@@ -227,14 +255,16 @@ struct Integrations::Impl {
       ack.retry("the integrations registry is not running");
   }
 
-  /// The loop thread, before the signature check: the connection's secret, if any.
+  /// The loop thread, before the signature check: the connection's secret, if any. Throws (answered
+  /// 500, so Top.gg retries) while the connection may still be on its way from another receiver.
   void resolve(const Request& req, std::vector<std::string>& secrets) {
     const std::string_view path = path_of(req.target);
     if (path.size() <= prefix.size() || path.substr(0, prefix.size()) != prefix)
       return;
     const std::string_view id = path.substr(prefix.size());
+    const std::string name = connection_id_ok(id) ? std::string(id) : std::string("(malformed)");
     {
-      std::shared_lock lock(map_m);
+      std::unique_lock lock(map_m);
       if (!loaded)
         throw std::runtime_error("the integration connections are not loaded yet");
       const auto it = by_id.find(std::string(id));
@@ -242,10 +272,26 @@ struct Integrations::Impl {
         secrets.push_back(it->second.webhook_secret);
         return;
       }
+      const bool gone = forgotten.count(std::string(id)) != 0;
+      if (!gone && connection_id_ok(id)) {
+        const auto [miss, first] = misses.try_emplace(std::string(id), reloads_begun);
+        if (first && misses.size() > most_remembered) { // a flood of made-up ids: no more waiting
+          misses.erase(miss);
+        } else if (reloads_done <= miss->second) {
+          lock.unlock();
+          ask_reload();
+          throw std::runtime_error("connection " + name +
+                                   " is not known here yet: reading the store again (Top.gg retries)");
+        } else {
+          misses.erase(miss); // a reload begun after the first ask has ended: it really is unknown
+        }
+      }
     }
-    log("a delivery for connection " + (connection_id_ok(id) ? std::string(id) : std::string("(malformed)")) +
-        ", which is not connected (never made, or deleted): refused 403");
-    std::lock_guard lock(m); // another receiver may have made it: look again soon
+    log("a delivery for connection " + name + ", which is not connected (never made, or deleted): refused 403");
+  }
+
+  void ask_reload() {
+    std::lock_guard lock(m);
     refresh_now = true;
     cv.notify_one();
   }
@@ -310,7 +356,7 @@ void Integrations::start() {
     if (impl_->started)
       return;
   }
-  impl_->replace_all(impl_->connections->load()); // throws when the store cannot be asked
+  impl_->replace_all(impl_->connections->load(), 0); // throws when the store cannot be asked
   std::lock_guard lock(impl_->m);
   if (impl_->started)
     return;

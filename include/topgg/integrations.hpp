@@ -88,8 +88,11 @@ struct IntegrationsOptions {
 /// **Deliveries** at `route`/ID: verified with that connection's secret only
 /// (not the integration's, not another connection's), handed to the
 /// handlers with VoteCreate::connection_id / WebhookTest::connection_id set.
-/// Unknown or deleted connection: 403, and a line. Before start() loaded the
-/// connections: 500 (Top.gg retries).
+/// A deleted connection: 403, and a line. An unknown one may have just been
+/// made through another receiver sharing the store: 500 (Top.gg retries
+/// within seconds) and the store is read again at once; once a reading begun
+/// after that delivery has ended, 403 and a line. Before start() loaded the
+/// connections: 500.
 ///
 /// **integration.delete**: forgotten in the store and here, then 204.
 class TOPGG_API Integrations {

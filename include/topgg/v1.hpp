@@ -95,6 +95,7 @@ struct Project {
   std::string type;        ///< "bot", "server", …
   std::string platform;    ///< "discord", …
   std::string platform_id; ///< e.g. the Discord bot or guild ID (decimal text)
+  bool operator==(const Project&) const = default; ///< equal in every field
 };
 
 /// data.user
@@ -103,6 +104,7 @@ struct User {
   std::string platform_id; ///< e.g. the Discord user ID
   std::string name;        ///< Top.gg user name
   std::string avatar_url;  ///< "" when absent or null (tolerated: purely cosmetic)
+  bool operator==(const User&) const = default; ///< equal in every field
 };
 
 /// Which v1 event a delivery carries (its "type").

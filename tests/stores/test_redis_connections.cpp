@@ -1,0 +1,56 @@
+// RedisStore's integration connections against a real redis-server: the
+// contract (connection_cases.hpp), two store objects on one Redis, what is
+// written under the prefix, and a call while Redis is down.
+#include <doctest/doctest.h>
+
+#include <stdexcept>
+
+#include "connection_cases.hpp"
+#include "redis_server.hpp"
+#include "topgg/redis_store.hpp"
+
+using namespace std::chrono_literals;
+using topgg::RedisOptions;
+using topgg::RedisStore;
+using namespace ts;
+
+namespace {
+
+RedisOptions options(int port, std::chrono::milliseconds timeout = 10'000ms) {
+  RedisOptions o;
+  o.port = static_cast<std::uint16_t>(port);
+  o.command_timeout = timeout;
+  o.connect_timeout = timeout;
+  o.reconnect_min = 20ms;
+  o.reconnect_max = 100ms;
+  return o;
+}
+
+} // namespace
+
+TEST_CASE("redis connections: put, rotate, erase, load, version") {
+  RedisServer srv;
+  RedisStore s(options(srv.port()));
+  REQUIRE(s.connection_store());
+  connections_contract(*s.connection_store());
+}
+
+TEST_CASE("redis connections: shared by two receivers; one hash and one counter under the prefix") {
+  RedisServer srv;
+  RedisStore a(options(srv.port())), b(options(srv.port()));
+  connections_shared(*a.connection_store(), *b.connection_store());
+  a.connection_store()->put(connection("c1", "whs_one"));
+  RedisServer::Client raw(srv.port());
+  CHECK(raw.command({"HLEN", "topgg:integrations"}) == "1");
+  CHECK(raw.command({"HEXISTS", "topgg:integrations", "c1"}) == "1");
+  CHECK(raw.command({"GET", "topgg:integrations-version"}) == "3"); // put, erase, put
+}
+
+TEST_CASE("redis connections: Redis down → the call throws (within command_timeout), no answer invented") {
+  RedisServer srv;
+  RedisStore s(options(srv.port(), 300ms));
+  s.connection_store()->put(connection("c1", "whs_one"));
+  srv.stop();
+  CHECK_THROWS_AS(s.connection_store()->load(), std::runtime_error);
+  CHECK_THROWS_AS(s.connection_store()->put(connection("c2", "whs_two")), std::runtime_error);
+}

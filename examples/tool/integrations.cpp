@@ -1,7 +1,5 @@
 #include "integrations.hpp"
 
-#include <unistd.h>
-
 #include <cstdio>
 #include <stdexcept>
 
@@ -107,22 +105,9 @@ int integrations_main(int argc, char** argv) {
   if (!o.has("dedup"))
     usage_error("integrations needs --dedup: the store listen --integrations keeps its connections in");
   const std::string spec = o.get("dedup");
-  if (spec == "memory")
-    usage_error("--dedup memory lives in the listener's process only: give sqlite:PATH or redis");
-  if (spec.rfind("sqlite:", 0) == 0 && spec.size() > 7 && ::access(spec.c_str() + 7, F_OK) != 0) {
-    std::fprintf(stderr, "topgg-webhook: %s: no such file (the --dedup file of listen --integrations)\n",
-                 spec.c_str() + 7);
+  const std::shared_ptr<topgg::IdempotencyStore> store = open_kept_store(spec, "listen --integrations");
+  if (!store)
     return 1;
-  }
-  std::shared_ptr<topgg::IdempotencyStore> store;
-  try {
-    store = make_store(spec);
-  } catch (const std::invalid_argument& e) {
-    usage_error(library_words(e));
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "topgg-webhook: cannot open the store: %s\n", library_words(e).c_str());
-    return 1;
-  }
   topgg::ConnectionStore* connections = store->connection_store();
   try {
     if (args[0] == "list") {

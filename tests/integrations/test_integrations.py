@@ -31,7 +31,6 @@ import hmac
 import http.client
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,8 +39,10 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "examples"))
 sys.path.insert(0, os.path.join(HERE, "..", "dedup"))
+sys.path.insert(0, os.path.join(HERE, "..", "votes"))
 from test_examples import ENV, TIMEOUT_MULTIPLIER, V1_SECRET, Child, check  # noqa: E402
 from test_dedup import RedisServer, kill_all  # noqa: E402
+from test_votes import skip_without  # noqa: E402
 
 INTEGRATION_SECRET = "whs_integration-own-secret"
 PUBLIC = "https://bot.example.com"
@@ -209,14 +210,6 @@ def restarted(tool, loop, store):
 def restart_sqlite(tool, loop, _redis=None):
     with tempfile.TemporaryDirectory() as tmp:
         restarted(tool, loop, "sqlite:" + os.path.join(tmp, "topgg.db"))
-
-
-def skip_without(program):
-    program = program or shutil.which("redis-server")
-    if not program or not os.access(program, os.X_OK):
-        print("SKIP: redis-server is not installed (tools/setup installs it)")
-        sys.exit(77)
-    return program
 
 
 def restart_redis(tool, loop, program=None):

@@ -46,6 +46,26 @@ struct Answer {
   std::string body;
 };
 
+/// Router::handle of `body` at `path`, signed with `secret` `age` ago; waits (30 s at most) for the
+/// answer from whichever thread sends it (the registry's, for creates and deletes).
+Answer handle_signed(topgg::Router& router, const std::string& path, const std::string& body, std::string_view secret,
+                     std::chrono::seconds age = 0s) {
+  const auto now = topgg::Now::current();
+  const auto t = std::chrono::duration_cast<std::chrono::seconds>(now.wall.time_since_epoch() - age).count();
+  const std::string sig = topgg::v1::sign(secret, t, body);
+  const topgg::Header headers[] = {{"Content-Type", "application/json"}, {"x-topgg-signature", sig}};
+  topgg::Request req;
+  req.method = "POST";
+  req.target = path;
+  req.headers = headers;
+  req.body = body;
+  auto done = std::make_shared<std::promise<Answer>>();
+  auto got = done->get_future();
+  router.handle(req, now, [done](topgg::Response r) { done->set_value({r.status, r.body}); });
+  REQUIRE(got.wait_for(30s) == std::future_status::ready);
+  return got.get();
+}
+
 /// Everything a test needs: a Router with the registry on a store, the lines and events seen.
 struct Fixture {
   std::shared_ptr<topgg::IdempotencyStore> store;
@@ -86,20 +106,7 @@ struct Fixture {
 
   Answer post(const std::string& path, const std::string& body, std::string_view secret,
               std::chrono::seconds age = 0s) {
-    const auto now = topgg::Now::current();
-    const auto t = std::chrono::duration_cast<std::chrono::seconds>(now.wall.time_since_epoch() - age).count();
-    const std::string sig = topgg::v1::sign(secret, t, body);
-    const topgg::Header headers[] = {{"Content-Type", "application/json"}, {"x-topgg-signature", sig}};
-    topgg::Request req;
-    req.method = "POST";
-    req.target = path;
-    req.headers = headers;
-    req.body = body;
-    auto done = std::make_shared<std::promise<Answer>>();
-    auto got = done->get_future();
-    router.handle(req, now, [done](topgg::Response r) { done->set_value({r.status, r.body}); });
-    REQUIRE(got.wait_for(30s) == std::future_status::ready); // the registry's thread answers
-    return got.get();
+    return handle_signed(router, path, body, secret, age);
   }
 
   /// f() again (after a pause) while it answers `status`, for at most 30 s; its last answer.
@@ -283,20 +290,7 @@ TEST_CASE("before start(), or after stop(): connection deliveries answered 500, 
   o.public_url = "https://bot.example.com";
   topgg::Integrations reg(r, o);
   auto status = [&](const std::string& path, const std::string& body, std::string_view secret) {
-    const auto now = topgg::Now::current();
-    const std::string sig = topgg::v1::sign(
-        secret, std::chrono::duration_cast<std::chrono::seconds>(now.wall.time_since_epoch()).count(), body);
-    const topgg::Header headers[] = {{"x-topgg-signature", sig}};
-    topgg::Request req;
-    req.method = "POST";
-    req.target = path;
-    req.headers = headers;
-    req.body = body;
-    auto done = std::make_shared<std::promise<int>>();
-    auto got = done->get_future();
-    r.handle(req, now, [done](topgg::Response res) { done->set_value(res.status); });
-    REQUIRE(got.wait_for(30s) == std::future_status::ready);
-    return got.get();
+    return handle_signed(r, path, body, secret).status;
   };
   CHECK(status("/integrations/c1", vote("1"), "whs_c1") == 500);
   CHECK(status("/integrations", create("c1", "whs_c1"), own_secret) == 503);

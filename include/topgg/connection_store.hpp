@@ -19,7 +19,7 @@ namespace topgg {
 
 /// One integration connection: what its `integration.create` carried.
 struct IntegrationConnection {
-  std::string connection_id;    ///< names the connection (and its URL: <public URL><route>/<connection_id>)
+  std::string connection_id;    ///< names the connection (and its URL: public URL + route + "/" + this)
   std::string webhook_secret;   ///< signs the connection's deliveries: never log it
   v1::Project project;          ///< the project connected
   v1::User user;                ///< who connected it

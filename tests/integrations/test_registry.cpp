@@ -208,6 +208,13 @@ TEST_CASE("create → exact handshake → the connection's deliveries with its s
   CHECK(f.all_lines().find("connection nobody, which is not connected") != std::string::npos);
 }
 
+TEST_CASE("a connection id that cannot be a path segment: 422, nothing stored") {
+  Fixture f;
+  CHECK(f.post("/integrations", create("a/b", "whs_ab"), own_secret).status == 422);
+  CHECK(f.registry->size() == 0);
+  CHECK(f.store->connection_store()->load().connections.empty());
+}
+
 TEST_CASE("rotation replaces the secret at once; a stale create changes nothing; delete forgets") {
   Fixture f;
   REQUIRE(f.post("/integrations", create("c1", "whs_old"), own_secret).status == 200);

@@ -10,25 +10,20 @@
 #include "topgg/redis_store.hpp"
 
 using namespace std::chrono_literals;
-using topgg::RedisOptions;
 using topgg::RedisStore;
 using namespace ts;
 
-namespace {
-/// The tests' store: see quick_options().
-RedisOptions options(int port, std::chrono::milliseconds timeout = 10'000ms) { return quick_options(port, timeout); }
-} // namespace
 
 TEST_CASE("redis connections: put, rotate, erase, load, version") {
   RedisServer srv;
-  RedisStore s(options(srv.port()));
+  RedisStore s(quick_options(srv.port()));
   REQUIRE(s.connection_store());
   connections_contract(*s.connection_store());
 }
 
 TEST_CASE("redis connections: shared by two receivers; one hash and one counter under the prefix") {
   RedisServer srv;
-  RedisStore a(options(srv.port())), b(options(srv.port()));
+  RedisStore a(quick_options(srv.port())), b(quick_options(srv.port()));
   connections_shared(*a.connection_store(), *b.connection_store());
   a.connection_store()->put(connection("c1", "whs_one"));
   RedisServer::Client raw(srv.port());
@@ -39,7 +34,7 @@ TEST_CASE("redis connections: shared by two receivers; one hash and one counter 
 
 TEST_CASE("redis connections: Redis down → the call throws (within command_timeout), no answer invented") {
   RedisServer srv;
-  RedisStore s(options(srv.port(), 300ms));
+  RedisStore s(quick_options(srv.port(), 300ms));
   s.connection_store()->put(connection("c1", "whs_one"));
   srv.stop();
   CHECK_THROWS_AS(s.connection_store()->load(), std::runtime_error);

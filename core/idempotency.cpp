@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "claim_state.hpp"
+#include "memory_connections.hpp"
 #include "memory_votes.hpp"
 #include "timeouts.hpp"
 
@@ -303,7 +304,8 @@ struct MemoryStore::Table {
 };
 
 MemoryStore::MemoryStore(std::size_t capacity)
-    : table_(std::make_unique<Table>(capacity)), votes_(std::make_unique<Votes>(*this)) {}
+    : table_(std::make_unique<Table>(capacity)), votes_(std::make_unique<Votes>(*this)),
+      connections_(std::make_unique<Connections>()) {}
 MemoryStore::~MemoryStore() = default;
 
 std::optional<ClaimResult> MemoryStore::claim(std::string_view key, Now now, std::chrono::milliseconds lease,

@@ -65,18 +65,18 @@ bool dedup_key(const v1::VoteCreate& v, std::string_view route, std::string& key
   return true;
 }
 
-bool dedup_key(const v1::IntegrationCreate& v, std::string_view route, std::string& key) {
-  key.assign("v1/integration.create");
-  append_part(key, route);
-  append_part(key, v.connection_id);
-  return true;
+// integration.create and integration.delete are never de-duplicated: each is
+// an idempotent change of one connection, and a retry of integration.create
+// needs the handshake answer again (Top.gg only connects once it has the
+// webhook_url), while a replay with a new webhook_secret is a rotation.
+bool dedup_key(const v1::IntegrationCreate&, std::string_view, std::string& key) {
+  key.clear();
+  return false;
 }
 
-bool dedup_key(const v1::IntegrationDelete& v, std::string_view route, std::string& key) {
-  key.assign("v1/integration.delete");
-  append_part(key, route);
-  append_part(key, v.connection_id);
-  return true;
+bool dedup_key(const v1::IntegrationDelete&, std::string_view, std::string& key) {
+  key.clear();
+  return false;
 }
 
 } // namespace topgg::detail

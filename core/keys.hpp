@@ -20,7 +20,7 @@ bool dedup_key(const ServerVote& v, std::string_view route, std::string& key);
 bool dedup_key(const v1::VoteCreate& v, std::string_view route, std::string& key);
 /// webhook.test: never (pressing Test twice shows twice).
 inline bool dedup_key(const v1::WebhookTest&, std::string_view, std::string&) { return false; }
-/// integration.*: the event type + route + connection_id.
+/// integration.*: none (each is an idempotent change of one connection; see keys.cpp).
 bool dedup_key(const v1::IntegrationCreate& v, std::string_view route, std::string& key);
 bool dedup_key(const v1::IntegrationDelete& v, std::string_view route, std::string& key);
 

@@ -273,6 +273,8 @@ void Pipeline::deliver_v1(const Route& route, const Admission& a, const Head& he
   }
   s.v1.set_trace(head.trace.value);
   s.v1.set_route(route.path);
+  // Under a v1 route "/a/*" the rest of the path names an integration's connection.
+  s.v1.set_connection(route.prefix ? head.path.substr(route.path.size() - 1) : std::string_view());
   s.v1.visit([&](const auto& ev) { dispatch(ev, route, head, 204, now, s, out); });
 }
 

@@ -229,7 +229,10 @@ void Router::add_route(int kind, std::string method, std::string path, std::stri
     if (r.path == path && (r.method.empty() || method.empty() || r.method == method))
       throw std::invalid_argument("topgg: route " + path + " is already set up" +
                                   (r.method.empty() ? "" : " for " + r.method));
-  const bool prefix = kind == detail::route_custom && path.size() >= 2 && path.ends_with("/*");
+  // "/a/*": custom routes take every path under "/a/"; v1 routes too, each path an integration's
+  // connection (the event's connection_id).
+  const bool prefix =
+      (kind == detail::route_custom || kind == detail::route_v1) && path.size() >= 2 && path.ends_with("/*");
   c.routes.emplace_back(static_cast<detail::RouteKindId>(kind), std::move(method), std::move(path), std::move(key),
                         std::move(h), std::move(secrets));
   c.routes.back().prefix = prefix;

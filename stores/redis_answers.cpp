@@ -81,7 +81,8 @@ void RedisStore::Impl::unsent(Op&& op, const std::string& why) {
   case Op::release:
   case Op::health: break; // its lease lapses; the next check is due later
   case Op::get_mark:
-  case Op::set_mark: op.mark->finish(std::nullopt, why); break;
+  case Op::set_mark:
+  case Op::call: op.mark->finish(std::nullopt, why); break;
   default: vote_unsent(std::move(op), why); break;
   }
 }
@@ -133,6 +134,7 @@ void RedisStore::Impl::send(Op&& op) {
     a = expiry(o.value);
     ok = command(std::move(s), {"SET", o.key, "1", "PX", a});
     break;
+  case Op::call: ok = command_argv(std::move(s), o.request->args); break;
   default: ok = send_vote(std::move(s), o); break;
   }
   if (!ok) // the context is going away; s was not moved from
@@ -195,6 +197,7 @@ void RedisStore::Impl::answer(redisReply* r) {
   case Op::health: return;
   case Op::get_mark: mark_answer(op, *r); return;
   case Op::set_mark: op.mark->finish(std::nullopt, {}); return;
+  case Op::call: op.mark->finish(std::nullopt, op.request->answer(*r)); return;
   default: vote_answer(op, *r); return;
   }
 }

@@ -35,6 +35,20 @@ bool RedisStore::Impl::command(Sent&& s, std::initializer_list<std::string_view>
   return true;
 }
 
+bool RedisStore::Impl::command_argv(Sent&& s, const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  std::vector<std::size_t> len;
+  for (const std::string& a : args) {
+    argv.push_back(a.data());
+    len.push_back(a.size());
+  }
+  if (redisAsyncCommandArgv(ac, on_reply, this, static_cast<int>(args.size()), argv.data(), len.data()) != REDIS_OK)
+    return false;
+  health_at = Steady::now() + opt.health_interval;
+  inflight.push_back(std::move(s));
+  return true;
+}
+
 /// Connects to the host's next address, or starts over: looks the host up again (names may move).
 void RedisStore::Impl::connect() {
   reason_down = "not connected";

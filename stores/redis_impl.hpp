@@ -8,6 +8,7 @@
 #pragma once
 
 #include "topgg/redis_store.hpp"
+#include "topgg/connection_store.hpp"
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -71,6 +72,12 @@ struct VoteOp {
   std::int64_t expires_at = 0, retry_at = 0;                  // finish
 };
 
+/// A command of the integration connections (redis_connections.cpp), answered to its caller.
+struct CallOp {
+  std::vector<std::string> args;
+  std::function<std::string(const redisReply&)> answer; // "" or what was wrong with the reply
+};
+
 struct Op {
   enum Kind : std::uint8_t {
     claim,
@@ -84,7 +91,8 @@ struct Op {
     take_due,
     next_due,
     finish,
-    health
+    health,
+    call // any command (CallOp): the answer to CallOp::answer, the caller waits (mark)
   };
   Op(Kind k, std::string full_key, std::int64_t v) : kind(k), key(std::move(full_key)), value(v) {}
 
@@ -96,6 +104,7 @@ struct Op {
   std::shared_ptr<Claim> state;          // claim, on the store's thread
   std::shared_ptr<MarkCall> mark;        // get_mark, set_mark, take_due, next_due: the caller waits
   std::shared_ptr<VoteOp> vote;          // the vote ledger's
+  std::shared_ptr<CallOp> request;       // call
 };
 
 /// A probe() waiting for the outcome of a connection attempt (shared with the stream writer).
@@ -218,6 +227,7 @@ struct __attribute__((visibility("hidden"))) RedisStore::Impl {
   static void on_reply(redisAsyncContext*, void* reply, void* p) { self(p).answer(static_cast<redisReply*>(reply)); }
   std::string reason() const;
   bool command(Sent&& s, std::initializer_list<std::string_view> args);
+  bool command_argv(Sent&& s, const std::vector<std::string>& args);
   void connect();
   void resolved();
   void connect_to(const std::string& address);
@@ -247,6 +257,19 @@ struct __attribute__((visibility("hidden"))) RedisStore::Impl {
   bool send_vote(Sent&& s, Op& o);
   void vote_unsent(Op&& op, const std::string& why);
   void vote_answer(Op& op, const redisReply& r);
+};
+
+// Integration connections (redis_connections.cpp): each call queues an Op::call and waits.
+struct __attribute__((visibility("hidden"))) RedisStore::Connections final : ConnectionStore {
+  explicit Connections(std::shared_ptr<Impl> i) : impl(std::move(i)) {}
+  void put(const IntegrationConnection& c) override;
+  bool erase(std::string_view connection_id) override;
+  ConnectionSnapshot load() override;
+  std::uint64_t version() override;
+  /// Sends `args` through the store's thread and waits (at most command_timeout) for `answer`.
+  void call(std::vector<std::string> args, std::function<std::string(const redisReply&)> answer);
+
+  std::shared_ptr<Impl> impl;
 };
 
 // The vote ledger: each call queues an Op for the store's thread.

@@ -148,11 +148,13 @@ RedisProbe RedisStore::Impl::probe(milliseconds timeout) {
 // ---- the public class ------------------------------------------------------
 
 RedisStore::RedisStore(RedisOptions options)
-    : impl_(std::make_shared<Impl>(*this, std::move(options))), votes_(std::make_unique<Votes>(impl_)) {
+    : impl_(std::make_shared<Impl>(*this, std::move(options))), votes_(std::make_unique<Votes>(impl_)),
+      connections_(std::make_unique<Connections>(impl_)) {
   Impl::start(impl_);
 }
 
 VoteLedger* RedisStore::vote_ledger() noexcept { return votes_.get(); }
+ConnectionStore* RedisStore::connection_store() noexcept { return connections_.get(); }
 RedisStore::RedisStore(std::string_view url) : RedisStore(RedisOptions::from_url(url)) {}
 RedisStore::~RedisStore() { impl_->stop(); }
 

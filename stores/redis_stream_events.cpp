@@ -172,6 +172,7 @@ bool decode_event_line(std::string_view json, v1::VoteCreate& out, std::string& 
   l.query(out.query);
   out.trace = l.optional_text("trace");
   out.source = l.optional_text("source") == "catch-up" ? v1::Source::catch_up : v1::Source::webhook;
+  out.connection_id = l.optional_text("connection_id"); // through an integration's connection
   return l.done();
 }
 
@@ -180,6 +181,7 @@ bool decode_event_line(std::string_view json, v1::WebhookTest& out, std::string&
   out.route = l.text("route");
   l.project_user(out.project, out.user);
   out.trace = l.optional_text("trace");
+  out.connection_id = l.optional_text("connection_id");
   return l.done();
 }
 
@@ -187,7 +189,7 @@ bool decode_event_line(std::string_view json, v1::IntegrationCreate& out, std::s
   Line l(json, why);
   out.route = l.text("route");
   out.connection_id = l.text("connection_id");
-  out.webhook_secret = l.text("webhook_secret");
+  out.webhook_secret = l.optional_text("webhook_secret"); // only with --print-integration-secret
   l.project_user(out.project, out.user);
   out.trace = l.optional_text("trace");
   return l.done();

@@ -104,6 +104,16 @@ void SqliteStore::Impl::create_schema() {
            "CREATE TABLE vote_subjects (subject TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID;"
            "PRAGMA user_version = 2;");
     }
+    if (version < 3) {
+      // Integration connections (schema 3): the record is detail::encode_connection()'s
+      // string, the webhook secret in it as given; `version` counts changes, for receivers
+      // that poll it.
+      exec("CREATE TABLE integration_connections (connection_id TEXT PRIMARY KEY NOT NULL,"
+           " record TEXT NOT NULL) WITHOUT ROWID;"
+           "CREATE TABLE integration_version (one INTEGER PRIMARY KEY CHECK (one = 1), version INTEGER NOT NULL);"
+           "INSERT INTO integration_version VALUES (1, 0);"
+           "PRAGMA user_version = 3;");
+    }
     exec("COMMIT");
   } catch (...) {
     sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);

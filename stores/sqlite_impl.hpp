@@ -18,6 +18,7 @@
 #include "common.hpp"
 #include "outage.hpp"
 #include "sqlite_statement.hpp"
+#include "topgg/connection_store.hpp"
 #include "topgg/vote_ledger.hpp"
 
 namespace topgg::detail::sqlite {
@@ -54,7 +55,8 @@ struct Op {
     subjects,
     take_due,
     next_due,
-    finish
+    finish,
+    call // run(db) inside the batch's transaction; the caller waits (mark)
   };
   Op(Kind k, std::string_view name, std::int64_t t, std::int64_t u) : kind(k), key(name), now(t), until(u) {}
 
@@ -65,6 +67,7 @@ struct Op {
   ClaimTicket ticket;
   std::shared_ptr<MarkCall> mark;                // load_mark, save_mark, take_due, next_due: the caller waits
   std::shared_ptr<VoteOp> vote;                  // the vote ledger's operations
+  std::function<void(sqlite3*)> run;             // call: throws SqliteError on failure
   ClaimResult result = ClaimResult::unavailable; // filled inside the transaction
   bool found = false;                            // load_mark, next_due
 };
@@ -146,6 +149,19 @@ struct __attribute__((visibility("hidden"))) SqliteStore::Impl {
   void apply_vote(Op& op);
   void record_row(const detail::sqlite::VoteOp& v);
   void finish_vote(Op& op, const std::string& error);
+};
+
+// Integration connections (sqlite_connections.cpp): each call runs an Op::call and waits.
+struct __attribute__((visibility("hidden"))) SqliteStore::Connections final : ConnectionStore {
+  explicit Connections(std::shared_ptr<Impl> i) : impl(std::move(i)) {}
+  void put(const IntegrationConnection& c) override;
+  bool erase(std::string_view connection_id) override;
+  ConnectionSnapshot load() override;
+  std::uint64_t version() override;
+  /// Runs `f(db)` on the store's thread, in a transaction; throws std::runtime_error when it failed.
+  void call(std::function<void(sqlite3*)> f);
+
+  std::shared_ptr<Impl> impl;
 };
 
 // The vote ledger: each call queues an Op for the store's thread.

@@ -91,11 +91,13 @@ std::shared_ptr<detail::MarkCall> SqliteStore::Impl::call_mark(Op&& op) {
 // ---- the public class ------------------------------------------------------
 
 SqliteStore::SqliteStore(const std::string& path, SqliteOptions options)
-    : impl_(std::make_shared<Impl>(*this, path, options)), votes_(std::make_unique<Votes>(impl_)) {
+    : impl_(std::make_shared<Impl>(*this, path, options)), votes_(std::make_unique<Votes>(impl_)),
+      connections_(std::make_unique<Connections>(impl_)) {
   Impl::start(impl_);
 }
 
 VoteLedger* SqliteStore::vote_ledger() noexcept { return votes_.get(); }
+ConnectionStore* SqliteStore::connection_store() noexcept { return connections_.get(); }
 
 SqliteStore::~SqliteStore() { impl_->stop(); }
 

@@ -99,6 +99,7 @@ void SqliteStore::Impl::apply(Op& op) {
     step_done(w);
     return;
   }
+  case Op::call: op.run(db); return;
   default: apply_vote(op); return;
   }
 }
@@ -174,7 +175,8 @@ void SqliteStore::Impl::finish_batch(std::vector<Op>& batch, const std::string& 
     case Op::load_mark:
       op.mark->finish(error.empty() && op.found ? std::optional(op.until) : std::nullopt, error);
       break;
-    case Op::save_mark: op.mark->finish(std::nullopt, error); break;
+    case Op::save_mark:
+    case Op::call: op.mark->finish(std::nullopt, error); break;
     case Op::record:
     case Op::finish:
       if (!error.empty()) // kept, as confirms are

@@ -1,11 +1,14 @@
 #include "dedup.hpp"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 
 #include "log.hpp"
+#include "options.hpp"
 #include "secrets.hpp"
 
 #if TOOL_HAVE_SQLITE
@@ -79,6 +82,24 @@ std::shared_ptr<topgg::IdempotencyStore> make_store(const std::string& spec) {
 #endif
   }
   throw std::invalid_argument("--dedup must be memory, sqlite:PATH or redis://HOST:PORT[/DB], not '" + spec + "'");
+}
+
+std::shared_ptr<topgg::IdempotencyStore> open_kept_store(const std::string& spec, const std::string& listener) {
+  if (spec == "memory")
+    usage_error("--dedup memory lives in the listener's process only: give sqlite:PATH or redis");
+  if (spec.rfind("sqlite:", 0) == 0 && spec.size() > 7 && ::access(spec.c_str() + 7, F_OK) != 0) {
+    std::fprintf(stderr, "topgg-webhook: %s: no such file (the --dedup file of %s)\n", spec.c_str() + 7,
+                 listener.c_str());
+    return nullptr;
+  }
+  try {
+    return make_store(spec);
+  } catch (const std::invalid_argument& e) {
+    usage_error(library_words(e));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "topgg-webhook: cannot open the store: %s\n", library_words(e).c_str());
+    return nullptr;
+  }
 }
 
 } // namespace tool

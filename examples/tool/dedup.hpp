@@ -21,4 +21,11 @@ struct StoreUnusable : std::runtime_error {
 /// std::runtime_error (cannot open).
 std::shared_ptr<topgg::IdempotencyStore> make_store(const std::string& spec);
 
+/// For a command that reads what a listener keeps (`status`, `integrations`): make_store(spec),
+/// refusing "memory" (usage_error: it lives in the listener's process only) and an SQLite file
+/// that does not exist (never created here). nullptr, after saying why on stderr, when the store
+/// cannot be opened (exit 1); usage_error for a bad spec. `listener` names what keeps the data
+/// ("listen --track-votes").
+std::shared_ptr<topgg::IdempotencyStore> open_kept_store(const std::string& spec, const std::string& listener);
+
 } // namespace tool

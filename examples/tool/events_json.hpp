@@ -220,6 +220,8 @@ inline std::string to_json(const topgg::v1::VoteCreate& v) {
   field(out, "trace", v.trace);
   // Caught up from the vote history: "id", the user's "name" and "avatar_url" are "".
   field(out, "source", v.source == topgg::v1::Source::catch_up ? "catch-up" : "webhook");
+  if (!v.connection_id.empty()) // came through an integration's connection (--integrations)
+    field(out, "connection_id", v.connection_id);
   return out + "}";
 }
 
@@ -227,13 +229,20 @@ inline std::string to_json(const topgg::v1::WebhookTest& t) {
   std::string out = line_start(t);
   project_user(out, t.project, t.user);
   field(out, "trace", t.trace);
+  if (!t.connection_id.empty())
+    field(out, "connection_id", t.connection_id);
   return out + "}";
 }
+
+/// Whether integration.create lines carry "webhook_secret" (listen --print-integration-secret): off
+/// by default, since stdout ends up in logs.
+inline bool print_integration_secret = false;
 
 inline std::string to_json(const topgg::v1::IntegrationCreate& c) {
   std::string out = line_start(c);
   field(out, "connection_id", c.connection_id);
-  field(out, "webhook_secret", c.webhook_secret);
+  if (print_integration_secret)
+    field(out, "webhook_secret", c.webhook_secret);
   project_user(out, c.project, c.user);
   field(out, "trace", c.trace);
   return out + "}";

@@ -23,6 +23,7 @@
 #include "events_json.hpp"
 #include "log.hpp"
 #include "exec_runner.hpp"
+#include "integrations.hpp"
 #include "metrics_http.hpp"
 #include "options.hpp"
 #include "redis_stream.hpp"
@@ -242,6 +243,35 @@ Discord (post each handled vote in a channel, through a Discord webhook):
   --discord-queue N      messages kept waiting, at most (default 100000); beyond,
                          new ones are dropped with one line per episode
   --discord-ca FILE      the only CA trusted for the webhook's host (tests)
+integrations (a service many bots connect to, Top.gg v1 "integrations"):
+  --integrations ROUTE[=VAR|=@FILE]
+                         the integration's configuration URL: integration.create is
+                         answered with {"webhook_url":"<public URL>ROUTE/<id>",
+                         "routes":[…]}, the connection's secret kept in the --dedup
+                         store; integration.delete forgets it. Each connection's
+                         deliveries arrive at ROUTE/<connection_id>, verified with its
+                         own secret only (not the integration's: 403), and their lines
+                         carry "connection_id". A deleted connection: 403 and a line;
+                         an unknown one: 500 (Top.gg retries) while the store is read
+                         again, then 403. A replayed integration.create with a new secret
+                         replaces the old one at once (rotation). The integration's
+                         own secret: $VAR, the file, --integration-secret,
+                         $TOPGG_INTEGRATION_SECRET(_FILE) or the credential
+                         integration-secret. memory: connections lost on restart;
+                         sqlite: kept across restarts; redis: shared by every
+                         instance (seen by the others within a second). Secrets are
+                         stored as given: keep the file 0600, Redis behind an ACL.
+                         `topgg-webhook integrations list|forget` shows and ends them.
+  --public-url URL       where Top.gg reaches this server (https://bot.example.com):
+                         the start of every webhook_url
+  --integration-events E[,E]
+                         the events each connection asks for (default vote.create;
+                         e.g. vote.create,webhook.test)
+  --integration-secret S the integration's secret, instead of the environment
+                         (visible to other users in `ps`!)
+  --print-integration-secret
+                         put "webhook_secret" in integration.create lines (only
+                         without --integrations; never by default)
 limits (MS: whole milliseconds, 1 to 86400000 = 24 h; S: whole seconds, 1 to 86400):
   --max-body BYTES       1 to 16777216 (default 65536)
   --max-header BYTES     1024 to 1048576 (default 16384)
@@ -259,10 +289,11 @@ lists every [key, value] in order.
 Output is always valid UTF-8: each invalid byte sequence in an event's data
 (e.g. a query's ?ref=%FF) is written as U+FFFD, one per maximal ill-formed
 subpart, as Python's errors="replace" decodes it.
-Secrets: an integration.create line carries the new connection's
-"webhook_secret" in clear (the bot needs it), on stdout and --exec's stdin
-only: treat both as secret. The tool never writes it to stderr; a CMD that
-echoes its stdin would (CMD's stdout goes to stderr).
+Secrets: an integration.create line (a --v1 route answered by you) carries the
+connection's "webhook_secret" only with --print-integration-secret, then in
+clear on stdout and --exec's stdin: treat both as secret. The tool never
+writes it to stderr; a CMD that echoes its stdin would (CMD's stdout goes to
+stderr). With --integrations the tool keeps the secrets itself.
 
 Log (stderr), one line per refused request, time in UTC (per reason and
 client the first 5 of each 10 s; the rest one "N more like …" summary line):
@@ -430,6 +461,8 @@ template <class Manager> int serve(const Options& o) {
   std::vector<std::string> secret_vars = routes.secret_vars;
   check_vote_book_options(o, secret_vars);
   check_discord_options(o, secret_vars);
+  check_integration_options(o, routes);
+  print_integration_secret = o.has("print-integration-secret");
   const std::optional<MetricsAddress> metrics_at = check_metrics_option(o, host, port);
 
   std::shared_ptr<topgg::IdempotencyStore> store;
@@ -470,6 +503,8 @@ template <class Manager> int serve(const Options& o) {
   m.settings(s).on_error(log_rejection).on_duplicate(log_duplicate).on_warning([](std::string_view w) { log(Level::warning, w); });
   try {
     for (const RouteSpec& r : routes.list) {
+      if (r.kind == "integrations") // make_integrations() sets it up
+        continue;
       if (r.kind == "dbl")
         m.dbl_webhook(r.path, r.key);
       else if (r.kind == "dsl")
@@ -492,6 +527,17 @@ template <class Manager> int serve(const Options& o) {
   handle_events<Manager, topgg::VoteExpired>(m, output, exec.get(), stream.get(), discord);
   std::unique_ptr<VoteBookRunner> votes = make_vote_book(m, o); // before run(): it configures the router
   discord = make_discord(o, votes ? votes->book() : nullptr);
+  std::unique_ptr<topgg::Integrations> integrations;
+  try {
+    integrations = make_integrations(m, o, routes); // before run(), as the vote book
+    if (integrations)
+      integrations->start(); // every stored connection, before the first delivery
+  } catch (const std::invalid_argument& e) { // two routes on one path
+    usage_error(library_words(e));
+  } catch (const std::exception& e) {
+    log_start(Level::error, "cannot read the integration connections: " + library_words(e));
+    return 1;
+  }
   count_metrics(metrics_at, m);
 
   try {
@@ -529,6 +575,7 @@ template <class Manager> int serve(const Options& o) {
     metrics_server->stopping(); // /readyz: 503 while the answers in flight go out
   catch_up.reset(); // its round in progress is cancelled; the mark stays where it got
   votes.reset();    // deliveries under way finish or are given back to the store
+  integrations.reset(); // a create or delete arriving from now on is answered 503 (retried)
   if (exec)
     exec->runner->refuse_waiting(); // answered 503 now, never run (the retry is)
   m.close();
@@ -547,6 +594,7 @@ int listen_main(int argc, char** argv) {
   valued.insert(valued.end(), kRouteOptions.begin(), kRouteOptions.end());
   valued.insert(valued.end(), kVoteBookOptions.begin(), kVoteBookOptions.end());
   valued.insert(valued.end(), kDiscordOptions.begin(), kDiscordOptions.end());
+  valued.insert(valued.end(), kIntegrationOptions.begin(), kIntegrationOptions.end());
   valued.insert(valued.end(),
                 {"exec", "exec-jobs", "exec-timeout", "exec-env", "max-body", "max-header", "max-connections",
                  "header-timeout", "body-timeout", "idle-timeout", "ack-timeout", "v1-window", "dedup", "dedup-ttl",
@@ -557,7 +605,7 @@ int listen_main(int argc, char** argv) {
   valued.insert(valued.end(), kServiceOptions.begin(), kServiceOptions.end());
   const Options o(argc, argv, 2,
                   {valued,
-                   {"no-dedup", "catch-up", "allow-no-auth", "track-votes"},
+                   {"no-dedup", "catch-up", "allow-no-auth", "track-votes", "print-integration-secret"},
                    {"dbl", "dsl", "v1", "exec-env", "only-for", "trust-proxy"}});
   if (o.help()) {
     std::fputs(listen_help, stdout);
@@ -568,8 +616,8 @@ int listen_main(int argc, char** argv) {
     usage_error("--no-dedup and --dedup/--dedup-ttl contradict each other");
   if (!o.positional().empty())
     usage_error("unexpected argument '" + o.positional()[0] + "'");
-  if (!o.has("dbl") && !o.has("dsl") && !o.has("v1"))
-    usage_error("nothing to listen for: give --dbl, --dsl and/or --v1");
+  if (!o.has("dbl") && !o.has("dsl") && !o.has("v1") && !o.has("integrations"))
+    usage_error("nothing to listen for: give --dbl, --dsl, --v1 and/or --integrations");
   for (const char* exec_option : {"exec-jobs", "exec-timeout", "exec-env"})
     if (o.has(exec_option) && !o.has("exec"))
       usage_error(std::string("--") + exec_option + " needs --exec");

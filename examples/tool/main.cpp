@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "events_json.hpp"
+#include "integrations.hpp"
 #include "listen.hpp"
 #include "options.hpp"
 #include "send.hpp"
@@ -142,8 +143,10 @@ int main(int argc, char** argv) {
     return send_main(argc, argv);
   if (cmd == "status")
     return tool::status_main(argc, argv);
+  if (cmd == "integrations")
+    return tool::integrations_main(argc, argv);
   if (cmd == "--help" || cmd == "-h" || cmd == "help") {
-    std::printf("usage: topgg-webhook listen|send|votes|status [options]   (topgg-webhook <command> --help)\n"
+    std::printf("usage: topgg-webhook listen|send|votes|status|integrations [options]   (topgg-webhook <command> --help)\n"
                 "version %s\n",
                 TOPGG_WEBHOOK_VERSION);
     return 0;
@@ -152,5 +155,5 @@ int main(int argc, char** argv) {
     std::printf("%s\n", TOPGG_WEBHOOK_VERSION);
     return 0;
   }
-  tool::usage_error(cmd.empty() ? "missing command: listen, send, votes or status" : "unknown command '" + cmd + "'");
+  tool::usage_error(cmd.empty() ? "missing command: listen, send, votes, status or integrations" : "unknown command '" + cmd + "'");
 }

@@ -18,7 +18,8 @@ struct Kind {
 };
 constexpr Kind kKinds[] = {{"dbl", "dbl-auth", "TOPGG_DBL_AUTH", "dbl-auth"},
                            {"dsl", "dsl-auth", "TOPGG_DSL_AUTH", "dsl-auth"},
-                           {"v1", "v1-secret", "TOPGG_V1_SECRET", "v1-secret"}};
+                           {"v1", "v1-secret", "TOPGG_V1_SECRET", "v1-secret"},
+                           {"integrations", "integration-secret", "TOPGG_INTEGRATION_SECRET", "integration-secret"}};
 
 /// Where the key of `spec` should have come from, for the line that says it is missing.
 std::string key_source(const Kind& k, const std::string& value, const RouteSpec& spec) {
@@ -29,7 +30,7 @@ std::string key_source(const Kind& k, const std::string& value, const RouteSpec&
 }
 
 bool no_key(const RouteSpec& spec) {
-  if (spec.kind == "v1")
+  if (spec.signed_route())
     return std::all_of(spec.secrets.begin(), spec.secrets.end(), [](auto& s) { return s.empty(); });
   return spec.key.empty();
 }
@@ -37,8 +38,8 @@ bool no_key(const RouteSpec& spec) {
 void check_key(const Kind& k, const RouteSpec& spec, const std::string& value, bool allow_no_auth) {
   if (!no_key(spec))
     return;
-  if (spec.kind == "v1") // nothing could ever be verified: every delivery would be refused
-    usage_error("--v1 " + spec.path +
+  if (spec.signed_route()) // nothing could ever be verified: every delivery would be refused
+    usage_error("--" + spec.kind + " " + spec.path +
                 " has no secret, so every delivery to it would be refused: " + key_source(k, value, spec));
   if (!allow_no_auth)
     usage_error("--" + std::string(k.name) + " " + spec.path + " has no key, so anyone could post votes to it: " +
@@ -59,6 +60,8 @@ void apply_only_for(const Options& o, Routes& out) {
       usage_error("--only-for " + value + ": no --dbl, --dsl or --v1 route is " + path);
     if (!it->only_for.empty())
       usage_error("--only-for " + path + " is given twice");
+    if (it->kind == "integrations")
+      usage_error("--only-for " + value + ": an --integrations route serves every project that connects");
     if (it->kind != "v1" && !topgg::Snowflake::parse(id))
       usage_error("--only-for " + value + ": a --" + it->kind + " route serves one " +
                   (it->kind == "dbl" ? "bot" : "server") + ", named by its Discord ID (digits)");
@@ -71,7 +74,7 @@ void apply_only_for(const Options& o, Routes& out) {
 } // namespace
 
 bool set_route_key(RouteSpec& route, const std::string& value, std::string& why) {
-  if (route.kind == "v1") {
+  if (route.signed_route()) {
     std::vector<std::string> secrets = v1_secrets(value, route.source);
     if (std::all_of(secrets.begin(), secrets.end(), [](auto& s) { return s.empty(); })) {
       why = "it holds no secret";

@@ -15,12 +15,14 @@ namespace tool {
 
 /// One --dbl/--dsl/--v1 ROUTE[=VAR|=@FILE]: where, and the key (or secrets) it checks.
 struct RouteSpec {
-  std::string kind; ///< "dbl", "dsl", "v1"
+  std::string kind; ///< "dbl", "dsl", "v1", "integrations" (the configuration route of --integrations)
   std::string path;
   std::string key;                  ///< dbl, dsl: the key (empty: none)
   std::vector<std::string> secrets; ///< v1: the secrets, any of which may sign
   std::string only_for;             ///< --only-for's ID; "@me": the catch-up token's project
   SecretSource source;              ///< where key or secrets came from (read again on SIGHUP if a file)
+  /// Signed v1 deliveries (--v1, --integrations): `secrets`, not `key`.
+  bool signed_route() const { return kind == "v1" || kind == "integrations"; }
 };
 
 struct Routes {
@@ -39,7 +41,7 @@ Routes route_specs(const Options& o);
 bool set_route_key(RouteSpec& route, const std::string& value, std::string& why);
 
 /// The option names route_specs() reads, for the option table.
-inline const std::vector<std::string> kRouteOptions = {"dbl",      "dsl",       "v1",      "dbl-auth",
-                                                       "dsl-auth", "v1-secret", "only-for"};
+inline const std::vector<std::string> kRouteOptions = {
+    "dbl", "dsl", "v1", "dbl-auth", "dsl-auth", "v1-secret", "only-for", "integrations", "integration-secret"};
 
 } // namespace tool

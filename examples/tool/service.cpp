@@ -64,7 +64,7 @@ void Service::stopping(int sig) {
 namespace {
 
 /// "the key of /dbl", "the secrets of /topgg".
-std::string what_of(const RouteSpec& r) { return (r.kind == "v1" ? "the secrets of " : "the key of ") + r.path; }
+std::string what_of(const RouteSpec& r) { return (r.signed_route() ? "the secrets of " : "the key of ") + r.path; }
 
 /// What a reload has left to do: the last swap made (or none to make) says
 /// so and tells systemd it is ready again.
@@ -101,7 +101,7 @@ void Service::reload(topgg::ManagerBase& m, Routes& routes) {
     if (!reread_secret(r.source, value, why) || !set_route_key(next, value, why)) {
       ++state->kept;
       log(Level::warning, "cannot read " + what_of(r) + " from " + r.source.describe() + ": " + why +
-                              ": keeping the old " + (r.kind == "v1" ? "secrets" : "key"));
+                              ": keeping the old " + (r.signed_route() ? "secrets" : "key"));
       continue;
     }
     if (next.key == r.key && next.secrets == r.secrets) {
@@ -109,7 +109,7 @@ void Service::reload(topgg::ManagerBase& m, Routes& routes) {
       continue;
     }
     const std::string line = "reloaded " + what_of(r) + " from " + r.source.describe() +
-                             (r.kind == "v1" ? " (" + std::to_string(next.secrets.size()) + " secrets)" : "");
+                             (r.signed_route() ? " (" + std::to_string(next.secrets.size()) + " secrets)" : "");
     ++state->left;
     ++state->changed;
     auto done = [state, line] {
@@ -117,7 +117,7 @@ void Service::reload(topgg::ManagerBase& m, Routes& routes) {
       state->one_done();
     };
     try {
-      if (r.kind == "v1")
+      if (r.signed_route())
         m.replace_v1_secrets(r.path, next.secrets, done);
       else
         m.replace_auth_key(r.path, next.key, done);

@@ -48,8 +48,6 @@ int status_main(int argc, char** argv) {
   if (!o.has("dedup"))
     usage_error("status needs --dedup: the store listen --track-votes keeps its votes in");
   const std::string spec = o.get("dedup");
-  if (spec == "memory")
-    usage_error("--dedup memory lives in the listener's process only: status reads sqlite:PATH or redis");
   std::optional<topgg::VoteSubject> subject;
   for (const char* kind : {"project", "bot", "guild"}) {
     if (!o.has(kind))
@@ -63,20 +61,9 @@ int status_main(int argc, char** argv) {
   topgg::VoteBookOptions options;
   options.rules.streak_grace =
       o.duration("streak-grace", std::chrono::hours(12), std::chrono::seconds(0), std::chrono::hours(24 * 30));
-  if (spec.rfind("sqlite:", 0) == 0 && spec.size() > 7 && ::access(spec.c_str() + 7, F_OK) != 0) {
-    std::fprintf(stderr, "topgg-webhook: %s: no such file (the --dedup file of listen --track-votes)\n",
-                 spec.c_str() + 7);
+  const std::shared_ptr<topgg::IdempotencyStore> store = open_kept_store(spec, "listen --track-votes");
+  if (!store)
     return 1;
-  }
-  std::shared_ptr<topgg::IdempotencyStore> store;
-  try {
-    store = make_store(spec);
-  } catch (const std::invalid_argument& e) {
-    usage_error(library_words(e));
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "topgg-webhook: cannot open the store: %s\n", library_words(e).c_str());
-    return 1;
-  }
   try {
     topgg::Router router;
     router.idempotency_store(store);

@@ -35,7 +35,8 @@ namespace detail {
 struct ClaimState;
 } // namespace detail
 
-class VoteLedger; // topgg/vote_ledger.hpp
+class VoteLedger;      // topgg/vote_ledger.hpp
+class ConnectionStore; // topgg/connection_store.hpp
 
 /// Completes one deferred claim, from any thread. Copies share one claim: the
 /// first complete() counts, later ones return false. A claim whose every
@@ -144,6 +145,11 @@ public:
   /// as the store.
   virtual VoteLedger* vote_ledger() noexcept;
 
+  /// Where the integrations registry (topgg/integrations.hpp) keeps its
+  /// connections and their secrets beside these keys, or nullptr when this
+  /// store has none (the default). Lives as long as the store.
+  virtual ConnectionStore* connection_store() noexcept;
+
 protected:
   /// Tells the error hook; never throws.
   void report(std::string_view message) const noexcept;
@@ -195,11 +201,16 @@ public:
   /// confirmed with the keys under one lock.
   VoteLedger* vote_ledger() noexcept override;
 
+  /// Integration connections in this process's memory (lost on restart).
+  ConnectionStore* connection_store() noexcept override;
+
 private:
   struct Table;
   std::unique_ptr<Table> table_;
   struct Votes;
   std::unique_ptr<Votes> votes_;
+  struct Connections;
+  std::unique_ptr<Connections> connections_;
   bool confirm_once(std::string_view key, Now now, std::chrono::milliseconds ttl);
 };
 

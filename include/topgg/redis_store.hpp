@@ -167,11 +167,21 @@ public:
   /// block for at most `command_timeout`.
   VoteLedger* vote_ledger() noexcept override;
 
+  /// Integration connections in Redis, shared by every receiver on it: the
+  /// hash `<prefix>integrations` (field: connection id; value: the record,
+  /// the webhook secret in it as given) and the counter
+  /// `<prefix>integrations-version`. Each call blocks for at most
+  /// `command_timeout`. Limit who may read them: an ACL user for the
+  /// receivers (`~<prefix>*`), TLS or loopback only.
+  ConnectionStore* connection_store() noexcept override;
+
 private:
   struct Impl;
   std::shared_ptr<Impl> impl_; // shared with its thread
   struct Votes;
   std::unique_ptr<Votes> votes_;
+  struct Connections;
+  std::unique_ptr<Connections> connections_;
 };
 
 } // namespace topgg

@@ -109,6 +109,10 @@ public:
   Self& dsl_webhook(std::string route = "/dsl", std::string auth_key = "");
   /// Top.gg v1 (signed) deliveries at `route`, verified with `secret`
   /// (whs_…). Several secrets: any may sign (rotation). Answered 204.
+  /// A route ending in "/*" ("/integrations/*") takes every path under it
+  /// that no other route has: each one an integration's connection, whose
+  /// name (the rest of the path) is the events' `connection_id`, and whose
+  /// secret the v1_secret_resolver() gives (topgg/integrations.hpp does).
   Self& v1_webhook(std::string route, std::string secret);
   /// Top.gg v1 deliveries at `route`, any of `secrets` may sign (rotation).
   Self& v1_webhook(std::string route, std::vector<std::string> secrets);

@@ -98,6 +98,11 @@ public:
   /// its batches: a vote is recorded in the transaction that confirms its key.
   VoteLedger* vote_ledger() noexcept override;
 
+  /// Integration connections in this file (table `integration_connections`,
+  /// secrets as given: keep the file mode 0600), through the store's thread;
+  /// each call blocks until its transaction committed.
+  ConnectionStore* connection_store() noexcept override;
+
   /// False while an outage lasts: from a transaction that failed (locked
   /// beyond `busy_timeout`, disk full, I/O error) until one commits; during
   /// an outage the store's thread tries an empty write transaction each
@@ -107,14 +112,17 @@ public:
   std::string unavailable_reason() const override;
 
   /// The file's schema version (`PRAGMA user_version`) this library writes:
-  /// 2 since the vote book (a version 1 file is upgraded when opened).
-  static constexpr int schema_version = 2;
+  /// 2 since the vote book, 3 since integration connections (an older file
+  /// is upgraded when opened).
+  static constexpr int schema_version = 3;
 
 private:
   struct Impl;
   std::shared_ptr<Impl> impl_; // shared with its worker thread
   struct Votes;
   std::unique_ptr<Votes> votes_;
+  struct Connections;
+  std::unique_ptr<Connections> connections_;
 };
 
 } // namespace topgg

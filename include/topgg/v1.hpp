@@ -95,6 +95,7 @@ struct Project {
   std::string type;        ///< "bot", "server", …
   std::string platform;    ///< "discord", …
   std::string platform_id; ///< e.g. the Discord bot or guild ID (decimal text)
+  bool operator==(const Project&) const = default; ///< equal in every field
 };
 
 /// data.user
@@ -103,6 +104,7 @@ struct User {
   std::string platform_id; ///< e.g. the Discord user ID
   std::string name;        ///< Top.gg user name
   std::string avatar_url;  ///< "" when absent or null (tolerated: purely cosmetic)
+  bool operator==(const User&) const = default; ///< equal in every field
 };
 
 /// Which v1 event a delivery carries (its "type").
@@ -129,6 +131,9 @@ struct VoteCreate {
   std::string trace;               ///< x-topgg-trace of the delivery; set by Event::set_trace, not by decode
   Source source = Source::webhook; ///< delivered, or fetched by catch-up
   std::string route;               ///< the v1 route (path) that received it, or that catch-up delivered it through
+  /// The integration connection it came through (the rest of the path under a v1 route ending in "/*",
+  /// e.g. "c1" of "/integrations/c1"; see topgg/integrations.hpp); "" on a project's own route.
+  std::string connection_id;
 };
 
 /// "webhook.test": sent from the project's dashboard; handled by on_webhook_test().
@@ -139,6 +144,7 @@ struct WebhookTest {
   User user;                                                 ///< who pressed the button
   std::string trace;                                         ///< x-topgg-trace of the delivery
   std::string route;                                         ///< the v1 route (path) that received it
+  std::string connection_id; ///< the integration connection it came through, as VoteCreate::connection_id
 };
 
 /// "integration.create": a user connected an integration; the reply may carry a JSON body
@@ -209,6 +215,14 @@ struct Event {
   /// Stores `trace` in the member named by `type` (nothing for unknown).
   void set_trace(std::string_view trace) {
     visit([trace](auto& m) { m.trace.assign(trace); });
+  }
+  /// Stores the connection a delivery came through ("" for none) in vote.create and webhook.test
+  /// (integration events carry their own connection_id, from the payload).
+  void set_connection(std::string_view id) {
+    if (type == EventType::vote_create)
+      get<VoteCreate>().connection_id.assign(id);
+    else if (type == EventType::webhook_test)
+      get<WebhookTest>().connection_id.assign(id);
   }
   /// Stores the receiving `route` in the member named by `type` (nothing for unknown).
   void set_route(std::string_view route) {

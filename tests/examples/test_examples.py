@@ -1140,23 +1140,25 @@ def v1_delivery(port, payload, path="/topgg", secret=V1_SECRET):
 
 
 def tool_secrets(tool, loop):
-    """integration.create's webhook_secret is printed on stdout (the bot needs it),
-    never on stderr — not even when --exec fails."""
+    """integration.create's webhook_secret is printed on stdout only with --print-integration-secret
+    (stdout ends up in logs), never on stderr — not even when --exec fails."""
     secret = "whs_new_connection_secret_4711"
     payload = {"type": "integration.create", "data": {
         "connection_id": "conn-1", "webhook_secret": secret,
         "project": {"id": "803190510032756736", "type": "bot", "platform": "discord", "platform_id": BOT},
         "user": {"id": "u1", "platform_id": USER, "name": "owner", "avatar_url": None}}}
     r = run_tool(tool, "listen", "--help")
-    check("webhook_secret" in r.stdout, "--help warns that integration.create lines carry webhook_secret")
-    for extra, status in (([], 204), (["--exec", "cat >/dev/null; exit 1"], 503)):
+    check("--print-integration-secret" in r.stdout, "--help tells how integration.create lines get webhook_secret")
+    for extra, status, shown in (([], 204, False), (["--print-integration-secret"], 204, True),
+                                 (["--print-integration-secret", "--exec", "cat >/dev/null; exit 1"], 503, True)):
         s = listen(tool, loop, "--v1", "/topgg", *extra)
         try:
             got = v1_delivery(s.port, payload)[0]
             check(got == status, f"integration.create {' '.join(extra)}: answered {status} (got {got})")
             if status == 204:
-                line = s.wait_for("out", r".*integration\.create.*\n").group(0)
-                check(json.loads(line)["webhook_secret"] == secret, "stdout carries the webhook_secret")
+                line = json.loads(s.wait_for("out", r".*integration\.create.*\n").group(0))
+                check(line.get("webhook_secret") == (secret if shown else None),
+                      f"stdout carries the webhook_secret {'with' if shown else 'only with'} --print-integration-secret")
             else:
                 s.wait_for("err", r"--exec failed for integration\.create")
             s.stop()

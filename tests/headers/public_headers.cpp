@@ -4,10 +4,12 @@
 // Building this file is the test; running it checks nothing more.
 #include "topgg/ack.hpp"
 #include "topgg/connection.hpp"
+#include "topgg/connection_store.hpp"
 #include "topgg/driver.hpp"
 #include "topgg/error.hpp"
 #include "topgg/http.hpp"
 #include "topgg/idempotency.hpp"
+#include "topgg/integrations.hpp"
 #include "topgg/manager.hpp"
 #include "topgg/metrics.hpp"
 #include "topgg/query.hpp"

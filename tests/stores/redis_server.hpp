@@ -17,6 +17,19 @@
 
 namespace ts {
 
+/// A RedisStore on 127.0.0.1:`port` that waits up to `timeout` for each answer and reconnects at
+/// once (20-100 ms): the ledger and connection tests' store.
+inline topgg::RedisOptions quick_options(int port,
+                                         std::chrono::milliseconds timeout = std::chrono::milliseconds(10'000)) {
+  topgg::RedisOptions o;
+  o.port = static_cast<std::uint16_t>(port);
+  o.command_timeout = timeout;
+  o.connect_timeout = timeout;
+  o.reconnect_min = std::chrono::milliseconds(20);
+  o.reconnect_max = std::chrono::milliseconds(100);
+  return o;
+}
+
 /// The redis-server program: $REDIS_SERVER (set by meson), else the first on $PATH; empty if none.
 inline std::string redis_server_program() {
   if (const char* p = std::getenv("REDIS_SERVER"); p && *p && ::access(p, X_OK) == 0)

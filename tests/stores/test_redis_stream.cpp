@@ -97,11 +97,17 @@ TEST_CASE("stream lines: every event decodes back into the struct it was written
   vote.source = topgg::v1::Source::catch_up;
   vote.id.clear();
   CHECK(round_trip<topgg::v1::VoteCreate>(tool::to_json(vote)) == tool::to_json(vote));
+  vote.source = topgg::v1::Source::webhook;
+  vote.connection_id = "conn-1"; // through an integration's connection
+  CHECK(tool::to_json(vote).find("\"connection_id\":\"conn-1\"") != std::string::npos);
+  CHECK(round_trip<topgg::v1::VoteCreate>(tool::to_json(vote)) == tool::to_json(vote));
 
   topgg::v1::WebhookTest test;
   test.project = vote.project;
   test.user = vote.user;
   test.route = "/topgg";
+  CHECK(round_trip<topgg::v1::WebhookTest>(tool::to_json(test)) == tool::to_json(test));
+  test.connection_id = "conn-1";
   CHECK(round_trip<topgg::v1::WebhookTest>(tool::to_json(test)) == tool::to_json(test));
 
   topgg::v1::IntegrationCreate created;
@@ -110,7 +116,13 @@ TEST_CASE("stream lines: every event decodes back into the struct it was written
   created.project = vote.project;
   created.user = vote.user;
   created.route = "/topgg";
+  // Without the secret (the tool's default) and with it (--print-integration-secret).
+  CHECK(tool::to_json(created).find("whs_secret") == std::string::npos);
   CHECK(round_trip<topgg::v1::IntegrationCreate>(tool::to_json(created)) == tool::to_json(created));
+  tool::print_integration_secret = true;
+  CHECK(tool::to_json(created).find("whs_secret") != std::string::npos);
+  CHECK(round_trip<topgg::v1::IntegrationCreate>(tool::to_json(created)) == tool::to_json(created));
+  tool::print_integration_secret = false;
 
   topgg::v1::IntegrationDelete deleted;
   deleted.connection_id = "c1";

@@ -14,17 +14,8 @@ using topgg::RedisStore;
 using namespace ts;
 
 namespace {
-
-RedisOptions options(int port, std::chrono::milliseconds timeout = 10'000ms) {
-  RedisOptions o;
-  o.port = static_cast<std::uint16_t>(port);
-  o.command_timeout = timeout;
-  o.connect_timeout = timeout;
-  o.reconnect_min = 20ms;
-  o.reconnect_max = 100ms;
-  return o;
-}
-
+/// The tests' store: see quick_options().
+RedisOptions options(int port, std::chrono::milliseconds timeout = 10'000ms) { return quick_options(port, timeout); }
 } // namespace
 
 TEST_CASE("redis vote ledger: records with the key's first confirm; the rules in Lua as in C++") {

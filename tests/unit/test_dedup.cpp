@@ -441,16 +441,18 @@ TEST_CASE("key rule vote.create: project + Top.gg user id + created_at to the se
   CHECK(r.take_errors().empty());
 }
 
-TEST_CASE("key rule integration.create / integration.delete: event type + connection_id") {
+TEST_CASE("key rule integration.create / integration.delete: never de-duplicated (a retry needs the handshake "
+          "answer again; a replay with a new secret is a rotation)") {
   Receiver r;
   CHECK(r.send(signed_post(integration("integration.create", "c1", "whs_a"), "t")) == ok204);
   CHECK(r.send(signed_post(integration("integration.create", "c1", "whs_a"), "u")) == ok204); // the retry
-  CHECK(r.send(signed_post(integration("integration.create", "c2", "whs_b"), "t")) == ok204);
-  CHECK(r.send(signed_post(integration("integration.delete", "c1"), "t")) == ok204); // other type, same id
+  CHECK(r.send(signed_post(integration("integration.create", "c1", "whs_b"), "w")) == ok204); // a rotation
+  CHECK(r.send(signed_post(integration("integration.delete", "c1"), "t")) == ok204);
   CHECK(r.send(signed_post(integration("integration.delete", "c1"), "v")) == ok204);
-  CHECK(r.events == std::vector<std::string>{"integration.create c1 whs_a trace t",
-                                             "integration.create c2 whs_b trace t", "integration.delete c1 trace t"});
-  CHECK(r.take_errors() == std::vector<topgg::Error>(2, topgg::Error::duplicate));
+  CHECK(r.events == std::vector<std::string>{"integration.create c1 whs_a trace t", "integration.create c1 whs_a trace u",
+                                             "integration.create c1 whs_b trace w", "integration.delete c1 trace t",
+                                             "integration.delete c1 trace v"});
+  CHECK(r.take_errors().empty());
 }
 
 TEST_CASE("key rule webhook.test: never de-duplicated, even with the same trace") {
@@ -520,11 +522,11 @@ TEST_CASE("the trace is never part of a key: the Python SDK's four mock payloads
                                  "integration.delete 112402021105124 trace trace"});
   CHECK(r.take_errors().empty());
   const auto calls = rec->take();
-  CHECK(calls.size() == 6); // three claims and three confirms: webhook.test has no key
+  CHECK(calls.size() == 2); // one claim and one confirm: webhook.test and integration.* have no key
   for (const auto& c : calls)
     CHECK(c.find("trace") == std::string::npos);
 
-  // The same four again, one connection, pipelined: only the test is delivered again.
+  // The same four again, one connection, pipelined: only the vote is a duplicate.
   topgg::Connection c(r.router, at(0));
   c.receive(signed_post(payloads[0], "trace") + signed_post(payloads[1], "trace") + signed_post(payloads[2], "trace") +
                 signed_post(payloads[3], "trace"),
@@ -532,9 +534,9 @@ TEST_CASE("the trace is never part of a key: the Python SDK's four mock payloads
   CHECK(count_responses(c.output()) == 4);
   for (int i = 0; i < 4; ++i)
     CHECK(status_line(c.output(), i) == ok204);
-  CHECK(r.events.size() == 5);
-  CHECK(r.events.back() == "webhook.test trace trace");
-  CHECK(r.take_errors() == std::vector<topgg::Error>(3, topgg::Error::duplicate));
+  CHECK(r.events.size() == 7);
+  CHECK(r.events.back() == "integration.delete 112402021105124 trace trace");
+  CHECK(r.take_errors() == std::vector<topgg::Error>(1, topgg::Error::duplicate));
 }
 
 // ---- claim → handler → confirm / release ---------------------------------------------------

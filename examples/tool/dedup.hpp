@@ -2,10 +2,14 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
 #include "topgg/idempotency.hpp"
+#if TOOL_HAVE_REDIS
+#include "topgg/redis_store.hpp"
+#endif
 
 namespace tool {
 
@@ -20,5 +24,11 @@ struct StoreUnusable : std::runtime_error {
 /// on. Throws std::invalid_argument (bad spec, store not built in), StoreUnusable, or
 /// std::runtime_error (cannot open).
 std::shared_ptr<topgg::IdempotencyStore> make_store(const std::string& spec);
+
+#if TOOL_HAVE_REDIS
+/// The connection a "redis://…" or "redis" spec names (the Discord queue shares the store's Redis);
+/// nullopt for another store. Throws std::invalid_argument as make_store does.
+std::optional<topgg::RedisOptions> redis_options_of(const std::string& spec);
+#endif
 
 } // namespace tool

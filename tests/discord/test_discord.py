@@ -353,6 +353,14 @@ def case_redis_replicas(tool, mock, ca, tmp):
         later = sorted(got[6:])
         check(later == sorted(f"Thank you for voting, <@{user(i)}>!" for i in range(6, 12)),
               f"the later votes posted once each: {got[6:]}")
+        # One vote to each listener alone, once all is posted: the one that does not post must still get
+        # its vote posted (by the other, which sees it only by asking Redis again).
+        for i in (12, 13):
+            check(send_v1(children[i % 2].port, v1_body(user(i), now - 100 + i)) == 204, f"vote {i} answered 204")
+            got = mock.wait_for(i + 1, f"vote {i}, alone")
+        time.sleep(3)
+        check(mock.contents()[12:] == [f"Thank you for voting, <@{user(i)}>!" for i in (12, 13)],
+              f"each posted once: {mock.contents()[12:]}")
         check(queued() == 0, "nothing left in the queue")
         posted = 0
         for child in children:
@@ -363,7 +371,7 @@ def case_redis_replicas(tool, mock, ca, tmp):
             check(found is not None, "a stop line")
             posted += int(found.group(1))
         children = []
-        check(posted == 12, f"the two listeners' stop lines count each message once ({posted})")
+        check(posted == 14, f"the two listeners' stop lines count each message once ({posted})")
     finally:
         for child in children:
             child.kill()

@@ -33,7 +33,8 @@ public:
   /// Appends `body` after every queued message; false (nothing added) when
   /// the queue already holds its capacity.
   virtual bool push(std::string_view body) = 0;
-  /// The oldest message; nullopt when the queue is empty.
+  /// The oldest message; nullopt when the queue is empty (or, shared, when
+  /// another process posts now: see poll_interval()).
   virtual std::optional<QueuedPost> front() = 0;
   /// Removes message `seq` (nothing if it is not queued).
   virtual void pop(std::uint64_t seq) = 0;

@@ -38,7 +38,7 @@ namespace topgg {
 /// password, key_prefix, connect_timeout and command_timeout of `redis` are
 /// used). Connects when first used and again after a lost connection; every
 /// call throws std::runtime_error while Redis cannot be reached or answers an
-/// error (the poster tries again later). Any thread, one call at a time.
+/// error (the poster tries again later). Any thread; calls are serialised.
 class TOPGG_API RedisPostQueue final : public PostQueue {
 public:
   /// Holds at most `capacity` messages across all replicas. Throws

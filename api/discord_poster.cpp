@@ -38,6 +38,8 @@ struct __attribute__((visibility("hidden"))) Poster::Impl {
   std::optional<QueuedPost> current;
   std::optional<std::uint64_t> unpopped; // accepted by Discord, not yet removed: never posted again
   std::uint64_t queued = 0;
+  milliseconds poll{0};           // the queue's poll_interval(): shared by processes when positive
+  Steady::time_point next_poll{}; // a shared queue that had nothing for this poster is asked again then
   bool outage = false, store_trouble = false, queue_full = false;
 
   ~Impl() { OPENSSL_cleanse(url.data(), url.size()); }
@@ -108,7 +110,14 @@ Poster::Poster(PosterOptions options, std::shared_ptr<PostQueue> queue) : impl_(
   t.max_response_bytes = 1u << 20;
   if (!i.transfer.headers || !i.transfer.open(t))
     throw std::invalid_argument("libcurl refused an option (https support missing?)");
-  i.queued = i.queue->size(); // may throw: a store that cannot be read at start is the caller's to report
+  i.poll = i.queue->poll_interval();
+  try {
+    i.queued = i.queue->size();
+  } catch (const std::exception&) {
+    if (i.poll <= milliseconds::zero())
+      throw; // a store of its own that cannot be read at start is the caller's to report
+    // a shared store (Redis) may come later: the thread asks it every poll interval
+  }
   i.st.queued = i.queued;
   i.thread = std::thread([impl = impl_] { impl->run(); });
 }
@@ -222,14 +231,18 @@ bool Poster::Impl::post_front() {
   if (unpopped) {
     queue->pop(*unpopped); // may throw: then tried again, never posted twice
     unpopped.reset();
-    --queued;
+    if (queued > 0) // a shared queue's holder also posts what other processes pushed
+      --queued;
     set_queued();
   }
-  if (!current)
-    current = queue->front();
+  if (!current || poll > milliseconds::zero())
+    current = queue->front(); // a shared queue's lease may have moved since the last attempt
   if (!current) {
-    queued = 0;
-    set_queued();
+    queued = 0; // nothing for this poster: it waits for its next push, or the next poll
+    next_poll = Steady::now() + poll;
+    const std::size_t waiting = poll > milliseconds::zero() ? queue->size() : 0; // for whichever process posts
+    std::lock_guard lock(m);
+    st.queued = waiting;
     return false;
   }
   const api::detail::Attempt a = transfer.perform(url, &current->body);
@@ -298,10 +311,14 @@ void Poster::Impl::run() {
       return gone;
     }();
     const auto ready = std::max(limits.ready_at("webhook"), next_try);
-    if (halted || Steady::now() < ready || (!current && queued == 0 && !unpopped) || !pushed) {
-      const auto until = halted || (!current && queued == 0 && !unpopped) ? Steady::time_point::max()
-                         : !pushed                                        ? Steady::now() + backoff
-                                                                          : ready;
+    const bool idle =
+        !current && queued == 0 && !unpopped && (poll <= milliseconds::zero() || Steady::now() < next_poll);
+    if (halted || Steady::now() < ready || idle || !pushed) {
+      const auto until = halted                                ? Steady::time_point::max()
+                         : idle && poll > milliseconds::zero() ? next_poll // others push too
+                         : idle                                ? Steady::time_point::max()
+                         : !pushed                             ? Steady::now() + backoff
+                                                               : ready;
       if (!wait_until(until))
         continue; // stopping: push what came, then end
       continue;

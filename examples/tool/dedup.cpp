@@ -51,6 +51,21 @@ std::shared_ptr<topgg::RedisStore> open_redis(const topgg::RedisOptions& options
 } // namespace
 #endif
 
+#if TOOL_HAVE_REDIS
+std::optional<topgg::RedisOptions> redis_options_of(const std::string& spec) {
+  if (spec != "redis" && spec.rfind("redis://", 0) != 0)
+    return std::nullopt;
+  std::string url = spec;
+  if (spec == "redis") { // keeps a password out of the process list
+    url = find_secret("TOPGG_REDIS_URL", "redis-url").value;
+    if (url.empty())
+      throw std::invalid_argument("--dedup redis needs $TOPGG_REDIS_URL (redis://[:PASSWORD@]HOST:PORT[/DB]), "
+                                  "$TOPGG_REDIS_URL_FILE or the credential redis-url");
+  }
+  return topgg::RedisOptions::from_url(url);
+}
+#endif
+
 std::shared_ptr<topgg::IdempotencyStore> make_store(const std::string& spec) {
   if (spec == "memory")
     return std::make_shared<topgg::MemoryStore>();
@@ -65,14 +80,7 @@ std::shared_ptr<topgg::IdempotencyStore> make_store(const std::string& spec) {
   }
   if (spec == "redis" || spec.rfind("redis://", 0) == 0) {
 #if TOOL_HAVE_REDIS
-    std::string url = spec;
-    if (spec == "redis") { // keeps a password out of the process list
-      url = find_secret("TOPGG_REDIS_URL", "redis-url").value;
-      if (url.empty())
-        throw std::invalid_argument("--dedup redis needs $TOPGG_REDIS_URL (redis://[:PASSWORD@]HOST:PORT[/DB]), "
-                                    "$TOPGG_REDIS_URL_FILE or the credential redis-url");
-    }
-    const auto options = topgg::RedisOptions::from_url(url);
+    const auto options = *redis_options_of(spec);
     if (spec != "redis" && !options.password.empty())
       log_start(Level::warning, "--dedup with a password is visible to other users in the process list; prefer "
                                 "--dedup redis and $TOPGG_REDIS_URL");

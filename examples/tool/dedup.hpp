@@ -2,10 +2,14 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
 #include "topgg/idempotency.hpp"
+#if TOOL_HAVE_REDIS
+#include "topgg/redis_store.hpp"
+#endif
 
 namespace tool {
 
@@ -27,5 +31,11 @@ std::shared_ptr<topgg::IdempotencyStore> make_store(const std::string& spec);
 /// cannot be opened (exit 1); usage_error for a bad spec. `listener` names what keeps the data
 /// ("listen --track-votes").
 std::shared_ptr<topgg::IdempotencyStore> open_kept_store(const std::string& spec, const std::string& listener);
+
+#if TOOL_HAVE_REDIS
+/// The connection a "redis://…" or "redis" spec names (the Discord queue shares the store's Redis);
+/// nullopt for another store. Throws std::invalid_argument as make_store does.
+std::optional<topgg::RedisOptions> redis_options_of(const std::string& spec);
+#endif
 
 } // namespace tool

@@ -14,6 +14,10 @@
 #if TOOL_HAVE_SQLITE
 #include "topgg/sqlite_post_queue.hpp"
 #endif
+#if TOOL_HAVE_REDIS
+#include "dedup.hpp"
+#include "topgg/redis_post_queue.hpp"
+#endif
 
 namespace tool {
 
@@ -153,13 +157,18 @@ std::unique_ptr<DiscordSink> make_discord(const Options& o, std::shared_ptr<topg
     if (store.rfind("sqlite:", 0) == 0)
       queue = std::make_shared<topgg::SqlitePostQueue>(store.substr(7), capacity);
 #endif
+#if TOOL_HAVE_REDIS
+    // One queue for every replica on this Redis; one of them posts at a time (the lease).
+    if (const auto redis = redis_options_of(store))
+      queue = std::make_shared<topgg::RedisPostQueue>(*redis, capacity);
+#endif
   } catch (const std::exception& e) {
     log_start(Level::error, std::string("cannot open the Discord queue: ") + e.what());
     std::exit(1);
   }
   if (!queue) {
     log_start(Level::warning, "--discord-webhook: messages wait in memory (lost on exit; a Discord outage loses "
-                              "what is queued when the tool stops); --dedup sqlite:PATH keeps them");
+                              "what is queued when the tool stops); --dedup sqlite:PATH or redis://… keeps them");
     queue = std::make_shared<topgg::MemoryPostQueue>(capacity);
   }
   topgg::discord::PosterOptions p;

@@ -48,8 +48,8 @@ public:
   virtual void stop() = 0;
 };
 
-/// With --discord-webhook: the poster, its queue in the --dedup store's file with sqlite (else in
-/// memory), streaks from `book` when votes are tracked (may be null). nullptr without the option.
+/// With --discord-webhook: the poster, its queue in the --dedup store (the SQLite file, or Redis
+/// shared by replicas; else in memory), streaks from `book` when votes are tracked (may be null). nullptr without the option.
 /// Exits 1 (after one line) when the queue cannot be opened.
 std::unique_ptr<DiscordSink> make_discord(const Options& o, std::shared_ptr<topgg::VoteBook> book);
 

@@ -227,8 +227,10 @@ Discord (post each handled vote in a channel, through a Discord webhook):
                          Discord's rate limits (buckets, 429 retry_after, the global
                          limit) are waited for; 5xx and network errors are retried
                          with waits doubling up to 1 min, for as long as it takes.
-                         Messages wait in order in the --dedup store's file with
-                         sqlite (a restart or an outage loses none), else in memory.
+                         Messages wait in order in the --dedup store: sqlite's file
+                         (a restart or an outage loses none), or Redis, one queue
+                         for every listener on it (one listener posts at a time;
+                         another takes over within 60 s if it dies), else in memory.
                          401/403/404 (webhook deleted): one line, posting stops,
                          deliveries go on. A crash between Discord's answer and the
                          message's removal posts it again (at least once).

@@ -192,7 +192,10 @@ struct PosterOptions {
 /// the store, so that a post never delays a delivery.
 class TOPGG_API Poster {
 public:
-  /// Starts the thread. `queue` (not null) is the poster's alone.
+  /// Starts the thread. `queue` (not null) is the poster's alone — or, when
+  /// its poll_interval() is positive, shared with other processes' posters
+  /// (RedisPostQueue), whose pushes this one may post; such a queue that
+  /// cannot be read yet does not stop the start (it is asked again).
   Poster(PosterOptions options, std::shared_ptr<PostQueue> queue);
   /// stop().
   ~Poster();

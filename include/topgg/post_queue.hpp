@@ -3,9 +3,11 @@
 // interface with no dependency, so that each store library implements it
 // beside its de-duplication keys: MemoryPostQueue here (lost on exit),
 // SqlitePostQueue in the SQLite store's file (topgg/sqlite_post_queue.hpp:
-// survives restarts).
+// survives restarts), RedisPostQueue in Redis (topgg/redis_post_queue.hpp:
+// survives restarts, shared by replicas).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -31,12 +33,19 @@ public:
   /// Appends `body` after every queued message; false (nothing added) when
   /// the queue already holds its capacity.
   virtual bool push(std::string_view body) = 0;
-  /// The oldest message; nullopt when the queue is empty.
+  /// The oldest message; nullopt when the queue is empty (or, shared, when
+  /// another process posts now: see poll_interval()).
   virtual std::optional<QueuedPost> front() = 0;
   /// Removes message `seq` (nothing if it is not queued).
   virtual void pop(std::uint64_t seq) = 0;
   /// How many messages are queued.
   virtual std::size_t size() = 0;
+  /// Zero when only this poster fills the queue and front() always answers
+  /// for it (the poster then sleeps until its own next push). Positive for a
+  /// queue shared by processes (others push; front() answers nullopt while
+  /// another holds the right to post): the poster asks front() again after
+  /// this long when it got nothing, and asks front() before every attempt.
+  virtual std::chrono::milliseconds poll_interval() const { return std::chrono::milliseconds(0); }
 };
 
 /// In this process's memory: lost on exit.

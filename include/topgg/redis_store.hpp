@@ -11,6 +11,7 @@
 //                        route, voted_at, expires_at, weight, streak, count, pending, attempts, token)
 //   <prefix>vote-expiries  a sorted set of the expiries owed, by when each is due (Unix µs)
 //   <prefix>vote-subjects  the set of subjects ever recorded ("project/<id>", "bot/<id>", "guild/<id>")
+//   <prefix>discord-posts, discord-seq, discord-lease  a Discord poster's queue (topgg/redis_post_queue.hpp)
 // A claim is one Lua script (EVALSHA): `SET key claimed:<token> NX PX lease`,
 // and when the key exists, whether it is done or still claimed — one round
 // trip, no race between receivers. A release deletes the key only if it still

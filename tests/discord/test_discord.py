@@ -12,6 +12,10 @@ outage   the mock down (its port closed) for a few seconds while votes arrive: e
 restart  --dedup sqlite: votes arrive while the mock answers 503; the listener stops with them
          queued, starts again on the same file: they are posted once, in order, before newer votes;
          Top.gg's retries of the old votes (after the restart) post nothing
+redis-restart  the restart case with --dedup redis://: the queue is kept in Redis
+redis-replicas two listeners on one Redis, each receiving votes: one queue, one poster at a time;
+         every vote posted exactly once, those queued during an outage in the order they were queued;
+         the two listeners' stop lines count every message once between them
 gone     404 from Discord: one line saying so, no further attempt, deliveries go on (2xx)
 secret   the webhook URL (and its token) appears in no stdout, stderr line (errors included) or
          --exec child's environment, and the variable is not handed to the child
@@ -24,6 +28,7 @@ import hmac
 import http.server
 import json
 import os
+import re
 import shutil
 import ssl
 import sys
@@ -36,10 +41,12 @@ sys.path.insert(0, os.path.join(HERE, "..", "examples"))
 sys.path.insert(0, os.path.join(HERE, "..", "api"))
 sys.path.insert(0, os.path.join(HERE, "..", "votes"))
 sys.path.insert(0, os.path.join(HERE, "..", "metrics"))
+sys.path.insert(0, os.path.join(HERE, "..", "dedup"))
 from test_examples import BOT, DBL_AUTH, ENV, TIMEOUT_MULTIPLIER, V1_SECRET, Child, check  # noqa: E402
 from test_votes import iso, post  # noqa: E402
 from run_api_tests import make_cert  # noqa: E402
 from test_metrics_cli import get, metrics_port  # noqa: E402
+from test_dedup import RedisServer  # noqa: E402
 
 PROJECT = "803190510032756736"
 TOKEN = "tok-SECRET-9d8f7e6a5b4c3d2e1f0a"
@@ -268,10 +275,10 @@ def case_outage(tool, mock, ca, tmp):
     check(child.end() == 0, "the listener exits 0 on SIGTERM")
 
 
-def case_restart(tool, mock, ca, tmp):
-    db = os.path.join(tmp, "store.db")
+def case_restart(tool, mock, ca, tmp, store=None):
+    store = store or "sqlite:" + os.path.join(tmp, "store.db")
     mock.fail_always = "503"
-    child = listen(tool, mock, ca, "--dedup", "sqlite:" + db)
+    child = listen(tool, mock, ca, "--dedup", store)
     now = time.time()
     bodies = [v1_body(user(i), now - 50 + i) for i in range(5)]
     for i, b in enumerate(bodies):
@@ -284,7 +291,7 @@ def case_restart(tool, mock, ca, tmp):
     check("0 messages posted, 5 still queued" in child.err.decode(), "stopped with 5 messages queued")
     check(mock.contents() == [], "nothing accepted before the restart")
     mock.fail_always = None
-    child = listen(tool, mock, ca, "--dedup", "sqlite:" + db)
+    child = listen(tool, mock, ca, "--dedup", store)
     for b in bodies[:2]:
         check(send_v1(child.port, b) == 204, "Top.gg's retry of a vote handled before the restart: 204")
     check(send_v1(child.port, v1_body(user(7), now)) == 204, "a new vote after the restart")
@@ -293,6 +300,82 @@ def case_restart(tool, mock, ca, tmp):
     want = [f"Thank you for voting, <@{user(i)}>!" for i in (0, 1, 2, 3, 4, 7)]
     check(mock.contents() == want, f"queued messages first, each once, then the new one: {mock.contents()}")
     check(child.end() == 0, "the listener exits 0 on SIGTERM")
+
+
+def redis_server(tmp):
+    """redis-server for a case, or exit 77 (skipped) without one."""
+    program = os.environ.get("REDIS_SERVER") or shutil.which("redis-server")
+    if not program:
+        print("SKIP: redis-server is not installed (tools/setup installs it)")
+        sys.exit(77)
+    return RedisServer(program, tmp)
+
+
+def case_redis_restart(tool, mock, ca, tmp):
+    redis = redis_server(tmp)
+    try:
+        case_restart(tool, mock, ca, tmp, store=f"redis://127.0.0.1:{redis.port}")
+        check(redis.command("ZCARD", "topgg:discord-posts") == ":0\r\n", "the queue in Redis is empty at the end")
+    finally:
+        redis.stop()
+
+
+def case_redis_replicas(tool, mock, ca, tmp):
+    redis = redis_server(tmp)
+    children = []
+    try:
+        store = f"redis://127.0.0.1:{redis.port}"
+        children = [listen(tool, mock, ca, "--dedup", store) for _ in range(2)]
+        now = time.time()
+
+        def queued():
+            return int(redis.command("ZCARD", "topgg:discord-posts")[1:].strip())
+
+        # Discord down: each vote is queued (by the listener that got it) before the next is sent, so
+        # the order of enqueueing is the order of sending, alternating between the listeners.
+        mock.fail_always = "503"
+        for i in range(6):
+            check(send_v1(children[i % 2].port, v1_body(user(i), now - 100 + i)) == 204, f"vote {i} answered 204")
+            deadline = time.monotonic() + WAIT
+            while queued() < i + 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            check(queued() == i + 1, f"vote {i} queued in Redis")
+        mock.fail_always = None
+        want = [f"Thank you for voting, <@{user(i)}>!" for i in range(6)]
+        mock.wait_for(6, "after the outage")
+        # Then votes to both at once: each posted once, whichever listener queued it first.
+        for i in range(6, 12):
+            check(send_v1(children[i % 2].port, v1_body(user(i), now - 100 + i)) == 204, f"vote {i} answered 204")
+        mock.wait_for(12, "votes to both listeners")
+        time.sleep(3)  # a second copy (the other listener's poster) would come within its poll interval
+        got = mock.contents()
+        check(got[:6] == want, f"the queued votes posted once each, in the order they were queued: {got[:6]}")
+        later = sorted(got[6:])
+        check(later == sorted(f"Thank you for voting, <@{user(i)}>!" for i in range(6, 12)),
+              f"the later votes posted once each: {got[6:]}")
+        # One vote to each listener alone, once all is posted: the one that does not post must still get
+        # its vote posted (by the other, which sees it only by asking Redis again).
+        for i in (12, 13):
+            check(send_v1(children[i % 2].port, v1_body(user(i), now - 100 + i)) == 204, f"vote {i} answered 204")
+            got = mock.wait_for(i + 1, f"vote {i}, alone")
+        time.sleep(3)
+        check(mock.contents()[12:] == [f"Thank you for voting, <@{user(i)}>!" for i in (12, 13)],
+              f"each posted once: {mock.contents()[12:]}")
+        check(queued() == 0, "nothing left in the queue")
+        posted = 0
+        for child in children:
+            check(child.end() == 0, "the listener exits 0 on SIGTERM")
+            err = child.err.decode()
+            check("messages wait in memory" not in err, "no warning about a queue in memory")
+            found = re.search(r"Discord: (\d+) messages posted", err)
+            check(found is not None, "a stop line")
+            posted += int(found.group(1))
+        children = []
+        check(posted == 14, f"the two listeners' stop lines count each message once ({posted})")
+    finally:
+        for child in children:
+            child.kill()
+        redis.stop()
 
 
 def case_gone(tool, mock, ca, tmp):
@@ -342,7 +425,7 @@ def main():
         cert, key = make_cert(tmp, "discord")
         mock = MockDiscord(cert, key)
         try:
-            globals()["case_" + case](tool, mock, cert, tmp)
+            globals()["case_" + case.replace("-", "_")](tool, mock, cert, tmp)
         finally:
             try:
                 mock.down()

@@ -34,6 +34,7 @@
 #include "topgg/sqlite_store.hpp"
 #endif
 #if __has_include("topgg/redis_store.hpp")
+#include "topgg/redis_post_queue.hpp"
 #include "topgg/redis_store.hpp"
 #include "topgg/redis_stream.hpp"
 #endif

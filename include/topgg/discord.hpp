@@ -94,7 +94,7 @@ private:
 
 /// The body of an execute-webhook request: `{"content": …, "allowed_mentions":
 /// {"parse": [], "users": [<the voter>]}}` — only the voter may be pinged,
-/// whatever a user name or the template says (@everyone, roles).
+/// whatever a user name or the template says (\@everyone, roles).
 TOPGG_API std::string message_body(const VoteFields& f, std::string_view content);
 
 /// What Discord answered, as the rate limits read it.

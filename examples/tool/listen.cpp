@@ -255,9 +255,11 @@ integrations (a service many bots connect to, Top.gg v1 "integrations"):
                          store; integration.delete forgets it. Each connection's
                          deliveries arrive at ROUTE/<connection_id>, verified with its
                          own secret only (not the integration's: 403), and their lines
-                         carry "connection_id". A deleted connection: 403 and a line;
-                         an unknown one: 500 (Top.gg retries) while the store is read
-                         again, then 403. A replayed integration.create with a new secret
+                         carry "connection_id". A deleted connection: 403 (its refusal
+                         line, rate-limited); an unknown one: 500 (Top.gg retries) while
+                         the store is read again, then 403. Only ROUTE itself makes and
+                         ends connections: integration.create/delete at ROUTE/<id>: 403;
+                         at a --v1 route: its usual line. A replayed integration.create with a new secret
                          replaces the old one at once (rotation). The integration's
                          own secret: $VAR, the file, --integration-secret,
                          $TOPGG_INTEGRATION_SECRET(_FILE) or the credential

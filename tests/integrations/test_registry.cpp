@@ -6,6 +6,8 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <future>
@@ -365,4 +367,62 @@ TEST_CASE("integration.create without a webhook_secret: 422, nothing stored") {
   CHECK(f.post("/integrations", create("c1", ""), own_secret).status == 422);
   CHECK(f.registry->size() == 0);
   CHECK(f.store->connection_store()->load().connections.empty());
+}
+
+namespace {
+/// A memory store whose connections cannot be read while `down`; counts the polls.
+struct Flaky final : topgg::ConnectionStore {
+  topgg::MemoryStore& real;
+  std::atomic<bool> down{false};
+  std::atomic<int> asked{0};
+  explicit Flaky(topgg::MemoryStore& r) : real(r) {}
+  void put(const topgg::IntegrationConnection& c) override { real.connection_store()->put(c); }
+  bool erase(std::string_view id) override { return real.connection_store()->erase(id); }
+  topgg::ConnectionSnapshot load() override {
+    if (down)
+      throw std::runtime_error("connection refused");
+    return real.connection_store()->load();
+  }
+  std::uint64_t version() override {
+    ++asked;
+    if (down)
+      throw std::runtime_error("connection refused");
+    return real.connection_store()->version();
+  }
+};
+struct FlakyStore final : topgg::IdempotencyStore {
+  topgg::MemoryStore keys;
+  Flaky flaky{keys};
+  std::optional<topgg::ClaimResult> claim(std::string_view k, topgg::Now n, std::chrono::milliseconds l,
+                                          topgg::ClaimDeferral& d) override {
+    return keys.claim(k, n, l, d);
+  }
+  void confirm(std::string_view k, topgg::Now n, std::chrono::milliseconds t) override { keys.confirm(k, n, t); }
+  void release(std::string_view k, topgg::Now n) override { keys.release(k, n); }
+  topgg::ConnectionStore* connection_store() noexcept override { return &flaky; }
+};
+} // namespace
+
+TEST_CASE("a store that cannot be read: one line per outage, not one per poll") {
+  auto store = std::make_shared<FlakyStore>();
+  Fixture f(store);
+  auto count = [&](std::string_view what) {
+    std::lock_guard lock(f.m);
+    return std::count_if(f.lines.begin(), f.lines.end(),
+                         [&](const std::string& l) { return l.find(what) != std::string::npos; });
+  };
+  store->flaky.down = true;
+  const int from = store->flaky.asked;
+  for (int i = 0; i < 600 && store->flaky.asked < from + 10; ++i) // ten polls at least, 30 s at most
+    std::this_thread::sleep_for(50ms);
+  REQUIRE(store->flaky.asked >= from + 10);
+  CHECK(count("cannot read the connections") == 1);
+  store->flaky.down = false;
+  for (int i = 0; i < 600 && count("the store answers again") == 0; ++i)
+    std::this_thread::sleep_for(50ms);
+  CHECK(count("the store answers again") == 1);
+  store->flaky.down = true;
+  for (int i = 0; i < 600 && count("cannot read the connections") < 2; ++i)
+    std::this_thread::sleep_for(50ms);
+  CHECK(count("cannot read the connections") == 2); // a second outage: its own line
 }

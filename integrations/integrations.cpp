@@ -86,7 +86,12 @@ struct Integrations::Impl {
   // for: answered 500 (Top.gg retries within seconds) until a reload begun after that one ended,
   // since another receiver may have made the connection since our last look; then 403.
   std::unordered_map<std::string, std::uint64_t> misses;
-  std::uint64_t reloads_begun = 0, reloads_done = 0;    // a reload: asking the store for its version (and all)
+  std::uint64_t reloads_begun = 0, reloads_done = 0; // a reload: asking the store for its version (and all)
+  bool store_down = false;                           // the registry's thread only: one line per outage, not per poll
+  // Routes that sent integration.create/delete they may not: a line once each (routes are
+  // configuration, so the set is bounded).
+  std::mutex refused_m;
+  std::unordered_set<std::string> refused_routes;
   static constexpr std::size_t most_remembered = 65536; // forgotten, misses: beyond this, refused at once
 
   // The registry's thread and its jobs, under `m`.
@@ -140,6 +145,7 @@ struct Integrations::Impl {
   /// Reads the store's version, and everything when it moved (another receiver, the operator).
   void refresh() {
     std::uint64_t reload = 0;
+    bool unchanged = false;
     {
       std::unique_lock lock(map_m);
       reload = ++reloads_begun;
@@ -150,12 +156,27 @@ struct Integrations::Impl {
         std::unique_lock lock(map_m);
         if (loaded && v == version) {
           reloads_done = std::max(reloads_done, reload);
-          return;
+          unchanged = true;
         }
       }
+      if (unchanged) {
+        if (store_down) {
+          store_down = false;
+          log("the store answers again");
+        }
+        return;
+      }
       replace_all(connections->load(), reload);
+      if (store_down) {
+        store_down = false;
+        log("the store answers again: connections read");
+      }
     } catch (const std::exception& e) {
-      log(std::string("cannot read the connections from the store: ") + e.what());
+      if (!store_down) {
+        store_down = true;
+        log(std::string("cannot read the connections from the store: ") + e.what() +
+            " (no more such lines until it answers again)");
+      }
     }
   }
 
@@ -180,7 +201,39 @@ struct Integrations::Impl {
     }
   }
 
+  /// Whether an event arriving at `route` may manage connections; else it is answered (handed
+  /// to `other` on the bot's own routes, else 403 with a line once per route).
+  template <class Event> bool managing(const Event& ev, Ack& ack, const AckHandler<Event>& other, const char* what) {
+    if (ev.route == opt.route)
+      return true;
+    const bool connection = ev.route == prefix + "*";
+    if (!connection && other) {
+      other(ev, ack);
+      return false;
+    }
+    bool first = false;
+    {
+      std::lock_guard lock(refused_m);
+      first = refused_routes.insert(ev.route).second;
+    }
+    if (first)
+      log(std::string(what) + " at " + ev.route + (connection ? " (a connection's own route)" : "") + ": only " +
+          opt.route +
+          " manages connections: refused 403, nothing stored (no more such lines for this "
+          "route)");
+    ack.ok(Response{403, {}, {}});
+    return false;
+  }
+
   void created(const v1::IntegrationCreate& ev, Ack ack) {
+    if (!managing(ev, ack, opt.other_create, "integration.create"))
+      return;
+    if (ev.webhook_secret.empty()) {
+      log("integration.create for " + (connection_id_ok(ev.connection_id) ? ev.connection_id : "(malformed)") +
+          " without a webhook_secret: refused 422, nothing stored");
+      ack.ok(Response{422, {}, {}});
+      return;
+    }
     if (!connection_id_ok(ev.connection_id)) {
       log("integration.create with a connection id that cannot be a URL path segment: refused 422");
       ack.ok(Response{422, {}, {}});
@@ -204,7 +257,9 @@ struct Integrations::Impl {
         known = !fresh;
         self->forgotten.erase(c.connection_id);
         self->misses.erase(c.connection_id);
-        ++self->version; // a later poll reads everything again: other receivers' changes included
+        // `version` is left as it was: the store's own moves (only when a row changed), and the
+        // next poll, seeing it differ, reads everything again. Bumping it here could match the
+        // store's version after someone else's write, which would then never be read.
       }
       self->log(std::string(known ? "connection rotated: " : "connection made: ") + c.connection_id + " (project " +
                 c.project.id + ", user " + c.user.id + ")");
@@ -224,6 +279,8 @@ struct Integrations::Impl {
   }
 
   void deleted(const v1::IntegrationDelete& ev, Ack ack) {
+    if (!managing(ev, ack, opt.other_delete, "integration.delete"))
+      return;
     auto self = this;
     const bool queued = post([self, id = ev.connection_id, ack] {
       bool gone = false;
@@ -239,7 +296,7 @@ struct Integrations::Impl {
         gone = self->by_id.erase(id) != 0 || gone;
         if (self->forgotten.size() < most_remembered)
           self->forgotten.insert(id);
-        ++self->version;
+        // `version` untouched: see created().
       }
       self->log("connection ended: " + id + (gone ? "" : " (was not known)"));
       if (self->opt.on_disconnect) {
@@ -262,32 +319,40 @@ struct Integrations::Impl {
     if (path.size() <= prefix.size() || path.substr(0, prefix.size()) != prefix)
       return;
     const std::string_view id = path.substr(prefix.size());
-    const std::string name = connection_id_ok(id) ? std::string(id) : std::string("(malformed)");
+    const std::string key(id);
     {
-      std::unique_lock lock(map_m);
+      std::shared_lock lock(map_m);
       if (!loaded)
         throw std::runtime_error("the integration connections are not loaded yet");
-      const auto it = by_id.find(std::string(id));
+      const auto it = by_id.find(key);
       if (it != by_id.end()) {
         secrets.push_back(it->second.webhook_secret);
         return;
       }
-      const bool gone = forgotten.count(std::string(id)) != 0;
-      if (!gone && connection_id_ok(id)) {
-        const auto [miss, first] = misses.try_emplace(std::string(id), reloads_begun);
-        if (first && misses.size() > most_remembered) { // a flood of made-up ids: no more waiting
-          misses.erase(miss);
-        } else if (reloads_done <= miss->second) {
-          lock.unlock();
-          ask_reload();
-          throw std::runtime_error("connection " + name +
-                                   " is not known here yet: reading the store again (Top.gg retries)");
-        } else {
-          misses.erase(miss); // a reload begun after the first ask has ended: it really is unknown
-        }
-      }
+      if (forgotten.count(key) != 0 || !connection_id_ok(id))
+        return; // deleted, or no connection's id: no secret, so 403 (the router's error hook tells it)
     }
-    log("a delivery for connection " + name + ", which is not connected (never made, or deleted): refused 403");
+    std::unique_lock lock(map_m);    // a miss: its bookkeeping
+    const auto it = by_id.find(key); // made meanwhile?
+    if (it != by_id.end()) {
+      secrets.push_back(it->second.webhook_secret);
+      return;
+    }
+    if (forgotten.count(key) != 0)
+      return;
+    const auto [miss, first] = misses.try_emplace(key, reloads_begun);
+    if (first && misses.size() > most_remembered) { // a flood of made-up ids: no more waiting
+      misses.erase(miss);
+    } else if (reloads_done <= miss->second) {
+      lock.unlock();
+      ask_reload();
+      throw std::runtime_error("connection " + key +
+                               " is not known here yet: reading the store again (Top.gg retries)");
+    } else {
+      misses.erase(miss); // a reload begun after the first ask has ended: it really is unknown
+    }
+    // No line here: anyone may send these before any signature is checked (a flood); the 403 that
+    // follows (no secret) goes to the router's error hook, which the application may rate-limit.
   }
 
   void ask_reload() {

@@ -30,8 +30,10 @@ namespace tool {
 
 /// Environment variables that hold the tool's secrets: never inherited by a
 /// command unless passed deliberately (--exec-env NAME).
-inline constexpr std::array<std::string_view, 5> kSecretEnv = {"TOPGG_V1_SECRET", "TOPGG_DBL_AUTH", "TOPGG_DSL_AUTH",
-                                                               "TOPGG_TOKEN", "TOPGG_REDIS_URL"};
+/// (Their _FILE variants hold a path, not the secret: inherited.)
+inline constexpr std::array<std::string_view, 6> kSecretEnv = {"TOPGG_V1_SECRET", "TOPGG_DBL_AUTH",
+                                                               "TOPGG_DSL_AUTH",  "TOPGG_TOKEN",
+                                                               "TOPGG_REDIS_URL", "TOPGG_INTEGRATION_SECRET"};
 
 /// How one run ended. `why` is empty on success, else one short phrase such
 /// as "exit status 3" or "timed out after 1000 ms"; it never carries event data.

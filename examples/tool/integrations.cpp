@@ -77,7 +77,9 @@ void check_integration_options(const Options& o, const Routes& routes) {
   }
 }
 
-std::unique_ptr<topgg::Integrations> make_integrations(topgg::ManagerBase& m, const Options& o, const Routes& routes) {
+std::unique_ptr<topgg::Integrations> make_integrations(topgg::ManagerBase& m, const Options& o, const Routes& routes,
+                                                       topgg::AckHandler<topgg::v1::IntegrationCreate> on_create,
+                                                       topgg::AckHandler<topgg::v1::IntegrationDelete> on_delete) {
   const RouteSpec* route = integrations_route(routes);
   if (!route)
     return nullptr;
@@ -86,6 +88,8 @@ std::unique_ptr<topgg::Integrations> make_integrations(topgg::ManagerBase& m, co
   io.secrets = route->secrets;
   io.public_url = o.get("public-url");
   io.events = events_of(o);
+  io.other_create = std::move(on_create);
+  io.other_delete = std::move(on_delete);
   io.on_log = [](std::string_view line) { log(Level::notice, "integrations: " + std::string(line)); };
   return std::make_unique<topgg::Integrations>(m, std::move(io));
 }

@@ -25,7 +25,11 @@ void check_integration_options(const Options& o, const Routes& routes);
 
 /// With --integrations: the registry on `m`'s router and store (set before this), its lines in
 /// the log. Call before run(), then start() it. nullptr without.
-std::unique_ptr<topgg::Integrations> make_integrations(topgg::ManagerBase& m, const Options& o, const Routes& routes);
+/// `on_create` / `on_delete`: where integration.create/delete arriving at the user's other --v1
+/// routes go (the tool's own line); at the --integrations route's connections, 403.
+std::unique_ptr<topgg::Integrations> make_integrations(topgg::ManagerBase& m, const Options& o, const Routes& routes,
+                                                       topgg::AckHandler<topgg::v1::IntegrationCreate> on_create,
+                                                       topgg::AckHandler<topgg::v1::IntegrationDelete> on_delete);
 
 /// `topgg-webhook integrations list|forget ID --dedup STORE`.
 int integrations_main(int argc, char** argv);

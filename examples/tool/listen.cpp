@@ -140,8 +140,10 @@ handling:
                          still waiting are answered 503 and not run.
   --exec-env NAME        hand $NAME to CMD although it holds a secret (repeat it, or
                          NAME,NAME). CMD gets the tool's environment without
-                         TOPGG_V1_SECRET, TOPGG_DBL_AUTH, TOPGG_DSL_AUTH, TOPGG_TOKEN
-                         and every VAR of a ROUTE=VAR.
+                         TOPGG_V1_SECRET, TOPGG_DBL_AUTH, TOPGG_DSL_AUTH, TOPGG_TOKEN,
+                         TOPGG_REDIS_URL, TOPGG_INTEGRATION_SECRET, every VAR of a
+                         ROUTE=VAR, the VAR of --discord-webhook VAR and of
+                         --votes-key VAR (the *_FILE variables, paths, are kept).
 Redis Streams (for a bot that runs as many processes: each reads the stream in a
 consumer group; see the README for C++, Python and Node consumers):
   --redis-stream NAME    XADD each handled event to the stream NAME (fields "event", the
@@ -253,9 +255,11 @@ integrations (a service many bots connect to, Top.gg v1 "integrations"):
                          store; integration.delete forgets it. Each connection's
                          deliveries arrive at ROUTE/<connection_id>, verified with its
                          own secret only (not the integration's: 403), and their lines
-                         carry "connection_id". A deleted connection: 403 and a line;
-                         an unknown one: 500 (Top.gg retries) while the store is read
-                         again, then 403. A replayed integration.create with a new secret
+                         carry "connection_id". A deleted connection: 403 (its refusal
+                         line, rate-limited); an unknown one: 500 (Top.gg retries) while
+                         the store is read again, then 403. Only ROUTE itself makes and
+                         ends connections: integration.create/delete at ROUTE/<id>: 403;
+                         at a --v1 route: its usual line. A replayed integration.create with a new secret
                          replaces the old one at once (rotation). The integration's
                          own secret: $VAR, the file, --integration-secret,
                          $TOPGG_INTEGRATION_SECRET(_FILE) or the credential
@@ -361,10 +365,9 @@ std::unique_ptr<Exec> start_exec(const Options& o, std::chrono::milliseconds ack
   const auto queue_wait = ack_timeout - margin - exec->run_limit;
   const auto ms = [](std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; };
   if (timeout > exec->run_limit)
-    log_start(Level::warning, "--exec-timeout (" + ms(timeout) + ") does not fit in --ack-timeout (" +
-                                  ms(ack_timeout) + ") with " + ms(margin) +
-                                  " left to answer: each command is stopped after " + ms(exec->run_limit) +
-                                  ", and an event waits at most " + ms(queue_wait) +
+    log_start(Level::warning, "--exec-timeout (" + ms(timeout) + ") does not fit in --ack-timeout (" + ms(ack_timeout) +
+                                  ") with " + ms(margin) + " left to answer: each command is stopped after " +
+                                  ms(exec->run_limit) + ", and an event waits at most " + ms(queue_wait) +
                                   " for a free command (beyond --exec-jobs they are answered 503 without running)");
   else if (queue_wait < std::chrono::milliseconds(500))
     log_start(Level::warning, "with --exec-timeout " + ms(timeout) + " and --ack-timeout " + ms(ack_timeout) +
@@ -388,8 +391,8 @@ std::unique_ptr<Exec> start_exec(const Options& o, std::chrono::milliseconds ack
 /// each event once its delivery was answered 2xx, in the order of the lines;
 /// with --redis-stream, the line is added to the stream before it is written.
 template <class Manager, class Event>
-void handle_events(Manager& m, EventOutput& out, Exec* exec, topgg::RedisStreamWriter* stream,
-                   const std::unique_ptr<DiscordSink>& discord) {
+topgg::AckHandler<Event> handle_events(Manager& m, EventOutput& out, Exec* exec, topgg::RedisStreamWriter* stream,
+                                       const std::unique_ptr<DiscordSink>& discord) {
   auto handler = [&out, exec, stream, &discord](const Event& ev, topgg::Ack ack) {
     std::string line = to_json(ev);
     std::function<void()> then;
@@ -426,7 +429,9 @@ void handle_events(Manager& m, EventOutput& out, Exec* exec, topgg::RedisStreamW
               {answered_now ? 503 : 0, {}, {}, {}, {}, kind});
         });
   };
-  m.template on<Event>(topgg::AckHandler<Event>(handler));
+  topgg::AckHandler<Event> h(handler);
+  m.template on<Event>(h);
+  return h; // --integrations hands other routes' connection events to it
 }
 
 // ---- the server ---------------------------------------------------------------
@@ -436,9 +441,9 @@ template <class Manager> int serve(const Options& o) {
   sigemptyset(&stop);
   sigaddset(&stop, SIGINT);
   sigaddset(&stop, SIGTERM);
-  sigaddset(&stop, SIGHUP); // reload
+  sigaddset(&stop, SIGHUP);                   // reload
   pthread_sigmask(SIG_BLOCK, &stop, nullptr); // every thread started from here on inherits it
-  Service service(o); // systemd's environment read (and removed) before any thread starts
+  Service service(o);                         // systemd's environment read (and removed) before any thread starts
 
   topgg::Settings s;
   s.max_body_bytes = static_cast<std::size_t>(o.number("max-body", 65536, 1, 16L << 20, "bytes"));
@@ -502,7 +507,9 @@ template <class Manager> int serve(const Options& o) {
   }
   if (store)
     m.idempotency_store(store);
-  m.settings(s).on_error(log_rejection).on_duplicate(log_duplicate).on_warning([](std::string_view w) { log(Level::warning, w); });
+  m.settings(s).on_error(log_rejection).on_duplicate(log_duplicate).on_warning([](std::string_view w) {
+    log(Level::warning, w);
+  });
   try {
     for (const RouteSpec& r : routes.list) {
       if (r.kind == "integrations") // make_integrations() sets it up
@@ -524,16 +531,18 @@ template <class Manager> int serve(const Options& o) {
   handle_events<Manager, topgg::ServerVote>(m, output, exec.get(), stream.get(), discord);
   handle_events<Manager, topgg::v1::VoteCreate>(m, output, exec.get(), stream.get(), discord);
   handle_events<Manager, topgg::v1::WebhookTest>(m, output, exec.get(), stream.get(), discord);
-  handle_events<Manager, topgg::v1::IntegrationCreate>(m, output, exec.get(), stream.get(), discord);
-  handle_events<Manager, topgg::v1::IntegrationDelete>(m, output, exec.get(), stream.get(), discord);
+  const auto on_create =
+      handle_events<Manager, topgg::v1::IntegrationCreate>(m, output, exec.get(), stream.get(), discord);
+  const auto on_delete =
+      handle_events<Manager, topgg::v1::IntegrationDelete>(m, output, exec.get(), stream.get(), discord);
   handle_events<Manager, topgg::VoteExpired>(m, output, exec.get(), stream.get(), discord);
   std::unique_ptr<VoteBookRunner> votes = make_vote_book(m, o); // before run(): it configures the router
   discord = make_discord(o, votes ? votes->book() : nullptr);
   std::unique_ptr<topgg::Integrations> integrations;
   try {
-    integrations = make_integrations(m, o, routes); // before run(), as the vote book
+    integrations = make_integrations(m, o, routes, on_create, on_delete); // before run(), as the vote book
     if (integrations)
-      integrations->start(); // every stored connection, before the first delivery
+      integrations->start();                 // every stored connection, before the first delivery
   } catch (const std::invalid_argument& e) { // two routes on one path
     usage_error(library_words(e));
   } catch (const std::exception& e) {
@@ -543,7 +552,7 @@ template <class Manager> int serve(const Options& o) {
   count_metrics(metrics_at, m);
 
   try {
-    service.listen(m, port, host); // or on the socket systemd passed
+    service.listen(m, port, host);    // or on the socket systemd passed
   } catch (const std::exception& e) { // the library's text names the address
     log_start(Level::error, library_words(e));
     return 1;
@@ -575,9 +584,9 @@ template <class Manager> int serve(const Options& o) {
   log_line(std::string(sig == SIGINT ? "SIGINT" : "SIGTERM") + ": closing (answering requests in flight)");
   if (metrics_server)
     metrics_server->stopping(); // /readyz: 503 while the answers in flight go out
-  catch_up.reset(); // its round in progress is cancelled; the mark stays where it got
-  votes.reset();    // deliveries under way finish or are given back to the store
-  integrations.reset(); // a create or delete arriving from now on is answered 503 (retried)
+  catch_up.reset();             // its round in progress is cancelled; the mark stays where it got
+  votes.reset();                // deliveries under way finish or are given back to the store
+  integrations.reset();         // a create or delete arriving from now on is answered 503 (retried)
   if (exec)
     exec->runner->refuse_waiting(); // answered 503 now, never run (the retry is)
   m.close();

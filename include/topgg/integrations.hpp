@@ -60,14 +60,25 @@ struct IntegrationsOptions {
   /// How often the store's version is asked: connections made or ended by
   /// other receivers sharing it are seen within this.
   std::chrono::milliseconds poll{1000};
-  /// One line per connection made, rotated or ended, per delivery to an
-  /// unknown connection, per store failure; never a secret. Default: stderr.
+  /// One line per connection made, rotated or ended, per failed write, per
+  /// outage of the store (not per poll), once per route that sent a
+  /// connection event it may not; never a secret, never a line per refused
+  /// delivery (the router's error hook has those). Default: stderr.
   std::function<void(std::string_view)> on_log;
   /// After a connection was stored (made or rotated), on the registry's
   /// thread. It holds the secret: do not log it. Exceptions are contained.
   std::function<void(const IntegrationConnection&)> on_connect;
   /// After a connection was forgotten (integration.delete or forget()).
   std::function<void(std::string_view connection_id)> on_disconnect;
+  /// Only `route` manages connections. integration.create and
+  /// integration.delete arriving at any other v1 route of the router (one of
+  /// the bot's own, with its own secret) go to these when set (e.g. the
+  /// handlers the router had: the registry replaces them), else are refused
+  /// 403 and nothing is stored. At `route`/ID (signed with a connection's
+  /// own secret) they are always refused 403: one connection's holder can
+  /// never make, rotate or end another.
+  AckHandler<v1::IntegrationCreate> other_create;
+  AckHandler<v1::IntegrationDelete> other_delete;
 };
 
 /// The integrations registry. Configures the Router it is given: a v1 route
@@ -83,16 +94,18 @@ struct IntegrationsOptions {
 /// `{"webhook_url":"<public_url><route>/<id>","routes":[<events>]}`. Known
 /// already: replaced (a rotation; the old secret stops at once). The store
 /// cannot be written: 503 (Top.gg retries). A connection id of characters
-/// other than letters, digits, '-', '_', '.', '~' (or longer than 200): 422.
+/// other than letters, digits, '-', '_', '.', '~' (or longer than 200), or
+/// an empty webhook_secret: 422. Only at `route` (see other_create).
 ///
 /// **Deliveries** at `route`/ID: verified with that connection's secret only
 /// (not the integration's, not another connection's), handed to the
 /// handlers with VoteCreate::connection_id / WebhookTest::connection_id set.
-/// A deleted connection: 403, and a line. An unknown one may have just been
-/// made through another receiver sharing the store: 500 (Top.gg retries
-/// within seconds) and the store is read again at once; once a reading begun
-/// after that delivery has ended, 403 and a line. Before start() loaded the
-/// connections: 500.
+/// A deleted connection: 403 (told to the router's error hook; no line of
+/// the registry's, so made-up ids cannot flood the log). An unknown one may
+/// have just been made through another receiver sharing the store: 500
+/// (Top.gg retries within seconds) and the store is read again at once; once
+/// a reading begun after that delivery has ended, 403. Before start() loaded
+/// the connections: 500.
 ///
 /// **integration.delete**: forgotten in the store and here, then 204.
 class TOPGG_API Integrations {

@@ -11,7 +11,9 @@ flow           (memory store) integration.create → exactly {"webhook_url":…,
                (rotation) → the old secret 403, the new one accepted; a create with a stale
                timestamp → 403 and nothing changed; an unknown connection → 500 (it may be on its
                way from another listener: Top.gg retries), then 403; integration.delete → the
-               connection's deliveries 403 with a line; no secret ever on stdout or stderr
+               connection's deliveries 403; a create or delete at a connection's own URL (signed
+               with its secret) → 403, nothing changed; one at the bot's own --v1 route → the
+               tool's line, the registry untouched; no secret ever on stdout or stderr
 restart_sqlite stopped and started on the same SQLite file: the connection still works, a deleted one
                stays refused;
                `integrations list` shows it (without its secret), `integrations forget` ends it
@@ -19,6 +21,8 @@ restart_sqlite stopped and started on the same SQLite file: the connection still
 restart_redis  the same with Redis
 redis_two      two listeners on one Redis: a connection made through one is served by the other;
                deleted through the other, refused by the first
+exec_env       --exec children never get $TOPGG_INTEGRATION_SECRET (the plain --integrations ROUTE form)
+log_flood      2,000 deliveries to made-up connections: a handful of stderr lines, not one each
 secret_flag    without --integrations, an integration.create line carries "webhook_secret" only
                with --print-integration-secret
 options        refusals (exit 2) and --help
@@ -123,7 +127,7 @@ def no_secret_anywhere(child, *secrets):
 
 
 def flow(tool, loop, _redis=None):
-    a = listen(tool, loop, "--integration-events", "vote.create,webhook.test")
+    a = listen(tool, loop, "--integration-events", "vote.create,webhook.test", "--v1", "/topgg")
     try:
         status, body = create(a.port, "c1", "whs_c1_first")
         check(status == 200 and body == handshake("c1", ("vote.create", "webhook.test")),
@@ -159,15 +163,34 @@ def flow(tool, loop, _redis=None):
         # The integration's own endpoint refuses a connection's secret.
         check(create(a.port, "c3", "whs_c3", signed_with="whs_c2")[0] == 403,
               "a create signed with a connection's secret: 403")
+        # Only /integrations manages connections (issue 22): c2's holder cannot rotate or end c2 or
+        # another connection at its own URL.
+        status, _ = post(a.port, "/integrations/c2", {"type": "integration.create", "data": {
+            "connection_id": "c2", "webhook_secret": "whs_c2_taken", "project": PROJECT, "user": USER}}, "whs_c2")
+        check(status == 403, f"a create at c2's own URL, signed with c2's secret: 403 ({status})")
+        check(vote(a.port, "c2", "whs_c2_taken", voter="5") == 403, "its secret was not taken")
+        check(vote(a.port, "c2", "whs_c2", voter="55") == 204, "c2's secret unchanged")
+        status, _ = post(a.port, "/integrations/c2", {"type": "integration.delete", "data": {"connection_id": "c1"}},
+                         "whs_c2")
+        check(status == 403, f"a delete of c1 at c2's URL: 403 ({status})")
+        check(vote(a.port, "c1", "whs_c1_second", voter="51") == 204, "c1 still works")
+        a.wait_for("err", r"only /integrations manages connections")
+        # The bot's own --v1 route: integration.create is the tool's usual line, the registry untouched.
+        status, _ = post(a.port, "/topgg", {"type": "integration.create", "data": {
+            "connection_id": "c2", "webhook_secret": "whs_c2_other", "project": PROJECT, "user": USER}}, V1_SECRET)
+        check(status == 204, f"an integration.create at --v1 /topgg: answered by the tool's line ({status})")
+        got = lines(a, "integration.create")
+        check(len(got) == 1 and got[0]["connection_id"] == "c2" and got[0]["route"] == "/topgg", f"its line: {got}")
+        check(vote(a.port, "c2", "whs_c2_other", voter="52") == 403, "the registry did not take its secret")
+        check(vote(a.port, "c2", "whs_c2", voter="56") == 204, "c2 unchanged")
         check(delete(a.port, "c1") == 204, "integration.delete c1")
         check(vote(a.port, "c1", "whs_c1_second", voter="6") == 403, "c1 after its delete: 403")
-        a.wait_for("err", r"connection c1, which is not connected")
-        check(True, "the refusal of a deleted connection's delivery has its line")
         check(vote(a.port, "c2", "whs_c2", voter="6") == 204, "c2 still works")
         ids = [e["connection_id"] for e in lines(a, "vote.create")]
-        check(ids == ["c1", "c1", "c1", "c2"], f"every handled vote, with its connection: {ids}")
+        check(ids == ["c1", "c1", "c1", "c2", "c1", "c2", "c2"], f"every handled vote, with its connection: {ids}")
         check(a.end() == 0, "exits 0 on SIGTERM")
-        no_secret_anywhere(a, "whs_c1_first", "whs_c1_second", "whs_c2", "whs_c1_replayed", INTEGRATION_SECRET)
+        no_secret_anywhere(a, "whs_c1_first", "whs_c1_second", "whs_c2", "whs_c1_replayed", "whs_c2_taken",
+                           INTEGRATION_SECRET)
     finally:
         a.kill()
 
@@ -244,6 +267,62 @@ def redis_two(tool, loop, program=None):
             kill_all((a, b), redis)
 
 
+def exec_env(tool, loop, _redis=None):
+    """The integration's own secret (plain --integrations ROUTE: from $TOPGG_INTEGRATION_SECRET) never
+    reaches an --exec command's environment (issue 22), as the other secrets."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "env.txt")
+        a = listen(tool, loop, "--exec", f"env > {out}")
+        try:
+            check(create(a.port, "c1", "whs_c1")[0] == 200, "create c1 (its command ran)")
+            check(vote(a.port, "c1", "whs_c1") == 204, "a vote through c1 (its command ran)")
+            check(a.end() == 0, "exits 0 on SIGTERM")
+        finally:
+            a.kill()
+        with open(out) as f:
+            env_text = f.read()
+        check("PATH=" in env_text, "the command's environment was written")
+        check(INTEGRATION_SECRET not in env_text, "the command's environment does not hold the integration's secret")
+        check("TOPGG_INTEGRATION_SECRET=" not in env_text, "nor the variable")
+        check("TOPGG_V1_SECRET=" not in env_text, "(as the other secrets)")
+
+
+def log_flood(tool, loop, _redis=None):
+    """Deliveries to made-up connections, before any signature check: a line each was a log
+    flood for anyone (issue 22). The tool's rate-limited refusal lines tell them."""
+    a = listen(tool, loop)
+    try:
+        check(create(a.port, "real", "whs_real")[0] == 200, "create a real connection")
+        a.wait_for("err", r"connection made: real")
+        a.pump(0.5)
+        before = len(a.err.splitlines())
+        n = 1000
+        ids = [f"made-up-{i}" for i in range(n)]
+        def each():  # reading stderr meanwhile, so that a line each fails below, not by a full pipe
+            got = []
+            for i in ids:
+                got.append(vote(a.port, i, "whs_guess"))
+                a.pump(0)
+            return got
+        first = each()  # unknown: 500 (reading the store again), or 403
+        check(set(first) <= {500, 403}, f"made-up connections: 500 or 403 ({set(first)})")
+        wait_status("the last made-up connection, once the store was read again",
+                    lambda: vote(a.port, ids[-1], "whs_guess"), 403)
+        second = each()
+        # An id refused 403 is forgotten (a made-up one must not fill memory): next time 500 again.
+        check(set(second) <= {500, 403}, f"again: 500 or 403 ({set(second)})")
+        # (the last one had its 403 in wait_status above)
+        check(first.count(403) + second.count(403) >= n - 1, f"each made-up connection refused 403 at least once ({first.count(403)}, {second.count(403)})")
+        check(vote(a.port, "real", "whs_real") == 204, "the real connection still works")
+        check(a.end() == 0, "exits 0 on SIGTERM")
+        written = a.err.splitlines()[before:]
+        per_id = [x for x in written if b"made-up-" in x and b"not connected" in x]
+        check(not per_id, f"no line per made-up connection ({len(per_id)})")
+        check(len(written) < 60, f"2,001 refusals: a handful of lines, not one each ({len(written)})")
+    finally:
+        a.kill()
+
+
 def secret_flag(tool, loop, _redis=None):
     for flag, shown in (((), False), (("--print-integration-secret",), True)):
         c = Child([tool, "listen", "--host", "127.0.0.1", "--port", "0", "--loop", loop, "--v1", "/topgg", *flag],
@@ -283,7 +362,8 @@ def options(tool, loop, _redis=None):
     check(r.returncode == 2, "integrations list --dedup memory: exit 2")
 
 
-CASES = {f.__name__: f for f in (flow, restart_sqlite, restart_redis, redis_two, secret_flag, options)}
+CASES = {f.__name__: f for f in (flow, restart_sqlite, restart_redis, redis_two, exec_env, log_flood, secret_flag,
+                                  options)}
 
 if __name__ == "__main__":
     case, tool, loop = sys.argv[1:4]

@@ -6,7 +6,10 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <stdexcept>
@@ -74,7 +77,8 @@ struct Fixture {
   std::vector<std::string> lines, events, errors;
   std::unique_ptr<topgg::Integrations> registry;
 
-  explicit Fixture(std::shared_ptr<topgg::IdempotencyStore> s = std::make_shared<topgg::MemoryStore>())
+  explicit Fixture(std::shared_ptr<topgg::IdempotencyStore> s = std::make_shared<topgg::MemoryStore>(),
+                   std::chrono::milliseconds poll = 50ms, std::function<void(topgg::IntegrationsOptions&)> more = {})
       : store(std::move(s)) {
     router.idempotency_store(store);
     router.on_vote_create([this](const topgg::v1::VoteCreate& v) {
@@ -95,7 +99,9 @@ struct Fixture {
     o.secrets = {std::string(own_secret)};
     o.public_url = "https://bot.example.com/";
     o.events = {"vote.create", "webhook.test"};
-    o.poll = 50ms;
+    o.poll = poll;
+    if (more)
+      more(o);
     o.on_log = [this](std::string_view line) {
       std::lock_guard lock(m);
       lines.emplace_back(line);
@@ -205,7 +211,10 @@ TEST_CASE("create → exact handshake → the connection's deliveries with its s
       f.post("/integrations/c2", R"({"type":"webhook.test","data":{)" + project + "," + user + "}}", "whs_c2").status ==
       204);
   CHECK(f.events == std::vector<std::string>{"vote 100 via c1", "test via c2"});
-  CHECK(f.all_lines().find("connection nobody, which is not connected") != std::string::npos);
+  // Told through the error hook (the 403s); the registry writes no line per refused delivery.
+  CHECK(f.all_lines().find("403 ") != std::string::npos);
+  for (const std::string& line : f.lines)
+    CHECK(line.find("nobody") == std::string::npos);
 }
 
 TEST_CASE("a connection id that cannot be a path segment: 422, nothing stored") {
@@ -301,4 +310,119 @@ TEST_CASE("before start(), or after stop(): connection deliveries answered 500, 
   };
   CHECK(status("/integrations/c1", vote("1"), "whs_c1") == 500);
   CHECK(status("/integrations", create("c1", "whs_c1"), own_secret) == 503);
+}
+
+TEST_CASE("two registries on one store: an unknown delete here does not hide a connection made there") {
+  // Issue 22: A took its own write for the store's single change (++version). B makes X (the store
+  // moves to V+1); a delete of an unknown id reaches A (the store does not move): A at V+1 would
+  // never read X, whose deliveries were then 500, then 403 for ever. A polls rarely here: only the
+  // reload a miss asks for can find X.
+  auto store = std::make_shared<topgg::MemoryStore>();
+  Fixture a(store, std::chrono::hours(1));
+  Fixture b(store);
+  REQUIRE(b.post("/integrations", create("x", "whs_x"), own_secret).status == 200);
+  REQUIRE(a.post("/integrations", delete_of("never-made"), own_secret).status == 204);
+  const int first = a.post("/integrations/x", vote("20"), "whs_x").status;
+  CHECK((first == 500 || first == 204));
+  CHECK(a.until_not(500, [&] { return a.post("/integrations/x", vote("20"), "whs_x").status; }) == 204);
+  CHECK(a.events == std::vector<std::string>{"vote 20 via x"});
+}
+
+TEST_CASE("only the integration's route manages connections: not a connection's route, not another v1 route") {
+  std::vector<std::string> others;
+  Fixture f(std::make_shared<topgg::MemoryStore>(), 50ms, [&](topgg::IntegrationsOptions& o) {
+    o.other_create = [&](const topgg::v1::IntegrationCreate& ev, topgg::Ack ack) {
+      others.push_back("create " + ev.connection_id + " at " + ev.route);
+      ack.ok();
+    };
+  });
+  f.router.v1_webhook("/topgg", "whs_bot_own");
+  REQUIRE(f.post("/integrations", create("c1", "whs_c1"), own_secret).status == 200);
+  REQUIRE(f.post("/integrations", create("c2", "whs_c2"), own_secret).status == 200);
+  // c2's holder, at its own URL: cannot rotate or end c1 (or itself).
+  CHECK(f.post("/integrations/c2", create("c1", "whs_taken"), "whs_c2").status == 403);
+  CHECK(f.post("/integrations/c2", create("c2", "whs_taken"), "whs_c2").status == 403);
+  CHECK(f.post("/integrations/c2", delete_of("c1"), "whs_c2").status == 403);
+  CHECK(f.registry->find("c1")->webhook_secret == "whs_c1");
+  CHECK(f.registry->find("c2")->webhook_secret == "whs_c2");
+  CHECK(f.post("/integrations/c1", vote("30"), "whs_c1").status == 204);
+  // The bot's own v1 route: its create goes to the other handler; no delete handler: 403.
+  CHECK(f.post("/topgg", create("c1", "whs_mine"), "whs_bot_own").status == 204);
+  CHECK(others == std::vector<std::string>{"create c1 at /topgg"});
+  CHECK(f.post("/topgg", delete_of("c1"), "whs_bot_own").status == 403);
+  CHECK(f.registry->find("c1")->webhook_secret == "whs_c1");
+  CHECK(f.store->connection_store()->load().connections.size() == 2);
+  CHECK(f.post("/integrations/c1", vote("31"), "whs_c1").status == 204);
+  // One line per route, not per request.
+  const std::string all = f.all_lines();
+  std::size_t n = 0;
+  for (auto at = all.find("only /integrations manages"); at != std::string::npos;
+       at = all.find("only /integrations manages", at + 1))
+    ++n;
+  CHECK(n == 2); // /integrations/* and /topgg
+}
+
+TEST_CASE("integration.create without a webhook_secret: 422, nothing stored") {
+  Fixture f;
+  CHECK(f.post("/integrations", create("c1", ""), own_secret).status == 422);
+  CHECK(f.registry->size() == 0);
+  CHECK(f.store->connection_store()->load().connections.empty());
+}
+
+namespace {
+/// A memory store whose connections cannot be read while `down`; counts the polls.
+struct Flaky final : topgg::ConnectionStore {
+  topgg::MemoryStore& real;
+  std::atomic<bool> down{false};
+  std::atomic<int> asked{0};
+  explicit Flaky(topgg::MemoryStore& r) : real(r) {}
+  void put(const topgg::IntegrationConnection& c) override { real.connection_store()->put(c); }
+  bool erase(std::string_view id) override { return real.connection_store()->erase(id); }
+  topgg::ConnectionSnapshot load() override {
+    if (down)
+      throw std::runtime_error("connection refused");
+    return real.connection_store()->load();
+  }
+  std::uint64_t version() override {
+    ++asked;
+    if (down)
+      throw std::runtime_error("connection refused");
+    return real.connection_store()->version();
+  }
+};
+struct FlakyStore final : topgg::IdempotencyStore {
+  topgg::MemoryStore keys;
+  Flaky flaky{keys};
+  std::optional<topgg::ClaimResult> claim(std::string_view k, topgg::Now n, std::chrono::milliseconds l,
+                                          topgg::ClaimDeferral& d) override {
+    return keys.claim(k, n, l, d);
+  }
+  void confirm(std::string_view k, topgg::Now n, std::chrono::milliseconds t) override { keys.confirm(k, n, t); }
+  void release(std::string_view k, topgg::Now n) override { keys.release(k, n); }
+  topgg::ConnectionStore* connection_store() noexcept override { return &flaky; }
+};
+} // namespace
+
+TEST_CASE("a store that cannot be read: one line per outage, not one per poll") {
+  auto store = std::make_shared<FlakyStore>();
+  Fixture f(store);
+  auto count = [&](std::string_view what) {
+    std::lock_guard lock(f.m);
+    return std::count_if(f.lines.begin(), f.lines.end(),
+                         [&](const std::string& l) { return l.find(what) != std::string::npos; });
+  };
+  store->flaky.down = true;
+  const int from = store->flaky.asked;
+  for (int i = 0; i < 600 && store->flaky.asked < from + 10; ++i) // ten polls at least, 30 s at most
+    std::this_thread::sleep_for(50ms);
+  REQUIRE(store->flaky.asked >= from + 10);
+  CHECK(count("cannot read the connections") == 1);
+  store->flaky.down = false;
+  for (int i = 0; i < 600 && count("the store answers again") == 0; ++i)
+    std::this_thread::sleep_for(50ms);
+  CHECK(count("the store answers again") == 1);
+  store->flaky.down = true;
+  for (int i = 0; i < 600 && count("cannot read the connections") < 2; ++i)
+    std::this_thread::sleep_for(50ms);
+  CHECK(count("cannot read the connections") == 2); // a second outage: its own line
 }

@@ -145,6 +145,8 @@ std::optional<std::uint32_t> streak_of(topgg::VoteBook& book, const topgg::disco
 std::unique_ptr<DiscordSink> make_discord(const Options& o, std::shared_ptr<topgg::VoteBook> book) {
   if (!o.has("discord-webhook"))
     return nullptr;
+  if (o.has("no-dedup")) // without it, Top.gg's retries of handled votes would be posted again
+    usage_error("--discord-webhook posts each vote once: it cannot go with --no-dedup");
 #if !TOOL_HAVE_API
   (void)book;
   return nullptr;

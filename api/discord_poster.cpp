@@ -26,6 +26,7 @@ struct __attribute__((visibility("hidden"))) Poster::Impl {
   RateLimits limits;
 
   mutable std::mutex m;
+  std::mutex stop_m;               // stop() by one caller at a time: a second waits, then finds the thread joined
   std::condition_variable cv;      // the thread waits on it: intake, stop
   std::condition_variable done_cv; // stop() waits on it: the thread ended
   std::deque<VoteFields> inbox;
@@ -166,6 +167,7 @@ void Poster::post(VoteFields f) {
 
 void Poster::stop() {
   Impl& i = *impl_;
+  std::lock_guard one(i.stop_m); // two callers at once would both join()
   std::unique_lock lock(i.m);
   if (!i.thread.joinable())
     return;

@@ -333,3 +333,25 @@ TEST_CASE("an on_log that throws stops neither the poster nor post()") {
   CHECK(calls >= 3);
   poster.stop();
 }
+
+TEST_CASE("stop() from two threads at once: both return, the thread is joined once") {
+  auto q = std::make_shared<BrokenQueue>();
+  auto o = unreachable(10);
+  o.on_log = [](std::string_view) {};
+  for (int round = 0; round < 20; ++round) {
+    topgg::discord::Poster poster(o, q);
+    poster.post(v1_vote());
+    std::atomic<int> threw{0};
+    const auto stop = [&] {
+      try {
+        poster.stop();
+      } catch (...) {
+        ++threw;
+      }
+    };
+    std::thread a(stop), b(stop);
+    a.join();
+    b.join();
+    CHECK(threw == 0);
+  }
+}

@@ -26,9 +26,11 @@ struct __attribute__((visibility("hidden"))) Poster::Impl {
   RateLimits limits;
 
   mutable std::mutex m;
+  std::mutex stop_m;               // stop() by one caller at a time: a second waits, then finds the thread joined
   std::condition_variable cv;      // the thread waits on it: intake, stop
   std::condition_variable done_cv; // stop() waits on it: the thread ended
   std::deque<VoteFields> inbox;
+  std::size_t held = 0; // taken.size() as last told by the thread (never less): inbox + held <= intake
   bool stopping = false, finished = false, gone = false, full_said = false;
   PosterStats st;
   std::thread thread;
@@ -36,7 +38,7 @@ struct __attribute__((visibility("hidden"))) Poster::Impl {
   // The thread's own.
   std::deque<VoteFields> taken;
   std::optional<QueuedPost> current;
-  std::optional<std::uint64_t> unpopped; // accepted by Discord, not yet removed: never posted again
+  std::optional<std::uint64_t> unpopped; // accepted by Discord, its removal threw: removed before any post
   std::uint64_t queued = 0;
   milliseconds poll{0};           // the queue's poll_interval(): shared by processes when positive
   Steady::time_point next_poll{}; // a shared queue that had nothing for this poster is asked again then
@@ -44,12 +46,17 @@ struct __attribute__((visibility("hidden"))) Poster::Impl {
 
   ~Impl() { OPENSSL_cleanse(url.data(), url.size()); }
 
-  void log(const std::string& line) const {
-    const std::string clean = scrub(line);
-    if (opt.on_log)
-      opt.on_log(clean);
-    else
-      std::fprintf(stderr, "topgg-webhook: %s\n", clean.c_str());
+  // Never throws: an on_log that throws (or an allocation that fails) must not end the poster's
+  // thread (std::terminate) nor fail post() on the caller's thread; the line is lost instead.
+  void log(const std::string& line) const noexcept {
+    try {
+      const std::string clean = scrub(line);
+      if (opt.on_log)
+        opt.on_log(clean);
+      else
+        std::fprintf(stderr, "topgg-webhook: %s\n", clean.c_str());
+    } catch (...) {
+    }
   }
   std::string scrub(std::string s) const {
     for (const std::string* secret : {&url, &opt.webhook_url, &token})
@@ -61,6 +68,15 @@ struct __attribute__((visibility("hidden"))) Poster::Impl {
   void set_queued() {
     std::lock_guard lock(m);
     st.queued = queued;
+    held = taken.size();
+  }
+  /// Removes the message Discord accepted; throws (and keeps `unpopped`) when the store fails.
+  void pop_unpopped() {
+    queue->pop(*unpopped);
+    unpopped.reset();
+    if (queued > 0) // a shared queue's holder also posts what other processes pushed
+      --queued;
+    set_queued();
   }
 
   void run();
@@ -133,7 +149,7 @@ void Poster::post(VoteFields f) {
       ++i.st.overflow;
       return;
     }
-    if (i.inbox.size() >= i.opt.intake) {
+    if (i.inbox.size() + i.held >= i.opt.intake) { // taken too: it grows while the store is down
       ++i.st.overflow;
       say_full = !i.full_said;
       i.full_said = true;
@@ -151,6 +167,7 @@ void Poster::post(VoteFields f) {
 
 void Poster::stop() {
   Impl& i = *impl_;
+  std::lock_guard one(i.stop_m); // two callers at once would both join()
   std::unique_lock lock(i.m);
   if (!i.thread.joinable())
     return;
@@ -180,6 +197,7 @@ bool Poster::Impl::wait_until(Steady::time_point t) {
   for (auto& f : inbox)
     taken.push_back(std::move(f));
   inbox.clear();
+  held = taken.size();
   return !stopping;
 }
 
@@ -202,6 +220,7 @@ bool Poster::Impl::push_taken() {
       if (!store_trouble)
         log(std::string("Discord: cannot queue a message (") + e.what() + "); trying again");
       store_trouble = true;
+      set_queued();
       return false;
     }
     if (store_trouble)
@@ -228,13 +247,8 @@ bool Poster::Impl::push_taken() {
 
 /// One attempt at the oldest message; false when posting must wait (a failure, a limit).
 bool Poster::Impl::post_front() {
-  if (unpopped) {
-    queue->pop(*unpopped); // may throw: then tried again, never posted twice
-    unpopped.reset();
-    if (queued > 0) // a shared queue's holder also posts what other processes pushed
-      --queued;
-    set_queued();
-  }
+  if (unpopped)
+    pop_unpopped(); // its removal threw last time: tried again before any post, never posted twice
   if (!current || poll > milliseconds::zero())
     current = queue->front(); // a shared queue's lease may have moved since the last attempt
   if (!current) {
@@ -291,8 +305,11 @@ bool Poster::Impl::post_front() {
   if (outage)
     log("Discord: posting again");
   outage = false;
+  // Removed now, not before the next post: a stop (or, shared, a lease that ends) during the rate
+  // limit's wait must not leave it queued to be posted again.
   unpopped = current->seq;
   current.reset();
+  pop_unpopped(); // may throw: `unpopped` stays, removed before the next post or at the stop
   return true;
 }
 
@@ -314,10 +331,12 @@ void Poster::Impl::run() {
     const bool idle =
         !current && queued == 0 && !unpopped && (poll <= milliseconds::zero() || Steady::now() < next_poll);
     if (halted || Steady::now() < ready || idle || !pushed) {
+      // What could not be pushed is tried again after a while, even with nothing to post: an
+      // idle poster would otherwise hold it until the next event arrives.
       const auto until = halted                                ? Steady::time_point::max()
+                         : !pushed                             ? Steady::now() + backoff
                          : idle && poll > milliseconds::zero() ? next_poll // others push too
                          : idle                                ? Steady::time_point::max()
-                         : !pushed                             ? Steady::now() + backoff
                                                                : ready;
       if (!wait_until(until))
         continue; // stopping: push what came, then end
@@ -343,6 +362,13 @@ void Poster::Impl::run() {
       backoff = std::min(backoff * 2, opt.retry_most);
     }
     wait_until(Steady::now()); // takes what arrived meanwhile
+  }
+  if (unpopped) {
+    try {
+      pop_unpopped(); // a last try: else it is posted again at the next start
+    } catch (const std::exception& e) {
+      log(std::string("Discord: cannot remove a posted message (") + e.what() + "): it may be posted again");
+    }
   }
   if (!taken.empty())
     log("Discord: " + std::to_string(taken.size()) + " messages could not be queued before the stop: lost");

@@ -4,9 +4,9 @@
 #include "topgg/redis_post_queue.hpp"
 
 #include <mutex>
-#include <random>
 #include <stdexcept>
 
+#include "common.hpp"
 #include "redis_sync.hpp"
 
 namespace topgg {
@@ -39,14 +39,6 @@ return {1, head[1]})";
 constexpr const char* kRelease = R"(
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0)";
-
-std::string new_token() {
-  std::random_device rd;
-  std::string t;
-  for (int i = 0; i < 4; ++i)
-    t += std::to_string(rd()) + (i < 3 ? "-" : "");
-  return t;
-}
 
 } // namespace
 
@@ -98,7 +90,7 @@ RedisPostQueue::RedisPostQueue(RedisOptions redis, std::size_t capacity, std::ch
   impl_->posts = prefix + "discord-posts";
   impl_->seq = prefix + "discord-seq";
   impl_->lease = prefix + "discord-lease";
-  impl_->token = new_token();
+  impl_->token = detail::random_token(); // the lease holder's name: 128 random bits
   impl_->ttl = std::to_string(lease_ttl.count());
   impl_->capacity = capacity;
 }

@@ -40,6 +40,8 @@ std::shared_ptr<topgg::RedisStreamWriter> make_stream(const Options& o) {
         usage_error(std::string("--") + opt + " needs --redis-stream");
     return nullptr;
   }
+  if (o.has("no-dedup")) // without it, Top.gg's retries of handled votes would be added again
+    usage_error("--redis-stream adds each vote once: it cannot go with --no-dedup");
   topgg::RedisStreamOptions so;
   so.stream = o.get("redis-stream");
   if (so.stream.empty())

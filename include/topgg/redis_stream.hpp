@@ -75,7 +75,12 @@ struct TOPGG_API RedisStreamOptions {
 /// XADD works again, and the writer reconnects with back-off (also without
 /// events, so the second line comes when Redis is back). An XADD whose answer
 /// timed out may still have been applied: the delivery is answered 503 and
-/// its retry adds the event again — at least once, never lost.
+/// its retry adds the event again — at least once, never lost. So does a
+/// caller that, after done(true, …), does more before answering the delivery
+/// and fails or runs past the Ack's deadline (topgg-webhook writes the stdout
+/// line after the XADD: a blocked or failed stdout answers 503). Consumers
+/// must be idempotent: the entry's `json` names the vote (a vote.create's
+/// `id`, or project + user + `created_at`).
 class TOPGG_API RedisStreamWriter {
 public:
   /// A stream entry's fields, in order.

@@ -5,9 +5,14 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
+#include <functional>
+#include <mutex>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "topgg/discord.hpp"
 #include "topgg/sqlite_post_queue.hpp"
@@ -231,4 +236,122 @@ TEST_CASE("the poster's counters in Prometheus' text format") {
   CHECK(out.find("\ntopgg_webhook_discord_queued 3\n") != std::string::npos);
   CHECK(out.find("\ntopgg_webhook_discord_stopped 0\n") != std::string::npos);
   CHECK(out.find("# TYPE topgg_webhook_discord_queued gauge\n") != std::string::npos);
+}
+
+namespace {
+
+// A queue whose store is down while `broken`: push() throws. (The real stores are tested elsewhere.)
+class BrokenQueue final : public topgg::PostQueue {
+public:
+  std::atomic<bool> broken{true};
+  std::atomic<int> pushes{0}; // push() calls, failed ones included
+  topgg::MemoryPostQueue inner{1000};
+  bool push(std::string_view body) override {
+    ++pushes;
+    if (broken)
+      throw std::runtime_error("the store is down");
+    return inner.push(body);
+  }
+  std::optional<topgg::QueuedPost> front() override { return inner.front(); }
+  void pop(std::uint64_t seq) override { inner.pop(seq); }
+  std::size_t size() override { return inner.size(); }
+};
+
+// Nothing listens on port 1: every post fails at once and is tried again.
+topgg::discord::PosterOptions unreachable(std::size_t intake) {
+  topgg::discord::PosterOptions o;
+  o.webhook_url = "https://127.0.0.1:1/api/webhooks/1/abcdefghijklmnop";
+  o.intake = intake;
+  o.retry_first = o.retry_most = 5ms;
+  o.stop_grace = 100ms;
+  return o;
+}
+
+// Waits (generously: a busy machine) for `done`.
+bool eventually(const std::function<bool()>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline)
+      return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+// Two push() calls begun after this: the poster's thread took what post() had handed over before.
+bool taken(const BrokenQueue& q) {
+  const int seen = q.pushes;
+  return eventually([&] { return q.pushes >= seen + 2; });
+}
+
+} // namespace
+
+TEST_CASE("the poster holds at most `intake` events while the queue's store is down; one line says so") {
+  auto q = std::make_shared<BrokenQueue>();
+  std::mutex m;
+  std::vector<std::string> lines;
+  auto o = unreachable(5);
+  o.on_log = [&](std::string_view l) {
+    std::lock_guard lock(m);
+    lines.emplace_back(l);
+  };
+  topgg::discord::Poster poster(o, q);
+  for (int i = 0; i < 20; ++i) {
+    const auto before = poster.stats().overflow;
+    poster.post(v1_vote());
+    if (poster.stats().overflow == before)
+      REQUIRE(taken(*q)); // handed to the thread, which cannot queue it: it still counts
+  }
+  CHECK(poster.stats().overflow == 15);
+  q->broken = false;
+  REQUIRE(eventually([&] { return q->inner.size() >= 5; }));
+  poster.stop();
+  CHECK(q->inner.size() == 5); // those held, no more
+  std::lock_guard lock(m);
+  int full = 0;
+  for (const auto& l : lines)
+    full += l.find("events wait to be queued") != std::string::npos;
+  CHECK(full == 1);
+}
+
+TEST_CASE("an on_log that throws stops neither the poster nor post()") {
+  auto q = std::make_shared<BrokenQueue>();
+  std::atomic<int> calls{0};
+  auto o = unreachable(1);
+  o.on_log = [&](std::string_view) {
+    ++calls;
+    throw std::runtime_error("the log is broken");
+  };
+  topgg::discord::Poster poster(o, q);
+  poster.post(v1_vote());
+  REQUIRE(taken(*q));                    // its "cannot queue" line threw on the poster's thread
+  CHECK_NOTHROW(poster.post(v1_vote())); // the intake is full: that line throws on this thread
+  CHECK(poster.stats().overflow == 1);
+  q->broken = false;
+  REQUIRE(eventually([&] { return q->inner.size() == 1; }));
+  REQUIRE(eventually([&] { return poster.stats().retried >= 2; })); // posting fails, logs, goes on
+  CHECK(calls >= 3);
+  poster.stop();
+}
+
+TEST_CASE("stop() from two threads at once: both return, the thread is joined once") {
+  auto q = std::make_shared<BrokenQueue>();
+  auto o = unreachable(10);
+  o.on_log = [](std::string_view) {};
+  for (int round = 0; round < 20; ++round) {
+    topgg::discord::Poster poster(o, q);
+    poster.post(v1_vote());
+    std::atomic<int> threw{0};
+    const auto stop = [&] {
+      try {
+        poster.stop();
+      } catch (...) {
+        ++threw;
+      }
+    };
+    std::thread a(stop), b(stop);
+    a.join();
+    b.join();
+    CHECK(threw == 0);
+  }
 }

@@ -16,6 +16,9 @@ redis-restart  the restart case with --dedup redis://: the queue is kept in Redi
 redis-replicas two listeners on one Redis, each receiving votes: one queue, one poster at a time;
          every vote posted exactly once, those queued during an outage in the order they were queued;
          the two listeners' stop lines count every message once between them
+stop-in-wait  --dedup sqlite: a 2xx that empties the bucket for 30 s, SIGTERM during that wait,
+         restart on the same file: the posted message is not posted again, the others once, in order
+options  --no-dedup with --discord-webhook or --redis-stream: exit 2, one line
 gone     404 from Discord: one line saying so, no further attempt, deliveries go on (2xx)
 secret   the webhook URL (and its token) appears in no stdout, stderr line (errors included) or
          --exec child's environment, and the variable is not handed to the child
@@ -63,9 +66,11 @@ class MockDiscord:
         self.script = []
         self.accepted = []  # the JSON bodies answered 200, in order
         self.attempts = 0
+        self.answered = 0  # answers written whole
         self.problems = []  # requests that broke a rule (a rate limit, the URL, the body)
         self.not_before = 0.0  # monotonic: no request before this (a 429's or a bucket's reset)
         self.fail_always = None  # a status answered to every request while set
+        self.dry_for = None  # seconds: while set, every 2xx empties the bucket for this long
         self.sent = 0
         self.refusing = False
         self.server = None
@@ -140,11 +145,12 @@ class MockDiscord:
             self.accepted.append(message)
             self.sent += 1
             # Every third message empties the bucket for half a second.
-            dry = self.sent % 3 == 0
+            dry = self.sent % 3 == 0 or self.dry_for is not None
+            reset = self.dry_for if self.dry_for is not None else 0.5
         headers = {"X-RateLimit-Bucket": "b1", "X-RateLimit-Limit": "3",
-                   "X-RateLimit-Remaining": "0" if dry else "2", "X-RateLimit-Reset-After": "0.5"}
+                   "X-RateLimit-Remaining": "0" if dry else "2", "X-RateLimit-Reset-After": str(reset)}
         self.answer(h, 200, json.dumps({"id": "1", "content": message.get("content")}), headers,
-                    wait=0.5 if dry else 0)
+                    wait=reset if dry else 0)
 
     def answer(self, h, status, body, headers, wait=0):
         data = body.encode()
@@ -157,6 +163,8 @@ class MockDiscord:
             h.send_header(k, v)
         h.end_headers()
         h.wfile.write(data)
+        with self.lock:
+            self.answered += 1
 
     def contents(self):
         with self.lock:
@@ -300,6 +308,52 @@ def case_restart(tool, mock, ca, tmp, store=None):
     want = [f"Thank you for voting, <@{user(i)}>!" for i in (0, 1, 2, 3, 4, 7)]
     check(mock.contents() == want, f"queued messages first, each once, then the new one: {mock.contents()}")
     check(child.end() == 0, "the listener exits 0 on SIGTERM")
+
+
+def case_stop_in_wait(tool, mock, ca, tmp):
+    """Discord accepts a message and empties the bucket for several seconds; the listener is
+    stopped during that wait and started again on the same file: that message is not posted
+    again (it was removed right after the 2xx), the others are posted once, in order."""
+    store = "sqlite:" + os.path.join(tmp, "store.db")
+    mock.dry_for = 30
+    child = listen(tool, mock, ca, "--dedup", store)
+    for i in range(3):
+        check(send_bot(child.port, user(i)) == 200, f"vote {i} answered 200")
+    mock.wait_for(1, "the first message")
+    deadline = time.monotonic() + WAIT
+    while mock.answered == 0 and time.monotonic() < deadline:  # the 2xx has left: the stop needs not cancel
+        time.sleep(0.05)
+    time.sleep(1)  # inside the bucket's 30 s wait
+    check(child.end() == 0, "the listener exits 0 on SIGTERM during the rate limit's wait")
+    check("1 messages posted, 2 still queued" in child.err.decode(),
+          f"stopped with the posted message removed: {child.err.decode()}")
+    check(len(mock.contents()) == 1, "one message posted before the restart")
+    mock.dry_for = None
+    with mock.lock:
+        mock.not_before = 0.0  # the new process has not seen the bucket: it posts at once
+    child = listen(tool, mock, ca, "--dedup", store)
+    mock.wait_for(3, "after the restart")
+    time.sleep(2)  # a second copy of the first would come now
+    want = [f"Thank you for voting, <@{user(i)}>!" for i in range(3)]
+    check(mock.contents() == want, f"each message posted once, in order: {mock.contents()}")
+    check(child.end() == 0, "the listener exits 0 on SIGTERM")
+
+
+def case_options(tool, mock, ca, tmp):
+    """--no-dedup with a sink that promises each vote once: refused (exit 2, one line)."""
+    import subprocess
+    env = dict(ENV, DISCORD_URL=mock.url)
+    cases = [["--discord-webhook", "DISCORD_URL", "--discord-ca", ca]]
+    if "--redis-stream" in subprocess.run([tool, "listen", "--help"], capture_output=True, text=True,
+                                          timeout=30).stdout:
+        cases.append(["--redis-stream", "votes", "--redis-stream-url", "redis://127.0.0.1:1"])
+    for extra in cases:
+        p = subprocess.run([tool, "listen", "--host", "127.0.0.1", "--port", "0", "--dbl", "/dbl", *extra,
+                            "--no-dedup"], env=env, capture_output=True, text=True, timeout=30)
+        lines = p.stderr.strip().splitlines()
+        check(p.returncode == 2 and len(lines) == 1 and "--no-dedup" in lines[0] and extra[0] in lines[0],
+              f"{extra[0]} with --no-dedup: exit 2, one line ({p.returncode}, {p.stderr.strip()!r})")
+    check(mock.attempts == 0, "nothing posted")
 
 
 def redis_server(tmp):

@@ -78,6 +78,7 @@ struct IntegrationsOptions {
   /// own secret) they are always refused 403: one connection's holder can
   /// never make, rotate or end another.
   AckHandler<v1::IntegrationCreate> other_create;
+  /// integration.delete at any other v1 route: see other_create.
   AckHandler<v1::IntegrationDelete> other_delete;
 };
 

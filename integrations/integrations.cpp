@@ -11,12 +11,21 @@
 #include <shared_mutex>
 #include <stdexcept>
 #include <thread>
+#include <functional>
 #include <unordered_map>
 #include <unordered_set>
 
 namespace topgg {
 
 namespace {
+
+/// Hashes a connection id held as std::string or seen as a string_view, so that
+/// a delivery's lookup needs no copy of the id (heterogeneous find).
+struct IdHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view id) const noexcept { return std::hash<std::string_view>{}(id); }
+};
+using ConnectionMap = std::unordered_map<std::string, IntegrationConnection, IdHash, std::equal_to<>>;
 
 void json_string(std::string& out, std::string_view s) {
   out += '"';
@@ -77,11 +86,11 @@ struct Integrations::Impl {
 
   // The map the resolver reads, under `map_m`.
   mutable std::shared_mutex map_m;
-  std::unordered_map<std::string, IntegrationConnection> by_id;
+  ConnectionMap by_id;
   bool loaded = false;
   std::uint64_t version = 0; // of the store, when by_id was last loaded (or changed by this receiver)
   // Connections known to be gone (deleted here, or missing from a reload): refused at once.
-  std::unordered_set<std::string> forgotten;
+  std::unordered_set<std::string, IdHash, std::equal_to<>> forgotten;
   // Unknown connections asked for, each with the number of the reload under way when first asked
   // for: answered 500 (Top.gg retries within seconds) until a reload begun after that one ended,
   // since another receiver may have made the connection since our last look; then 403.
@@ -124,7 +133,7 @@ struct Integrations::Impl {
   }
 
   void replace_all(ConnectionSnapshot s, std::uint64_t reload) {
-    std::unordered_map<std::string, IntegrationConnection> fresh;
+    ConnectionMap fresh;
     fresh.reserve(s.connections.size());
     for (IntegrationConnection& c : s.connections)
       fresh.emplace(c.connection_id, std::move(c));
@@ -319,19 +328,19 @@ struct Integrations::Impl {
     if (path.size() <= prefix.size() || path.substr(0, prefix.size()) != prefix)
       return;
     const std::string_view id = path.substr(prefix.size());
-    const std::string key(id);
     {
       std::shared_lock lock(map_m);
       if (!loaded)
         throw std::runtime_error("the integration connections are not loaded yet");
-      const auto it = by_id.find(key);
+      const auto it = by_id.find(id); // by the path's bytes: no copy of the id per delivery
       if (it != by_id.end()) {
         secrets.push_back(it->second.webhook_secret);
         return;
       }
-      if (forgotten.count(key) != 0 || !connection_id_ok(id))
+      if (forgotten.find(id) != forgotten.end() || !connection_id_ok(id))
         return; // deleted, or no connection's id: no secret, so 403 (the router's error hook tells it)
     }
+    const std::string key(id);
     std::unique_lock lock(map_m);    // a miss: its bookkeeping
     const auto it = by_id.find(key); // made meanwhile?
     if (it != by_id.end()) {

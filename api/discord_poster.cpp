@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <deque>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -17,11 +18,30 @@ namespace topgg::discord {
 using std::chrono::milliseconds;
 using Steady = std::chrono::steady_clock;
 
+namespace {
+
+/// A webhook URL and the forms of it that are scrubbed from every line.
+struct WebhookUrl {
+  std::string given; // as the caller gave it
+  std::string url;   // with wait=true: what is posted to
+  std::string token; // its last path segment
+
+  /// False when `u` is not https://… without spaces or a fragment.
+  bool parse(const std::string& u);
+  void cleanse() {
+    for (std::string* s : {&given, &url, &token})
+      OPENSSL_cleanse(s->data(), s->size());
+  }
+};
+
+} // namespace
+
 struct __attribute__((visibility("hidden"))) Poster::Impl {
   PosterOptions opt;
   std::shared_ptr<PostQueue> queue;
-  std::string url;   // the webhook's, with wait=true: a secret
-  std::string token; // its last path segment, scrubbed from messages too
+  WebhookUrl hook; // secrets: the thread's to read; written by it under secrets_m
+  mutable std::mutex secrets_m;
+  std::vector<WebhookUrl> retired; // URLs replaced by set_webhook_url: still scrubbed
   api::detail::Transfer transfer;
   RateLimits limits;
 
@@ -30,7 +50,9 @@ struct __attribute__((visibility("hidden"))) Poster::Impl {
   std::condition_variable cv;      // the thread waits on it: intake, stop
   std::condition_variable done_cv; // stop() waits on it: the thread ended
   std::deque<VoteFields> inbox;
-  std::size_t held = 0; // taken.size() as last told by the thread (never less): inbox + held <= intake
+  std::optional<WebhookUrl> next_hook; // set_webhook_url's, for the thread to take before its next post
+  bool next_revives = false;           // posting had stopped when it was given
+  std::size_t held = 0;                // taken.size() as last told by the thread (never less): inbox + held <= intake
   bool stopping = false, finished = false, gone = false, full_said = false;
   PosterStats st;
   std::thread thread;
@@ -44,7 +66,13 @@ struct __attribute__((visibility("hidden"))) Poster::Impl {
   Steady::time_point next_poll{}; // a shared queue that had nothing for this poster is asked again then
   bool outage = false, store_trouble = false, queue_full = false;
 
-  ~Impl() { OPENSSL_cleanse(url.data(), url.size()); }
+  ~Impl() {
+    hook.cleanse();
+    for (WebhookUrl& w : retired)
+      w.cleanse();
+    if (next_hook)
+      next_hook->cleanse();
+  }
 
   // Never throws: an on_log that throws (or an allocation that fails) must not end the poster's
   // thread (std::terminate) nor fail post() on the caller's thread; the line is lost instead.
@@ -59,10 +87,16 @@ struct __attribute__((visibility("hidden"))) Poster::Impl {
     }
   }
   std::string scrub(std::string s) const {
-    for (const std::string* secret : {&url, &opt.webhook_url, &token})
-      if (!secret->empty())
-        for (auto at = s.find(*secret); at != std::string::npos; at = s.find(*secret, at))
-          s.replace(at, secret->size(), "<webhook>");
+    std::lock_guard lock(secrets_m);
+    const auto hide = [&s](const WebhookUrl& w) {
+      for (const std::string* secret : {&w.url, &w.given, &w.token}) // the longest first
+        if (!secret->empty())
+          for (auto at = s.find(*secret); at != std::string::npos; at = s.find(*secret, at))
+            s.replace(at, secret->size(), "<webhook>");
+    };
+    hide(hook);
+    for (const WebhookUrl& w : retired)
+      hide(w);
     return s;
   }
   void set_queued() {
@@ -80,6 +114,7 @@ struct __attribute__((visibility("hidden"))) Poster::Impl {
   }
 
   void run();
+  void take_next_hook();
   bool push_taken();
   bool post_front();
   /// Waits until `t` (or for intake when `t` is max) or stop; false once stopping.
@@ -95,24 +130,35 @@ bool header_safe(std::string_view s) {
   return true;
 }
 
+bool WebhookUrl::parse(const std::string& u) {
+  if (u.size() <= 8 || !api::detail::starts_with_nocase(u, "https://") || !header_safe(u) ||
+      u.find('#') != std::string::npos)
+    return false;
+  given = u;
+  url = u + (u.find('?') == std::string::npos ? "?wait=true" : "&wait=true");
+  const std::size_t path_end = u.find('?') == std::string::npos ? u.size() : u.find('?');
+  const std::size_t slash = u.rfind('/', path_end);
+  token.clear();
+  if (slash != std::string::npos && slash > 8 && path_end - slash > 8)
+    token = u.substr(slash + 1, path_end - slash - 1);
+  return true;
+}
+
+constexpr const char* kBadUrl = "the Discord webhook URL must be https://… without spaces or a fragment";
+
 } // namespace
 
 Poster::Poster(PosterOptions options, std::shared_ptr<PostQueue> queue) : impl_(std::make_shared<Impl>()) {
   Impl& i = *impl_;
-  const std::string& u = options.webhook_url;
   if (!queue)
     throw std::invalid_argument("the Discord poster needs a queue");
-  if (u.size() <= 8 || !api::detail::starts_with_nocase(u, "https://") || !header_safe(u) ||
-      u.find('#') != std::string::npos)
-    throw std::invalid_argument("the Discord webhook URL must be https://… without spaces or a fragment");
+  if (!i.hook.parse(options.webhook_url))
+    throw std::invalid_argument(kBadUrl);
   if (options.retry_first <= milliseconds::zero() || options.retry_most < options.retry_first ||
       options.timeout <= milliseconds::zero() || options.stop_grace < milliseconds::zero() || options.intake == 0)
     throw std::invalid_argument("Discord poster: waits and timeouts must be positive, retry_most >= retry_first");
-  i.url = u + (u.find('?') == std::string::npos ? "?wait=true" : "&wait=true");
-  const std::size_t path_end = u.find('?') == std::string::npos ? u.size() : u.find('?');
-  const std::size_t slash = u.rfind('/', path_end);
-  if (slash != std::string::npos && slash > 8 && path_end - slash > 8)
-    i.token = u.substr(slash + 1, path_end - slash - 1);
+  OPENSSL_cleanse(options.webhook_url.data(), options.webhook_url.size()); // kept in `hook` alone
+  options.webhook_url.clear();
   i.opt = std::move(options);
   i.queue = std::move(queue);
   static std::once_flag curl_once;
@@ -182,6 +228,22 @@ void Poster::stop() {
   i.thread.join();
 }
 
+void Poster::set_webhook_url(const std::string& url) {
+  WebhookUrl w;
+  if (!w.parse(url))
+    throw std::invalid_argument(kBadUrl);
+  Impl& i = *impl_;
+  {
+    std::lock_guard lock(i.m);
+    if (i.next_hook)
+      i.next_hook->cleanse();
+    i.next_hook = std::move(w);
+    i.next_revives = i.next_revives || i.gone;
+    i.gone = i.st.stopped = false; // events handed over from now on are queued for the new webhook
+  }
+  i.cv.notify_all();
+}
+
 PosterStats Poster::stats() const {
   std::lock_guard lock(impl_->m);
   return impl_->st;
@@ -189,7 +251,7 @@ PosterStats Poster::stats() const {
 
 bool Poster::Impl::wait_until(Steady::time_point t) {
   std::unique_lock lock(m);
-  const auto woken = [this] { return stopping || !inbox.empty(); };
+  const auto woken = [this] { return stopping || !inbox.empty() || next_hook; };
   if (t == Steady::time_point::max())
     cv.wait(lock, woken);
   else
@@ -259,7 +321,7 @@ bool Poster::Impl::post_front() {
     st.queued = waiting;
     return false;
   }
-  const api::detail::Attempt a = transfer.perform(url, &current->body);
+  const api::detail::Attempt a = transfer.perform(hook.url, &current->body);
   if (a.cancelled)
     return false;
   const auto now = Steady::now();
@@ -286,10 +348,13 @@ bool Poster::Impl::post_front() {
   if (a.status == 401 || a.status == 403 || a.status == 404) {
     {
       std::lock_guard lock(m); // before the line: an event handed over after it is counted as dropped
+      if (next_hook)
+        return false; // the URL was replaced meanwhile: the message goes to the new one
       gone = st.stopped = true;
     }
     log("Discord answered " + std::to_string(a.status) +
-        " to the webhook: it was deleted, or the URL is wrong. Posting stops (deliveries go on; " +
+        " to the webhook: it was deleted, or the URL is wrong. Posting stops until a new URL is given "
+        "(deliveries go on; " +
         std::to_string(queued) + " messages stay queued)");
     return false;
   }
@@ -313,10 +378,33 @@ bool Poster::Impl::post_front() {
   return true;
 }
 
+/// A URL given by set_webhook_url() is used from the next attempt on; one the last answer (a 401,
+/// 403 or 404 to the old URL) made this poster stop posting starts again with it.
+void Poster::Impl::take_next_hook() {
+  std::optional<WebhookUrl> w;
+  bool was_gone = false;
+  {
+    std::lock_guard lock(m);
+    if (!next_hook)
+      return;
+    w.swap(next_hook);
+    was_gone = next_revives || gone;
+    next_revives = gone = st.stopped = false;
+  }
+  {
+    std::lock_guard lock(secrets_m);
+    retired.push_back(std::move(hook));
+    hook = std::move(*w);
+  }
+  log("Discord: a new webhook URL is used from now on" +
+      (was_gone ? "; posting again (" + std::to_string(queued) + " messages wait)" : std::string()));
+}
+
 void Poster::Impl::run() {
   milliseconds backoff = opt.retry_first;
   Steady::time_point next_try{};
   for (;;) {
+    take_next_hook();
     const bool pushed = push_taken();
     {
       std::lock_guard lock(m);

@@ -147,7 +147,7 @@ struct PosterStats {
   std::uint64_t rejected = 0;     ///< messages Discord refused (another 4xx): dropped, one line each
   std::uint64_t overflow = 0;     ///< events not queued: the queue was full, or posting had stopped
   std::uint64_t queued = 0;       ///< waiting now (as last seen by the poster's thread)
-  bool stopped = false;           ///< Discord answered 401/403/404: the webhook is gone, posting stopped
+  bool stopped = false;           ///< Discord answered 401/403/404: posting stopped (until set_webhook_url)
 };
 
 /// Appends `s` in Prometheus' text format: topgg_webhook_discord_posts_total,
@@ -210,6 +210,12 @@ public:
   /// finish (PosterOptions::stop_grace, then cancels it), and ends the
   /// thread; what is queued stays queued. Idempotent.
   void stop();
+  /// Any thread: the webhook URL from the next request on (a new webhook, a
+  /// rotated token), by the rule of PosterOptions::webhook_url, else
+  /// std::invalid_argument and the old one is kept. Posting that a 401, 403
+  /// or 404 stopped starts again: what stayed queued is posted, in order.
+  /// Both URLs stay secrets (scrubbed from every line).
+  void set_webhook_url(const std::string& url);
   /// Any thread.
   PosterStats stats() const;
 

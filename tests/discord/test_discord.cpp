@@ -355,3 +355,34 @@ TEST_CASE("stop() from two threads at once: both return, the thread is joined on
     CHECK(threw == 0);
   }
 }
+
+TEST_CASE("set_webhook_url: a malformed URL is refused; a new one is taken by the thread, and never shown") {
+  auto q = std::make_shared<topgg::MemoryPostQueue>(10);
+  std::mutex m;
+  std::vector<std::string> lines;
+  auto o = unreachable(10);
+  o.on_log = [&](std::string_view l) {
+    std::lock_guard lock(m);
+    lines.emplace_back(l);
+  };
+  topgg::discord::Poster poster(o, q);
+  for (const char* bad : {"http://127.0.0.1/api/webhooks/1/x", "https://", "https://a b/c", "https://a/b#c", ""})
+    CHECK_THROWS_AS(poster.set_webhook_url(bad), std::invalid_argument);
+  const std::string token = "qrstuvwxyz0123456789";
+  poster.set_webhook_url("https://127.0.0.1:1/api/webhooks/2/" + token);
+  const auto said = [&](const std::string& what) {
+    std::lock_guard lock(m);
+    for (const auto& l : lines)
+      if (l.find(what) != std::string::npos)
+        return true;
+    return false;
+  };
+  REQUIRE(eventually([&] { return said("a new webhook URL is used from now on"); }));
+  CHECK_FALSE(said("posting again")); // posting had not stopped
+  poster.post(v1_vote());
+  REQUIRE(eventually([&] { return said("Discord: cannot post"); })); // the new URL is tried (and fails)
+  poster.stop();
+  CHECK_FALSE(said(token));
+  CHECK_FALSE(said("abcdefghijklmnop")); // the old token either
+  CHECK(q->size() == 1);                 // never accepted: kept
+}

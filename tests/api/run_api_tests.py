@@ -32,6 +32,12 @@ SKIP = 77
 outputs = []  # every byte any program under test wrote, for the token search
 
 
+def utc_seconds(text):
+    """An RFC 3339 UTC time ("…Z", any number of fraction digits, or none) in whole epoch seconds."""
+    import calendar
+    return calendar.timegm(time.strptime(text.rstrip("Z").split(".")[0], "%Y-%m-%dT%H:%M:%S"))
+
+
 def check(cond, what):
     if not cond:
         raise AssertionError(what)
@@ -384,8 +390,10 @@ def listen_mode(exe, mock, ca, tmp):
         check(s.lines() == [], "restarted on its store: nothing delivered twice")
         log = mock.log_of("listen-2")
         since = [e["query"].get("startDate") for e in log if e["endpoint"] == "votes" and "startDate" in e["query"]]
-        check(since and since[0] >= votes[-1]["created_at"][:11],
-              f"and it read from its mark (an hour before the newest vote), not 3 h back: {since}")
+        newest = utc_seconds(votes[-1]["created_at"])
+        check(since and newest - 3660 <= utc_seconds(since[0]) <= newest,
+              f"and it read from its mark (an hour before the newest vote, {votes[-1]['created_at']}), not 3 h "
+              f"back: {since}")
     finally:
         s.stop()
 

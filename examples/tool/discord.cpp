@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "log.hpp"
+#include "service.hpp"
 #if TOOL_HAVE_API
 #include "topgg/discord.hpp"
 #include "topgg/vote_book.hpp"
@@ -68,6 +69,18 @@ public:
              std::to_string(s.rejected) + " refused by Discord");
     poster_.reset();
   }
+  /// SIGHUP's new URL: "" once the poster uses it, else why not.
+  std::string set_url(const std::string& url) {
+    std::lock_guard lock(stats_m_);
+    if (!poster_)
+      return "posting has ended";
+    try {
+      poster_->set_webhook_url(url);
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+    return {};
+  }
 
 private:
   template <class E> void give(const E& e) {
@@ -81,6 +94,14 @@ private:
   std::mutex stats_m_; // the metrics listener's thread reads while the main thread stops
   topgg::discord::PosterStats last_;
 };
+
+/// --discord-webhook VAR|@FILE: $VAR_FILE, $VAR, the credential discord-webhook; an https:// URL.
+FoundSecret webhook_url(const Options& o, std::vector<std::string>& secret_vars) {
+  FoundSecret url = option_secret("discord-webhook", o.get("discord-webhook"), "discord-webhook", secret_vars);
+  if (url.value.compare(0, 8, "https://") != 0)
+    usage_error("--discord-webhook: " + url.source.describe() + " must hold an https:// URL");
+  return url;
+}
 #endif
 
 } // namespace
@@ -94,16 +115,7 @@ void check_discord_options(const Options& o, std::vector<std::string>& secret_va
 #if !TOOL_HAVE_API
   usage_error("--discord-webhook: this topgg-webhook was built without libcurl (the API library)");
 #else
-  const std::string var = o.get("discord-webhook");
-  if (!env_name(var))
-    usage_error("--discord-webhook takes the name of an environment variable holding the webhook URL, not a URL "
-                "(it is a secret: keep it off the command line)");
-  const std::string url = env_or_empty(var);
-  if (url.empty())
-    usage_error("--discord-webhook " + var + ": $" + var + " is unset or empty");
-  if (url.compare(0, 8, "https://") != 0)
-    usage_error("--discord-webhook " + var + ": $" + var + " must hold an https:// URL");
-  secret_vars.push_back(var);
+  webhook_url(o, secret_vars);
   events_of(o);
   try {
     topgg::discord::Template t(o.get("discord-template", std::string(topgg::discord::Template::default_text)));
@@ -144,13 +156,14 @@ std::optional<std::uint32_t> streak_of(topgg::VoteBook& book, const topgg::disco
 } // namespace
 #endif
 
-std::unique_ptr<DiscordSink> make_discord(const Options& o, std::shared_ptr<topgg::VoteBook> book) {
+std::unique_ptr<DiscordSink> make_discord(const Options& o, std::shared_ptr<topgg::VoteBook> book, Service& service) {
   if (!o.has("discord-webhook"))
     return nullptr;
   if (o.has("no-dedup")) // without it, Top.gg's retries of handled votes would be posted again
     usage_error("--discord-webhook posts each vote once: it cannot go with --no-dedup");
 #if !TOOL_HAVE_API
   (void)book;
+  (void)service;
   return nullptr;
 #else
   const auto capacity = static_cast<std::size_t>(o.number("discord-queue", 100000, 1, 10'000'000, "messages"));
@@ -175,8 +188,10 @@ std::unique_ptr<DiscordSink> make_discord(const Options& o, std::shared_ptr<topg
                               "what is queued when the tool stops); --dedup sqlite:PATH or redis://… keeps them");
     queue = std::make_shared<topgg::MemoryPostQueue>(capacity);
   }
+  std::vector<std::string> checked; // by check_discord_options()
+  FoundSecret url = webhook_url(o, checked);
   topgg::discord::PosterOptions p;
-  p.webhook_url = env_or_empty(o.get("discord-webhook"));
+  p.webhook_url = url.value;
   p.ca_file = o.get("discord-ca");
   p.message = topgg::discord::Template(o.get("discord-template", std::string(topgg::discord::Template::default_text)));
   p.on_log = [](std::string_view line) { log(Level::warning, line); };
@@ -186,7 +201,13 @@ std::unique_ptr<DiscordSink> make_discord(const Options& o, std::shared_ptr<topg
   // still renders what the last deliveries handed over when it stops, after the close.
   try {
     auto poster = std::make_unique<topgg::discord::Poster>(std::move(p), std::move(queue));
-    return std::make_unique<Sink>(events_of(o), std::move(poster));
+    auto sink = std::make_unique<Sink>(events_of(o), std::move(poster));
+    // SIGHUP's swaps come from the main thread's wait for signals, which ends before the sink goes.
+    service.add_secret(
+        {"the Discord webhook URL (--discord-webhook)", std::move(url), [s = sink.get()](const std::string& value) {
+           return value.compare(0, 8, "https://") != 0 ? std::string("not an https:// URL") : s->set_url(value);
+         }});
+    return sink;
   } catch (const std::exception& e) {
     log_start(Level::error, std::string("cannot start the Discord poster: ") + e.what());
     std::exit(1);

@@ -1,4 +1,4 @@
-// `listen --discord-webhook VAR`: each handled event of the chosen kinds posted in a Discord
+// `listen --discord-webhook VAR|@FILE`: each handled event of the chosen kinds posted in a Discord
 // channel, from the API library's poster thread, after its delivery was answered 2xx.
 #pragma once
 
@@ -18,13 +18,16 @@ class VoteBook;
 
 namespace tool {
 
+class Service;
+
 /// listen's Discord options (valued).
 inline const std::vector<std::string> kDiscordOptions = {"discord-webhook", "discord-ca", "discord-events",
                                                          "discord-template", "discord-queue"};
 
-/// Checks them before anything listens (usage_error, exit 2: an option without --discord-webhook, its
-/// VAR unset or empty or not https, an unknown event kind or placeholder, the tool built without the
-/// API library). Adds the VAR to `secret_vars` (kept from --exec's children).
+/// Checks them before anything listens (usage_error, exit 2: an option without --discord-webhook, a
+/// URL in no source ($VAR_FILE, $VAR, the credential discord-webhook; or @FILE) or not https, an
+/// unknown event kind or placeholder, the tool built without the API library). Adds the VAR to
+/// `secret_vars` (kept from --exec's children).
 void check_discord_options(const Options& o, std::vector<std::string>& secret_vars);
 
 /// The events a message may be made of.
@@ -49,8 +52,9 @@ public:
 };
 
 /// With --discord-webhook: the poster, its queue in the --dedup store (the SQLite file, or Redis
-/// shared by replicas; else in memory), streaks from `book` when votes are tracked (may be null). nullptr without the option.
-/// Exits 1 (after one line) when the queue cannot be opened.
-std::unique_ptr<DiscordSink> make_discord(const Options& o, std::shared_ptr<topgg::VoteBook> book);
+/// shared by replicas; else in memory), streaks from `book` when votes are tracked (may be null), its URL
+/// read again by `service` on SIGHUP (a new one starts posting again after a 401, 403 or 404). nullptr
+/// without the option. Exits 1 (after one line) when the queue cannot be opened.
+std::unique_ptr<DiscordSink> make_discord(const Options& o, std::shared_ptr<topgg::VoteBook> book, Service& service);
 
 } // namespace tool

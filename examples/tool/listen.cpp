@@ -112,8 +112,9 @@ service (systemd, proxies, logs):
   activation ($LISTEN_FDS, $LISTEN_PID) the socket systemd passed is served
   (one; --host and --port are not used): a restart loses no connection.
   SIGHUP reads every key and secret that comes from a file or a credential
-  again and swaps those that changed without closing a connection, one line
-  per route; a file that cannot be read keeps the old key. Keys from variables
+  again (the routes', --votes-key's, --discord-webhook's) and swaps those that
+  changed without closing a connection, one line each; a file that cannot be
+  read keeps the old key. Keys from variables
   or options cannot change while running. $TOPGG_TOKEN and $TOPGG_REDIS_URL
   (--catch-up, --dedup redis) may come from $TOPGG_TOKEN_FILE and
   $TOPGG_REDIS_URL_FILE, or the credentials topgg-token and redis-url; they
@@ -211,9 +212,11 @@ runs out; no API call):
                          continues the streak, a later one starts again at 1
                          (default 12h)
   --votes-route ROUTE    GET ROUTE/USER_ID[?project=ID|?bot=ID|?guild=ID] answers what
-  --votes-key VAR        the book knows of a user, for the bot's other processes, with
-                         `Authorization: Bearer $VAR` (both needed: never open without
-                         a key; compared in constant time):
+  --votes-key VAR|@FILE  the book knows of a user, for the bot's other processes, with
+                         `Authorization: Bearer KEY` (both needed: never open without
+                         a key; compared in constant time). KEY comes from $VAR_FILE
+                         (a path), $VAR, the credential votes-key, or FILE; from a
+                         file or credential it is read again on SIGHUP:
                            {"user":"…","voted":true,"voted_at":"…","expires_at":"…",
                             "weight":1,"streak":2,"count":5}
                          401 without the key or with a wrong one, 400 for a malformed
@@ -221,8 +224,11 @@ runs out; no API call):
                          the store is unreachable. `topgg-webhook status` prints the
                          same from the store.
 Discord (post each handled vote in a channel, through a Discord webhook):
-  --discord-webhook VAR  post a message per handled event to the webhook URL in $VAR
-                         (a secret: never logged, kept from --exec's children). After
+  --discord-webhook VAR|@FILE
+                         post a message per handled event to the webhook URL in
+                         $VAR_FILE (a path), $VAR, the credential discord-webhook, or
+                         FILE (a secret: never logged, kept from --exec's children;
+                         from a file or credential read again on SIGHUP). After
                          the delivery was answered 2xx, from a thread of its own: a
                          post never delays or fails a delivery; retries and catch-up
                          twins are de-duplicated first, so each vote is posted once.
@@ -233,8 +239,9 @@ Discord (post each handled vote in a channel, through a Discord webhook):
                          (a restart or an outage loses none), or Redis, one queue
                          for every listener on it (one listener posts at a time;
                          another takes over within 60 s if it dies), else in memory.
-                         401/403/404 (webhook deleted): one line, posting stops,
-                         deliveries go on. A crash between Discord's answer and the
+                         401/403/404 (webhook deleted): one line, posting stops
+                         (what is queued stays) until SIGHUP reads a new URL from
+                         its file; deliveries go on. A crash between Discord's answer and the
                          message's removal posts it again (at least once).
   --discord-events LIST  which events (default vote.create,dbl_vote,dsl_vote; also
                          webhook.test, vote.expired)
@@ -536,8 +543,8 @@ template <class Manager> int serve(const Options& o) {
   const auto on_delete =
       handle_events<Manager, topgg::v1::IntegrationDelete>(m, output, exec.get(), stream.get(), discord);
   handle_events<Manager, topgg::VoteExpired>(m, output, exec.get(), stream.get(), discord);
-  std::unique_ptr<VoteBookRunner> votes = make_vote_book(m, o); // before run(): it configures the router
-  discord = make_discord(o, votes ? votes->book() : nullptr);
+  std::unique_ptr<VoteBookRunner> votes = make_vote_book(m, o, service); // before run(): it configures the router
+  discord = make_discord(o, votes ? votes->book() : nullptr, service);
   std::unique_ptr<topgg::Integrations> integrations;
   try {
     integrations = make_integrations(m, o, routes, on_create, on_delete); // before run(), as the vote book

@@ -111,6 +111,30 @@ FoundSecret find_secret(const std::string& env, const std::string& credential) {
   return found[env] = s;
 }
 
+FoundSecret option_secret(const std::string& option, const std::string& spec, const std::string& credential,
+                          std::vector<std::string>& secret_vars) {
+  FoundSecret s;
+  std::string why;
+  if (spec.size() > 1 && spec[0] == '@') {
+    s.source = {SecretSource::file, spec.substr(1), {}};
+    if (!read_secret_file(s.source.name, s.value, why))
+      config_error("--" + option + " " + spec + ": cannot read " + s.source.name + ": " + why);
+    return s;
+  }
+  if (!env_name(spec))
+    usage_error("--" + option +
+                " takes the name of an environment variable holding the secret, or @FILE for a "
+                "file holding it, not '" +
+                spec + "' (a secret stays off the command line)");
+  s = find_secret(spec, credential);
+  if (s.value.empty())
+    usage_error("--" + option + " " + spec + ": $" + spec + " is unset or empty (set it, or $" + spec +
+                "_FILE to a file's path, or give the credential " + credential + ")");
+  if (s.source.kind == SecretSource::env)
+    secret_vars.push_back(spec);
+  return s;
+}
+
 bool reread_secret(const SecretSource& source, std::string& value, std::string& why) {
   if (!source.rereadable()) {
     why = "not a file";

@@ -44,6 +44,15 @@ bool read_secret_file(const std::string& path, std::string& value, std::string& 
 /// $NAME_FILE and $NAME are both set (the file wins).
 FoundSecret find_secret(const std::string& env, const std::string& credential);
 
+/// The secret an option names (--votes-key, --discord-webhook): "VAR" is
+/// found as a well-known one is ($VAR_FILE, $VAR, then the credential
+/// `credential`), "@FILE" is read from FILE. usage_error (exit 2) for a spec
+/// that is neither, or a secret no source has; config_error for a file that
+/// cannot be read. A VAR that holds the value is added to `secret_vars`
+/// (kept from --exec's children).
+FoundSecret option_secret(const std::string& option, const std::string& spec, const std::string& credential,
+                          std::vector<std::string>& secret_vars);
+
 /// Reads a file or credential source again (SIGHUP); false with `why` when it
 /// cannot (then the value in use is kept).
 bool reread_secret(const SecretSource& source, std::string& value, std::string& why);

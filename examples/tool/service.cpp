@@ -83,12 +83,43 @@ struct Reload {
   int changed = 0, kept = 0;
 };
 
+/// One add_secret() secret read again and, changed, swapped: a line either way.
+void reload_one(ReloadableSecret& r, int& changed, int& kept) {
+  const SecretSource& from = r.found.source;
+  if (!from.rereadable()) {
+    log(Level::info, r.what + " comes from " + from.describe() +
+                         ", which cannot change while the tool runs: restart it to change the value");
+    return;
+  }
+  std::string value, why;
+  if (!reread_secret(from, value, why)) {
+    ++kept;
+    log(Level::warning, "cannot read " + r.what + " from " + from.describe() + ": " + why + ": keeping the old one");
+    return;
+  }
+  if (value == r.found.value) {
+    log(Level::info, r.what + " is unchanged in " + from.describe());
+    return;
+  }
+  if (why = r.swap(value); !why.empty()) {
+    ++kept;
+    log(Level::warning, "the new " + r.what.substr(r.what.rfind(' ') + 1) + " in " + from.describe() + ": " + why +
+                            ": keeping the old one");
+    return;
+  }
+  ++changed;
+  r.found.value = std::move(value);
+  log(Level::notice, "reloaded " + r.what + " from " + from.describe());
+}
+
 } // namespace
 
 void Service::reload(topgg::ManagerBase& m, Routes& routes) {
   notifier_.reloading();
   log(Level::notice, "SIGHUP: reading keys and secrets again from their files and credentials");
   auto state = std::make_shared<Reload>(notifier_, "listening on http://" + address_);
+  for (ReloadableSecret& r : secrets_) // before any swap is posted: the counts are the main thread's alone
+    reload_one(r, state->changed, state->kept);
   for (RouteSpec& r : routes.list) {
     if (!r.source.rereadable()) {
       if (r.source.kind != SecretSource::none)

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,9 +14,20 @@
 #include "options.hpp"
 #include "proxy.hpp"
 #include "routes.hpp"
+#include "secrets.hpp"
 #include "topgg/manager.hpp"
 
 namespace tool {
+
+/// A secret besides the routes' keys (--votes-key, --discord-webhook) that
+/// SIGHUP reads again when it comes from a file or a credential.
+struct ReloadableSecret {
+  std::string what;  ///< for lines: "the --votes-key"
+  FoundSecret found; ///< the value in use and where it came from
+  /// Puts a new value in use (on the main thread): "" once it is, else why
+  /// it cannot be (the old value stays).
+  std::function<std::string(const std::string& value)> swap;
+};
 
 /// The options this file reads, for the option table.
 inline const std::vector<std::string> kServiceOptions = {"trust-proxy"};
@@ -37,9 +49,11 @@ public:
   void ready(topgg::ManagerBase& m);
   /// SIGHUP: every key that comes from a file or a credential is read again;
   /// those that changed are swapped (ManagerBase::replace_auth_key), one line
-  /// per route; a file that cannot be read keeps the old key. RELOADING=1,
+  /// per route, and so are add_secret()'s; a file that cannot be read keeps the old key. RELOADING=1,
   /// then READY=1 once every swap is made.
   void reload(topgg::ManagerBase& m, Routes& routes);
+  /// Adds a secret for reload() to read again. Before the first SIGHUP.
+  void add_secret(ReloadableSecret s) { secrets_.push_back(std::move(s)); }
   /// SIGTERM or SIGINT: STOPPING=1, and the watchdog stops.
   void stopping(int sig);
 
@@ -51,6 +65,7 @@ private:
   std::shared_ptr<TrustedProxies> proxies_;
   std::unique_ptr<Watchdog> watchdog_;
   std::string address_;
+  std::vector<ReloadableSecret> secrets_;
 };
 
 } // namespace tool

@@ -4,11 +4,13 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 
 #include "events_json.hpp"
 #include "log.hpp"
+#include "service.hpp"
 #include "topgg/vote_book.hpp"
 
 namespace tool {
@@ -49,16 +51,27 @@ std::string error_body(std::string_view why) {
   return out + "}";
 }
 
+/// "Bearer <key>": swapped by SIGHUP (main thread) while the loop compares.
+struct Expected {
+  std::mutex m;
+  std::string value;
+
+  bool matches(std::string_view auth) {
+    std::lock_guard lock(m);
+    return topgg::secret_equals(auth, value);
+  }
+};
+
 /// GET <route>/<user_id>[?project=ID|bot=ID|guild=ID], `Authorization: Bearer <key>`.
 struct Endpoint {
   std::shared_ptr<topgg::VoteBook> book;
-  std::string under;    // "<route>/"
-  std::string expected; // "Bearer <key>"
+  std::string under; // "<route>/"
+  std::shared_ptr<Expected> expected;
 
   void operator()(const topgg::Request& req, topgg::Ack ack) const {
     // The key first, compared in constant time: nothing else is looked at without it.
     const auto auth = req.header("Authorization");
-    if (!auth || !topgg::secret_equals(*auth, expected)) {
+    if (!auth || !expected->matches(*auth)) {
       topgg::Response r = json_response(401, error_body("Authorization: Bearer <the --votes-key> is required"));
       r.headers.emplace_back("WWW-Authenticate", "Bearer");
       ack.ok(std::move(r));
@@ -117,6 +130,14 @@ private:
   std::shared_ptr<topgg::VoteBook> book_;
 };
 
+/// --votes-key VAR|@FILE: $VAR_FILE, $VAR, the credential votes-key; one line, no line break.
+FoundSecret votes_key(const Options& o, std::vector<std::string>& secret_vars) {
+  FoundSecret key = option_secret("votes-key", o.get("votes-key"), "votes-key", secret_vars);
+  if (key.value.find_first_of("\r\n") != std::string::npos)
+    config_error("--votes-key: " + key.source.describe() + " holds several lines (a key is one line)");
+  return key;
+}
+
 } // namespace
 
 std::optional<topgg::VoteSubject> subject_named(std::string_view kind, std::string_view id, std::string& why) {
@@ -150,15 +171,10 @@ void check_vote_book_options(const Options& o, std::vector<std::string>& secret_
   if (route.size() < 2 || route.front() != '/' || route.back() == '/' ||
       route.find_first_of("?#* ") != std::string::npos)
     usage_error("--votes-route takes a path such as /votes (the endpoint is GET /votes/USER_ID), not '" + route + "'");
-  const std::string var = o.get("votes-key");
-  if (!env_name(var))
-    usage_error("--votes-key takes the name of an environment variable holding the key, not '" + var + "'");
-  if (env_or_empty(var).empty())
-    usage_error("--votes-key " + var + ": $" + var + " is unset or empty");
-  secret_vars.push_back(var);
+  votes_key(o, secret_vars);
 }
 
-std::unique_ptr<VoteBookRunner> make_vote_book(topgg::ManagerBase& m, const Options& o) {
+std::unique_ptr<VoteBookRunner> make_vote_book(topgg::ManagerBase& m, const Options& o, Service& service) {
   if (!o.has("track-votes"))
     return nullptr;
   if (!o.has("dedup") || o.get("dedup") == "memory")
@@ -170,8 +186,18 @@ std::unique_ptr<VoteBookRunner> make_vote_book(topgg::ManagerBase& m, const Opti
   auto book = std::make_shared<topgg::VoteBook>(m, std::move(options));
   if (o.has("votes-route")) {
     const std::string route = o.get("votes-route");
-    m.router().route("GET", route + "/*",
-                     topgg::AckRouteHandler(Endpoint{book, route + "/", "Bearer " + env_or_empty(o.get("votes-key"))}));
+    std::vector<std::string> checked; // by check_vote_book_options()
+    FoundSecret key = votes_key(o, checked);
+    auto expected = std::make_shared<Expected>();
+    expected->value = "Bearer " + key.value;
+    m.router().route("GET", route + "/*", topgg::AckRouteHandler(Endpoint{book, route + "/", expected}));
+    service.add_secret({"the --votes-key", std::move(key), [expected](const std::string& value) -> std::string {
+                          if (value.find_first_of("\r\n") != std::string::npos)
+                            return "it holds several lines (a key is one line)";
+                          std::lock_guard lock(expected->m);
+                          expected->value = "Bearer " + value;
+                          return {};
+                        }});
   }
   return std::make_unique<Runner>(std::move(book));
 }

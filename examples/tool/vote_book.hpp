@@ -19,12 +19,15 @@ class VoteBook;
 
 namespace tool {
 
+class Service;
+
 /// listen's vote book options (valued); --track-votes is a flag.
 inline const std::vector<std::string> kVoteBookOptions = {"vote-duration", "streak-grace", "votes-route", "votes-key"};
 
 /// Checks them before anything listens: usage_error (exit 2) for --track-votes
 /// with --no-dedup, an option without --track-votes, --votes-route without
-/// --votes-key (or the other way round), a VAR unset or empty, a bad duration
+/// --votes-key (or the other way round), a key no source has (--votes-key
+/// VAR: $VAR_FILE, $VAR, the credential votes-key; or @FILE), a bad duration
 /// or route. Adds --votes-key's VAR to `secret_vars` (kept from --exec).
 void check_vote_book_options(const Options& o, std::vector<std::string>& secret_vars);
 
@@ -40,8 +43,9 @@ public:
 };
 
 /// With --track-votes: records every vote `m` handles in its store (set
-/// before this), and serves --votes-route. Call before run(). nullptr without.
-std::unique_ptr<VoteBookRunner> make_vote_book(topgg::ManagerBase& m, const Options& o);
+/// before this), and serves --votes-route, its key read again by `service`
+/// on SIGHUP. Call before run(). nullptr without.
+std::unique_ptr<VoteBookRunner> make_vote_book(topgg::ManagerBase& m, const Options& o, Service& service);
 
 /// "project", "bot" or "guild" and its ID, checked (a project ID: letters, digits, '-', '_'; the
 /// others: Discord IDs); nullopt with `why` when malformed.

@@ -19,7 +19,8 @@ redis-replicas two listeners on one Redis, each receiving votes: one queue, one 
 stop-in-wait  --dedup sqlite: a 2xx that empties the bucket for 30 s, SIGTERM during that wait,
          restart on the same file: the posted message is not posted again, the others once, in order
 options  --no-dedup with --discord-webhook or --redis-stream: exit 2, one line
-gone     404 from Discord: one line saying so, no further attempt, deliveries go on (2xx)
+gone     404 from Discord: one line saying so, no further attempt, deliveries go on (2xx); then a new
+         URL in the credential's file and SIGHUP: the queued message and the next vote are posted there
 secret   the webhook URL (and its token) appears in no stdout, stderr line (errors included) or
          --exec child's environment, and the variable is not handed to the child
 
@@ -33,6 +34,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import ssl
 import sys
 import tempfile
@@ -73,6 +75,8 @@ class MockDiscord:
         self.dry_for = None  # seconds: while set, every 2xx empties the bucket for this long
         self.sent = 0
         self.refusing = False
+        self.hook = f"/api/webhooks/1/{TOKEN}"  # the webhook's path
+        self.deleted = set()  # paths of webhooks deleted: 404
         self.server = None
         self.start(port)
 
@@ -98,8 +102,11 @@ class MockDiscord:
         ctx.load_cert_chain(self.cert, self.key)
         self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
-        self.url = f"https://127.0.0.1:{self.port}/api/webhooks/1/{TOKEN}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self):
+        return f"https://127.0.0.1:{self.port}{self.hook}"
 
     def down(self):
         """Refuses connections, and drops those open (a request on one gets no answer)."""
@@ -121,11 +128,12 @@ class MockDiscord:
             self.attempts += 1
             if arrived < self.not_before:
                 self.problems.append(f"a request {self.not_before - arrived:.3f} s before the rate limit's reset")
-            if h.path != f"/api/webhooks/1/{TOKEN}?wait=true":
+            deleted = h.path.split("?")[0] in self.deleted
+            if h.path != self.hook + "?wait=true" and not deleted:
                 self.problems.append("path " + h.path)
             if h.headers.get("Content-Type") != "application/json":
                 self.problems.append("content type " + str(h.headers.get("Content-Type")))
-            step = self.fail_always or (self.script.pop(0) if self.script else "200")
+            step = "404" if deleted else self.fail_always or (self.script.pop(0) if self.script else "200")
         if step == "429":
             out = json.dumps({"message": "You are being rate limited.", "retry_after": 1.2, "global": False})
             headers = {"Retry-After": "2", "X-RateLimit-Bucket": "b1", "X-RateLimit-Scope": "user"}
@@ -203,7 +211,8 @@ LOOP = ["--loop", sys.argv[3]] if len(sys.argv) > 3 else []  # else the tool's d
 
 
 def listen(tool, mock, ca, *extra, env_extra=None):
-    env = dict(ENV, DISCORD_URL=mock.url, **(env_extra or {}))
+    env = dict(ENV, DISCORD_URL=mock.url)
+    env.update(env_extra or {})
     return Child([tool, "listen", "--host", "127.0.0.1", "--port", "0", *LOOP, "--dbl", "/dbl", "--v1", "/topgg",
                   "--discord-webhook", "DISCORD_URL", "--discord-ca", ca, *extra], env=env)
 
@@ -433,8 +442,15 @@ def case_redis_replicas(tool, mock, ca, tmp):
 
 
 def case_gone(tool, mock, ca, tmp):
-    mock.fail_always = "404"
-    child = listen(tool, mock, ca, "--metrics", "127.0.0.1:0")
+    credentials = os.path.join(tmp, "credentials")  # the URL from systemd's credential, read again on SIGHUP
+    os.mkdir(credentials)
+    url_file = os.path.join(credentials, "discord-webhook")
+    with open(url_file, "w") as f:
+        f.write(mock.url + "\n")
+    first_url = mock.url
+    mock.deleted.add(mock.hook)
+    child = listen(tool, mock, ca, "--metrics", "127.0.0.1:0",
+                   env_extra={"DISCORD_URL": "", "CREDENTIALS_DIRECTORY": credentials})
     scrape_at = metrics_port(child)
     check(send_bot(child.port, user(0)) == 200, "a vote answered 200")
     child.wait_for("err", r"Discord answered 404 to the webhook: it was deleted")
@@ -449,8 +465,32 @@ def case_gone(tool, mock, ca, tmp):
     for series in ("topgg_webhook_discord_stopped 1\n", "topgg_webhook_discord_dropped_total 3\n",
                    "topgg_webhook_discord_posts_total 0\n"):
         check(series in page, f"/metrics says {series.strip()}")
+
+    # A new webhook: its URL in the credential's file, SIGHUP. Posting starts again, the message
+    # queued before the 404 first; the new URL is as secret as the old one.
+    mock.hook = "/api/webhooks/2/" + TOKEN + "-new"
+    with open(url_file, "w") as f:
+        f.write(mock.url + "\n")
+    child.proc.send_signal(signal.SIGHUP)
+    child.wait_for("err", r"reloaded the Discord webhook URL \(--discord-webhook\) from the credential "
+                   r"discord-webhook")
+    child.wait_for("err", r"SIGHUP: done \(1 changed, 0 kept")
+    child.wait_for("err", r"Discord: a new webhook URL is used from now on; posting again \(1 messages wait\)")
+    check(send_bot(child.port, user(4)) == 200, "a vote after the new URL: 200")
+    got = mock.wait_for(2, "after the new URL")
+    check(len(got) == 2 and user(0) in got[0] and user(4) in got[1],
+          f"the message queued before the 404, then the new vote, once each ({got})")
+    deadline = time.monotonic() + WAIT  # counted once the poster has read Discord's answer
+    while "topgg_webhook_discord_posts_total 2\n" not in get(scrape_at, "/metrics")[2] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    page = get(scrape_at, "/metrics")[2]
+    for series in ("topgg_webhook_discord_stopped 0\n", "topgg_webhook_discord_posts_total 2\n"):
+        check(series in page, f"/metrics says {series.strip()}")
+    check(not mock.problems, f"every request went to the URL in use ({mock.problems})")
     check(child.end() == 0, "the listener exits 0 on SIGTERM")
     check(child.err.decode().count("Discord answered 404") == 1, "one line says so")
+    for secret in (first_url, mock.url, TOKEN):
+        check(secret.encode() not in child.out + child.err, f"stdout and stderr do not show {secret[:12]}…")
 
 
 def case_secret(tool, mock, ca, tmp):

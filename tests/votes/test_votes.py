@@ -225,7 +225,12 @@ def exec_failure(tool, loop, _=None):
 def endpoint(tool, loop, _=None):
     with tempfile.TemporaryDirectory() as tmp:
         db = os.path.join(tmp, "votes.db")
-        s = listen(tool, loop, "--dedup", "sqlite:" + db, "--votes-route", "/votes", "--votes-key", "VOTES_KEY")
+        key_file = os.path.join(tmp, "votes-key")
+        with open(key_file, "w") as f:
+            f.write(VOTES_KEY + "\n")
+        env = dict(ENV, VOTES_KEY_FILE=key_file)  # the key from a file, read again on SIGHUP
+        s = listen(tool, loop, "--dedup", "sqlite:" + db, "--votes-route", "/votes", "--votes-key", "VOTES_KEY",
+                   env=env)
         try:
             for headers, what in ((None, "without Authorization"), (f"Bearer {VOTES_KEY}x", "with a longer key"),
                                   ("Bearer wrong", "with a wrong key"), (VOTES_KEY, "without the Bearer scheme"),
@@ -274,6 +279,33 @@ def endpoint(tool, loop, _=None):
             p = subprocess.run([tool, "status", "--dedup", "sqlite:" + db, "5551"], capture_output=True, text=True,
                                timeout=30)
             check(p.returncode == 2 and "--project" in p.stderr, "status without a subject, two recorded: exit 2")
+
+            # SIGHUP: the key read again from its file and swapped, on a connection that stays open.
+            kept = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+            kept.request("GET", f"/votes/5551?bot={BOT}", headers={"Authorization": f"Bearer {VOTES_KEY}"})
+            r = kept.getresponse()
+            r.read()
+            check(r.status == 200, "a keep-alive connection asks with the first key")
+            with open(key_file, "w") as f:
+                f.write("votes-key-rotated\n")
+            s.proc.send_signal(signal.SIGHUP)
+            s.wait_for("err", r"reloaded the --votes-key from \S+ \(\$VOTES_KEY_FILE\)")
+            s.wait_for("err", r"SIGHUP: done \(1 changed, 0 kept")
+            for key, status in (("votes-key-rotated", 200), (VOTES_KEY, 401)):
+                kept.request("GET", f"/votes/5551?bot={BOT}", headers={"Authorization": f"Bearer {key}"})
+                r = kept.getresponse()
+                r.read()
+                check(r.status == status, f"after SIGHUP, on the same connection: {status} for the "
+                      f"{'new' if status == 200 else 'old'} key")
+            kept.close()
+            os.unlink(key_file)
+            s.proc.send_signal(signal.SIGHUP)
+            s.wait_for("err", r"cannot read the --votes-key from \S+ \(\$VOTES_KEY_FILE\): No such file or "
+                       r"directory: keeping the old one")
+            s.wait_for("err", r"SIGHUP: done \(0 changed, 1 kept")
+            check(get(s.port, f"/votes/5551?bot={BOT}", key="votes-key-rotated")[0] == 200,
+                  "its file gone: the key in use is kept")
+            check(VOTES_KEY.encode() not in s.err and b"votes-key-rotated" not in s.err, "no key on stderr")
             s.stop()
         finally:
             s.kill()
@@ -395,6 +427,10 @@ def options(tool, loop, _=None):
         (["--track-votes", "--votes-key", "VOTES_KEY"], "--votes-route", "--votes-key without --votes-route"),
         (["--track-votes", "--votes-route", "/votes", "--votes-key", "NOT_SET_ANYWHERE"], "unset",
          "--votes-key naming an unset variable"),
+        (["--track-votes", "--votes-route", "/votes", "--votes-key", "@/nonexistent/votes-key"],
+         "No such file", "--votes-key @FILE that cannot be read"),
+        (["--track-votes", "--votes-route", "/votes", "--votes-key", "votes-key-9f2c!"], "environment variable",
+         "--votes-key given the key itself"),
         (["--track-votes", "--votes-route", "votes", "--votes-key", "VOTES_KEY"], "--votes-route", "a route without /"),
         (["--track-votes", "--vote-duration", "0s"], "--vote-duration", "a zero duration"),
         (["--track-votes", "--streak-grace", "12x"], "--streak-grace", "a malformed duration"),

@@ -114,7 +114,7 @@ struct __attribute__((visibility("hidden"))) Poster::Impl {
   }
 
   void run();
-  void take_next_hook();
+  bool take_next_hook();
   bool push_taken();
   bool post_front();
   /// Waits until `t` (or for intake when `t` is max) or stop; false once stopping.
@@ -130,9 +130,19 @@ bool header_safe(std::string_view s) {
   return true;
 }
 
+} // namespace
+
+bool is_webhook_url(std::string_view u) noexcept {
+  return u.size() > 8 && api::detail::starts_with_nocase(u, "https://") && header_safe(u) &&
+         u.find('#') == std::string_view::npos;
+}
+
+namespace {
+
+constexpr const char* kBadUrl = "the Discord webhook URL must be https://… without spaces or a fragment";
+
 bool WebhookUrl::parse(const std::string& u) {
-  if (u.size() <= 8 || !api::detail::starts_with_nocase(u, "https://") || !header_safe(u) ||
-      u.find('#') != std::string::npos)
+  if (!is_webhook_url(u))
     return false;
   given = u;
   url = u + (u.find('?') == std::string::npos ? "?wait=true" : "&wait=true");
@@ -143,8 +153,6 @@ bool WebhookUrl::parse(const std::string& u) {
     token = u.substr(slash + 1, path_end - slash - 1);
   return true;
 }
-
-constexpr const char* kBadUrl = "the Discord webhook URL must be https://… without spaces or a fragment";
 
 } // namespace
 
@@ -379,14 +387,15 @@ bool Poster::Impl::post_front() {
 }
 
 /// A URL given by set_webhook_url() is used from the next attempt on; one the last answer (a 401,
-/// 403 or 404 to the old URL) made this poster stop posting starts again with it.
-void Poster::Impl::take_next_hook() {
+/// 403 or 404 to the old URL) made this poster stop posting starts again with it. True when it
+/// took one: the old webhook's waits (its back-off, its rate limits) are then not the new one's.
+bool Poster::Impl::take_next_hook() {
   std::optional<WebhookUrl> w;
   bool was_gone = false;
   {
     std::lock_guard lock(m);
     if (!next_hook)
-      return;
+      return false;
     w.swap(next_hook);
     was_gone = next_revives || gone;
     next_revives = gone = st.stopped = false;
@@ -396,15 +405,21 @@ void Poster::Impl::take_next_hook() {
     retired.push_back(std::move(hook));
     hook = std::move(*w);
   }
+  limits = RateLimits{};
+  outage = false;
   log("Discord: a new webhook URL is used from now on" +
       (was_gone ? "; posting again (" + std::to_string(queued) + " messages wait)" : std::string()));
+  return true;
 }
 
 void Poster::Impl::run() {
   milliseconds backoff = opt.retry_first;
   Steady::time_point next_try{};
   for (;;) {
-    take_next_hook();
+    if (take_next_hook()) {
+      backoff = opt.retry_first;
+      next_try = {};
+    }
     const bool pushed = push_taken();
     {
       std::lock_guard lock(m);
@@ -488,7 +503,7 @@ void write_prometheus(const PosterStats& s, std::string& out) {
   value("dropped_total", s.overflow);
   metric("queued", "gauge", "Messages waiting to be posted.");
   value("queued", s.queued);
-  metric("stopped", "gauge", "1 once Discord answered 401, 403 or 404: posting stopped.");
+  metric("stopped", "gauge", "1 while posting is stopped: Discord answered 401, 403 or 404 (until a new URL).");
   value("stopped", s.stopped ? 1 : 0);
 }
 

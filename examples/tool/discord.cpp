@@ -69,7 +69,8 @@ public:
              std::to_string(s.rejected) + " refused by Discord");
     poster_.reset();
   }
-  /// SIGHUP's new URL: "" once the poster uses it, else why not.
+  /// SIGHUP's new URL: "" once the poster was given it (its thread takes it before its next
+  /// attempt), else why not.
   std::string set_url(const std::string& url) {
     std::lock_guard lock(stats_m_);
     if (!poster_)
@@ -95,27 +96,27 @@ private:
   topgg::discord::PosterStats last_;
 };
 
-/// --discord-webhook VAR|@FILE: $VAR_FILE, $VAR, the credential discord-webhook; an https:// URL.
-FoundSecret webhook_url(const Options& o, std::vector<std::string>& secret_vars) {
-  FoundSecret url = option_secret("discord-webhook", o.get("discord-webhook"), "discord-webhook", secret_vars);
-  if (url.value.compare(0, 8, "https://") != 0)
-    usage_error("--discord-webhook: " + url.source.describe() + " must hold an https:// URL");
-  return url;
+/// Why `url` cannot be the webhook's URL (the poster's own rule); "" when it can.
+std::string url_problem(const std::string& url) {
+  return topgg::discord::is_webhook_url(url) ? "" : "not an https:// URL without spaces, line breaks or a fragment";
 }
 #endif
 
 } // namespace
 
-void check_discord_options(const Options& o, std::vector<std::string>& secret_vars) {
+std::optional<FoundSecret> check_discord_options(const Options& o, std::vector<std::string>& secret_vars) {
   for (const std::string& name : kDiscordOptions)
     if (name != "discord-webhook" && o.has(name) && !o.has("discord-webhook"))
       usage_error("--" + name + " needs --discord-webhook");
   if (!o.has("discord-webhook"))
-    return;
+    return std::nullopt;
 #if !TOOL_HAVE_API
+  (void)secret_vars;
   usage_error("--discord-webhook: this topgg-webhook was built without libcurl (the API library)");
 #else
-  webhook_url(o, secret_vars);
+  FoundSecret url = option_secret("discord-webhook", o.get("discord-webhook"), "discord-webhook", secret_vars);
+  if (const std::string why = url_problem(url.value); !why.empty())
+    usage_error("--discord-webhook: " + url.source.describe() + ": " + why);
   events_of(o);
   try {
     topgg::discord::Template t(o.get("discord-template", std::string(topgg::discord::Template::default_text)));
@@ -123,6 +124,7 @@ void check_discord_options(const Options& o, std::vector<std::string>& secret_va
     usage_error(std::string("--discord-template: ") + e.what());
   }
   o.number("discord-queue", 100000, 1, 10'000'000, "messages");
+  return url;
 #endif
 }
 
@@ -156,8 +158,9 @@ std::optional<std::uint32_t> streak_of(topgg::VoteBook& book, const topgg::disco
 } // namespace
 #endif
 
-std::unique_ptr<DiscordSink> make_discord(const Options& o, std::shared_ptr<topgg::VoteBook> book, Service& service) {
-  if (!o.has("discord-webhook"))
+std::unique_ptr<DiscordSink> make_discord(const Options& o, std::optional<FoundSecret> url,
+                                          std::shared_ptr<topgg::VoteBook> book, Service& service) {
+  if (!url)
     return nullptr;
   if (o.has("no-dedup")) // without it, Top.gg's retries of handled votes would be posted again
     usage_error("--discord-webhook posts each vote once: it cannot go with --no-dedup");
@@ -188,10 +191,8 @@ std::unique_ptr<DiscordSink> make_discord(const Options& o, std::shared_ptr<topg
                               "what is queued when the tool stops); --dedup sqlite:PATH or redis://… keeps them");
     queue = std::make_shared<topgg::MemoryPostQueue>(capacity);
   }
-  std::vector<std::string> checked; // by check_discord_options()
-  FoundSecret url = webhook_url(o, checked);
   topgg::discord::PosterOptions p;
-  p.webhook_url = url.value;
+  p.webhook_url = url->value;
   p.ca_file = o.get("discord-ca");
   p.message = topgg::discord::Template(o.get("discord-template", std::string(topgg::discord::Template::default_text)));
   p.on_log = [](std::string_view line) { log(Level::warning, line); };
@@ -203,10 +204,10 @@ std::unique_ptr<DiscordSink> make_discord(const Options& o, std::shared_ptr<topg
     auto poster = std::make_unique<topgg::discord::Poster>(std::move(p), std::move(queue));
     auto sink = std::make_unique<Sink>(events_of(o), std::move(poster));
     // SIGHUP's swaps come from the main thread's wait for signals, which ends before the sink goes.
-    service.add_secret(
-        {"the Discord webhook URL (--discord-webhook)", std::move(url), [s = sink.get()](const std::string& value) {
-           return value.compare(0, 8, "https://") != 0 ? std::string("not an https:// URL") : s->set_url(value);
-         }});
+    service.add_secret({"--discord-webhook", std::move(*url), [s = sink.get()](const std::string& value) {
+                          const std::string why = url_problem(value);
+                          return why.empty() ? s->set_url(value) : why;
+                        }});
     return sink;
   } catch (const std::exception& e) {
     log_start(Level::error, std::string("cannot start the Discord poster: ") + e.what());

@@ -3,11 +3,13 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 #include "options.hpp"
+#include "secrets.hpp"
 #include "topgg/vote_ledger.hpp"
 #include "topgg/votes.hpp"
 #include "topgg/v1.hpp"
@@ -27,8 +29,9 @@ inline const std::vector<std::string> kDiscordOptions = {"discord-webhook", "dis
 /// Checks them before anything listens (usage_error, exit 2: an option without --discord-webhook, a
 /// URL in no source ($VAR_FILE, $VAR, the credential discord-webhook; or @FILE) or not https, an
 /// unknown event kind or placeholder, the tool built without the API library). Adds the VAR to
-/// `secret_vars` (kept from --exec's children).
-void check_discord_options(const Options& o, std::vector<std::string>& secret_vars);
+/// `secret_vars` (kept from --exec's children). Returns the URL (nullopt without the option), for
+/// make_discord().
+std::optional<FoundSecret> check_discord_options(const Options& o, std::vector<std::string>& secret_vars);
 
 /// The events a message may be made of.
 template <class E>
@@ -51,10 +54,12 @@ public:
   virtual void stop() = 0;
 };
 
-/// With --discord-webhook: the poster, its queue in the --dedup store (the SQLite file, or Redis
-/// shared by replicas; else in memory), streaks from `book` when votes are tracked (may be null), its URL
-/// read again by `service` on SIGHUP (a new one starts posting again after a 401, 403 or 404). nullptr
-/// without the option. Exits 1 (after one line) when the queue cannot be opened.
-std::unique_ptr<DiscordSink> make_discord(const Options& o, std::shared_ptr<topgg::VoteBook> book, Service& service);
+/// With --discord-webhook: the poster of `url` (the check's), its queue in the --dedup store (the
+/// SQLite file, or Redis shared by replicas; else in memory), streaks from `book` when votes are
+/// tracked (may be null); the URL read again by `service` on SIGHUP (a new one starts posting again
+/// after a 401, 403 or 404). nullptr without `url`. Exits 1 (after one line) when the queue cannot
+/// be opened.
+std::unique_ptr<DiscordSink> make_discord(const Options& o, std::optional<FoundSecret> url,
+                                          std::shared_ptr<topgg::VoteBook> book, Service& service);
 
 } // namespace tool

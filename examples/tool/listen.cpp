@@ -114,11 +114,12 @@ service (systemd, proxies, logs):
   SIGHUP reads every key and secret that comes from a file or a credential
   again (the routes', --votes-key's, --discord-webhook's) and swaps those that
   changed without closing a connection, one line each; a file that cannot be
-  read keeps the old key. Keys from variables
-  or options cannot change while running. $TOPGG_TOKEN and $TOPGG_REDIS_URL
-  (--catch-up, --dedup redis) may come from $TOPGG_TOKEN_FILE and
-  $TOPGG_REDIS_URL_FILE, or the credentials topgg-token and redis-url; they
-  are read at start only. systemd's variables are removed from --exec's
+  read keeps the old key. systemd copies credentials when the service starts:
+  a new credential takes a restart (which loses no request). Keys from
+  variables or options cannot change while running. $TOPGG_TOKEN and
+  $TOPGG_REDIS_URL (--catch-up, --dedup redis) may come from
+  $TOPGG_TOKEN_FILE and $TOPGG_REDIS_URL_FILE, or the credentials
+  topgg-token and redis-url; they are read at start only. systemd's variables are removed from --exec's
   environment.
 handling:
   --exec CMD             run CMD (with /bin/sh) per event, the JSON line on its stdin;
@@ -216,7 +217,7 @@ runs out; no API call):
                          `Authorization: Bearer KEY` (both needed: never open without
                          a key; compared in constant time). KEY comes from $VAR_FILE
                          (a path), $VAR, the credential votes-key, or FILE; from a
-                         file or credential it is read again on SIGHUP:
+                         file it is read again on SIGHUP:
                            {"user":"…","voted":true,"voted_at":"…","expires_at":"…",
                             "weight":1,"streak":2,"count":5}
                          401 without the key or with a wrong one, 400 for a malformed
@@ -228,7 +229,7 @@ Discord (post each handled vote in a channel, through a Discord webhook):
                          post a message per handled event to the webhook URL in
                          $VAR_FILE (a path), $VAR, the credential discord-webhook, or
                          FILE (a secret: never logged, kept from --exec's children;
-                         from a file or credential read again on SIGHUP). After
+                         from a file read again on SIGHUP). After
                          the delivery was answered 2xx, from a thread of its own: a
                          post never delays or fails a delivery; retries and catch-up
                          twins are de-duplicated first, so each vote is posted once.
@@ -473,8 +474,8 @@ template <class Manager> int serve(const Options& o) {
   Routes routes = route_specs(o);
   check_catch_up_options(o, routes);
   std::vector<std::string> secret_vars = routes.secret_vars;
-  check_vote_book_options(o, secret_vars);
-  check_discord_options(o, secret_vars);
+  std::optional<FoundSecret> votes_key = check_vote_book_options(o, secret_vars);
+  std::optional<FoundSecret> discord_url = check_discord_options(o, secret_vars);
   check_integration_options(o, routes);
   print_integration_secret = o.has("print-integration-secret");
   const std::optional<MetricsAddress> metrics_at = check_metrics_option(o, host, port);
@@ -543,8 +544,9 @@ template <class Manager> int serve(const Options& o) {
   const auto on_delete =
       handle_events<Manager, topgg::v1::IntegrationDelete>(m, output, exec.get(), stream.get(), discord);
   handle_events<Manager, topgg::VoteExpired>(m, output, exec.get(), stream.get(), discord);
-  std::unique_ptr<VoteBookRunner> votes = make_vote_book(m, o, service); // before run(): it configures the router
-  discord = make_discord(o, votes ? votes->book() : nullptr, service);
+  std::unique_ptr<VoteBookRunner> votes =
+      make_vote_book(m, o, std::move(votes_key), service); // before run(): it configures the router
+  discord = make_discord(o, std::move(discord_url), votes ? votes->book() : nullptr, service);
   std::unique_ptr<topgg::Integrations> integrations;
   try {
     integrations = make_integrations(m, o, routes, on_create, on_delete); // before run(), as the vote book

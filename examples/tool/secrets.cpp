@@ -121,17 +121,16 @@ FoundSecret option_secret(const std::string& option, const std::string& spec, co
       config_error("--" + option + " " + spec + ": cannot read " + s.source.name + ": " + why);
     return s;
   }
+  // What was given is never repeated in a line: it may be the secret itself, given by mistake.
   if (!env_name(spec))
     usage_error("--" + option +
                 " takes the name of an environment variable holding the secret, or @FILE for a "
-                "file holding it, not '" +
-                spec + "' (a secret stays off the command line)");
+                "file holding it: a secret stays off the command line");
   s = find_secret(spec, credential);
   if (s.value.empty())
-    usage_error("--" + option + " " + spec + ": $" + spec + " is unset or empty (set it, or $" + spec +
-                "_FILE to a file's path, or give the credential " + credential + ")");
-  if (s.source.kind == SecretSource::env)
-    secret_vars.push_back(spec);
+    usage_error("--" + option + " names a variable that is unset or empty, with no VAR_FILE and no credential " +
+                credential + " either");
+  secret_vars.push_back(spec); // from $VAR_FILE or the credential, $VAR may still hold it
   return s;
 }
 

@@ -47,9 +47,10 @@ FoundSecret find_secret(const std::string& env, const std::string& credential);
 /// The secret an option names (--votes-key, --discord-webhook): "VAR" is
 /// found as a well-known one is ($VAR_FILE, $VAR, then the credential
 /// `credential`), "@FILE" is read from FILE. usage_error (exit 2) for a spec
-/// that is neither, or a secret no source has; config_error for a file that
-/// cannot be read. A VAR that holds the value is added to `secret_vars`
-/// (kept from --exec's children).
+/// that is neither, or a secret no source has (neither says what was given:
+/// it may be the secret); config_error for a file that cannot be read. VAR
+/// is added to `secret_vars` (kept from --exec's children) whichever source
+/// had the value.
 FoundSecret option_secret(const std::string& option, const std::string& spec, const std::string& credential,
                           std::vector<std::string>& secret_vars);
 

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 
 #include "log.hpp"
@@ -83,33 +84,44 @@ struct Reload {
   int changed = 0, kept = 0;
 };
 
-/// One add_secret() secret read again and, changed, swapped: a line either way.
-void reload_one(ReloadableSecret& r, int& changed, int& kept) {
-  const SecretSource& from = r.found.source;
+/// `what` read again from `from`: its value, or nullopt after the line that says why not — a
+/// source that cannot change while the tool runs (none: no line), or a file that cannot be read
+/// (counted in `kept`; "keeping the old `old`").
+std::optional<std::string> read_again(const std::string& what, const SecretSource& from, const char* old, int& kept) {
   if (!from.rereadable()) {
-    log(Level::info, r.what + " comes from " + from.describe() +
-                         ", which cannot change while the tool runs: restart it to change the value");
-    return;
+    if (from.kind != SecretSource::none)
+      log(Level::info, what + " comes from " + from.describe() +
+                           ", which cannot change while the tool runs: restart it to change the " + old);
+    return std::nullopt;
   }
   std::string value, why;
   if (!reread_secret(from, value, why)) {
     ++kept;
-    log(Level::warning, "cannot read " + r.what + " from " + from.describe() + ": " + why + ": keeping the old one");
+    log(Level::warning, "cannot read " + what + " from " + from.describe() + ": " + why + ": keeping the old " + old);
+    return std::nullopt;
+  }
+  return value;
+}
+
+/// One add_secret() secret read again and, changed, swapped: a line either way.
+void reload_one(ReloadableSecret& r, int& changed, int& kept) {
+  const std::string what = "the " + r.option;
+  const SecretSource& from = r.found.source;
+  std::optional<std::string> value = read_again(what, from, "one", kept);
+  if (!value)
+    return;
+  if (*value == r.found.value) {
+    log(Level::info, what + " is unchanged in " + from.describe());
     return;
   }
-  if (value == r.found.value) {
-    log(Level::info, r.what + " is unchanged in " + from.describe());
-    return;
-  }
-  if (why = r.swap(value); !why.empty()) {
+  if (const std::string why = r.swap(*value); !why.empty()) {
     ++kept;
-    log(Level::warning, "the new " + r.what.substr(r.what.rfind(' ') + 1) + " in " + from.describe() + ": " + why +
-                            ": keeping the old one");
+    log(Level::warning, "the new " + r.option + " in " + from.describe() + ": " + why + ": keeping the old one");
     return;
   }
   ++changed;
-  r.found.value = std::move(value);
-  log(Level::notice, "reloaded " + r.what + " from " + from.describe());
+  r.found.value = std::move(*value);
+  log(Level::notice, "reloaded " + what + " from " + from.describe());
 }
 
 } // namespace
@@ -121,18 +133,16 @@ void Service::reload(topgg::ManagerBase& m, Routes& routes) {
   for (ReloadableSecret& r : secrets_) // before any swap is posted: the counts are the main thread's alone
     reload_one(r, state->changed, state->kept);
   for (RouteSpec& r : routes.list) {
-    if (!r.source.rereadable()) {
-      if (r.source.kind != SecretSource::none)
-        log(Level::info, what_of(r) + " comes from " + r.source.describe() +
-                             ", which cannot change while the tool runs: restart it to change the key");
+    const char* old = r.signed_route() ? "secrets" : "key";
+    const std::optional<std::string> value = read_again(what_of(r), r.source, old, state->kept);
+    if (!value)
       continue;
-    }
-    std::string value, why;
+    std::string why;
     RouteSpec next = r;
-    if (!reread_secret(r.source, value, why) || !set_route_key(next, value, why)) {
+    if (!set_route_key(next, *value, why)) {
       ++state->kept;
-      log(Level::warning, "cannot read " + what_of(r) + " from " + r.source.describe() + ": " + why +
-                              ": keeping the old " + (r.signed_route() ? "secrets" : "key"));
+      log(Level::warning,
+          "cannot read " + what_of(r) + " from " + r.source.describe() + ": " + why + ": keeping the old " + old);
       continue;
     }
     if (next.key == r.key && next.secrets == r.secrets) {

@@ -22,10 +22,11 @@ namespace tool {
 /// A secret besides the routes' keys (--votes-key, --discord-webhook) that
 /// SIGHUP reads again when it comes from a file or a credential.
 struct ReloadableSecret {
-  std::string what;  ///< for lines: "the --votes-key"
-  FoundSecret found; ///< the value in use and where it came from
-  /// Puts a new value in use (on the main thread): "" once it is, else why
-  /// it cannot be (the old value stays).
+  std::string option; ///< for lines: "--votes-key"
+  FoundSecret found;  ///< the value in use and where it came from
+  /// Hands a new value to what uses it (on the main thread): "" once it
+  /// did, else why the value cannot be used (the old one stays). Called
+  /// by reload() only: it must stay callable until the last reload().
   std::function<std::string(const std::string& value)> swap;
 };
 

@@ -51,27 +51,35 @@ std::string error_body(std::string_view why) {
   return out + "}";
 }
 
-/// "Bearer <key>": swapped by SIGHUP (main thread) while the loop compares.
-struct Expected {
-  std::mutex m;
-  std::string value;
-
+/// The endpoint's key: swapped by SIGHUP (on the main thread) while the loop compares.
+class VotesKey {
+public:
+  explicit VotesKey(const std::string& key) : header_("Bearer " + key) {}
+  /// The whole Authorization value, compared in constant time.
   bool matches(std::string_view auth) {
-    std::lock_guard lock(m);
-    return topgg::secret_equals(auth, value);
+    std::lock_guard lock(m_);
+    return topgg::secret_equals(auth, header_);
   }
+  void set(const std::string& key) {
+    std::lock_guard lock(m_);
+    header_ = "Bearer " + key;
+  }
+
+private:
+  std::mutex m_;
+  std::string header_; // "Bearer <key>"
 };
 
 /// GET <route>/<user_id>[?project=ID|bot=ID|guild=ID], `Authorization: Bearer <key>`.
 struct Endpoint {
   std::shared_ptr<topgg::VoteBook> book;
   std::string under; // "<route>/"
-  std::shared_ptr<Expected> expected;
+  std::shared_ptr<VotesKey> key;
 
   void operator()(const topgg::Request& req, topgg::Ack ack) const {
     // The key first, compared in constant time: nothing else is looked at without it.
     const auto auth = req.header("Authorization");
-    if (!auth || !expected->matches(*auth)) {
+    if (!auth || !key->matches(*auth)) {
       topgg::Response r = json_response(401, error_body("Authorization: Bearer <the --votes-key> is required"));
       r.headers.emplace_back("WWW-Authenticate", "Bearer");
       ack.ok(std::move(r));
@@ -130,12 +138,9 @@ private:
   std::shared_ptr<topgg::VoteBook> book_;
 };
 
-/// --votes-key VAR|@FILE: $VAR_FILE, $VAR, the credential votes-key; one line, no line break.
-FoundSecret votes_key(const Options& o, std::vector<std::string>& secret_vars) {
-  FoundSecret key = option_secret("votes-key", o.get("votes-key"), "votes-key", secret_vars);
-  if (key.value.find_first_of("\r\n") != std::string::npos)
-    config_error("--votes-key: " + key.source.describe() + " holds several lines (a key is one line)");
-  return key;
+/// Why `key` cannot be the endpoint's key; "" when it can.
+std::string votes_key_problem(const std::string& key) {
+  return key.find_first_of("\r\n") == std::string::npos ? "" : "it holds several lines (a key is one line)";
 }
 
 } // namespace
@@ -153,28 +158,32 @@ std::optional<topgg::VoteSubject> subject_named(std::string_view kind, std::stri
   return std::nullopt;
 }
 
-void check_vote_book_options(const Options& o, std::vector<std::string>& secret_vars) {
+std::optional<FoundSecret> check_vote_book_options(const Options& o, std::vector<std::string>& secret_vars) {
   const bool on = o.has("track-votes");
   for (const std::string& name : kVoteBookOptions)
     if (o.has(name) && !on)
       usage_error("--" + name + " needs --track-votes");
   if (!on)
-    return;
+    return std::nullopt;
   if (o.has("no-dedup"))
     usage_error("--track-votes keeps the votes in the --dedup store: it cannot go with --no-dedup");
   rules_of(o); // the durations, in range
   if (o.has("votes-route") != o.has("votes-key"))
     usage_error("--votes-route and --votes-key go together: the endpoint is never open without a key");
   if (!o.has("votes-route"))
-    return;
+    return std::nullopt;
   const std::string route = o.get("votes-route");
   if (route.size() < 2 || route.front() != '/' || route.back() == '/' ||
       route.find_first_of("?#* ") != std::string::npos)
     usage_error("--votes-route takes a path such as /votes (the endpoint is GET /votes/USER_ID), not '" + route + "'");
-  votes_key(o, secret_vars);
+  FoundSecret key = option_secret("votes-key", o.get("votes-key"), "votes-key", secret_vars);
+  if (const std::string why = votes_key_problem(key.value); !why.empty())
+    config_error("--votes-key: " + key.source.describe() + ": " + why);
+  return key;
 }
 
-std::unique_ptr<VoteBookRunner> make_vote_book(topgg::ManagerBase& m, const Options& o, Service& service) {
+std::unique_ptr<VoteBookRunner> make_vote_book(topgg::ManagerBase& m, const Options& o,
+                                               std::optional<FoundSecret> votes_key, Service& service) {
   if (!o.has("track-votes"))
     return nullptr;
   if (!o.has("dedup") || o.get("dedup") == "memory")
@@ -184,19 +193,15 @@ std::unique_ptr<VoteBookRunner> make_vote_book(topgg::ManagerBase& m, const Opti
   options.rules = rules_of(o);
   options.on_error = [](std::string_view line) { log(Level::error, line); };
   auto book = std::make_shared<topgg::VoteBook>(m, std::move(options));
-  if (o.has("votes-route")) {
+  if (votes_key) {
     const std::string route = o.get("votes-route");
-    std::vector<std::string> checked; // by check_vote_book_options()
-    FoundSecret key = votes_key(o, checked);
-    auto expected = std::make_shared<Expected>();
-    expected->value = "Bearer " + key.value;
-    m.router().route("GET", route + "/*", topgg::AckRouteHandler(Endpoint{book, route + "/", expected}));
-    service.add_secret({"the --votes-key", std::move(key), [expected](const std::string& value) -> std::string {
-                          if (value.find_first_of("\r\n") != std::string::npos)
-                            return "it holds several lines (a key is one line)";
-                          std::lock_guard lock(expected->m);
-                          expected->value = "Bearer " + value;
-                          return {};
+    auto key = std::make_shared<VotesKey>(votes_key->value);
+    m.router().route("GET", route + "/*", topgg::AckRouteHandler(Endpoint{book, route + "/", key}));
+    service.add_secret({"--votes-key", std::move(*votes_key), [key](const std::string& value) {
+                          std::string why = votes_key_problem(value);
+                          if (why.empty())
+                            key->set(value);
+                          return why;
                         }});
   }
   return std::make_unique<Runner>(std::move(book));

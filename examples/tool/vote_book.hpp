@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "options.hpp"
+#include "secrets.hpp"
 #include "topgg/manager.hpp"
 #include "topgg/vote_ledger.hpp"
 
@@ -29,7 +30,8 @@ inline const std::vector<std::string> kVoteBookOptions = {"vote-duration", "stre
 /// --votes-key (or the other way round), a key no source has (--votes-key
 /// VAR: $VAR_FILE, $VAR, the credential votes-key; or @FILE), a bad duration
 /// or route. Adds --votes-key's VAR to `secret_vars` (kept from --exec).
-void check_vote_book_options(const Options& o, std::vector<std::string>& secret_vars);
+/// Returns --votes-key's key (nullopt without --votes-route), for make_vote_book().
+std::optional<FoundSecret> check_vote_book_options(const Options& o, std::vector<std::string>& secret_vars);
 
 /// The running vote book; stop it (destroy it) before closing the manager.
 class VoteBookRunner {
@@ -43,9 +45,10 @@ public:
 };
 
 /// With --track-votes: records every vote `m` handles in its store (set
-/// before this), and serves --votes-route, its key read again by `service`
-/// on SIGHUP. Call before run(). nullptr without.
-std::unique_ptr<VoteBookRunner> make_vote_book(topgg::ManagerBase& m, const Options& o, Service& service);
+/// before this), and serves --votes-route with `votes_key` (the check's),
+/// read again by `service` on SIGHUP. Call before run(). nullptr without.
+std::unique_ptr<VoteBookRunner> make_vote_book(topgg::ManagerBase& m, const Options& o,
+                                               std::optional<FoundSecret> votes_key, Service& service);
 
 /// "project", "bot" or "guild" and its ID, checked (a project ID: letters, digits, '-', '_'; the
 /// others: Discord IDs); nullopt with `why` when malformed.

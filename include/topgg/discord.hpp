@@ -152,8 +152,14 @@ struct PosterStats {
 
 /// Appends `s` in Prometheus' text format: topgg_webhook_discord_posts_total,
 /// _retries_total{reason="rate_limited"|"failed"}, _rejected_total,
-/// _dropped_total, _queued (gauge), _stopped (1 once the webhook is gone).
+/// _dropped_total, _queued (gauge), _stopped (1 while posting is stopped by
+/// a 401, 403 or 404, until a new URL).
 TOPGG_API void write_prometheus(const PosterStats& s, std::string& out);
+
+/// The rule a webhook URL follows (PosterOptions::webhook_url,
+/// Poster::set_webhook_url): https://…, no space, control character or
+/// fragment.
+TOPGG_API bool is_webhook_url(std::string_view url) noexcept;
 
 /// How a Poster posts. Poster's constructor throws std::invalid_argument for
 /// a webhook URL that is not https://… (without a fragment) or values out of range.

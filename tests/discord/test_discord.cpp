@@ -278,6 +278,29 @@ bool eventually(const std::function<bool()>& done) {
   return true;
 }
 
+// The poster's lines (PosterOptions::on_log), kept from its thread for the test's.
+class Lines {
+public:
+  std::function<void(std::string_view)> hook() {
+    return [this](std::string_view l) {
+      std::lock_guard lock(m_);
+      all_.emplace_back(l);
+    };
+  }
+  /// How many lines hold `what`.
+  int count(std::string_view what) {
+    std::lock_guard lock(m_);
+    int n = 0;
+    for (const auto& l : all_)
+      n += l.find(what) != std::string::npos;
+    return n;
+  }
+
+private:
+  std::mutex m_;
+  std::vector<std::string> all_;
+};
+
 // Two push() calls begun after this: the poster's thread took what post() had handed over before.
 bool taken(const BrokenQueue& q) {
   const int seen = q.pushes;
@@ -288,13 +311,9 @@ bool taken(const BrokenQueue& q) {
 
 TEST_CASE("the poster holds at most `intake` events while the queue's store is down; one line says so") {
   auto q = std::make_shared<BrokenQueue>();
-  std::mutex m;
-  std::vector<std::string> lines;
+  Lines lines;
   auto o = unreachable(5);
-  o.on_log = [&](std::string_view l) {
-    std::lock_guard lock(m);
-    lines.emplace_back(l);
-  };
+  o.on_log = lines.hook();
   topgg::discord::Poster poster(o, q);
   for (int i = 0; i < 20; ++i) {
     const auto before = poster.stats().overflow;
@@ -307,11 +326,7 @@ TEST_CASE("the poster holds at most `intake` events while the queue's store is d
   REQUIRE(eventually([&] { return q->inner.size() >= 5; }));
   poster.stop();
   CHECK(q->inner.size() == 5); // those held, no more
-  std::lock_guard lock(m);
-  int full = 0;
-  for (const auto& l : lines)
-    full += l.find("events wait to be queued") != std::string::npos;
-  CHECK(full == 1);
+  CHECK(lines.count("events wait to be queued") == 1);
 }
 
 TEST_CASE("an on_log that throws stops neither the poster nor post()") {
@@ -356,33 +371,23 @@ TEST_CASE("stop() from two threads at once: both return, the thread is joined on
   }
 }
 
-TEST_CASE("set_webhook_url: a malformed URL is refused; a new one is taken by the thread, and never shown") {
+TEST_CASE("set_webhook_url: a malformed URL is refused; a new one is taken by the thread for its next attempt") {
   auto q = std::make_shared<topgg::MemoryPostQueue>(10);
-  std::mutex m;
-  std::vector<std::string> lines;
-  auto o = unreachable(10);
-  o.on_log = [&](std::string_view l) {
-    std::lock_guard lock(m);
-    lines.emplace_back(l);
-  };
+  Lines lines;
+  auto o = unreachable(10); // 127.0.0.1
+  o.on_log = lines.hook();
   topgg::discord::Poster poster(o, q);
-  for (const char* bad : {"http://127.0.0.1/api/webhooks/1/x", "https://", "https://a b/c", "https://a/b#c", ""})
+  for (const char* bad :
+       {"http://127.0.0.2/api/webhooks/1/x", "https://", "https://a b/c", "https://a/b#c", "https://a/b\n", ""})
     CHECK_THROWS_AS(poster.set_webhook_url(bad), std::invalid_argument);
-  const std::string token = "qrstuvwxyz0123456789";
-  poster.set_webhook_url("https://127.0.0.1:1/api/webhooks/2/" + token);
-  const auto said = [&](const std::string& what) {
-    std::lock_guard lock(m);
-    for (const auto& l : lines)
-      if (l.find(what) != std::string::npos)
-        return true;
-    return false;
-  };
-  REQUIRE(eventually([&] { return said("a new webhook URL is used from now on"); }));
-  CHECK_FALSE(said("posting again")); // posting had not stopped
+  poster.set_webhook_url("https://127.0.0.2:1/api/webhooks/2/qrstuvwxyz0123456789"); // another loopback address
+  REQUIRE(eventually([&] { return lines.count("a new webhook URL is used from now on") == 1; }));
+  CHECK(lines.count("posting again") == 0); // posting had not stopped
+  CHECK(lines.count("127.0.0.1") == 0);     // nothing was tried before: no line names the old address
   poster.post(v1_vote());
-  REQUIRE(eventually([&] { return said("Discord: cannot post"); })); // the new URL is tried (and fails)
+  REQUIRE(eventually([&] { return lines.count("Discord: cannot post") > 0; }));
+  CHECK(lines.count("127.0.0.2") > 0); // libcurl's error names the address it tried: the new one
+  CHECK(lines.count("127.0.0.1") == 0);
   poster.stop();
-  CHECK_FALSE(said(token));
-  CHECK_FALSE(said("abcdefghijklmnop")); // the old token either
-  CHECK(q->size() == 1);                 // never accepted: kept
+  CHECK(q->size() == 1); // never accepted: kept
 }

@@ -18,11 +18,13 @@ redis-replicas two listeners on one Redis, each receiving votes: one queue, one 
          the two listeners' stop lines count every message once between them
 stop-in-wait  --dedup sqlite: a 2xx that empties the bucket for 30 s, SIGTERM during that wait,
          restart on the same file: the posted message is not posted again, the others once, in order
-options  --no-dedup with --discord-webhook or --redis-stream: exit 2, one line
+options  --no-dedup with --discord-webhook or --redis-stream: exit 2, one line; a URL file with a fragment
+         or a second line, or the URL given instead of a variable's name: exit 2, the URL not repeated
 gone     404 from Discord: one line saying so, no further attempt, deliveries go on (2xx); then a new
-         URL in the credential's file and SIGHUP: the queued message and the next vote are posted there
+         URL in $DISCORD_URL_FILE and SIGHUP: the queued message and the next vote are posted there
 secret   the webhook URL (and its token) appears in no stdout, stderr line (errors included) or
-         --exec child's environment, and the variable is not handed to the child
+         --exec child's environment, and the variable is not handed to the child, even when the URL
+         came from $DISCORD_URL_FILE (which wins) and $DISCORD_URL holds another
 
 The mock's certificate is made with `openssl req` at run time; loopback only. Deadlines are generous
 (a busy machine): the tests assert order, counts and contents, never speed.
@@ -362,6 +364,20 @@ def case_options(tool, mock, ca, tmp):
         lines = p.stderr.strip().splitlines()
         check(p.returncode == 2 and len(lines) == 1 and "--no-dedup" in lines[0] and extra[0] in lines[0],
               f"{extra[0]} with --no-dedup: exit 2, one line ({p.returncode}, {p.stderr.strip()!r})")
+    # A URL the poster would refuse is refused at the check, before anything listens; a URL given
+    # where the variable's name goes is never repeated (it is the secret).
+    bad = os.path.join(tmp, "bad-url")
+    for content, what in ((mock.url + "#x\n", "a fragment"), (mock.url + "\n\n", "a second line")):
+        with open(bad, "w") as f:
+            f.write(content)
+        p = subprocess.run([tool, "listen", "--host", "127.0.0.1", "--port", "0", "--dbl", "/dbl",
+                            "--discord-webhook", "@" + bad], env=env, capture_output=True, text=True, timeout=30)
+        check(p.returncode == 2 and "--discord-webhook" in p.stderr and "listening" not in p.stderr
+              and TOKEN not in p.stderr, f"a URL file with {what}: exit 2 before listening ({p.stderr.strip()!r})")
+    p = subprocess.run([tool, "listen", "--host", "127.0.0.1", "--port", "0", "--dbl", "/dbl",
+                        "--discord-webhook", mock.url], env=env, capture_output=True, text=True, timeout=30)
+    check(p.returncode == 2 and "environment variable" in p.stderr and TOKEN not in p.stderr,
+          f"the URL itself given to --discord-webhook: exit 2, and it is not repeated ({p.stderr.strip()!r})")
     check(mock.attempts == 0, "nothing posted")
 
 
@@ -442,15 +458,13 @@ def case_redis_replicas(tool, mock, ca, tmp):
 
 
 def case_gone(tool, mock, ca, tmp):
-    credentials = os.path.join(tmp, "credentials")  # the URL from systemd's credential, read again on SIGHUP
-    os.mkdir(credentials)
-    url_file = os.path.join(credentials, "discord-webhook")
+    url_file = os.path.join(tmp, "discord-url")  # $DISCORD_URL_FILE: read again on SIGHUP
     with open(url_file, "w") as f:
         f.write(mock.url + "\n")
     first_url = mock.url
     mock.deleted.add(mock.hook)
     child = listen(tool, mock, ca, "--metrics", "127.0.0.1:0",
-                   env_extra={"DISCORD_URL": "", "CREDENTIALS_DIRECTORY": credentials})
+                   env_extra={"DISCORD_URL": "", "DISCORD_URL_FILE": url_file})
     scrape_at = metrics_port(child)
     check(send_bot(child.port, user(0)) == 200, "a vote answered 200")
     child.wait_for("err", r"Discord answered 404 to the webhook: it was deleted")
@@ -466,14 +480,13 @@ def case_gone(tool, mock, ca, tmp):
                    "topgg_webhook_discord_posts_total 0\n"):
         check(series in page, f"/metrics says {series.strip()}")
 
-    # A new webhook: its URL in the credential's file, SIGHUP. Posting starts again, the message
+    # A new webhook: its URL in the file, SIGHUP. Posting starts again, the message
     # queued before the 404 first; the new URL is as secret as the old one.
     mock.hook = "/api/webhooks/2/" + TOKEN + "-new"
     with open(url_file, "w") as f:
         f.write(mock.url + "\n")
     child.proc.send_signal(signal.SIGHUP)
-    child.wait_for("err", r"reloaded the Discord webhook URL \(--discord-webhook\) from the credential "
-                   r"discord-webhook")
+    child.wait_for("err", r"reloaded the --discord-webhook from \S+ \(\$DISCORD_URL_FILE\)")
     child.wait_for("err", r"SIGHUP: done \(1 changed, 0 kept")
     child.wait_for("err", r"Discord: a new webhook URL is used from now on; posting again \(1 messages wait\)")
     check(send_bot(child.port, user(4)) == 200, "a vote after the new URL: 200")
@@ -496,7 +509,13 @@ def case_gone(tool, mock, ca, tmp):
 def case_secret(tool, mock, ca, tmp):
     mock.down()  # errors first: their lines must not show the URL either
     out = os.path.join(tmp, "env.txt")
-    child = listen(tool, mock, ca, "--exec", f"env > {out}")
+    url_file = os.path.join(tmp, "discord-url")
+    with open(url_file, "w") as f:
+        f.write(mock.url + "\n")
+    # The file wins over $DISCORD_URL, which still holds a secret the command must not get.
+    decoy = "https://127.0.0.1:1/api/webhooks/9/DECOY-decoy-DECOY-decoy"
+    child = listen(tool, mock, ca, "--exec", f"env > {out}",
+                   env_extra={"DISCORD_URL": decoy, "DISCORD_URL_FILE": url_file})
     check(send_bot(child.port, user(0)) == 200, "a vote answered 200 (its command ran)")
     child.wait_for("err", r"Discord: cannot post")
     mock.up()
@@ -505,7 +524,7 @@ def case_secret(tool, mock, ca, tmp):
     with open(out) as f:
         env_text = f.read()
     everything = child.out + child.err
-    for secret in (mock.url, TOKEN, mock.url.split("//", 1)[1]):
+    for secret in (mock.url, TOKEN, mock.url.split("//", 1)[1], decoy):
         check(secret.encode() not in everything, f"stdout and stderr do not show {secret[:12]}…")
         check(secret not in env_text, f"the command's environment does not hold {secret[:12]}…")
     check("DISCORD_URL=" not in env_text, "the variable is not handed to the command")

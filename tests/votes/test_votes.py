@@ -10,8 +10,10 @@ exec_failure     --exec failing for vote.expired: it comes again (with back-off)
                  exits 0, then never again
 endpoint         --votes-route /votes --votes-key VAR (SQLite): 401, 400, voted true with the right
                  expiry and streak before, false after, nothing about another user; `status` prints
-                 the same JSON from the store
-endpoint_redis   the endpoint answers 503 while Redis is stopped, 200 once it is back
+                 the same JSON from the store; the key from $VOTES_KEY_FILE, swapped by SIGHUP on a
+                 keep-alive connection (new 200, old 401), kept when its file is gone
+endpoint_redis   the endpoint answers 503 while Redis is stopped, 200 once it is back; its key from
+                 the systemd credential votes-key
 restart_sqlite   stopped before the expiry, started after it: the line comes once, soon after start
 restart_redis    the same with Redis
 redis_two        two listeners on one Redis: each expiry printed once between them
@@ -281,7 +283,7 @@ def endpoint(tool, loop, _=None):
             check(p.returncode == 2 and "--project" in p.stderr, "status without a subject, two recorded: exit 2")
 
             # SIGHUP: the key read again from its file and swapped, on a connection that stays open.
-            kept = http.client.HTTPConnection("127.0.0.1", s.port, timeout=10)
+            kept = http.client.HTTPConnection("127.0.0.1", s.port, timeout=PATIENCE)
             kept.request("GET", f"/votes/5551?bot={BOT}", headers={"Authorization": f"Bearer {VOTES_KEY}"})
             r = kept.getresponse()
             r.read()
@@ -323,8 +325,12 @@ def endpoint_redis(tool, loop, program=None):
         redis = RedisServer(program, tmp)
         s = None
         try:
+            credentials = os.path.join(tmp, "credentials")  # the key as systemd's credential votes-key
+            os.mkdir(credentials)
+            with open(os.path.join(credentials, "votes-key"), "w") as f:
+                f.write(VOTES_KEY + "\n")
             s = listen(tool, loop, "--dedup", f"redis://127.0.0.1:{redis.port}", "--votes-route", "/votes",
-                       "--votes-key", "VOTES_KEY")
+                       "--votes-key", "VOTES_KEY", env=dict(ENV, CREDENTIALS_DIRECTORY=credentials))
             t = time.time()
             check(v1_vote(s.port, "6001", t, t + 600) == 204, "a vote")
             st, body, _ = get(s.port, "/votes/6001")
@@ -429,8 +435,10 @@ def options(tool, loop, _=None):
          "--votes-key naming an unset variable"),
         (["--track-votes", "--votes-route", "/votes", "--votes-key", "@/nonexistent/votes-key"],
          "No such file", "--votes-key @FILE that cannot be read"),
-        (["--track-votes", "--votes-route", "/votes", "--votes-key", "votes-key-9f2c!"], "environment variable",
+        (["--track-votes", "--votes-route", "/votes", "--votes-key", VOTES_KEY + "!"], "environment variable",
          "--votes-key given the key itself"),
+        (["--track-votes", "--votes-route", "/votes", "--votes-key", "abcKey123"], "unset",
+         "--votes-key given a key that looks like a variable's name"),
         (["--track-votes", "--votes-route", "votes", "--votes-key", "VOTES_KEY"], "--votes-route", "a route without /"),
         (["--track-votes", "--vote-duration", "0s"], "--vote-duration", "a zero duration"),
         (["--track-votes", "--streak-grace", "12x"], "--streak-grace", "a malformed duration"),
@@ -439,6 +447,7 @@ def options(tool, loop, _=None):
         p = subprocess.run(base + extra, env=VENV, capture_output=True, text=True, timeout=30)
         check(p.returncode == 2 and word in p.stderr and "listening" not in p.stderr,
               f"{what}: exit 2 before listening ({p.stderr.strip()!r})")
+        check(VOTES_KEY not in p.stderr and "abcKey123" not in p.stderr, f"{what}: no key repeated on stderr")
     p = subprocess.run([tool, "listen", "--help"], capture_output=True, text=True, timeout=30)
     for word in ("--track-votes", "--vote-duration", "--streak-grace", "--votes-route", "--votes-key", "vote.expired"):
         check(word in p.stdout, f"listen --help says {word}")

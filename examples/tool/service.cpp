@@ -107,7 +107,7 @@ std::optional<std::string> read_again(const std::string& what, const SecretSourc
 void reload_one(ReloadableSecret& r, int& changed, int& kept) {
   const std::string what = "the " + r.option;
   const SecretSource& from = r.found.source;
-  std::optional<std::string> value = read_again(what, from, "one", kept);
+  std::optional<std::string> value = read_again(what, from, "value", kept);
   if (!value)
     return;
   if (*value == r.found.value) {
@@ -116,7 +116,7 @@ void reload_one(ReloadableSecret& r, int& changed, int& kept) {
   }
   if (const std::string why = r.swap(*value); !why.empty()) {
     ++kept;
-    log(Level::warning, "the new " + r.option + " in " + from.describe() + ": " + why + ": keeping the old one");
+    log(Level::warning, "the new " + r.option + " in " + from.describe() + ": " + why + ": keeping the old value");
     return;
   }
   ++changed;

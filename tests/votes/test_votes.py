@@ -303,7 +303,7 @@ def endpoint(tool, loop, _=None):
             os.unlink(key_file)
             s.proc.send_signal(signal.SIGHUP)
             s.wait_for("err", r"cannot read the --votes-key from \S+ \(\$VOTES_KEY_FILE\): No such file or "
-                       r"directory: keeping the old one")
+                       r"directory: keeping the old value")
             s.wait_for("err", r"SIGHUP: done \(0 changed, 1 kept")
             check(get(s.port, f"/votes/5551?bot={BOT}", key="votes-key-rotated")[0] == 200,
                   "its file gone: the key in use is kept")
